@@ -1,0 +1,140 @@
+/**
+ * The wire protocol between the edge (SiteHub Durable Object) and the on-prem bridge,
+ * spoken as JSON text frames over the WebSocket the bridge dials out to
+ * `GET /api/v1/sites/{siteId}/bridge` (Authorization: Bearer <site key>).
+ *
+ * Work is leased (Coder provisioners, graphile-worker): the hub sends a command, the
+ * bridge answers `accepted`, then `progress` and `heartbeat` frames extend the lease,
+ * and the command ends in `complete` or `fail`. A lease that lapses is handed out again;
+ * every command is idempotent and keyed by desktop id and command id, so a redelivery
+ * resumes the work instead of repeating it.
+ */
+import { z } from 'zod';
+import { DesktopIdSchema, PlanSchema, ProtocolSchema } from './desktop';
+
+export const PROTOCOL_VERSION = 1;
+
+export const CommandKindSchema = z.enum(['create', 'start', 'stop', 'delete']);
+export type CommandKind = z.infer<typeof CommandKindSchema>;
+
+/** Everything the bridge needs to build or find a desktop; no secrets travel here. */
+export const DesktopSpecSchema = z.object({
+  desktopId: DesktopIdSchema,
+  userId: z.string(),
+  name: z.string(),
+  plan: PlanSchema,
+  cpuCores: z.number().int().positive(),
+  memoryMb: z.number().int().positive(),
+  protocol: ProtocolSchema,
+  /** A template name the bridge resolves from its own configuration; default when absent. */
+  template: z.string().optional(),
+});
+export type DesktopSpec = z.infer<typeof DesktopSpecSchema>;
+
+export const CommandSchema = z.object({
+  id: z.string().min(1),
+  desktopId: DesktopIdSchema,
+  kind: CommandKindSchema,
+  spec: DesktopSpecSchema,
+  issuedAt: z.string(),
+});
+export type Command = z.infer<typeof CommandSchema>;
+
+/**
+ * Steps a command reports as it passes them, in order. The edge maps them onto the
+ * PRD statuses (3.1): clone → PROVISIONING, start_vm → STARTING, wait_ip →
+ * WAITING_FOR_IP, connection → CONFIGURING. A resumed command reports the steps it
+ * finds already done as well, so the edge sees the same progression either way.
+ */
+export const StepSchema = z.enum(['allocate', 'clone', 'configure_vm', 'start_vm', 'wait_ip', 'connection', 'shutdown', 'destroy']);
+export type Step = z.infer<typeof StepSchema>;
+
+/** Facts about the desktop's infrastructure that a step learned. */
+export const DesktopFactsSchema = z.object({
+  vmId: z.number().int().optional(),
+  node: z.string().optional(),
+  ipAddress: z.string().optional(),
+  connectionId: z.string().optional(),
+});
+export type DesktopFacts = z.infer<typeof DesktopFactsSchema>;
+
+// ---- edge → bridge ----
+
+export const HelloFrameSchema = z.object({
+  type: z.literal('hello'),
+  siteId: z.string(),
+  protocolVersion: z.number().int(),
+  /** How long a command's lease lasts without a heartbeat. */
+  leaseMs: z.number().int().positive(),
+  heartbeatMs: z.number().int().positive(),
+});
+export const CommandFrameSchema = z.object({ type: z.literal('command'), command: CommandSchema });
+export const CancelFrameSchema = z.object({ type: z.literal('cancel'), commandId: z.string(), reason: z.string() });
+/** A synchronous request that needs the bridge's credentials (e.g. a Guacamole login). */
+export const OpenSessionRequestSchema = z.object({
+  op: z.literal('open_session'),
+  desktopId: DesktopIdSchema,
+  connectionId: z.string(),
+});
+export const RequestFrameSchema = z.object({
+  type: z.literal('request'),
+  requestId: z.string(),
+  request: OpenSessionRequestSchema,
+});
+export const EdgeToBridgeSchema = z.discriminatedUnion('type', [HelloFrameSchema, CommandFrameSchema, CancelFrameSchema, RequestFrameSchema]);
+export type EdgeToBridge = z.infer<typeof EdgeToBridgeSchema>;
+export type OpenSessionRequest = z.infer<typeof OpenSessionRequestSchema>;
+
+// ---- bridge → edge ----
+
+export const ReadyFrameSchema = z.object({
+  type: z.literal('ready'),
+  protocolVersion: z.number().int(),
+  bridgeVersion: z.string(),
+  /** Commands this bridge process is running now (after a reconnect, not a restart). */
+  running: z.array(z.string()),
+});
+export const AcceptedFrameSchema = z.object({ type: z.literal('accepted'), commandId: z.string(), desktopId: DesktopIdSchema });
+export const ProgressFrameSchema = z.object({
+  type: z.literal('progress'),
+  commandId: z.string(),
+  desktopId: DesktopIdSchema,
+  step: StepSchema,
+  message: z.string().max(500),
+  facts: DesktopFactsSchema.optional(),
+});
+export const HeartbeatFrameSchema = z.object({ type: z.literal('heartbeat'), running: z.array(z.string()) });
+export const CompleteFrameSchema = z.object({
+  type: z.literal('complete'),
+  commandId: z.string(),
+  desktopId: DesktopIdSchema,
+  facts: DesktopFactsSchema,
+});
+export const FailFrameSchema = z.object({
+  type: z.literal('fail'),
+  commandId: z.string(),
+  desktopId: DesktopIdSchema,
+  /** A sentence a person understands, e.g. "Proxmox refused the clone: VM is locked (clone)". */
+  message: z.string().max(1000),
+});
+export const ResponseFrameSchema = z.object({
+  type: z.literal('response'),
+  requestId: z.string(),
+  ok: z.boolean(),
+  /** open_session: the Guacamole client URL carrying a session only for that connection. */
+  url: z.string().optional(),
+  error: z.string().optional(),
+});
+export const BridgeToEdgeSchema = z.discriminatedUnion('type', [
+  ReadyFrameSchema,
+  AcceptedFrameSchema,
+  ProgressFrameSchema,
+  HeartbeatFrameSchema,
+  CompleteFrameSchema,
+  FailFrameSchema,
+  ResponseFrameSchema,
+]);
+export type BridgeToEdge = z.infer<typeof BridgeToEdgeSchema>;
+export type ProgressFrame = z.infer<typeof ProgressFrameSchema>;
+export type CompleteFrame = z.infer<typeof CompleteFrameSchema>;
+export type FailFrame = z.infer<typeof FailFrameSchema>;

@@ -1,0 +1,75 @@
+/**
+ * The desktop domain as the PRD defines it (statuses 12.2, plans 5.1), shared by the
+ * edge, the Durable Objects and the bridge. Zod is the single source of truth.
+ */
+import { z } from 'zod';
+
+export const DESKTOP_STATUSES = [
+  'PENDING',
+  'PROVISIONING',
+  'STARTING',
+  'WAITING_FOR_IP',
+  'CONFIGURING',
+  'RUNNING',
+  'STOPPING',
+  'STOPPED',
+  'FAILED',
+  'DELETED',
+] as const;
+export const DesktopStatusSchema = z.enum(DESKTOP_STATUSES);
+export type DesktopStatus = z.infer<typeof DesktopStatusSchema>;
+
+export const PLANS = {
+  BASIC: { cpuCores: 2, memoryMb: 2048, description: 'Light productivity, browsing' },
+  STANDARD: { cpuCores: 4, memoryMb: 4096, description: 'Development, office apps' },
+  PREMIUM: { cpuCores: 8, memoryMb: 8192, description: 'Content creation, heavy workloads' },
+} as const;
+export const PlanSchema = z.enum(['BASIC', 'STANDARD', 'PREMIUM']);
+export type Plan = z.infer<typeof PlanSchema>;
+
+/** Browser protocols Guacamole really supports; SPICE is in no Guacamole release. */
+export const ProtocolSchema = z.enum(['vnc', 'rdp']);
+export type Protocol = z.infer<typeof ProtocolSchema>;
+
+/**
+ * Desktop ids are opaque strings; we mint lowercase alphanumerics so the same id is a
+ * valid Proxmox dns-name label, tag and Guacamole name without escaping.
+ */
+export const DesktopIdSchema = z.string().regex(/^[a-z0-9]{8,40}$/, 'not a desktop id');
+
+/** The user-visible desktop record (PRD 2.3 data model). */
+export const DesktopSchema = z.object({
+  id: z.string(),
+  userId: z.string(),
+  name: z.string(),
+  plan: PlanSchema,
+  cpuCores: z.number().int(),
+  memoryMb: z.number().int(),
+  protocol: ProtocolSchema,
+  status: DesktopStatusSchema,
+  statusMessage: z.string().nullable(),
+  errorMessage: z.string().nullable(),
+  siteId: z.string(),
+  vmId: z.number().int().nullable(),
+  node: z.string().nullable(),
+  ipAddress: z.string().nullable(),
+  connectionId: z.string().nullable(),
+  createdBy: z.string(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  lastAccessedAt: z.string().nullable(),
+  expiresAt: z.string().nullable(),
+  deletedAt: z.string().nullable(),
+});
+export type Desktop = z.infer<typeof DesktopSchema>;
+
+export const TransitionRecordSchema = z.object({
+  seq: z.number().int(),
+  at: z.string(),
+  from: DesktopStatusSchema.nullable(),
+  to: DesktopStatusSchema,
+  event: z.string(),
+  actor: z.string(),
+  reason: z.string(),
+});
+export type TransitionRecord = z.infer<typeof TransitionRecordSchema>;
