@@ -32,11 +32,11 @@ async function freePort(): Promise<number> {
 }
 
 /** Relays each WebSocket to one TCP connection to Postgres; binary frames both ways. */
-export async function startWsRelay(pgPort: number, wsPort: number): Promise<{ port: number; stop(): Promise<void> }> {
+export async function startWsRelay(pgPort: number, wsPort: number, pgHost = '127.0.0.1'): Promise<{ port: number; stop(): Promise<void> }> {
   const http = createHttpServer((_req, res) => res.writeHead(426).end('WebSocket only'));
   const wss = new WebSocketServer({ server: http });
   wss.on('connection', (ws) => {
-    const tcp = connect(pgPort, '127.0.0.1');
+    const tcp = connect(pgPort, pgHost);
     tcp.setNoDelay(true);
     const pending: Buffer[] = [];
     let open = false;

@@ -1,0 +1,8 @@
+import type { Principal } from './auth/jwt';
+import type { Bindings, Config } from './env';
+
+/** Hono's typed context: bindings plus what middleware puts in c.var. */
+export type AppEnv = {
+  Bindings: Bindings;
+  Variables: { requestId: string; cfg: Config; principal: Principal };
+};

@@ -1,0 +1,68 @@
+/**
+ * The app factory: one OpenAPIHono with the common middleware (request id, security
+ * headers, body limit, config, errors) and the sub-apps mounted with app.route().
+ */
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { bodyLimit } from 'hono/body-limit';
+import { createMiddleware } from 'hono/factory';
+import { requestId } from 'hono/request-id';
+import { secureHeaders } from 'hono/secure-headers';
+import type { AppEnv } from './app-env';
+import { config } from './env';
+import { ApiError } from './errors';
+import { requireAuth } from './middleware/auth';
+import { errorResponse, onError } from './middleware/errors';
+import { adminRoutes } from './routes/admin';
+import { bridgeRoutes } from './routes/bridge';
+import { connectRoutes } from './routes/connect';
+import { desktopRoutes } from './routes/desktops';
+import { healthRoutes } from './routes/health';
+import { planRoutes } from './routes/plans';
+
+export const MAX_BODY_BYTES = 64 * 1024;
+
+export function newApp() {
+  const app = new OpenAPIHono<AppEnv>();
+
+  app.use('*', requestId({ headerName: 'X-Request-Id', limitLength: 64 }));
+  app.use('*', secureHeaders({ crossOriginResourcePolicy: 'same-site', xFrameOptions: 'DENY' }));
+  app.use(
+    '*',
+    createMiddleware<AppEnv>(async (c, next) => {
+      c.set('cfg', config(c.env));
+      await next();
+    }),
+  );
+  app.use(
+    '/api/*',
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: (c) => errorResponse(c as never, new ApiError('PAYLOAD_TOO_LARGE', `Request body over ${MAX_BODY_BYTES} bytes`)),
+    }),
+  );
+
+  app.use('/api/v1/desktops', requireAuth);
+  app.use('/api/v1/desktops/*', requireAuth);
+  app.use('/api/v1/admin/*', requireAuth);
+
+  app.route('/healthz', healthRoutes);
+  app.route('/api/v1/plans', planRoutes);
+  app.route('/api/v1/desktops', desktopRoutes);
+  app.route('/api/v1/admin', adminRoutes);
+  app.route('/api/v1/sites', bridgeRoutes);
+  app.route('/api/v1/connect', connectRoutes);
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
+  app.doc31('/api/v1/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'Cloud Desktop control plane',
+      version: '1.0.0',
+      description: 'Desktops on your own Proxmox hardware, opened in the browser through Guacamole. Envelope: {success, message, data}.',
+    },
+  });
+
+  app.notFound((c) => errorResponse(c, new ApiError('NOT_FOUND', `No route for ${c.req.method} ${c.req.path}`)));
+  app.onError(onError);
+  return app;
+}

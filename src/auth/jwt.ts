@@ -1,0 +1,92 @@
+/**
+ * Bearer JWT verification with jose. Keys: an HS256 shared secret (JWT_SECRET) and/or
+ * a JWKS URL for RS256 / ES256 / EdDSA. Each algorithm is only accepted with the key
+ * type made for it, so an HS256 token "signed" with a JWKS public key (algorithm
+ * confusion) or `alg: none` never verifies. iss and aud are always checked.
+ */
+import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
+import type { Config } from '../env';
+import { ApiError } from '../errors';
+
+export type Role = 'admin' | 'service';
+
+export interface Principal {
+  /** The user id (JWT `sub`); for a service token, the service's own id. */
+  sub: string;
+  roles: ReadonlySet<Role>;
+}
+
+export const isAdmin = (p: Principal) => p.roles.has('admin');
+export const isService = (p: Principal) => p.roles.has('service');
+
+/** `role:sub`, as recorded in transitions. */
+export function actorOf(p: Principal): string {
+  return `${isAdmin(p) ? 'admin' : isService(p) ? 'service' : 'user'}:${p.sub}`;
+}
+
+const jwksCache = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
+const secretCache = new Map<string, Uint8Array>();
+
+function hmacKey(secret: string): Uint8Array {
+  let key = secretCache.get(secret);
+  if (!key) {
+    key = new TextEncoder().encode(secret);
+    secretCache.set(secret, key);
+  }
+  return key;
+}
+
+function jwks(url: string) {
+  let set = jwksCache.get(url);
+  if (!set) {
+    set = createRemoteJWKSet(new URL(url), { cooldownDuration: 30_000, cacheMaxAge: 600_000 });
+    jwksCache.set(url, set);
+  }
+  return set;
+}
+
+const unauthorized = (message: string) => new ApiError('UNAUTHORIZED', message, undefined, { 'WWW-Authenticate': 'Bearer' });
+
+export async function verifyBearer(authorization: string | undefined, cfg: Config): Promise<Principal> {
+  if (!authorization) throw unauthorized('Missing bearer token: send Authorization: Bearer <JWT>');
+  const match = /^Bearer\s+([A-Za-z0-9._~+/-]+=*)$/i.exec(authorization.trim());
+  if (!match?.[1]) throw unauthorized('Malformed Authorization header: expected Bearer <JWT>');
+  const token = match[1];
+
+  let alg: string | undefined;
+  try {
+    alg = decodeProtectedHeader(token).alg;
+  } catch {
+    throw unauthorized('Invalid token');
+  }
+  const symmetric = alg === 'HS256';
+  const allowed = cfg.JWT_ALGORITHMS.filter((a) => (a === 'HS256' ? Boolean(cfg.JWT_SECRET) : Boolean(cfg.JWKS_URL)));
+  if (!alg || !allowed.includes(alg as (typeof allowed)[number])) throw unauthorized('Invalid token: algorithm not accepted');
+
+  let payload: JWTPayload;
+  try {
+    const options = { issuer: cfg.JWT_ISSUER, audience: cfg.JWT_AUDIENCE, algorithms: [alg], requiredClaims: ['sub', 'exp'] };
+    payload =
+      symmetric && cfg.JWT_SECRET
+        ? (await jwtVerify(token, hmacKey(cfg.JWT_SECRET), options)).payload
+        : (await jwtVerify(token, jwks(cfg.JWKS_URL ?? ''), options)).payload;
+  } catch (err) {
+    throw unauthorized(describeJoseError(err));
+  }
+  const sub = payload.sub;
+  if (!sub || sub.length > 200) throw unauthorized('Invalid token: sub claim missing');
+  const claimed = Array.isArray(payload.roles) ? payload.roles : [];
+  const roles = new Set<Role>(claimed.filter((r): r is Role => r === 'admin' || r === 'service'));
+  return { sub, roles };
+}
+
+function describeJoseError(err: unknown): string {
+  if (err instanceof errors.JWTExpired) return 'Token expired';
+  if (err instanceof errors.JWTClaimValidationFailed) {
+    if (err.claim === 'nbf') return 'Token not yet valid';
+    if (err.claim === 'iss' || err.claim === 'aud') return `Invalid token: wrong ${err.claim}`;
+    return `Invalid token: ${err.claim} claim check failed`;
+  }
+  if (err instanceof errors.JWKSNoMatchingKey) return 'Invalid token: unknown signing key';
+  return 'Invalid token';
+}

@@ -1,0 +1,36 @@
+/**
+ * Postgres through the Neon serverless driver (WebSockets, so it runs in workerd).
+ * Locally the driver reaches the embedded PGlite, or any Postgres, through the relay
+ * named by DB_WS_PROXY, as Neon documents for local development.
+ *
+ * A Pool's sockets belong to the request (or Durable Object event) that opened them, so
+ * every unit of work opens its own and ends it; `withDb` makes that impossible to forget.
+ */
+import { Pool, neonConfig } from '@neondatabase/serverless';
+import { drizzle, type NeonDatabase } from 'drizzle-orm/neon-serverless';
+import type { Config } from '../env';
+import * as schema from './schema';
+
+export type Db = NeonDatabase<typeof schema>;
+
+function configureDriver(cfg: Config): void {
+  if (cfg.DB_WS_PROXY) {
+    const proxy = cfg.DB_WS_PROXY;
+    neonConfig.wsProxy = () => proxy;
+    neonConfig.useSecureWebSocket = false;
+    neonConfig.pipelineTLS = false;
+    neonConfig.pipelineConnect = false;
+  }
+}
+
+export async function withDb<T>(cfg: Config, work: (db: Db) => Promise<T>): Promise<T> {
+  configureDriver(cfg);
+  const pool = new Pool({ connectionString: cfg.DATABASE_URL, max: 2, connectionTimeoutMillis: 5000 });
+  // An unreachable database must surface as a rejected query, not an uncaught event.
+  pool.on('error', () => {});
+  try {
+    return await work(drizzle(pool, { schema }));
+  } finally {
+    await pool.end().catch(() => {});
+  }
+}

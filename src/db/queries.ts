@@ -1,0 +1,139 @@
+/** Small named queries; the only place that knows the Postgres shape of a desktop. */
+import { and, count, desc, eq, ne, sql, type SQL } from 'drizzle-orm';
+import type { Desktop, DesktopStatus, Plan, TransitionRecord } from '../schemas/desktop';
+import type { Db } from './client';
+import { desktopEvents, desktops, sites, users, type DesktopRow } from './schema';
+
+/** One active (not DELETED) desktop per user unless an admin set another limit (PRD 3.1 "check existing desktop"). */
+export const DEFAULT_MAX_DESKTOPS = 1;
+
+export function desktopToRow(d: Desktop, version: number): typeof desktops.$inferInsert {
+  return { ...d, version };
+}
+
+export function rowToDesktop(r: DesktopRow): Desktop {
+  const { version: _version, ...rest } = r;
+  return { ...rest, plan: r.plan as Plan, status: r.status as DesktopStatus, protocol: r.protocol === 'rdp' ? 'rdp' : 'vnc' };
+}
+
+export type QuotaResult = { ok: true } | { ok: false; limit: number; active: number };
+
+/**
+ * Inserts the new desktop unless the user is at their limit. The advisory lock
+ * serialises concurrent creates of one user, so two requests cannot both pass the check.
+ */
+export async function insertDesktopWithinQuota(db: Db, desktop: Desktop, opts: { unlimited: boolean }): Promise<QuotaResult> {
+  return db.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${`quota:${desktop.userId}`}))`);
+    if (!opts.unlimited) {
+      const [quota] = await tx.select({ max: users.maxDesktops }).from(users).where(eq(users.id, desktop.userId));
+      const limit = quota?.max ?? DEFAULT_MAX_DESKTOPS;
+      const [row] = await tx
+        .select({ n: count() })
+        .from(desktops)
+        .where(and(eq(desktops.userId, desktop.userId), ne(desktops.status, 'DELETED')));
+      const active = row?.n ?? 0;
+      if (active >= limit) return { ok: false, limit, active } as const;
+    }
+    await tx.insert(desktops).values(desktopToRow(desktop, 0));
+    return { ok: true } as const;
+  });
+}
+
+/** Write-through from the Durable Object: applies only snapshots newer than the stored one. */
+export async function writeThrough(db: Db, snapshot: { desktop: Desktop; version: number }, transitions: (TransitionRecord & { desktopId: string })[]) {
+  const row = desktopToRow(snapshot.desktop, snapshot.version);
+  const { id: _id, ...update } = row;
+  await db
+    .insert(desktops)
+    .values(row)
+    .onConflictDoUpdate({ target: desktops.id, set: update, setWhere: sql`${desktops.version} < ${snapshot.version}` });
+  if (transitions.length > 0) {
+    await db
+      .insert(desktopEvents)
+      .values(
+        transitions.map((t) => ({
+          desktopId: t.desktopId,
+          seq: t.seq,
+          fromStatus: t.from,
+          toStatus: t.to,
+          event: t.event,
+          actor: t.actor,
+          reason: t.reason,
+          at: t.at,
+        })),
+      )
+      .onConflictDoNothing();
+  }
+}
+
+export async function deleteDesktopRow(db: Db, id: string): Promise<void> {
+  await db.delete(desktops).where(eq(desktops.id, id));
+}
+
+export interface DesktopFilter {
+  userId?: string;
+  createdBy?: string;
+  status?: DesktopStatus;
+  plan?: Plan;
+  includeDeleted: boolean;
+}
+
+export async function listDesktops(db: Db, f: DesktopFilter, page: { offset: number; limit: number }) {
+  const where: SQL[] = [];
+  if (f.userId) where.push(eq(desktops.userId, f.userId));
+  if (f.createdBy) where.push(eq(desktops.createdBy, f.createdBy));
+  if (f.plan) where.push(eq(desktops.plan, f.plan));
+  if (f.status) where.push(eq(desktops.status, f.status));
+  else if (!f.includeDeleted) where.push(ne(desktops.status, 'DELETED'));
+  const cond = where.length ? and(...where) : undefined;
+  const [rows, totals] = await Promise.all([
+    db.select().from(desktops).where(cond).orderBy(desc(desktops.createdAt), desc(desktops.id)).offset(page.offset).limit(page.limit),
+    db.select({ n: count() }).from(desktops).where(cond),
+  ]);
+  return { items: rows.map(rowToDesktop), total: totals[0]?.n ?? 0 };
+}
+
+export async function getQuota(db: Db, userId: string): Promise<{ maxDesktops: number; custom: boolean; active: number }> {
+  const [[q], [a]] = await Promise.all([
+    db.select({ max: users.maxDesktops }).from(users).where(eq(users.id, userId)),
+    db
+      .select({ n: count() })
+      .from(desktops)
+      .where(and(eq(desktops.userId, userId), ne(desktops.status, 'DELETED'))),
+  ]);
+  return { maxDesktops: q?.max ?? DEFAULT_MAX_DESKTOPS, custom: q?.max != null, active: a?.n ?? 0 };
+}
+
+export async function setQuota(db: Db, userId: string, maxDesktops: number): Promise<void> {
+  const now = new Date().toISOString();
+  await db
+    .insert(users)
+    .values({ id: userId, maxDesktops, createdAt: now, updatedAt: now })
+    .onConflictDoUpdate({ target: users.id, set: { maxDesktops, updatedAt: now } });
+}
+
+export async function listSites(db: Db) {
+  return db.select({ id: sites.id, name: sites.name, lastConnectedAt: sites.lastConnectedAt }).from(sites).orderBy(sites.id);
+}
+
+export async function siteKeyHash(db: Db, siteId: string): Promise<string | null> {
+  const [row] = await db.select({ h: sites.keyHash }).from(sites).where(eq(sites.id, siteId));
+  return row?.h ?? null;
+}
+
+export async function upsertSite(db: Db, site: { id: string; name: string; keyHash: string }): Promise<void> {
+  const now = new Date().toISOString();
+  await db
+    .insert(sites)
+    .values({ ...site, createdAt: now })
+    .onConflictDoUpdate({ target: sites.id, set: { name: site.name, keyHash: site.keyHash } });
+}
+
+export async function markSiteLink(db: Db, siteId: string, connected: boolean): Promise<void> {
+  const now = new Date().toISOString();
+  await db
+    .update(sites)
+    .set(connected ? { lastConnectedAt: now } : { lastDisconnectedAt: now })
+    .where(eq(sites.id, siteId));
+}

@@ -1,0 +1,81 @@
+/**
+ * The Worker's configuration, validated with zod before anything runs (unkey's
+ * pattern): a misconfigured deployment fails loudly at the first request instead of
+ * answering with half-working auth.
+ */
+import { z } from 'zod';
+
+const csv = z
+  .string()
+  .default('')
+  .transform((s) =>
+    s
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean),
+  );
+
+const WatchdogSchema = z.record(z.string(), z.number().int().positive());
+
+export const ConfigSchema = z
+  .object({
+    JWT_SECRET: z.string().min(32, 'JWT_SECRET must be at least 32 characters').optional(),
+    JWKS_URL: z.url().optional(),
+    JWT_ISSUER: z.string().min(1),
+    JWT_AUDIENCE: z.string().min(1),
+    JWT_ALGORITHMS: csv.pipe(z.array(z.enum(['HS256', 'RS256', 'ES256', 'EdDSA'])).min(1)),
+    DATABASE_URL: z.string().min(1, 'DATABASE_URL is required'),
+    DB_WS_PROXY: z.string().default(''),
+    DEFAULT_SITE_ID: z.string().min(1),
+    WATCHDOG_SECONDS: z
+      .string()
+      .default('{}')
+      .transform((s, ctx) => {
+        try {
+          return WatchdogSchema.parse(JSON.parse(s));
+        } catch {
+          ctx.addIssue({ code: 'custom', message: 'WATCHDOG_SECONDS must be a JSON object of positive integers' });
+          return z.NEVER;
+        }
+      }),
+    CONNECT_TICKET_TTL_SECONDS: z.coerce.number().int().min(10).max(300).default(300),
+    /** Queue retries before a command is dead-lettered; keep in step with wrangler.toml max_retries. */
+    JOB_MAX_ATTEMPTS: z.coerce.number().int().positive().default(9),
+    /** Seconds between redeliveries while a site's bridge is offline: min(base·2^n, cap). */
+    JOB_RETRY_BASE_SECONDS: z.coerce.number().int().min(0).default(2),
+    JOB_RETRY_CAP_SECONDS: z.coerce.number().int().min(0).default(60),
+    /** A command whose lease is not renewed by a heartbeat within this time is handed out again. */
+    LEASE_SECONDS: z.coerce.number().int().positive().default(30),
+    HEARTBEAT_SECONDS: z.coerce.number().int().positive().default(10),
+  })
+  .refine((c) => c.JWT_SECRET || c.JWKS_URL, { message: 'set JWT_SECRET and/or JWKS_URL', path: ['JWT_SECRET'] });
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+/** Secrets come from .dev.vars / `wrangler secret`, so the generated Env does not list them. */
+export type Bindings = Env & {
+  JWT_SECRET?: string;
+  JWKS_URL?: string;
+  DATABASE_URL?: string;
+  JOB_MAX_ATTEMPTS?: string;
+  JOB_RETRY_BASE_SECONDS?: string;
+  JOB_RETRY_CAP_SECONDS?: string;
+  LEASE_SECONDS?: string;
+  HEARTBEAT_SECONDS?: string;
+};
+
+const cache = new WeakMap<object, Config>();
+
+/** Parses once per env object (the runtime hands the same object to every request). */
+export function config(env: Bindings): Config {
+  const hit = cache.get(env);
+  if (hit) return hit;
+  const raw = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, typeof v === 'string' && v === '' ? undefined : v]));
+  const parsed = ConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const detail = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new Error(`invalid Worker configuration: ${detail}`);
+  }
+  cache.set(env, parsed.data);
+  return parsed.data;
+}

@@ -1,0 +1,53 @@
+/**
+ * One error shape for the whole API (the PRD envelope): failures answer
+ * `{ success: false, message, error: { code, requestId, details? } }` with the HTTP
+ * status that the code maps to. Handlers throw ApiError; app.onError renders it.
+ */
+import { z } from 'zod';
+
+export const ERROR_STATUS = {
+  BAD_REQUEST: 400,
+  VALIDATION_FAILED: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  INVALID_STATE: 409,
+  QUOTA_EXCEEDED: 409,
+  CONFLICT: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  RATE_LIMITED: 429,
+  INTERNAL_ERROR: 500,
+  SITE_UNAVAILABLE: 503,
+} as const;
+
+export const ErrorCodeSchema = z.enum(Object.keys(ERROR_STATUS) as [keyof typeof ERROR_STATUS, ...(keyof typeof ERROR_STATUS)[]]);
+export type ErrorCode = z.infer<typeof ErrorCodeSchema>;
+
+export const ErrorEnvelopeSchema = z.object({
+  success: z.literal(false),
+  message: z.string(),
+  error: z.object({
+    code: ErrorCodeSchema,
+    requestId: z.string(),
+    details: z.unknown().optional(),
+  }),
+});
+
+export class ApiError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: unknown,
+    readonly headers?: Record<string, string>,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+  get status(): number {
+    return ERROR_STATUS[this.code];
+  }
+}
+
+export const notFound = (what: string) => new ApiError('NOT_FOUND', `${what} not found`);

@@ -1,0 +1,24 @@
+/**
+ * The edge Worker: the Hono API (fetch), the queue consumers (queue), the cron safety
+ * net (scheduled), and the Durable Object classes.
+ */
+import { newApp } from './app';
+import type { Bindings } from './env';
+import { consumeDeadJobs, consumeJobs } from '../workers/queues/jobs';
+import { sweepOverdueDesktops } from '../workers/cron/sweep';
+
+export { DesktopSession } from '../workers/desktop-session/desktop-session';
+export { SiteHub } from '../workers/site-hub/site-hub';
+
+const app = newApp();
+
+export default {
+  fetch: app.fetch,
+  async queue(batch, env) {
+    if (batch.queue.endsWith('-dlq')) await consumeDeadJobs(batch, env);
+    else await consumeJobs(batch, env);
+  },
+  async scheduled(controller, env, ctx) {
+    ctx.waitUntil(sweepOverdueDesktops(env, controller.scheduledTime));
+  },
+} satisfies ExportedHandler<Bindings>;

@@ -1,0 +1,118 @@
+/** Admin-only endpoints: per-user quotas and on-prem sites (whose key is shown once). */
+import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
+import { createMiddleware } from 'hono/factory';
+import type { AppEnv } from '../app-env';
+import { isAdmin } from '../auth/jwt';
+import { withDb } from '../db/client';
+import { getQuota, listSites, setQuota, upsertSite } from '../db/queries';
+import { ApiError, ErrorEnvelopeSchema } from '../errors';
+import { envelope, success } from '../lib/envelope';
+import { randomToken, sha256Hex } from '../lib/ids';
+import { validationHook } from './validation';
+
+export const adminRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+
+adminRoutes.use(
+  '*',
+  createMiddleware<AppEnv>(async (c, next) => {
+    if (!isAdmin(c.var.principal)) throw new ApiError('FORBIDDEN', 'Admin role required');
+    await next();
+  }),
+);
+
+const security = [{ bearerAuth: [] }];
+const errors = {
+  400: { description: 'Invalid input', content: { 'application/json': { schema: ErrorEnvelopeSchema } } },
+  401: { description: 'Missing or invalid token', content: { 'application/json': { schema: ErrorEnvelopeSchema } } },
+  403: { description: 'Not an admin', content: { 'application/json': { schema: ErrorEnvelopeSchema } } },
+} as const;
+const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { 'application/json': { schema: envelope(schema) } } });
+
+const UserParam = z.object({ userId: z.string().min(1).max(128).regex(/^[A-Za-z0-9._@:-]+$/).openapi({ param: { name: 'userId', in: 'path' } }) });
+const QuotaOut = z.object({ userId: z.string(), maxDesktops: z.number(), custom: z.boolean(), active: z.number() }).openapi('Quota');
+
+adminRoutes.openapi(
+  createRoute({
+    method: 'get',
+    path: '/users/{userId}/quota',
+    summary: "A user's desktop limit and active desktops",
+    security,
+    request: { params: UserParam },
+    responses: { 200: json(QuotaOut, 'Quota'), ...errors },
+  }),
+  async (c) => {
+    const { userId } = c.req.valid('param');
+    const q = await withDb(c.var.cfg, (db) => getQuota(db, userId));
+    return c.json(success({ userId, ...q }, `${userId} may have ${q.maxDesktops} active desktops`), 200);
+  },
+);
+
+adminRoutes.openapi(
+  createRoute({
+    method: 'put',
+    path: '/users/{userId}/quota',
+    summary: "Set a user's limit of active (not DELETED) desktops",
+    security,
+    request: {
+      params: UserParam,
+      body: { required: true, content: { 'application/json': { schema: z.strictObject({ maxDesktops: z.number().int().min(0).max(1000) }) } } },
+    },
+    responses: { 200: json(QuotaOut, 'Updated quota'), ...errors },
+  }),
+  async (c) => {
+    const { userId } = c.req.valid('param');
+    const { maxDesktops } = c.req.valid('json');
+    const q = await withDb(c.var.cfg, async (db) => {
+      await setQuota(db, userId, maxDesktops);
+      return getQuota(db, userId);
+    });
+    return c.json(success({ userId, ...q }, `${userId} may now have ${maxDesktops} active desktops`), 200);
+  },
+);
+
+const SiteOut = z.object({ id: z.string(), name: z.string(), bridge: z.enum(['connected', 'offline']), lastSeenAt: z.string().nullable() });
+
+adminRoutes.openapi(
+  createRoute({ method: 'get', path: '/sites', summary: 'On-prem sites and their bridges', security, responses: { 200: json(z.array(SiteOut), 'Sites'), ...errors } }),
+  async (c) => {
+    const rows = await withDb(c.var.cfg, (db) => listSites(db));
+    const sites = await Promise.all(
+      rows.map(async (s) => {
+        const st = await c.env.SITE_HUB.getByName(s.id).status();
+        return { id: s.id, name: s.name, bridge: st.connected ? ('connected' as const) : ('offline' as const), lastSeenAt: st.lastSeenAt };
+      }),
+    );
+    return c.json(success(sites, `${sites.length} sites`), 200);
+  },
+);
+
+adminRoutes.openapi(
+  createRoute({
+    method: 'post',
+    path: '/sites',
+    summary: 'Register a site, or rotate its key',
+    description: 'Answers the site key once; only its SHA-256 is stored. Configure the bridge with SITE_ID and SITE_KEY.',
+    security,
+    request: {
+      body: {
+        required: true,
+        content: {
+          'application/json': {
+            schema: z.strictObject({
+              id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'id: lowercase letters, digits and -'),
+              name: z.string().trim().min(1).max(100),
+            }),
+          },
+        },
+      },
+    },
+    responses: { 201: json(z.object({ id: z.string(), name: z.string(), siteKey: z.string() }), 'The site and its key'), ...errors },
+  }),
+  async (c) => {
+    const { id, name } = c.req.valid('json');
+    const siteKey = `sk_${randomToken()}`;
+    await withDb(c.var.cfg, async (db) => upsertSite(db, { id, name, keyHash: await sha256Hex(siteKey) }));
+    c.header('Cache-Control', 'no-store');
+    return c.json(success({ id, name, siteKey }, 'Site registered; store the key now, it is not shown again'), 201);
+  },
+);

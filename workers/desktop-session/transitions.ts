@@ -1,0 +1,101 @@
+/**
+ * The desktop state machine as data: every allowed (from, event) → to is one row.
+ * `decide` is a pure function from (state, event) to the next status and the effects
+ * the Durable Object must run after it has persisted the transition. Nothing else in
+ * the code base decides whether a status change is allowed.
+ */
+import type { CommandKind, Step } from '../../src/schemas/bridge-protocol';
+import type { DesktopStatus } from '../../src/schemas/desktop';
+
+/** Things a person or a system asks of a desktop. */
+export const USER_ACTIONS = ['create', 'start', 'stop', 'delete'] as const;
+export type UserAction = (typeof USER_ACTIONS)[number];
+
+/** What the bridge and the edge's own timers report. */
+export type SystemEvent =
+  | 'provisioning'
+  | 'vm_starting'
+  | 'waiting_for_ip'
+  | 'configuring'
+  | 'create_completed'
+  | 'start_completed'
+  | 'stop_completed'
+  | 'delete_completed'
+  | 'command_failed'
+  | 'watchdog_expired'
+  | 'command_undeliverable';
+
+export type DesktopEvent = UserAction | SystemEvent;
+
+export interface TransitionRow {
+  from: DesktopStatus | null;
+  event: DesktopEvent;
+  to: DesktopStatus;
+}
+
+const CREATING: DesktopStatus[] = ['PENDING', 'PROVISIONING', 'STARTING', 'WAITING_FOR_IP', 'CONFIGURING'];
+const IN_PROGRESS: DesktopStatus[] = [...CREATING, 'STOPPING'];
+const NOT_DELETED: DesktopStatus[] = [...IN_PROGRESS, 'RUNNING', 'STOPPED', 'FAILED'];
+
+const rows = (from: (DesktopStatus | null)[], event: DesktopEvent, to: DesktopStatus): TransitionRow[] => from.map((f) => ({ from: f, event, to }));
+
+/** PRD 3.1 (create progression), 3.3 (lifecycle operations), 12.2 (statuses). */
+export const TRANSITIONS: readonly TransitionRow[] = [
+  // create: PENDING → PROVISIONING → STARTING → WAITING_FOR_IP → CONFIGURING → RUNNING
+  ...rows([null], 'create', 'PENDING'),
+  ...rows(['PENDING'], 'provisioning', 'PROVISIONING'),
+  ...rows(['PENDING', 'PROVISIONING'], 'vm_starting', 'STARTING'),
+  ...rows(['STARTING'], 'waiting_for_ip', 'WAITING_FOR_IP'),
+  ...rows(['WAITING_FOR_IP'], 'configuring', 'CONFIGURING'),
+  // A resumed command may find later steps already done; completion is accepted from
+  // any creating status so the desktop still converges.
+  ...rows(CREATING, 'create_completed', 'RUNNING'),
+  // start: STOPPED → STARTING → WAITING_FOR_IP → CONFIGURING → RUNNING
+  ...rows(['STOPPED'], 'start', 'STARTING'),
+  ...rows(['STARTING', 'WAITING_FOR_IP', 'CONFIGURING'], 'start_completed', 'RUNNING'),
+  // stop: RUNNING → STOPPING → STOPPED
+  ...rows(['RUNNING'], 'stop', 'STOPPING'),
+  ...rows(['STOPPING'], 'stop_completed', 'STOPPED'),
+  // delete: any → STOPPING (tearing down) → DELETED once the VM and connection are gone
+  ...rows(NOT_DELETED, 'delete', 'STOPPING'),
+  ...rows(['STOPPING'], 'delete_completed', 'DELETED'),
+  // failures end every in-progress step in FAILED, with the reason recorded
+  ...rows(IN_PROGRESS, 'command_failed', 'FAILED'),
+  ...rows(IN_PROGRESS, 'watchdog_expired', 'FAILED'),
+  ...rows(IN_PROGRESS, 'command_undeliverable', 'FAILED'),
+];
+
+const index = new Map<string, DesktopStatus>(TRANSITIONS.map((r) => [`${r.from ?? '∅'}|${r.event}`, r.to]));
+
+/** The status `event` leads to from `from`, or null when the table has no such row. */
+export function nextStatus(from: DesktopStatus | null, event: DesktopEvent): DesktopStatus | null {
+  return index.get(`${from ?? '∅'}|${event}`) ?? null;
+}
+
+/** Which user actions are possible from `status` (for error messages and docs). */
+export function allowedActions(status: DesktopStatus | null): UserAction[] {
+  return USER_ACTIONS.filter((a) => nextStatus(status, a) !== null);
+}
+
+/** Statuses in which a watchdog runs because the desktop waits on work in progress. */
+export function isInProgress(status: DesktopStatus): boolean {
+  return IN_PROGRESS.includes(status);
+}
+
+/** The command a user action sends to the bridge. */
+export const ACTION_COMMAND: Record<UserAction, CommandKind> = { create: 'create', start: 'start', stop: 'stop', delete: 'delete' };
+
+/** Bridge progress steps that move the status forward (PRD 3.1); other steps only update the message. */
+export const STEP_EVENT: Partial<Record<Step, SystemEvent>> = {
+  clone: 'provisioning',
+  start_vm: 'vm_starting',
+  wait_ip: 'waiting_for_ip',
+  connection: 'configuring',
+};
+
+export const COMPLETION_EVENT: Record<CommandKind, SystemEvent> = {
+  create: 'create_completed',
+  start: 'start_completed',
+  stop: 'stop_completed',
+  delete: 'delete_completed',
+};

@@ -1,0 +1,294 @@
+/**
+ * SiteHub: one Durable Object per on-prem site. It holds the bridge's outbound
+ * WebSocket (hibernatable: an idle site costs nothing), pushes commands down it,
+ * tracks which are in flight with a lease, and routes progress and results back to
+ * the right DesktopSession.
+ *
+ * Leases: a command sent to the bridge is in flight until it completes or fails; the
+ * bridge's `accepted`, `progress` and `heartbeat` frames renew its lease. A lease that
+ * lapses while the bridge is connected is handed out again (the bridge deduplicates by
+ * command id). When the link drops, every in-flight command goes back to the jobs
+ * queue, whose retries and dead-letter queue then decide its fate uniformly.
+ */
+import { DurableObject } from 'cloudflare:workers';
+import { withDb } from '../../src/db/client';
+import { markSiteLink } from '../../src/db/queries';
+import { type Bindings, type Config, config } from '../../src/env';
+import { randomId } from '../../src/lib/ids';
+import { fail, ok, type Result } from '../../src/lib/result';
+import { BridgeToEdgeSchema, type BridgeToEdge, type Command, type EdgeToBridge, PROTOCOL_VERSION } from '../../src/schemas/bridge-protocol';
+import type { JobMessage } from '../../src/schemas/jobs';
+import type { BridgeReport } from '../desktop-session/desktop-session';
+
+interface Attachment {
+  connectedAt: number;
+  lastSeen: number;
+  bridgeVersion: string | null;
+  /** Set when a newer connection of the same site took over. */
+  replaced: boolean;
+}
+
+export interface SiteStatus {
+  siteId: string;
+  connected: boolean;
+  connectedAt: string | null;
+  lastSeenAt: string | null;
+  bridgeVersion: string | null;
+  inFlight: number;
+}
+
+export type DispatchOutcome = 'delivered' | 'offline' | 'dropped';
+
+const OPEN_SESSION_TIMEOUT_MS = 15_000;
+
+export class SiteHub extends DurableObject<Bindings> {
+  private readonly sql: SqlStorage;
+  private readonly cfg: Config;
+  /** Frames of one desktop are applied in the order the bridge sent them. */
+  private readonly desktopChains = new Map<string, Promise<unknown>>();
+  private readonly pendingRequests = new Map<string, (frame: Extract<BridgeToEdge, { type: 'response' }>) => void>();
+
+  constructor(ctx: DurableObjectState, env: Bindings) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.cfg = config(env);
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS commands (
+      id TEXT PRIMARY KEY, desktop_id TEXT NOT NULL, body TEXT NOT NULL,
+      lease_until INTEGER NOT NULL, sends INTEGER NOT NULL DEFAULT 1)`);
+  }
+
+  // ---- the bridge's WebSocket ----
+
+  /** Called by the Worker route after it has verified the site key. */
+  override async fetch(request: Request): Promise<Response> {
+    const siteId = request.headers.get('x-site-id');
+    if (!siteId || request.headers.get('upgrade')?.toLowerCase() !== 'websocket') return new Response('expected a bridge WebSocket', { status: 400 });
+    this.sql.exec(`INSERT INTO meta (key, value) VALUES ('siteId', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, siteId);
+    for (const old of this.ctx.getWebSockets()) {
+      this.setAttachment(old, { replaced: true });
+      old.close(4001, 'replaced by a newer connection of this site');
+    }
+    const pair = new WebSocketPair();
+    const [client, server] = [pair[0], pair[1]];
+    this.ctx.acceptWebSocket(server);
+    const now = Date.now();
+    server.serializeAttachment({ connectedAt: now, lastSeen: now, bridgeVersion: null, replaced: false } satisfies Attachment);
+    this.send(server, {
+      type: 'hello',
+      siteId,
+      protocolVersion: PROTOCOL_VERSION,
+      leaseMs: this.cfg.LEASE_SECONDS * 1000,
+      heartbeatMs: this.cfg.HEARTBEAT_SECONDS * 1000,
+    });
+    this.ctx.waitUntil(this.recordLink(siteId, true));
+    await this.ctx.storage.setAlarm(now + this.cfg.HEARTBEAT_SECONDS * 1000);
+    console.log(JSON.stringify({ msg: 'bridge connected', siteId }));
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  override async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
+    let frame: BridgeToEdge;
+    try {
+      frame = BridgeToEdgeSchema.parse(JSON.parse(typeof data === 'string' ? data : new TextDecoder().decode(data)));
+    } catch {
+      console.warn(JSON.stringify({ msg: 'invalid bridge frame dropped', siteId: this.siteId() }));
+      return;
+    }
+    this.setAttachment(ws, { lastSeen: Date.now() });
+    const now = Date.now();
+    switch (frame.type) {
+      case 'ready': {
+        this.setAttachment(ws, { bridgeVersion: frame.bridgeVersion });
+        // Commands this hub had in flight that the bridge no longer runs (it restarted
+        // while the link was replaced) are handed out again.
+        const running = new Set(frame.running);
+        for (const row of this.inFlight()) if (!running.has(row.id)) this.resend(ws, row.id, row.body);
+        return;
+      }
+      case 'heartbeat':
+        this.renewLeases(frame.running, now);
+        return;
+      case 'response':
+        this.pendingRequests.get(frame.requestId)?.(frame);
+        return;
+      case 'accepted':
+      case 'progress':
+        this.renewLeases([frame.commandId], now);
+        await this.route(frame);
+        return;
+      case 'complete':
+      case 'fail':
+        await this.route(frame);
+        this.sql.exec('DELETE FROM commands WHERE id = ?', frame.commandId);
+        return;
+    }
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
+    await this.linkLost(ws, `closed (${code})`);
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    await this.linkLost(ws, 'errored');
+  }
+
+  /** Lease and liveness checks while a bridge is connected. */
+  override async alarm(): Promise<void> {
+    const ws = this.liveSocket();
+    if (!ws) return;
+    const att = ws.deserializeAttachment() as Attachment;
+    const now = Date.now();
+    if (now - att.lastSeen > 3 * this.cfg.HEARTBEAT_SECONDS * 1000) {
+      // A half-open link: no frame for three heartbeats. Treat the bridge as gone.
+      ws.close(4002, 'no heartbeat');
+      await this.linkLost(ws, 'heartbeat timeout');
+      return;
+    }
+    for (const row of this.inFlight()) if (row.lease_until < now) this.resend(ws, row.id, row.body);
+    await this.ctx.storage.setAlarm(now + this.cfg.HEARTBEAT_SECONDS * 1000);
+  }
+
+  // ---- RPC from the queue consumer, DesktopSession and routes ----
+
+  /** Hands a command to the bridge now, or says the site is offline so the queue retries. */
+  async dispatch(job: JobMessage): Promise<DispatchOutcome> {
+    const { command } = job;
+    const active = await this.env.DESKTOP_SESSION.getByName(command.desktopId).isActiveCommand(command.id);
+    if (!active) return 'dropped';
+    const ws = this.liveSocket();
+    if (!ws) return 'offline';
+    const body = JSON.stringify(command);
+    this.sql.exec(
+      `INSERT INTO commands (id, desktop_id, body, lease_until) VALUES (?, ?, ?, ?)
+       ON CONFLICT(id) DO UPDATE SET lease_until = excluded.lease_until, sends = sends + 1`,
+      command.id,
+      command.desktopId,
+      body,
+      Date.now() + this.cfg.LEASE_SECONDS * 1000,
+    );
+    this.send(ws, { type: 'command', command });
+    return 'delivered';
+  }
+
+  async cancel(commandId: string, reason: string): Promise<void> {
+    const ws = this.liveSocket();
+    if (ws) this.send(ws, { type: 'cancel', commandId, reason });
+  }
+
+  /** Asks the bridge for a Guacamole session limited to one connection (it holds the credentials). */
+  async openSession(desktopId: string, connectionId: string): Promise<Result<{ url: string }>> {
+    const ws = this.liveSocket();
+    if (!ws) return fail('SITE_UNAVAILABLE', `The on-prem bridge of site '${this.siteId()}' is offline; try again shortly`);
+    const requestId = randomId('r');
+    const answer = new Promise<Extract<BridgeToEdge, { type: 'response' }> | null>((resolve) => {
+      const timer = setTimeout(() => resolve(null), OPEN_SESSION_TIMEOUT_MS);
+      this.pendingRequests.set(requestId, (frame) => {
+        clearTimeout(timer);
+        resolve(frame);
+      });
+    });
+    this.send(ws, { type: 'request', requestId, request: { op: 'open_session', desktopId, connectionId } });
+    const frame = await answer;
+    this.pendingRequests.delete(requestId);
+    if (!frame) return fail('SITE_UNAVAILABLE', 'The on-prem bridge did not answer in time; try again');
+    if (!frame.ok || !frame.url) return fail('SITE_UNAVAILABLE', `The on-prem bridge could not open the session: ${frame.error ?? 'unknown error'}`);
+    return ok({ url: frame.url });
+  }
+
+  async status(): Promise<SiteStatus> {
+    const ws = this.liveSocket();
+    const att = ws ? (ws.deserializeAttachment() as Attachment) : null;
+    const fresh = att !== null && Date.now() - att.lastSeen <= 3 * this.cfg.HEARTBEAT_SECONDS * 1000;
+    return {
+      siteId: this.siteId(),
+      connected: fresh,
+      connectedAt: att ? new Date(att.connectedAt).toISOString() : null,
+      lastSeenAt: att ? new Date(att.lastSeen).toISOString() : null,
+      bridgeVersion: att?.bridgeVersion ?? null,
+      inFlight: this.sql.exec<{ n: number }>('SELECT count(*) AS n FROM commands').one().n,
+    };
+  }
+
+  // ---- internals ----
+
+  private async route(frame: BridgeReport): Promise<void> {
+    const siteId = this.siteId();
+    const prev = this.desktopChains.get(frame.desktopId) ?? Promise.resolve();
+    const next = prev
+      .catch(() => {})
+      .then(() => this.env.DESKTOP_SESSION.getByName(frame.desktopId).bridgeReport(siteId, frame))
+      .then((r) => {
+        if (!r.applied) console.log(JSON.stringify({ msg: 'bridge report ignored', siteId, desktopId: frame.desktopId, type: frame.type, reason: r.reason }));
+      });
+    this.desktopChains.set(frame.desktopId, next);
+    try {
+      await next;
+    } finally {
+      if (this.desktopChains.get(frame.desktopId) === next) this.desktopChains.delete(frame.desktopId);
+    }
+  }
+
+  private async linkLost(ws: WebSocket, why: string): Promise<void> {
+    const att = ws.deserializeAttachment() as Attachment | null;
+    if (att?.replaced) return;
+    if (this.liveSocket()) return;
+    // Back to the queue: its backoff and dead-letter rules apply while the site is offline.
+    const siteId = this.siteId();
+    for (const row of this.inFlight()) {
+      const message: JobMessage = { siteId, command: JSON.parse(row.body) as Command };
+      await this.env.JOBS.send(message, { contentType: 'json' });
+      this.sql.exec('DELETE FROM commands WHERE id = ?', row.id);
+    }
+    for (const resolve of this.pendingRequests.values()) resolve({ type: 'response', requestId: '', ok: false, error: 'bridge disconnected' });
+    console.log(JSON.stringify({ msg: 'bridge disconnected', siteId, why }));
+    await this.recordLink(siteId, false);
+  }
+
+  private liveSocket(): WebSocket | null {
+    for (const ws of this.ctx.getWebSockets()) {
+      const att = ws.deserializeAttachment() as Attachment | null;
+      if (att && !att.replaced && ws.readyState === WebSocket.OPEN) return ws;
+    }
+    return null;
+  }
+
+  private inFlight() {
+    return this.sql.exec<{ id: string; body: string; lease_until: number }>('SELECT id, body, lease_until FROM commands ORDER BY rowid').toArray();
+  }
+
+  private resend(ws: WebSocket, id: string, body: string): void {
+    this.sql.exec('UPDATE commands SET lease_until = ?, sends = sends + 1 WHERE id = ?', Date.now() + this.cfg.LEASE_SECONDS * 1000, id);
+    this.send(ws, { type: 'command', command: JSON.parse(body) as Command });
+  }
+
+  private renewLeases(ids: string[], now: number): void {
+    const until = now + this.cfg.LEASE_SECONDS * 1000;
+    for (const id of ids) this.sql.exec('UPDATE commands SET lease_until = ? WHERE id = ?', until, id);
+  }
+
+  private send(ws: WebSocket, frame: EdgeToBridge): void {
+    try {
+      ws.send(JSON.stringify(frame));
+    } catch {
+      // The close handler requeues whatever this frame was part of.
+    }
+  }
+
+  private setAttachment(ws: WebSocket, patch: Partial<Attachment>): void {
+    const att = ws.deserializeAttachment() as Attachment | null;
+    if (att) ws.serializeAttachment({ ...att, ...patch });
+  }
+
+  private siteId(): string {
+    return this.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = 'siteId'`).toArray()[0]?.value ?? 'unknown';
+  }
+
+  private async recordLink(siteId: string, connected: boolean): Promise<void> {
+    try {
+      await withDb(this.cfg, (db) => markSiteLink(db, siteId, connected));
+    } catch (err) {
+      console.warn(JSON.stringify({ msg: 'could not record site link state', siteId, error: String(err) }));
+    }
+  }
+}
