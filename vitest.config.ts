@@ -17,6 +17,7 @@ export default defineConfig({
                 JWT_SECRET: TEST_JWT_SECRET,
                 HEARTBEAT_SECONDS: '2',
                 LEASE_SECONDS: '5',
+                JOB_RETRY_BASE_SECONDS: '1',
               },
             },
           })),

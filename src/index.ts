@@ -14,7 +14,7 @@ const app = newApp();
 
 export default {
   fetch: app.fetch,
-  async queue(batch, env) {
+  async queue(batch, env, _ctx) {
     if (batch.queue.endsWith('-dlq')) await consumeDeadJobs(batch, env);
     else await consumeJobs(batch, env);
   },

@@ -27,7 +27,9 @@ const isNeon = (url: string) => /\.neon\.tech(:\d+)?\//.test(url) || new URL(url
  * DATABASE_URL set → that server (a relay in front unless it is Neon); otherwise an
  * embedded PGlite. Fixed ports when given (npm run dev), random ones otherwise (tests).
  */
-export async function provideDatabase(opts: { databaseUrl?: string; pgPort?: number; wsPort?: number; dataDir?: string } = {}): Promise<ProvidedDatabase> {
+export async function provideDatabase(
+  opts: { databaseUrl?: string; pgPort?: number; wsPort?: number; dataDir?: string } = {},
+): Promise<ProvidedDatabase> {
   const external = opts.databaseUrl;
   if (external) {
     if (isNeon(external)) return { url: external, wsProxy: '', embedded: false, stop: async () => {} };

@@ -41,7 +41,11 @@ export async function insertDesktopWithinQuota(db: Db, desktop: Desktop, opts: {
 }
 
 /** Write-through from the Durable Object: applies only snapshots newer than the stored one. */
-export async function writeThrough(db: Db, snapshot: { desktop: Desktop; version: number }, transitions: (TransitionRecord & { desktopId: string })[]) {
+export async function writeThrough(
+  db: Db,
+  snapshot: { desktop: Desktop; version: number },
+  transitions: (TransitionRecord & { desktopId: string })[],
+) {
   const row = desktopToRow(snapshot.desktop, snapshot.version);
   const { id: _id, ...update } = row;
   await db

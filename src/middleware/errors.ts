@@ -32,8 +32,7 @@ export function onError(err: Error, c: Context<AppEnv>) {
   if (err instanceof ApiError) return errorResponse(c, err);
   if (err instanceof HTTPException && err.status < 500) {
     const code = CODE_BY_STATUS[err.status] ?? 'BAD_REQUEST';
-    const message =
-      err.status === 415 ? 'Unsupported Content-Type: send the body as application/json' : err.message || 'Bad request';
+    const message = err.status === 415 ? 'Unsupported Content-Type: send the body as application/json' : err.message || 'Bad request';
     return errorResponse(c, new ApiError(code, message));
   }
   console.error(JSON.stringify({ msg: 'unhandled error', requestId: c.var.requestId, path: c.req.path, error: String(err) }));

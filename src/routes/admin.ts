@@ -26,9 +26,19 @@ const errors = {
   401: { description: 'Missing or invalid token', content: { 'application/json': { schema: ErrorEnvelopeSchema } } },
   403: { description: 'Not an admin', content: { 'application/json': { schema: ErrorEnvelopeSchema } } },
 } as const;
-const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { 'application/json': { schema: envelope(schema) } } });
+const json = <T extends z.ZodType>(schema: T, description: string) => ({
+  description,
+  content: { 'application/json': { schema: envelope(schema) } },
+});
 
-const UserParam = z.object({ userId: z.string().min(1).max(128).regex(/^[A-Za-z0-9._@:-]+$/).openapi({ param: { name: 'userId', in: 'path' } }) });
+const UserParam = z.object({
+  userId: z
+    .string()
+    .min(1)
+    .max(128)
+    .regex(/^[A-Za-z0-9._@:-]+$/)
+    .openapi({ param: { name: 'userId', in: 'path' } }),
+});
 const QuotaOut = z.object({ userId: z.string(), maxDesktops: z.number(), custom: z.boolean(), active: z.number() }).openapi('Quota');
 
 adminRoutes.openapi(
@@ -55,7 +65,10 @@ adminRoutes.openapi(
     security,
     request: {
       params: UserParam,
-      body: { required: true, content: { 'application/json': { schema: z.strictObject({ maxDesktops: z.number().int().min(0).max(1000) }) } } },
+      body: {
+        required: true,
+        content: { 'application/json': { schema: z.strictObject({ maxDesktops: z.number().int().min(0).max(1000) }) } },
+      },
     },
     responses: { 200: json(QuotaOut, 'Updated quota'), ...errors },
   }),
@@ -73,7 +86,13 @@ adminRoutes.openapi(
 const SiteOut = z.object({ id: z.string(), name: z.string(), bridge: z.enum(['connected', 'offline']), lastSeenAt: z.string().nullable() });
 
 adminRoutes.openapi(
-  createRoute({ method: 'get', path: '/sites', summary: 'On-prem sites and their bridges', security, responses: { 200: json(z.array(SiteOut), 'Sites'), ...errors } }),
+  createRoute({
+    method: 'get',
+    path: '/sites',
+    summary: 'On-prem sites and their bridges',
+    security,
+    responses: { 200: json(z.array(SiteOut), 'Sites'), ...errors },
+  }),
   async (c) => {
     const rows = await withDb(c.var.cfg, (db) => listSites(db));
     const sites = await Promise.all(

@@ -21,5 +21,7 @@ bridgeRoutes.get('/:siteId/bridge', async (c) => {
   if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') throw new ApiError('BAD_REQUEST', 'Expected a WebSocket upgrade');
   const headers = new Headers(c.req.raw.headers);
   headers.set('x-site-id', siteId);
-  return c.env.SITE_HUB.getByName(siteId).fetch(new Request(c.req.raw.url, { headers }));
+  const res = await c.env.SITE_HUB.getByName(siteId).fetch(new Request(c.req.raw.url, { headers }));
+  // Re-wrap so the common middleware may still add its headers (a DO's response is immutable).
+  return new Response(res.body, { status: res.status, headers: res.headers, webSocket: res.webSocket });
 });

@@ -11,7 +11,15 @@ import { ApiError, ErrorEnvelopeSchema, notFound } from '../errors';
 import { envelope, success } from '../lib/envelope';
 import { randomId } from '../lib/ids';
 import { unwrap } from '../lib/result';
-import { type Desktop, DesktopIdSchema, DesktopSchema, DesktopStatusSchema, PLANS, PlanSchema, TransitionRecordSchema } from '../schemas/desktop';
+import {
+  type Desktop,
+  DesktopIdSchema,
+  DesktopSchema,
+  DesktopStatusSchema,
+  PLANS,
+  PlanSchema,
+  TransitionRecordSchema,
+} from '../schemas/desktop';
 import { validationHook } from './validation';
 
 const UserIdSchema = z
@@ -22,7 +30,10 @@ const UserIdSchema = z
 
 export const CreateDesktopSchema = z
   .strictObject({
-    userId: UserIdSchema.optional().openapi({ description: 'Owner; required for service tokens, defaults to the caller otherwise', example: 'streamer_12345' }),
+    userId: UserIdSchema.optional().openapi({
+      description: 'Owner; required for service tokens, defaults to the caller otherwise',
+      example: 'streamer_12345',
+    }),
     name: z
       .string()
       .trim()
@@ -71,10 +82,16 @@ const errors = {
   401: { description: 'Missing or invalid token', content: { 'application/json': { schema: ErrorEnvelopeSchema } } },
   403: { description: 'Not allowed', content: { 'application/json': { schema: ErrorEnvelopeSchema } } },
   404: { description: 'No such desktop (or not yours)', content: { 'application/json': { schema: ErrorEnvelopeSchema } } },
-  409: { description: 'Not allowed in the current status, or over quota', content: { 'application/json': { schema: ErrorEnvelopeSchema } } },
+  409: {
+    description: 'Not allowed in the current status, or over quota',
+    content: { 'application/json': { schema: ErrorEnvelopeSchema } },
+  },
 } as const;
 
-const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { 'application/json': { schema: envelope(schema) } } });
+const json = <T extends z.ZodType>(schema: T, description: string) => ({
+  description,
+  content: { 'application/json': { schema: envelope(schema) } },
+});
 const security = [{ bearerAuth: [] }];
 
 /** A user acts on their own desktops; admins on all; a service on those it created. */
@@ -178,7 +195,8 @@ desktopRoutes.openapi(
   async (c) => {
     const p = c.var.principal;
     const q = c.req.valid('query');
-    if (q.userId && q.userId !== p.sub && !isAdmin(p) && !isService(p)) throw new ApiError('FORBIDDEN', "Only admins can list other users' desktops");
+    if (q.userId && q.userId !== p.sub && !isAdmin(p) && !isService(p))
+      throw new ApiError('FORBIDDEN', "Only admins can list other users' desktops");
     const filter = {
       userId: isAdmin(p) || isService(p) ? q.userId : p.sub,
       createdBy: isService(p) && !isAdmin(p) ? actorOf(p) : undefined,
@@ -186,7 +204,9 @@ desktopRoutes.openapi(
       plan: q.plan,
       includeDeleted: false,
     };
-    const { items, total } = await withDb(c.var.cfg, (db) => listDesktops(db, filter, { offset: (q.page - 1) * q.pageSize, limit: q.pageSize }));
+    const { items, total } = await withDb(c.var.cfg, (db) =>
+      listDesktops(db, filter, { offset: (q.page - 1) * q.pageSize, limit: q.pageSize }),
+    );
     const page = { items, page: q.page, pageSize: q.pageSize, total, totalPages: Math.ceil(total / q.pageSize) };
     return c.json(success(page, `${total} desktop${total === 1 ? '' : 's'}`), 200);
   },
@@ -204,7 +224,7 @@ desktopRoutes.openapi(
   async (c) => {
     const p = c.var.principal;
     const { userId } = c.req.valid('param');
-    if (userId !== p.sub && !isAdmin(p) && !isService(p)) throw new ApiError('FORBIDDEN', "You can only see your own desktops");
+    if (userId !== p.sub && !isAdmin(p) && !isService(p)) throw new ApiError('FORBIDDEN', 'You can only see your own desktops');
     const filter = { userId, createdBy: isService(p) && !isAdmin(p) ? actorOf(p) : undefined, includeDeleted: false };
     const { items } = await withDb(c.var.cfg, (db) => listDesktops(db, filter, { offset: 0, limit: 100 }));
     return c.json(success(items, `${items.length} desktop${items.length === 1 ? '' : 's'} for ${userId}`), 200);

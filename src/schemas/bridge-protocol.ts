@@ -81,7 +81,12 @@ export const RequestFrameSchema = z.object({
   requestId: z.string(),
   request: OpenSessionRequestSchema,
 });
-export const EdgeToBridgeSchema = z.discriminatedUnion('type', [HelloFrameSchema, CommandFrameSchema, CancelFrameSchema, RequestFrameSchema]);
+export const EdgeToBridgeSchema = z.discriminatedUnion('type', [
+  HelloFrameSchema,
+  CommandFrameSchema,
+  CancelFrameSchema,
+  RequestFrameSchema,
+]);
 export type EdgeToBridge = z.infer<typeof EdgeToBridgeSchema>;
 export type OpenSessionRequest = z.infer<typeof OpenSessionRequestSchema>;
 

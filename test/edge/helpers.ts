@@ -6,7 +6,10 @@ import { TEST_JWT_SECRET } from '../support/test-secrets';
 export const ISSUER = 'cdaas-local';
 export const AUDIENCE = 'cdaas-api';
 
-export async function token(sub: string, opts: { roles?: string[]; exp?: string | number; iss?: string; aud?: string; secret?: string } = {}) {
+export async function token(
+  sub: string,
+  opts: { roles?: string[]; exp?: string | number; iss?: string; aud?: string; secret?: string } = {},
+) {
   return new SignJWT({ roles: opts.roles ?? [] })
     .setProtectedHeader({ alg: 'HS256' })
     .setSubject(sub)
@@ -28,7 +31,11 @@ export interface Envelope<T = unknown> {
   error?: { code: string; requestId: string; details?: unknown };
 }
 
-export async function api<T = unknown>(method: string, path: string, opts: { token?: string; body?: unknown; headers?: Record<string, string> } = {}) {
+export async function api<T = unknown>(
+  method: string,
+  path: string,
+  opts: { token?: string; body?: unknown; headers?: Record<string, string> } = {},
+) {
   const headers: Record<string, string> = { ...opts.headers };
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
   let body: string | undefined;

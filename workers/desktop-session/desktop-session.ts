@@ -15,7 +15,15 @@ import { writeThrough } from '../../src/db/queries';
 import { type Bindings, type Config, config } from '../../src/env';
 import { randomId, randomToken } from '../../src/lib/ids';
 import { fail, ok, type Result } from '../../src/lib/result';
-import type { AcceptedFrameSchema, Command, CommandKind, CompleteFrame, DesktopFacts, FailFrame, ProgressFrame } from '../../src/schemas/bridge-protocol';
+import type {
+  AcceptedFrameSchema,
+  Command,
+  CommandKind,
+  CompleteFrame,
+  DesktopFacts,
+  FailFrame,
+  ProgressFrame,
+} from '../../src/schemas/bridge-protocol';
 import type { Desktop, DesktopStatus, TransitionRecord } from '../../src/schemas/desktop';
 import type { JobMessage } from '../../src/schemas/jobs';
 import type { z } from 'zod';
@@ -186,7 +194,9 @@ export class DesktopSession extends DurableObject<Bindings> {
   /** Consumes a ticket once; answers what the site needs to open a Guacamole session. */
   async redeemTicket(secret: string): Promise<Result<{ siteId: string; connectionId: string }>> {
     const s = this.state();
-    const row = this.sql.exec<{ expires_at: number; used_at: number | null }>('SELECT * FROM tickets WHERE secret = ?', secret).toArray()[0];
+    const row = this.sql
+      .exec<{ expires_at: number; used_at: number | null }>('SELECT * FROM tickets WHERE secret = ?', secret)
+      .toArray()[0];
     const gone = 'This connect link has expired or was already used; ask for a new one with GET /api/v1/desktops/{id}/connect';
     if (!s || !row || row.used_at !== null || row.expires_at < Date.now()) return fail('NOT_FOUND', gone);
     if (s.desktop.status !== 'RUNNING' || !s.desktop.connectionId) {
@@ -232,7 +242,16 @@ export class DesktopSession extends DurableObject<Bindings> {
     }
 
     if (!nextStatus(status, 'command_failed')) return { applied: false, reason: `cannot fail while ${status}` };
-    this.apply(s, status, 'command_failed', actor, frame.message, { errorMessage: frame.message, statusMessage: `${kind} failed` }, undefined, true);
+    this.apply(
+      s,
+      status,
+      'command_failed',
+      actor,
+      frame.message,
+      { errorMessage: frame.message, statusMessage: `${kind} failed` },
+      undefined,
+      true,
+    );
     return { applied: true };
   }
 
@@ -371,7 +390,10 @@ export class DesktopSession extends DurableObject<Bindings> {
 
   private async flushOutbox(): Promise<void> {
     const due = this.sql
-      .exec<{ id: number; effect: string; attempts: number }>('SELECT id, effect, attempts FROM outbox WHERE next_at <= ? ORDER BY id', Date.now())
+      .exec<{ id: number; effect: string; attempts: number }>(
+        'SELECT id, effect, attempts FROM outbox WHERE next_at <= ? ORDER BY id',
+        Date.now(),
+      )
       .toArray();
     for (const row of due) {
       const effect = JSON.parse(row.effect) as OutboxEffect;
@@ -400,7 +422,14 @@ export class DesktopSession extends DurableObject<Bindings> {
       await withDb(this.cfg, (db) => writeThrough(db, { desktop: s.desktop, version: s.revision }, transitions));
       // Only what was read above is known to be written; later changes flush next round.
       const now = this.sync();
-      this.writeMeta('sync', { ...now, dbRevision: Math.max(now.dbRevision, s.revision), dbSeq: Math.max(now.dbSeq, s.seq), failures: 0, retryAt: null, lastError: null });
+      this.writeMeta('sync', {
+        ...now,
+        dbRevision: Math.max(now.dbRevision, s.revision),
+        dbSeq: Math.max(now.dbSeq, s.seq),
+        failures: 0,
+        retryAt: null,
+        lastError: null,
+      });
     } catch (err) {
       const failures = sync.failures + 1;
       this.writeMeta('sync', { ...sync, failures, retryAt: Date.now() + backoffMs(failures), lastError: String(err).slice(0, 300) });
@@ -445,7 +474,11 @@ export class DesktopSession extends DurableObject<Bindings> {
   }
 
   private writeMeta(key: string, value: unknown): void {
-    this.sql.exec('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value', key, JSON.stringify(value));
+    this.sql.exec(
+      'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+      key,
+      JSON.stringify(value),
+    );
   }
 }
 

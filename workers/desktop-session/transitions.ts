@@ -37,7 +37,8 @@ const CREATING: DesktopStatus[] = ['PENDING', 'PROVISIONING', 'STARTING', 'WAITI
 const IN_PROGRESS: DesktopStatus[] = [...CREATING, 'STOPPING'];
 const NOT_DELETED: DesktopStatus[] = [...IN_PROGRESS, 'RUNNING', 'STOPPED', 'FAILED'];
 
-const rows = (from: (DesktopStatus | null)[], event: DesktopEvent, to: DesktopStatus): TransitionRow[] => from.map((f) => ({ from: f, event, to }));
+const rows = (from: (DesktopStatus | null)[], event: DesktopEvent, to: DesktopStatus): TransitionRow[] =>
+  from.map((f) => ({ from: f, event, to }));
 
 /** PRD 3.1 (create progression), 3.3 (lifecycle operations), 12.2 (statuses). */
 export const TRANSITIONS: readonly TransitionRow[] = [

@@ -16,7 +16,13 @@ import { markSiteLink } from '../../src/db/queries';
 import { type Bindings, type Config, config } from '../../src/env';
 import { randomId } from '../../src/lib/ids';
 import { fail, ok, type Result } from '../../src/lib/result';
-import { BridgeToEdgeSchema, type BridgeToEdge, type Command, type EdgeToBridge, PROTOCOL_VERSION } from '../../src/schemas/bridge-protocol';
+import {
+  BridgeToEdgeSchema,
+  type BridgeToEdge,
+  type Command,
+  type EdgeToBridge,
+  PROTOCOL_VERSION,
+} from '../../src/schemas/bridge-protocol';
 import type { JobMessage } from '../../src/schemas/jobs';
 import type { BridgeReport } from '../desktop-session/desktop-session';
 
@@ -63,7 +69,8 @@ export class SiteHub extends DurableObject<Bindings> {
   /** Called by the Worker route after it has verified the site key. */
   override async fetch(request: Request): Promise<Response> {
     const siteId = request.headers.get('x-site-id');
-    if (!siteId || request.headers.get('upgrade')?.toLowerCase() !== 'websocket') return new Response('expected a bridge WebSocket', { status: 400 });
+    if (!siteId || request.headers.get('upgrade')?.toLowerCase() !== 'websocket')
+      return new Response('expected a bridge WebSocket', { status: 400 });
     this.sql.exec(`INSERT INTO meta (key, value) VALUES ('siteId', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, siteId);
     for (const old of this.ctx.getWebSockets()) {
       this.setAttachment(old, { replaced: true });
@@ -192,7 +199,8 @@ export class SiteHub extends DurableObject<Bindings> {
     const frame = await answer;
     this.pendingRequests.delete(requestId);
     if (!frame) return fail('SITE_UNAVAILABLE', 'The on-prem bridge did not answer in time; try again');
-    if (!frame.ok || !frame.url) return fail('SITE_UNAVAILABLE', `The on-prem bridge could not open the session: ${frame.error ?? 'unknown error'}`);
+    if (!frame.ok || !frame.url)
+      return fail('SITE_UNAVAILABLE', `The on-prem bridge could not open the session: ${frame.error ?? 'unknown error'}`);
     return ok({ url: frame.url });
   }
 
@@ -219,7 +227,10 @@ export class SiteHub extends DurableObject<Bindings> {
       .catch(() => {})
       .then(() => this.env.DESKTOP_SESSION.getByName(frame.desktopId).bridgeReport(siteId, frame))
       .then((r) => {
-        if (!r.applied) console.log(JSON.stringify({ msg: 'bridge report ignored', siteId, desktopId: frame.desktopId, type: frame.type, reason: r.reason }));
+        if (!r.applied)
+          console.log(
+            JSON.stringify({ msg: 'bridge report ignored', siteId, desktopId: frame.desktopId, type: frame.type, reason: r.reason }),
+          );
       });
     this.desktopChains.set(frame.desktopId, next);
     try {
@@ -240,7 +251,8 @@ export class SiteHub extends DurableObject<Bindings> {
       await this.env.JOBS.send(message, { contentType: 'json' });
       this.sql.exec('DELETE FROM commands WHERE id = ?', row.id);
     }
-    for (const resolve of this.pendingRequests.values()) resolve({ type: 'response', requestId: '', ok: false, error: 'bridge disconnected' });
+    for (const resolve of this.pendingRequests.values())
+      resolve({ type: 'response', requestId: '', ok: false, error: 'bridge disconnected' });
     console.log(JSON.stringify({ msg: 'bridge disconnected', siteId, why }));
     await this.recordLink(siteId, false);
   }
@@ -254,7 +266,9 @@ export class SiteHub extends DurableObject<Bindings> {
   }
 
   private inFlight() {
-    return this.sql.exec<{ id: string; body: string; lease_until: number }>('SELECT id, body, lease_until FROM commands ORDER BY rowid').toArray();
+    return this.sql
+      .exec<{ id: string; body: string; lease_until: number }>('SELECT id, body, lease_until FROM commands ORDER BY rowid')
+      .toArray();
   }
 
   private resend(ws: WebSocket, id: string, body: string): void {

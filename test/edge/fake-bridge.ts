@@ -1,0 +1,100 @@
+/**
+ * A test stand-in for the on-prem bridge inside workerd: it dials the real bridge
+ * endpoint through the Worker's fetch, speaks the protocol of
+ * src/schemas/bridge-protocol.ts and records what the edge sends. (The real bridge is
+ * exercised against the simulators in the Node end-to-end tests.)
+ */
+import { exports } from 'cloudflare:workers';
+import type { BridgeToEdge, Command, DesktopFacts, EdgeToBridge, Step } from '../../src/schemas/bridge-protocol';
+import { api, token } from './helpers';
+
+export async function registerSite(id: string): Promise<string> {
+  const res = await api<{ siteKey: string }>('POST', '/api/v1/admin/sites', {
+    token: await token('root', { roles: ['admin'] }),
+    body: { id, name: id },
+  });
+  if (res.status !== 201 || !res.body) throw new Error(`site registration failed: ${res.status} ${res.text}`);
+  return res.body.data.siteKey;
+}
+
+export class FakeBridge {
+  readonly received: EdgeToBridge[] = [];
+  private waiters: { match: (f: EdgeToBridge) => boolean; resolve: (f: EdgeToBridge) => void }[] = [];
+
+  private constructor(readonly ws: WebSocket) {
+    ws.addEventListener('message', (ev) => {
+      const frame = JSON.parse(String(ev.data)) as EdgeToBridge;
+      this.received.push(frame);
+      for (const w of [...this.waiters]) {
+        if (w.match(frame)) {
+          this.waiters.splice(this.waiters.indexOf(w), 1);
+          w.resolve(frame);
+        }
+      }
+    });
+  }
+
+  static async connect(siteId: string, siteKey: string): Promise<FakeBridge> {
+    const res = await exports.default.fetch(
+      new Request(`http://edge.test/api/v1/sites/${siteId}/bridge`, {
+        headers: { upgrade: 'websocket', authorization: `Bearer ${siteKey}` },
+      }),
+    );
+    if (res.status !== 101 || !res.webSocket) throw new Error(`bridge upgrade refused: ${res.status} ${await res.text()}`);
+    res.webSocket.accept();
+    const bridge = new FakeBridge(res.webSocket);
+    await bridge.waitFor((f) => f.type === 'hello');
+    bridge.send({ type: 'ready', protocolVersion: 1, bridgeVersion: 'fake', running: [] });
+    return bridge;
+  }
+
+  send(frame: BridgeToEdge): void {
+    this.ws.send(JSON.stringify(frame));
+  }
+
+  /** Resolves with the first frame (already received or future) that matches. */
+  waitFor(match: (f: EdgeToBridge) => boolean, timeoutMs = 10_000): Promise<EdgeToBridge> {
+    const seen = this.received.find(match);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('timed out waiting for a frame from the edge')), timeoutMs);
+      this.waiters.push({
+        match,
+        resolve: (f) => {
+          clearTimeout(timer);
+          resolve(f);
+        },
+      });
+    });
+  }
+
+  async command(desktopId: string, kind: Command['kind']): Promise<Command> {
+    const f = await this.waitFor((x) => x.type === 'command' && x.command.desktopId === desktopId && x.command.kind === kind);
+    if (f.type !== 'command') throw new Error('unreachable');
+    return f.command;
+  }
+
+  progress(cmd: Command, step: Step, message: string, facts?: DesktopFacts): void {
+    this.send({ type: 'progress', commandId: cmd.id, desktopId: cmd.desktopId, step, message, facts });
+  }
+
+  complete(cmd: Command, facts: DesktopFacts = {}): void {
+    this.send({ type: 'complete', commandId: cmd.id, desktopId: cmd.desktopId, facts });
+  }
+
+  /** Plays a whole successful create, step by step, as the real bridge reports it. */
+  async runCreate(cmd: Command, facts: Required<Pick<DesktopFacts, 'vmId' | 'ipAddress' | 'connectionId'>>): Promise<void> {
+    this.send({ type: 'accepted', commandId: cmd.id, desktopId: cmd.desktopId });
+    this.progress(cmd, 'allocate', `allocated VMID ${facts.vmId}`, { vmId: facts.vmId, node: 'pve1' });
+    this.progress(cmd, 'clone', 'cloning template 9000');
+    this.progress(cmd, 'configure_vm', 'setting cores and memory');
+    this.progress(cmd, 'start_vm', 'starting the VM');
+    this.progress(cmd, 'wait_ip', 'waiting for the guest agent');
+    this.progress(cmd, 'connection', 'creating the Guacamole connection', { ipAddress: facts.ipAddress });
+    this.complete(cmd, { ...facts, node: 'pve1' });
+  }
+
+  close(): void {
+    this.ws.close(1000, 'test done');
+  }
+}
