@@ -62,6 +62,9 @@ export class SiteHub extends DurableObject<Bindings> {
     this.sql.exec(`CREATE TABLE IF NOT EXISTS commands (
       id TEXT PRIMARY KEY, desktop_id TEXT NOT NULL, body TEXT NOT NULL,
       lease_until INTEGER NOT NULL, sends INTEGER NOT NULL DEFAULT 1)`);
+    // Commands that found the site offline. The queue keeps retrying them with backoff;
+    // this copy lets a reconnecting bridge get them at once instead of at the next retry.
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS parked (id TEXT PRIMARY KEY, body TEXT NOT NULL, parked_at INTEGER NOT NULL)`);
   }
 
   // ---- the bridge's WebSocket ----
@@ -111,6 +114,7 @@ export class SiteHub extends DurableObject<Bindings> {
         // while the link was replaced) are handed out again.
         const running = new Set(frame.running);
         for (const row of this.inFlight()) if (!running.has(row.id)) this.resend(ws, row.id, row.body);
+        await this.dispatchParked();
         return;
       }
       case 'heartbeat':
@@ -164,8 +168,12 @@ export class SiteHub extends DurableObject<Bindings> {
     const active = await this.env.DESKTOP_SESSION.getByName(command.desktopId).isActiveCommand(command.id);
     if (!active) return 'dropped';
     const ws = this.liveSocket();
-    if (!ws) return 'offline';
     const body = JSON.stringify(command);
+    if (!ws) {
+      this.sql.exec('INSERT INTO parked (id, body, parked_at) VALUES (?, ?, ?) ON CONFLICT(id) DO NOTHING', command.id, body, Date.now());
+      return 'offline';
+    }
+    this.sql.exec('DELETE FROM parked WHERE id = ?', command.id);
     this.sql.exec(
       `INSERT INTO commands (id, desktop_id, body, lease_until) VALUES (?, ?, ?, ?)
        ON CONFLICT(id) DO UPDATE SET lease_until = excluded.lease_until, sends = sends + 1`,
@@ -237,6 +245,15 @@ export class SiteHub extends DurableObject<Bindings> {
       await next;
     } finally {
       if (this.desktopChains.get(frame.desktopId) === next) this.desktopChains.delete(frame.desktopId);
+    }
+  }
+
+  private async dispatchParked(): Promise<void> {
+    const siteId = this.siteId();
+    const rows = this.sql.exec<{ id: string; body: string }>('SELECT id, body FROM parked ORDER BY parked_at').toArray();
+    for (const row of rows) {
+      const outcome = await this.dispatch({ siteId, command: JSON.parse(row.body) as Command });
+      if (outcome !== 'offline') this.sql.exec('DELETE FROM parked WHERE id = ?', row.id);
     }
   }
 

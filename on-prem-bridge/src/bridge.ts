@@ -1,0 +1,92 @@
+/**
+ * One bridge: the runner, the edge link and the request handler wired together. main.ts
+ * builds it from the configuration and real drivers; tests build it with in-memory
+ * drivers and a fake edge, and build a second one to play a restarted process.
+ */
+import packageJson from '../../package.json' with { type: 'json' };
+import type { EdgeToBridge } from '../../src/schemas/bridge-protocol';
+import { type EdgeLink, type LinkTiming, createEdgeLink } from './edge-link';
+import type { Logger } from './logger';
+import { type Runner, createRunner } from './runner';
+import type { TaskDeps } from './tasks/context';
+import { createTaskRegistry } from './tasks';
+import { openSession } from './tasks/open-session';
+
+export const BRIDGE_VERSION: string = packageJson.version;
+
+/** A Guacamole login is quick; an edge waiting on a browser should hear back soon either way. */
+const REQUEST_TIMEOUT_MS = 30_000;
+
+export interface BridgeOptions {
+  edgeUrl: string;
+  siteId: string;
+  siteKey: string;
+  concurrency: number;
+  deps: TaskDeps;
+  log: Logger;
+  linkTiming?: Partial<LinkTiming>;
+  random?: () => number;
+}
+
+export interface Bridge {
+  readonly runner: Runner;
+  readonly link: EdgeLink;
+  start(): void;
+  /** Graceful stop: finish running commands (up to `drainTimeoutMs`), then close the link. */
+  stop(drainTimeoutMs: number): Promise<{ unfinished: string[] }>;
+}
+
+export function createBridge(options: BridgeOptions): Bridge {
+  const { deps, log } = options;
+  const stopping = new AbortController();
+
+  const runner = createRunner({
+    tasks: createTaskRegistry(deps),
+    send: (frame) => link.send(frame),
+    log,
+    concurrency: options.concurrency,
+  });
+
+  const handleRequest = async (frame: Extract<EdgeToBridge, { type: 'request' }>) => {
+    const requestLog = log.child({ requestId: frame.requestId, op: frame.request.op, desktopId: frame.request.desktopId });
+    const signal = AbortSignal.any([stopping.signal, AbortSignal.timeout(REQUEST_TIMEOUT_MS)]);
+    const result = await openSession(deps, frame.request, signal, requestLog);
+    link.send({ type: 'response', requestId: frame.requestId, ...result });
+  };
+
+  const link: EdgeLink = createEdgeLink({
+    edgeUrl: options.edgeUrl,
+    siteId: options.siteId,
+    siteKey: options.siteKey,
+    bridgeVersion: BRIDGE_VERSION,
+    log,
+    activeCommandIds: runner.activeCommandIds,
+    timing: options.linkTiming,
+    random: options.random,
+    onFrame: (frame) => {
+      switch (frame.type) {
+        case 'command':
+          runner.submit(frame.command);
+          return;
+        case 'cancel':
+          runner.cancel(frame.commandId, frame.reason);
+          return;
+        case 'request':
+          void handleRequest(frame);
+          return;
+      }
+    },
+  });
+
+  return {
+    runner,
+    link,
+    start: () => link.start(),
+    async stop(drainTimeoutMs) {
+      const unfinished = await runner.drain(drainTimeoutMs);
+      stopping.abort();
+      await link.close();
+      return { unfinished };
+    },
+  };
+}

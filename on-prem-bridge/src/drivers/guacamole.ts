@@ -1,0 +1,306 @@
+/**
+ * The Guacamole driver: a thin client of the web app's REST API over fetch, logged in lazily as the admin.
+ * Contract: /work/shared/contracts/guacamole/NOTES.md (section numbers below). Failures become InfraError
+ * (system 'guacamole'), classified once here: network, time-out and 5xx are retryable; other 4xx are not.
+ */
+import { z } from 'zod';
+import { type GuacamoleDriver, type GuacConnection, InfraError } from './types';
+
+export interface GuacamoleDriverOptions {
+  /** Base of the web app as the bridge reaches it, e.g. http://127.0.0.1:8080/guacamole */
+  url: string;
+  /** Base as browsers reach it (for clientUrl); defaults to `url`. */
+  publicUrl?: string;
+  username: string;
+  password: string;
+  /** Auth provider to manage objects in; defaults to the one that authenticated the admin (`dataSource` of the login). */
+  dataSource?: string;
+  fetch?: typeof fetch;
+  /** Per request, default 15 s. */
+  timeoutMs?: number;
+}
+
+const TokenSchema = z.object({
+  authToken: z.string().min(1),
+  username: z.string(),
+  dataSource: z.string().min(1),
+  availableDataSources: z.array(z.string()).optional(),
+});
+
+const AttributesSchema = z.record(z.string(), z.string().nullable());
+
+const ConnectionSchema = z.object({
+  identifier: z.string(),
+  name: z.string(),
+  protocol: z.string(),
+  parentIdentifier: z.string().optional(),
+  activeConnections: z.number().optional(),
+  attributes: AttributesSchema.optional(),
+});
+type ApiConnection = z.infer<typeof ConnectionSchema>;
+
+const UserSchema = z.object({ username: z.string(), attributes: AttributesSchema.optional() });
+
+const ApiErrorSchema = z.object({ message: z.string().nullish(), type: z.string().nullish() });
+
+const ROOT = 'ROOT';
+
+interface HttpResult {
+  status: number;
+  body: unknown;
+}
+
+interface RequestSpec {
+  json?: unknown;
+  form?: URLSearchParams;
+  /** Statuses handed back to the caller; anything else becomes an InfraError. */
+  accept: number[];
+}
+
+const trimSlashes = (url: string) => url.replace(/\/+$/, '');
+
+const errorOf = (body: unknown) => {
+  const parsed = ApiErrorSchema.safeParse(body);
+  return parsed.success ? { type: parsed.data.type ?? null, message: parsed.data.message ?? null } : { type: null, message: null };
+};
+
+/**
+ * 5xx are server or proxy trouble worth retrying, except 501: Guacamole uses it for requests it will never
+ * support (e.g. deleting the calling user). 408/429 are transient client-side statuses.
+ */
+const isRetryableStatus = (status: number) => (status >= 500 && status !== 501) || status === 408 || status === 429;
+
+/** Attribute values read back as null when unset; PUT wants strings, and a missing key means "unset" anyway. */
+const definedAttributes = (attributes: Record<string, string | null> | undefined): Record<string, string> =>
+  Object.fromEntries(Object.entries(attributes ?? {}).filter((entry): entry is [string, string] => entry[1] !== null));
+
+/** §7: unpadded base64url of `identifier NUL c NUL dataSource`, encoded like the UI's btoa (Latin-1 only). */
+export function guacamoleClientId(identifier: string, dataSource: string, type: 'c' | 'g' | 'a' = 'c'): string {
+  const raw = `${identifier}\0${type}\0${dataSource}`;
+  if ([...raw].some((char) => (char.codePointAt(0) ?? 0) > 0xff))
+    throw new InfraError(`client identifier of "${identifier}" is not Latin-1`, 'guacamole', 0, false);
+  return btoa(raw).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+export function createGuacamoleDriver(opts: GuacamoleDriverOptions): GuacamoleDriver {
+  const base = trimSlashes(opts.url);
+  const publicBase = trimSlashes(opts.publicUrl ?? opts.url);
+  const doFetch = opts.fetch ?? fetch;
+  const timeoutMs = opts.timeoutMs ?? 15_000;
+
+  let adminToken: string | null = null;
+  let pendingLogin: Promise<string> | null = null;
+  let dataSource: string | null = opts.dataSource ?? null;
+
+  const failure = (method: string, path: string, result: HttpResult): InfraError => {
+    const { type, message } = errorOf(result.body);
+    const detail = message ?? (typeof result.body === 'string' && result.body !== '' ? result.body.slice(0, 200) : 'no message');
+    return new InfraError(
+      `guacamole ${method} ${path} → ${result.status}${type ? ` ${type}` : ''}: ${detail}`,
+      'guacamole',
+      result.status,
+      isRetryableStatus(result.status),
+    );
+  };
+
+  const parse = <T>(schema: z.ZodType<T>, method: string, path: string, result: HttpResult): T => {
+    const parsed = schema.safeParse(result.body);
+    if (!parsed.success)
+      throw new InfraError(`guacamole ${method} ${path} → ${result.status}: unexpected response body`, 'guacamole', result.status, false);
+    return parsed.data;
+  };
+
+  /** One HTTP exchange; only network failures and time-outs throw. Never logs or embeds the token. */
+  async function send(method: string, path: string, spec: Omit<RequestSpec, 'accept'>, token: string | null): Promise<HttpResult> {
+    const headers: Record<string, string> = { Accept: 'application/json' };
+    let body: string | undefined;
+    if (spec.form) {
+      headers['Content-Type'] = 'application/x-www-form-urlencoded';
+      body = spec.form.toString();
+    } else if (spec.json !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      body = JSON.stringify(spec.json);
+    }
+    // §2: the header form exists since 1.4.0 and keeps the token out of URLs and access logs.
+    if (token) headers['Guacamole-Token'] = token;
+    try {
+      const response = await doFetch(`${base}/api${path}`, { method, headers, body, signal: AbortSignal.timeout(timeoutMs) });
+      const text = await response.text();
+      let parsed: unknown = text;
+      if (text !== '') {
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          // Proxies answer with HTML or plain text; keep it for the error message.
+        }
+      }
+      return { status: response.status, body: parsed };
+    } catch (error) {
+      const reason =
+        error instanceof Error ? (error.name === 'TimeoutError' ? `timed out after ${timeoutMs} ms` : error.message) : String(error);
+      throw new InfraError(`guacamole ${method} ${path}: ${reason}`, 'guacamole', 0, true);
+    }
+  }
+
+  async function login(username: string, password: string): Promise<z.infer<typeof TokenSchema>> {
+    // §1: form-encoded, answered with 200 or 403 INVALID_CREDENTIALS.
+    const result = await send('POST', '/tokens', { form: new URLSearchParams({ username, password }) }, null);
+    if (result.status !== 200) throw failure('POST', '/tokens', result);
+    return parse(TokenSchema, 'POST', '/tokens', result);
+  }
+
+  /** Concurrent callers share one login. */
+  function currentAdminToken(): Promise<string> {
+    if (adminToken) return Promise.resolve(adminToken);
+    pendingLogin ??= login(opts.username, opts.password)
+      .then((session) => {
+        adminToken = session.authToken;
+        dataSource ??= session.dataSource;
+        return session.authToken;
+      })
+      .finally(() => {
+        pendingLogin = null;
+      });
+    return pendingLogin;
+  }
+
+  /**
+   * A call under /api/session/data/{dataSource}. Tokens die on web-app restart and after the idle timeout, and
+   * Guacamole answers that with 403 PERMISSION_DENIED (§2, pitfall 1): log in again once and retry. A second 403
+   * after a fresh login is a real permission problem.
+   */
+  async function call(method: string, subPath: string, spec: RequestSpec): Promise<HttpResult> {
+    for (let attempt = 0; ; attempt++) {
+      const token = await currentAdminToken();
+      const path = `/session/data/${encodeURIComponent(dataSource ?? '')}${subPath}`;
+      const result = await send(method, path, spec, token);
+      if (result.status === 403 && errorOf(result.body).type === 'PERMISSION_DENIED' && attempt === 0) {
+        if (adminToken === token) adminToken = null;
+        continue;
+      }
+      if (spec.accept.includes(result.status)) return result;
+      throw failure(method, path, result);
+    }
+  }
+
+  const connectionPath = (identifier: string) => `/connections/${encodeURIComponent(identifier)}`;
+  const userPath = (username: string) => `/users/${encodeURIComponent(username)}`;
+  const toGuacConnection = (connection: ApiConnection): GuacConnection => ({
+    identifier: connection.identifier,
+    name: connection.name,
+    protocol: connection.protocol,
+    ...(connection.activeConnections === undefined ? {} : { activeConnections: connection.activeConnections }),
+  });
+
+  async function listApiConnections(): Promise<ApiConnection[]> {
+    const result = await call('GET', '/connections', { accept: [200] });
+    return Object.values(parse(z.record(z.string(), ConnectionSchema), 'GET', '/connections', result));
+  }
+
+  async function findConnectionByName(name: string): Promise<GuacConnection | null> {
+    const match = (await listApiConnections()).find(
+      (connection) => connection.name === name && (connection.parentIdentifier ?? ROOT) === ROOT,
+    );
+    return match ? toGuacConnection(match) : null;
+  }
+
+  async function updateConnection(identifier: string, opts: { name: string; protocol: string; parameters: Record<string, string> }) {
+    // §4 / pitfall 3: PUT replaces everything, so carry over what we do not manage (parent, attributes).
+    const current = parse(
+      ConnectionSchema,
+      'GET',
+      connectionPath(identifier),
+      await call('GET', connectionPath(identifier), { accept: [200] }),
+    );
+    await call('PUT', connectionPath(identifier), {
+      json: {
+        identifier,
+        parentIdentifier: current.parentIdentifier ?? ROOT,
+        name: opts.name,
+        protocol: opts.protocol,
+        parameters: opts.parameters,
+        attributes: definedAttributes(current.attributes),
+      },
+      accept: [204],
+    });
+  }
+
+  return {
+    findConnectionByName,
+
+    async listConnections() {
+      return (await listApiConnections()).map(toGuacConnection);
+    },
+
+    async createConnection(opts) {
+      // §4: POST answers 200 with the body plus the DB-assigned identifier; attributes must be present (the
+      // REST layer dereferences the map).
+      const result = await call('POST', '/connections', {
+        json: { parentIdentifier: ROOT, name: opts.name, protocol: opts.protocol, parameters: opts.parameters, attributes: {} },
+        accept: [200, 400],
+      });
+      if (result.status === 200) return parse(z.object({ identifier: z.string() }), 'POST', '/connections', result).identifier;
+
+      // Names are unique per parent (400 "The connection "x" already exists."). A POST that succeeded before a
+      // lost answer lands here on retry, so adopt the existing connection and bring it up to date.
+      const { message } = errorOf(result.body);
+      if (!message?.includes('already exists')) throw failure('POST', '/connections', result);
+      const existing = await findConnectionByName(opts.name);
+      if (!existing)
+        throw new InfraError(
+          `guacamole: connection "${opts.name}" was reported as existing but is gone; try again`,
+          'guacamole',
+          409,
+          true,
+        );
+      await updateConnection(existing.identifier, opts);
+      return existing.identifier;
+    },
+
+    updateConnection,
+
+    async deleteConnection(identifier) {
+      await call('DELETE', connectionPath(identifier), { accept: [204, 404] });
+    },
+
+    async ensureUser(username, password) {
+      const found = await call('GET', userPath(username), { accept: [200, 404] });
+      if (found.status === 404) {
+        const created = await call('POST', '/users', { json: { username, password, attributes: {} }, accept: [200, 400] });
+        if (created.status === 200) return;
+        // Someone created it meanwhile (400 "User "x" already exists."): fall through to the update.
+        const again = await call('GET', userPath(username), { accept: [200, 404] });
+        if (again.status === 404) throw failure('POST', '/users', created);
+        return updateUser(username, password, again);
+      }
+      return updateUser(username, password, found);
+    },
+
+    async deleteUser(username) {
+      await call('DELETE', userPath(username), { accept: [204, 404] });
+    },
+
+    async grantConnectionRead(username, identifier) {
+      // §6: JSON Patch array, values are case-sensitive enums ("read" is a 500), answered with 204.
+      await call('PATCH', `${userPath(username)}/permissions`, {
+        json: [{ op: 'add', path: `/connectionPermissions/${identifier}`, value: 'READ' }],
+        accept: [204],
+      });
+    },
+
+    async loginAs(username, password) {
+      const session = await login(username, password);
+      return { authToken: session.authToken, dataSource: session.dataSource };
+    },
+
+    clientUrl(identifier, clientDataSource, authToken) {
+      return `${publicBase}/#/client/${guacamoleClientId(identifier, clientDataSource)}?token=${encodeURIComponent(authToken)}`;
+    },
+  };
+
+  /** PUT replaces the attributes too, so keep the ones Guacamole has; the password changes because it is given. */
+  async function updateUser(username: string, password: string, current: HttpResult): Promise<void> {
+    const user = parse(UserSchema, 'GET', userPath(username), current);
+    await call('PUT', userPath(username), { json: { username, password, attributes: definedAttributes(user.attributes) }, accept: [204] });
+  }
+}

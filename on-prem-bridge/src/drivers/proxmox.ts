@@ -1,0 +1,308 @@
+/**
+ * The bridge's Proxmox VE driver: a thin typed client over the `proxmox-api` package
+ * (contract: /work/shared/contracts/proxmox/NOTES.md, § numbers cited below). Every failure
+ * leaves as an InfraError whose `retryable` says whether trying again can help.
+ */
+import proxmoxApi, { type Proxmox, type ProxmoxEngineOptions } from 'proxmox-api';
+import { isRetryableTaskStatus, toInfraError } from './proxmox-errors';
+import { macOfNet, parseUpid, pickGuestIpv4 } from './proxmox-guest';
+import { InfraError, type ProxmoxDriver, type VmSummary } from './types';
+
+export interface ProxmoxDriverOptions {
+  /** e.g. `https://pve1.lan:8006/api2/json` */
+  url: string;
+  /** `user@realm!tokenid` */
+  tokenId: string;
+  /** The token's UUID (lower case; proxmox-api refuses anything else). */
+  tokenSecret: string;
+  /** For tests, or to trust the cluster's own CA (an undici dispatcher in a wrapping fetch). */
+  fetch?: typeof fetch;
+  /** Per request; proxmox-api's default is 60 s. */
+  timeoutMs?: number;
+  /** How long allocateVmid keeps an id it handed out away from the next callers (default 10 min). */
+  vmidQuarantineMs?: number;
+  /** How long cloneVm waits for a clone it finds already running (after a re-sent POST) before giving up (default 10 min). */
+  cloneResumeTimeoutMs?: number;
+}
+
+type EngineFetch = NonNullable<ProxmoxEngineOptions['fetch']>;
+
+const API_PATH = '/api2/json';
+const TASK_OK = /^(OK|WARNINGS: \d+)$/;
+/** Consecutive failed status polls tolerated while waiting for a task, when each failure is retryable. */
+const MAX_POLL_FAILURES = 5;
+/** Task logs read when looking for the clone task behind an existing VM. */
+const MAX_LOGS_READ = 10;
+
+function abortError(signal: AbortSignal): unknown {
+  return signal.reason ?? new DOMException('The operation was aborted.', 'AbortError');
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortError(signal));
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal ? abortError(signal) : new Error('aborted'));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Runs calls one at a time, in order (an in-process mutex). */
+function createSerializer(): <T>(fn: () => Promise<T>) => Promise<T> {
+  let tail: Promise<unknown> = Promise.resolve();
+  return <T>(fn: () => Promise<T>) => {
+    const run = tail.then(fn, fn);
+    tail = run.catch(() => undefined);
+    return run;
+  };
+}
+
+/** `http(s)://host[:port]/api2/json` → proxmox-api's host/port/schema (it always appends /api2/json itself). */
+function engineTarget(url: string): { host: string; port?: number; schema: 'http' | 'https' } {
+  const u = new URL(url);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`Proxmox url must be http(s): ${url}`);
+  const path = u.pathname.replace(/\/+$/, '');
+  if (path !== '' && path !== API_PATH) throw new Error(`Proxmox url must end in ${API_PATH}: ${url}`);
+  return { host: u.hostname, port: u.port ? Number(u.port) : undefined, schema: u.protocol === 'http:' ? 'http' : 'https' };
+}
+
+function toConfig(raw: unknown): Record<string, string | number> {
+  const out: Record<string, string | number> = {};
+  if (typeof raw !== 'object' || raw === null) return out;
+  for (const [k, v] of Object.entries(raw)) if (typeof v === 'string' || typeof v === 'number') out[k] = v;
+  return out;
+}
+
+function toSummary(r: Record<string, unknown>): VmSummary {
+  const tags = typeof r.tags === 'string' ? r.tags.split(/[;,\s]+/).filter((t) => t !== '') : [];
+  return {
+    vmid: Number(r.vmid),
+    node: String(r.node ?? ''),
+    name: typeof r.name === 'string' ? r.name : '',
+    status: String(r.status ?? 'unknown'),
+    tags,
+    ...(typeof r.lock === 'string' && r.lock !== '' ? { lock: r.lock } : {}),
+    // Booleans come back as 1/0 (NOTES §4).
+    template: r.template === 1 || r.template === '1' || r.template === true,
+  };
+}
+
+export function createProxmoxDriver(opts: ProxmoxDriverOptions): ProxmoxDriver {
+  const fetchImpl = opts.fetch ?? globalThis.fetch;
+  // proxmox-api types its fetch with undici's own Request/Response classes; the global fetch is the same undici at runtime.
+  const engineFetch = ((url: string | URL, init?: unknown) => fetchImpl(url, init as RequestInit)) as unknown as EngineFetch;
+  const pve: Proxmox.Api = proxmoxApi({
+    ...engineTarget(opts.url),
+    tokenID: opts.tokenId,
+    tokenSecret: opts.tokenSecret,
+    queryTimeout: opts.timeoutMs,
+    fetch: engineFetch,
+  });
+  const quarantineMs = opts.vmidQuarantineMs ?? 10 * 60_000;
+  const cloneResumeTimeoutMs = opts.cloneResumeTimeoutMs ?? 10 * 60_000;
+  const handedOut = new Map<number, number>();
+  const serialized = createSerializer();
+
+  async function call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      throw toInfraError(e);
+    }
+  }
+
+  const qemu = (node: string, vmid: number) => pve.nodes.$(node).qemu.$(vmid);
+
+  async function listVms(): Promise<VmSummary[]> {
+    const resources: unknown[] = await call(() => pve.cluster.resources.$get({ type: 'vm' }));
+    return resources
+      .filter((r): r is Record<string, unknown> => typeof r === 'object' && r !== null && (r as Record<string, unknown>).type === 'qemu')
+      .map(toSummary);
+  }
+
+  async function getVmConfig(node: string, vmid: number): Promise<Record<string, string | number>> {
+    return toConfig(await call(() => qemu(node, vmid).config.$get()));
+  }
+
+  async function getVmStatus(node: string, vmid: number): Promise<{ status: string; lock?: string }> {
+    const raw: unknown = await call(() => qemu(node, vmid).status.current.$get());
+    const st = toConfig(raw);
+    return { status: String(st.status ?? 'unknown'), ...(st.lock !== undefined ? { lock: String(st.lock) } : {}) };
+  }
+
+  /**
+   * The newest clone task of `templateVmid` whose log shows it creating disks for `newid`
+   * (`Logical volume "vm-<newid>-disk-0" created.`), or null. The task id of a clone is the
+   * source vmid (§5), so the log is the only place that names the target.
+   */
+  async function findCloneTask(node: string, templateVmid: number, newid: number): Promise<string | null> {
+    const tasks: unknown[] = await call(() =>
+      pve.nodes.$(node).tasks.$get({ vmid: templateVmid, typefilter: 'qmclone', source: 'all', limit: 50 }),
+    );
+    const marker = `vm-${newid}-`;
+    for (const task of tasks.slice(0, MAX_LOGS_READ)) {
+      const upid = (task as { upid?: unknown }).upid;
+      if (typeof upid !== 'string') continue;
+      const lines: unknown[] = await call(() => pve.nodes.$(node).tasks.$(upid).log.$get({ limit: 50 }));
+      if (lines.some((l) => String((l as { t?: unknown }).t ?? '').includes(marker))) return upid;
+    }
+    return null;
+  }
+
+  /**
+   * `newid` already exists: proxmox-api re-sends a POST whose first attempt failed on the way back
+   * (§13), and a crashed caller retries. If the VM is our clone (our name, or the temporary
+   * `lock: clone` config of a clone in progress, §6), hand back its clone task.
+   */
+  async function resumeClone(o: Parameters<ProxmoxDriver['cloneVm']>[0], post: () => Promise<string>): Promise<string> {
+    const existing = (await listVms()).find((v) => v.vmid === o.newid);
+    // The first attempt's task failed and removed its config meanwhile: the id is free again.
+    if (!existing) return call(post);
+    const inProgress = existing.lock === 'clone' && (existing.name === '' || existing.name === `VM ${o.newid}`);
+    if (existing.node !== o.node || (existing.name !== o.name && !inProgress)) {
+      throw new InfraError(`Proxmox: VM ${o.newid} already exists as '${existing.name}' on ${existing.node}`, 'proxmox', 500, false);
+    }
+    const upid = await findCloneTask(o.node, o.templateVmid, o.newid);
+    if (upid) return upid;
+    // Storage whose clone log does not name the new volume: wait for the clone lock to clear, then check the result.
+    const deadline = Date.now() + cloneResumeTimeoutMs;
+    for (;;) {
+      const status = await getVmStatus(o.node, o.newid).catch((e: unknown) => {
+        throw e instanceof InfraError && /does not exist/.test(e.message)
+          ? new InfraError(`Proxmox: the clone to VM ${o.newid} failed (its config disappeared)`, 'proxmox', 500, true)
+          : e;
+      });
+      if (status.lock !== 'clone') break;
+      if (Date.now() > deadline) throw new InfraError(`Proxmox: VM ${o.newid} still locked (clone)`, 'proxmox', 500, true);
+      await sleep(500);
+    }
+    const config = await getVmConfig(o.node, o.newid);
+    if (config.name !== o.name) {
+      throw new InfraError(`Proxmox: VM ${o.newid} already exists as '${String(config.name)}'`, 'proxmox', 500, false);
+    }
+    // The clone is complete and ours; any clone task of this template that ended OK serves as its handle.
+    const tasks: unknown[] = await call(() =>
+      pve.nodes.$(o.node).tasks.$get({ vmid: o.templateVmid, typefilter: 'qmclone', source: 'archive', limit: 50 }),
+    );
+    const ok = tasks.find((t) => (t as { status?: unknown }).status === 'OK') as { upid?: unknown } | undefined;
+    if (typeof ok?.upid === 'string') return ok.upid;
+    throw new InfraError(`Proxmox: VM ${o.newid} was cloned but its clone task is no longer listed`, 'proxmox', 500, true);
+  }
+
+  return {
+    listVms,
+
+    async findVmByName(name) {
+      const matches = (await listVms()).filter((v) => v.name === name);
+      return matches.find((v) => !v.template) ?? matches[0] ?? null;
+    },
+
+    allocateVmid(range) {
+      if (
+        !Number.isInteger(range.min) ||
+        !Number.isInteger(range.max) ||
+        range.min < 100 ||
+        range.max > 999_999_999 ||
+        range.min > range.max
+      ) {
+        return Promise.reject(new InfraError(`Proxmox: invalid VMID range [${range.min}, ${range.max}]`, 'proxmox', 0, false));
+      }
+      // §12: nextid never reserves, so allocations in this process are serialized and an id handed
+      // out stays quarantined for quarantineMs: its clone may not be in /cluster/resources yet.
+      return serialized(async () => {
+        const now = Date.now();
+        for (const [id, until] of handedOut) if (until <= now) handedOut.delete(id);
+        const taken = new Set((await listVms()).map((v) => v.vmid));
+        for (let id = range.min; id <= range.max; id++) {
+          if (taken.has(id) || handedOut.has(id)) continue;
+          try {
+            await call(() => pve.cluster.nextid.$get({ vmid: id }));
+          } catch (e) {
+            // `?vmid=N` answers 400 {"errors":{"vmid":"VM N already exists"}} when someone else took it.
+            if (e instanceof InfraError && e.status === 400 && /already exists/.test(e.message)) continue;
+            throw e;
+          }
+          handedOut.set(id, Date.now() + quarantineMs);
+          return id;
+        }
+        throw new InfraError(`Proxmox: no free VMID in [${range.min}, ${range.max}]`, 'proxmox', 0, false);
+      });
+    },
+
+    async cloneVm(o) {
+      const post = () =>
+        qemu(o.node, o.templateVmid).clone.$post({
+          newid: o.newid,
+          name: o.name,
+          full: o.full,
+          ...(o.description !== undefined ? { description: o.description } : {}),
+        });
+      try {
+        return await call(post);
+      } catch (e) {
+        // §7: a taken newid is refused synchronously with this text.
+        if (e instanceof InfraError && /config file already exists/.test(e.message)) return resumeClone(o, post);
+        throw e;
+      }
+    },
+
+    async waitForTask(upid, waitOpts) {
+      const parsed = parseUpid(upid);
+      if (!parsed) throw new InfraError(`Proxmox: not a UPID: ${upid}`, 'proxmox', 0, false);
+      const pollMs = waitOpts?.pollMs ?? 200;
+      const signal = waitOpts?.signal;
+      let failures = 0;
+      for (;;) {
+        if (signal?.aborted) throw abortError(signal);
+        let status: Record<string, string | number> | null = null;
+        try {
+          // §5: the task lives on the node named in the UPID.
+          status = toConfig(await call(() => pve.nodes.$(parsed.node).tasks.$(upid).status.$get()));
+          failures = 0;
+        } catch (e) {
+          if (!(e instanceof InfraError) || !e.retryable || ++failures > MAX_POLL_FAILURES) throw e;
+        }
+        if (status?.status === 'stopped') {
+          const exit = String(status.exitstatus ?? 'unexpected status');
+          if (TASK_OK.test(exit)) return;
+          throw new InfraError(`Proxmox task ${parsed.type} ${parsed.id} failed: ${exit}`, 'proxmox', 500, isRetryableTaskStatus(exit));
+        }
+        await sleep(pollMs, signal);
+      }
+    },
+
+    async configureVm(node, vmid, config) {
+      type ConfigPut = Parameters<ReturnType<typeof qemu>['config']['$put']>[0];
+      await call(() => qemu(node, vmid).config.$put(config as unknown as ConfigPut));
+    },
+
+    getVmConfig,
+    getVmStatus,
+
+    startVm: (node, vmid) => call(() => qemu(node, vmid).status.start.$post()),
+    shutdownVm: (node, vmid, timeoutSeconds) => call(() => qemu(node, vmid).status.shutdown.$post({ timeout: timeoutSeconds })),
+    stopVm: (node, vmid) => call(() => qemu(node, vmid).status.stop.$post()),
+    // purge: also drop the VM from backup jobs, replication and HA (§9 "needs purge=1").
+    destroyVm: (node, vmid) => call(() => qemu(node, vmid).$delete({ purge: true, 'destroy-unreferenced-disks': true })),
+
+    async getGuestIpv4(node, vmid) {
+      let reply: unknown;
+      try {
+        reply = await call(() => qemu(node, vmid).agent['network-get-interfaces'].$get());
+      } catch (e) {
+        // §10: the phases before the guest is up are answers, not failures.
+        if (e instanceof InfraError && /QEMU guest agent is not running|VM \d+ is not running/.test(e.message)) return null;
+        throw e;
+      }
+      const result = typeof reply === 'object' && reply !== null ? (reply as { result?: unknown }).result : undefined;
+      const config = await getVmConfig(node, vmid);
+      return pickGuestIpv4(result, macOfNet(config.net0));
+    },
+  };
+}

@@ -1,0 +1,47 @@
+/**
+ * open_session: log in to Guacamole as the desktop's own user (READ on its one
+ * connection) and hand back a client URL carrying that user's token. The edge never
+ * sees a Guacamole credential, and since the bridge checks that the connection is the
+ * desktop's own, the edge cannot use this to open someone else's connection either.
+ */
+import type { OpenSessionRequest } from '../../../src/schemas/bridge-protocol';
+import { connectionName, guacamoleUserPassword, guacamoleUsername } from '../desktop-identity';
+import { describeFailure } from '../errors';
+import type { Logger } from '../logger';
+import type { TaskDeps } from './context';
+import { ensureUserAccess } from './connection-steps';
+import { toolsFor } from './tools';
+
+export type OpenSessionResult = { ok: true; url: string } | { ok: false; error: string };
+
+export async function openSession(
+  deps: TaskDeps,
+  request: OpenSessionRequest,
+  signal: AbortSignal,
+  log: Logger,
+): Promise<OpenSessionResult> {
+  const t = toolsFor(deps, signal, log);
+  const username = guacamoleUsername(request.desktopId);
+  try {
+    const connection = await t.attempt(`look up the connection ${connectionName(request.desktopId)}`, () =>
+      deps.guacamole.findConnectionByName(connectionName(request.desktopId)),
+    );
+    if (!connection) return { ok: false, error: `desktop ${request.desktopId} has no Guacamole connection (is it running?)` };
+    if (connection.identifier !== request.connectionId) {
+      log.warn('open_session named a connection that is not the desktop’s own', {
+        asked: request.connectionId,
+        own: connection.identifier,
+      });
+      return { ok: false, error: `connection ${request.connectionId} does not belong to desktop ${request.desktopId}` };
+    }
+    await ensureUserAccess(deps, t, request.desktopId, connection.identifier);
+    const login = await t.attempt(`log in to Guacamole as ${username}`, () =>
+      deps.guacamole.loginAs(username, guacamoleUserPassword(deps.settings.bridgeSecret, request.desktopId)),
+    );
+    return { ok: true, url: deps.guacamole.clientUrl(connection.identifier, login.dataSource, login.authToken) };
+  } catch (err) {
+    const error = describeFailure(err, `open a session on desktop ${request.desktopId}`);
+    log.warn('open_session failed', { error });
+    return { ok: false, error };
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * Removing everything a desktop owns, in the order Proxmox allows: wait out a clone in
+ * progress, power off, destroy, then the Guacamole connection and user. Used by
+ * delete-desktop and by create-desktop's clean-up, so a failed create orphans nothing.
+ */
+import type { DesktopFacts } from '../../../src/schemas/bridge-protocol';
+import type { TaskContext, TaskDeps } from './context';
+import { removeConnectionAndUser } from './connection-steps';
+import type { Tools } from './tools';
+import { destroyIfPresent, ensureStoppedHard, findDesktopVmSettled, isRunning, waitWhileBuilding } from './vm-steps';
+
+export async function teardownDesktop(
+  deps: TaskDeps,
+  t: Tools,
+  desktopId: string,
+  progress: TaskContext['progress'],
+): Promise<DesktopFacts> {
+  let vm = await findDesktopVmSettled(deps, t, desktopId, (message) => progress('destroy', message));
+  const facts: DesktopFacts = vm ? { vmId: vm.vmid, node: vm.node } : {};
+  if (vm?.lock === 'clone' || vm?.lock === 'create') {
+    // Destroy is refused while the clone holds its lock (contracts/proxmox §6).
+    progress('destroy', `waiting for the clone of VM ${vm.vmid} to finish before removing it`, facts);
+    vm = await waitWhileBuilding(deps, t, desktopId, deps.timing.cloneTimeoutMs);
+  }
+  if (vm && (await isRunning(deps, t, vm))) {
+    progress('shutdown', `powering off VM ${vm.vmid}`, facts);
+    await ensureStoppedHard(deps, t, vm);
+  }
+  progress(
+    'destroy',
+    vm ? `destroying VM ${vm.vmid} and its Guacamole connection` : 'no VM left; removing the Guacamole connection',
+    facts,
+  );
+  if (vm) await destroyIfPresent(deps, t, desktopId);
+  await removeConnectionAndUser(deps, t, desktopId);
+  return facts;
+}

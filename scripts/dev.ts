@@ -1,0 +1,71 @@
+/**
+ * `npm run dev`: the whole system on one machine with nothing else installed, as
+ * separate processes that can each be stopped and restarted alone (each is its own
+ * npm script: db, sim:proxmox, sim:guacamole, edge, bridge):
+ *
+ *   edge API          http://127.0.0.1:8787   (wrangler dev)
+ *   Postgres          embedded PGlite on :5488, Neon WebSocket relay on :5489
+ *   Proxmox VE sim    http://127.0.0.1:8006/api2/json
+ *   Guacamole sim     http://127.0.0.1:8080/guacamole
+ *   on-prem bridge    dials out to the edge as site `local`
+ *
+ * If one process dies the others keep running; restart it with its own npm script.
+ */
+import { LOCAL, ensureLocalConfig } from './lib/local-config';
+import { type Managed, nodeTs, startProcess } from './lib/processes';
+
+ensureLocalConfig();
+const external = process.env.DATABASE_URL;
+const children: Managed[] = [];
+const start = (name: string, spec: { command: string; args: string[] }, readyWhen: RegExp, env: Record<string, string> = {}) => {
+  const p = startProcess({ name, ...spec, readyWhen, env, echo: true, readyTimeoutMs: 120_000 });
+  children.push(p);
+  void p.exited.then((code) =>
+    console.log(`[dev] ${name} exited (${code}); the rest keeps running — restart it with: npm run ${SCRIPT[name]}`),
+  );
+  return p;
+};
+const SCRIPT: Record<string, string> = { db: 'db', proxmox: 'sim:proxmox', guacamole: 'sim:guacamole', edge: 'edge', bridge: 'bridge' };
+
+const db = start('db', nodeTs('scripts/local-db.ts'), /database ready/);
+const proxmox = start('proxmox', nodeTs('simulators/proxmox/main.ts'), /listening/);
+const guacamole = start('guacamole', nodeTs('simulators/guacamole/main.ts'), /listening/);
+await Promise.all([db.ready, proxmox.ready, guacamole.ready]);
+
+const edgeArgs = ['dev', '--ip', '127.0.0.1', '--port', String(LOCAL.edgePort), '--show-interactive-dev-session=false'];
+if (external) edgeArgs.push('--var', `DATABASE_URL:${external}`);
+const edge = start('edge', { command: 'wrangler', args: edgeArgs }, /Ready on/);
+await edge.ready;
+start('bridge', nodeTs('on-prem-bridge/src/main.ts', ['--env-file=.local/bridge.env']), /connected|hello/i);
+
+// Report when the site's bridge shows as connected.
+const deadline = Date.now() + 60_000;
+for (;;) {
+  try {
+    const res = await fetch(`http://127.0.0.1:${LOCAL.edgePort}/healthz`);
+    const body = (await res.json()) as { data?: { sites?: { id: string; bridge: string }[] } };
+    if (body.data?.sites?.some((s) => s.bridge === 'connected')) break;
+  } catch {
+    // edge still starting
+  }
+  if (Date.now() > deadline) {
+    console.log('[dev] the bridge has not connected within 60 s; see the [bridge] lines above');
+    break;
+  }
+  await new Promise((r) => setTimeout(r, 500));
+}
+console.log(`
+[dev] ready: http://127.0.0.1:${LOCAL.edgePort}  (health: /healthz, API docs: /api/v1/openapi.json)
+[dev] a token:  TOKEN=$(npm run -s token -- alice)
+[dev] create:   curl -s -X POST http://127.0.0.1:${LOCAL.edgePort}/api/v1/desktops -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"name":"My desktop","plan":"STANDARD"}'
+`);
+
+let stopping = false;
+const shutdown = async () => {
+  if (stopping) process.exit(1);
+  stopping = true;
+  await Promise.all(children.reverse().map((c) => c.stop()));
+  process.exit(0);
+};
+process.on('SIGINT', shutdown);
+process.on('SIGTERM', shutdown);

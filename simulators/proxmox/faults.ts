@@ -1,0 +1,64 @@
+/**
+ * Fault injection: the failures a real cluster produces under load (NOTES §2 proxy pseudo-statuses,
+ * §6 lock time-outs, §10 agent time-outs), drawn from a seeded PRNG so a run can be replayed.
+ */
+import { z } from 'zod';
+
+/**
+ * - http_500: any API call fails with a transient 500 (`cluster not ready - no quorum?`)
+ * - proxy_596 / proxy_599: any API call gets the bodiless pseudo-status of a failed proxy hop; the call is not run
+ * - task_error: a task-starting call returns its UPID, then the task fails with a lock time-out text
+ * - locked: a POST/PUT/DELETE on a VM fails at once with `can't lock file '/var/lock/qemu-server/lock-<vmid>.conf' - got timeout`
+ * - agent_timeout: a guest agent call on a booted guest fails with `VM <id> qga command '<cmd>' failed - got timeout`
+ */
+export const FAULT_KINDS = ['http_500', 'proxy_596', 'proxy_599', 'task_error', 'locked', 'agent_timeout'] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+export const FaultConfigSchema = z.object({
+  rate: z.number().min(0).max(1),
+  kinds: z.array(z.enum(FAULT_KINDS)).min(1),
+  seed: z.number().int().optional(),
+});
+export type FaultConfig = z.infer<typeof FaultConfigSchema>;
+
+/** mulberry32: tiny, fast and good enough to spread faults; deterministic for a seed. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export class FaultInjector {
+  private config: FaultConfig | null = null;
+  private random: () => number = mulberry32(1);
+  readonly counts = new Map<FaultKind, number>();
+
+  configure(config: FaultConfig | null): void {
+    this.config = config;
+    this.random = mulberry32(config?.seed ?? 1);
+  }
+
+  current(): FaultConfig | null {
+    return this.config;
+  }
+
+  /**
+   * One draw per request among the kinds that can apply to it; the same seed and request order
+   * give the same faults.
+   */
+  draw(applicable: readonly FaultKind[]): FaultKind | null {
+    const config = this.config;
+    if (!config || config.rate <= 0) return null;
+    const eligible = config.kinds.filter((k) => applicable.includes(k));
+    if (eligible.length === 0) return null;
+    if (this.random() >= config.rate) return null;
+    const kind = eligible[Math.floor(this.random() * eligible.length)] ?? null;
+    if (kind) this.counts.set(kind, (this.counts.get(kind) ?? 0) + 1);
+    return kind;
+  }
+}

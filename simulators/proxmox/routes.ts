@@ -1,0 +1,608 @@
+/**
+ * The endpoints the simulator implements, with PVE's own checks, texts and sync-vs-task split
+ * (contract NOTES.md §5–§12). Parameters arrive validated against api-schema.json.
+ */
+import { randomUUID } from 'node:crypto';
+import type { FaultKind } from './faults';
+import { agentState, assertAgentAnswers, guestInterfaces, macOf } from './guest';
+import { type Caller, die, paramError } from './http';
+import type { Params } from './schema';
+import { Cluster, type ConfigValue, isUpid, type SimTask, type SimVm, type VmConfig } from './state';
+
+export interface RouteContext {
+  cluster: Cluster;
+  params: Params;
+  caller: Caller;
+  /** The fault drawn for this request, when it is one the handler applies (task_error, agent_timeout). */
+  fault: FaultKind | null;
+}
+
+export interface Route {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  path: string;
+  /** Starts a task: eligible for the `task_error` fault. */
+  startsTask?: boolean;
+  /** Talks to the guest agent: eligible for the `agent_timeout` fault. */
+  agent?: boolean;
+  handle(ctx: RouteContext): unknown;
+}
+
+/** A list reply with PVE's sibling `total` (task log, task list). */
+export class Listing {
+  constructor(
+    readonly data: unknown[],
+    readonly total: number,
+  ) {}
+}
+
+const GIB = 1024 ** 3;
+const MIB = 1024 ** 2;
+const STORAGES = ['local', 'local-lvm'];
+/** Parameters that steer an update and are never written to the config. */
+const UPDATE_CONTROL = new Set(['node', 'vmid', 'delete', 'digest', 'skiplock', 'force', 'revert', 'background_delay']);
+const DISK_KEY = /^(scsi|virtio|sata|ide)\d+$|^efidisk0$|^tpmstate0$/;
+/** The lock-timeout texts the notes quote (§6), used by the task_error fault. */
+const STORAGE_LOCK_TIMEOUT = "can't lock file '/var/lock/pve-manager/pve-storage-local-lvm' - got timeout";
+
+function int(p: Params, key: string): number {
+  return Number(p[key]);
+}
+function opt(p: Params, key: string): string | undefined {
+  const v = p[key];
+  return v === undefined ? undefined : String(v);
+}
+
+function splitList(v: string | undefined): string[] {
+  return (v ?? '').split(/[,;\s\0]+/).filter((s) => s !== '');
+}
+
+function memoryMiB(config: VmConfig): number {
+  const m = /^(?:current=)?(\d+)/.exec(String(config.memory ?? '512'));
+  return Number(m?.[1] ?? 512);
+}
+
+function vmName(vm: SimVm): string {
+  // qs QemuServer.pm vmstatus: a VM without a name (e.g. the temporary config of a running clone) is "VM <id>".
+  return vm.config.name !== undefined ? String(vm.config.name) : `VM ${vm.vmid}`;
+}
+
+function uptime(vm: SimVm, now: number): number {
+  return vm.status === 'running' && vm.startedAt ? Math.floor((now - vm.startedAt) / 1000) : 0;
+}
+
+function vmStatus(vm: SimVm, now: number): Record<string, unknown> {
+  const c = vm.config;
+  const running = vm.status === 'running';
+  return {
+    vmid: vm.vmid,
+    name: vmName(vm),
+    status: vm.status,
+    cpus: Number(c.cores ?? 1) * Number(c.sockets ?? 1),
+    maxmem: memoryMiB(c) * MIB,
+    mem: running ? Math.floor((memoryMiB(c) * MIB) / 3) : 0,
+    maxdisk: 32 * GIB,
+    disk: 0,
+    cpu: running ? 0.012 : 0,
+    uptime: uptime(vm, now),
+    netin: running ? 184_320 : 0,
+    netout: running ? 20_480 : 0,
+    diskread: running ? 512 * MIB : 0,
+    diskwrite: running ? 64 * MIB : 0,
+    ...(running ? { pid: 200_000 + vm.vmid } : {}),
+    ...(c.tags !== undefined ? { tags: String(c.tags) } : {}),
+    ...(c.lock !== undefined ? { lock: String(c.lock) } : {}),
+    ...(c.template ? { template: 1 } : {}),
+  };
+}
+
+function resourceOf(vm: SimVm, now: number): Record<string, unknown> {
+  const { cpus, ...rest } = vmStatus(vm, now);
+  return { id: `qemu/${vm.vmid}`, type: 'qemu', node: vm.node, ...rest, maxcpu: cpus, template: vm.config.template ? 1 : 0 };
+}
+
+function taskStatus(task: SimTask): Record<string, unknown> {
+  return {
+    upid: task.upid,
+    node: task.node,
+    pid: task.pid,
+    pstart: task.pstart,
+    starttime: task.starttime,
+    type: task.type,
+    id: task.id,
+    ...Cluster.splitUser(task.user),
+    status: task.status,
+    ...(task.exitstatus !== undefined ? { exitstatus: task.exitstatus } : {}),
+  };
+}
+
+function findTask(ctx: RouteContext): SimTask {
+  const upid = String(ctx.params.upid);
+  if (!isUpid(upid)) paramError({ upid: 'unable to parse worker upid' });
+  const task = ctx.cluster.tasks.get(upid);
+  if (!task || task.node !== ctx.params.node) paramError({ upid: 'no such task' });
+  return task;
+}
+
+/** New identity for a clone (qs clone_vm): fresh MACs, smbios1 uuid and vmgenid; disks renamed for the new VM. */
+function cloneConfig(src: SimVm, newid: number, p: Params, full: boolean, cluster: Cluster): { config: VmConfig; log: string[] } {
+  const config: VmConfig = {};
+  const log: string[] = [];
+  let diskIndex = 0;
+  for (const [key, value] of Object.entries(src.config)) {
+    if (key === 'template' || key === 'lock' || /^unused\d+$/.test(key)) continue;
+    let v = value;
+    if (/^net\d+$/.test(key)) {
+      const mac = macOf(value);
+      v = mac ? String(value).replace(mac, cluster.nextMac()) : value;
+    } else if (key === 'smbios1') {
+      v = String(value).replace(/uuid=[0-9a-f-]+/i, `uuid=${randomUUID()}`);
+    } else if (key === 'vmgenid') {
+      v = randomUUID();
+    } else if (DISK_KEY.test(key)) {
+      const [volid = '', ...rest] = String(value).split(',');
+      const storage = volid.split(':')[0] ?? 'local-lvm';
+      if (/cloudinit/.test(volid)) {
+        v = [`${storage}:vm-${newid}-cloudinit`, ...rest].join(',');
+      } else if (!rest.includes('media=cdrom')) {
+        const name = `vm-${newid}-disk-${diskIndex++}`;
+        log.push(`create ${full ? 'full' : 'linked'} clone of drive ${key} (${volid})`);
+        // lvcreate's own output line, as it appears in real clone logs on LVM-thin.
+        log.push(`  Logical volume "${name}" created.`);
+        const target = full ? `${opt(p, 'storage') ?? storage}:${name}` : `${volid}/${name}`;
+        v = [target, ...rest].join(',');
+      }
+    }
+    config[key] = v;
+  }
+  config.name = opt(p, 'name') ?? `Copy-of-VM-${src.config.name ?? src.vmid}`;
+  const description = opt(p, 'description');
+  if (description !== undefined) config.description = description;
+  return { config, log };
+}
+
+function firstDisk(vm: SimVm): [string, string] | undefined {
+  for (const [key, value] of Object.entries(vm.config)) {
+    const volid = String(value).split(',')[0] ?? '';
+    if (DISK_KEY.test(key) && !String(value).includes('media=cdrom') && !/cloudinit/.test(volid)) return [key, volid];
+  }
+  return undefined;
+}
+
+/** Checks of update_vm_api that happen before the reply; returns the change to apply (now for PUT, in the task for POST). */
+function prepareUpdate(ctx: RouteContext): () => void {
+  const { cluster, params } = ctx;
+  const vm = cluster.vmOn(String(params.node), int(params, 'vmid'));
+  cluster.checkLock(vm, params.skiplock);
+  const digest = opt(params, 'digest');
+  if (digest !== undefined && digest !== cluster.digest(vm.config)) die('checksum mismatch (file change by other user?)');
+  const deletes = splitList(opt(params, 'delete'));
+  const changes = Object.entries(params).filter(([k]) => !UPDATE_CONTROL.has(k));
+  for (const [k] of changes) {
+    if (deletes.includes(k)) paramError({ delete: `you can't use '-${k}' and '-delete ${k}' at the same time` });
+  }
+  return () => {
+    for (const k of deletes) delete vm.config[k];
+    for (const [k, v] of changes) {
+      // PVE stores tags de-duplicated and sorted, `;`-separated (GuestHelpers get_unique_tags).
+      vm.config[k] = k === 'tags' ? [...new Set(splitList(String(v)))].sort().join(';') : v;
+    }
+  };
+}
+
+function agentVm(ctx: RouteContext, command: string): SimVm {
+  const vm = ctx.cluster.vmOn(String(ctx.params.node), int(ctx.params, 'vmid'));
+  assertAgentAnswers(vm, ctx.cluster.now(), ctx.fault, command);
+  return vm;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export const ROUTES: Route[] = [
+  {
+    method: 'GET',
+    path: '/version',
+    handle: () => ({ version: '9.1.1', release: '9.1', repoid: '42d5b7a1' }),
+  },
+  {
+    method: 'GET',
+    path: '/nodes',
+    handle: ({ cluster }) =>
+      cluster.options.nodes.map((node) => ({
+        node,
+        status: 'online',
+        type: 'node',
+        id: `node/${node}`,
+        level: '',
+        maxcpu: 64,
+        maxmem: 256 * GIB,
+        mem: 48 * GIB,
+        cpu: 0.08,
+        uptime: 1_209_600,
+        ssl_fingerprint: '5F:3A:9C:1E:77:0B:D4:2A:6E:81:C3:94:AF:10:5D:E2:38:7B:C6:09:4F:D1:AA:62:1C:E8:53:B0:7A:2D:96:F4',
+      })),
+  },
+  {
+    method: 'GET',
+    path: '/cluster/resources',
+    handle: ({ cluster, params }) => {
+      const type = opt(params, 'type');
+      const vms = [...cluster.vms.values()].sort((a, b) => a.vmid - b.vmid).map((vm) => resourceOf(vm, cluster.now()));
+      const nodes = cluster.options.nodes.map((node) => ({
+        id: `node/${node}`,
+        type: 'node',
+        node,
+        status: 'online',
+        level: '',
+        maxcpu: 64,
+        cpu: 0.08,
+        maxmem: 256 * GIB,
+        mem: 48 * GIB,
+        maxdisk: 100 * GIB,
+        disk: 12 * GIB,
+        uptime: 1_209_600,
+        'cgroup-mode': 2,
+      }));
+      const storages = cluster.options.nodes.flatMap((node) =>
+        STORAGES.map((storage) => ({
+          id: `storage/${node}/${storage}`,
+          type: 'storage',
+          node,
+          storage,
+          status: 'available',
+          plugintype: storage === 'local' ? 'dir' : 'lvmthin',
+          content: storage === 'local' ? 'iso,vztmpl,backup' : 'images,rootdir',
+          shared: 0,
+          maxdisk: 900 * GIB,
+          disk: 120 * GIB,
+        })),
+      );
+      if (type === 'vm') return vms;
+      if (type === 'node') return nodes;
+      if (type === 'storage') return storages;
+      if (type === 'sdn') return [];
+      return [...nodes, ...storages, ...vms];
+    },
+  },
+  {
+    method: 'GET',
+    path: '/cluster/nextid',
+    // pm API2/Cluster.pm nextid: never reserves; answered as a string (NOTES §4, §12).
+    handle: ({ cluster, params }) => {
+      const wanted = params.vmid;
+      if (wanted !== undefined) {
+        if (cluster.vms.has(Number(wanted))) paramError({ vmid: `VM ${wanted} already exists` });
+        return String(wanted);
+      }
+      for (let id = 100; id < 1_000_000; id++) if (!cluster.vms.has(id)) return String(id);
+      die('unable to get any free VMID in range [100, 1000000)');
+    },
+  },
+  {
+    method: 'GET',
+    path: '/nodes/{node}/qemu',
+    handle: ({ cluster, params }) =>
+      [...cluster.vms.values()].filter((vm) => vm.node === params.node).map((vm) => vmStatus(vm, cluster.now())),
+  },
+  {
+    method: 'POST',
+    path: '/nodes/{node}/qemu/{vmid}/clone',
+    startsTask: true,
+    handle: (ctx) => {
+      const { cluster, params } = ctx;
+      const node = String(params.node);
+      const vmid = int(params, 'vmid');
+      const newid = int(params, 'newid');
+      const src = cluster.vmOn(node, vmid);
+      const snapname = opt(params, 'snapname');
+      if (snapname !== undefined) die(`snapshot '${snapname}' does not exist`);
+      cluster.checkLock(src);
+      const isTemplate = Boolean(src.config.template);
+      // NOTES §7: full defaults to 1 for a normal VM and to a linked clone for a template.
+      const full = params.full !== undefined ? params.full === 1 : !isTemplate;
+      if (!full) {
+        if (params.storage !== undefined) die("parameter 'storage' not allowed for linked clones");
+        if (params.format !== undefined) die("parameter 'format' not allowed for linked clones");
+        const disk = firstDisk(src);
+        if (!isTemplate && disk) die(`Linked clone feature is not supported for '${disk[1]}' (${disk[0]})`);
+      }
+      const target = opt(params, 'target');
+      if (target !== undefined && target !== node) die(`can't clone VM to node '${target}' (VM uses local storage)`);
+      const storage = opt(params, 'storage');
+      if (storage !== undefined && !STORAGES.includes(storage)) die(`storage '${storage}' does not exist`);
+      if (cluster.vms.has(newid)) die(`unable to create VM ${newid}: config file already exists`);
+
+      const { config, log: diskLog } = cloneConfig(src, newid, params, full, cluster);
+      // NOTES §6: the new VM exists from now on, as a temporary config holding `lock: clone`.
+      const vm: SimVm = {
+        vmid: newid,
+        node,
+        config: { lock: 'clone', description: ' qmclone temporary file\n' },
+        status: 'stopped',
+        ipv4: cluster.nextIpv4(),
+      };
+      cluster.vms.set(newid, vm);
+      const task = cluster.runTask({
+        node,
+        type: 'qmclone',
+        id: String(vmid), // NOTES §5: the task id of a clone is the source vmid
+        user: ctx.caller.userid,
+        delayMs: cluster.options.cloneDelayMs,
+        begin: (log) => log.push(...diskLog),
+        complete: (log) => {
+          if (full) log.push('transferred 32.0 GiB of 32.0 GiB (100.00%)');
+          vm.config = config;
+        },
+        // A failed clone removes what it created (qs clone_vm error path).
+        onError: () => {
+          if (cluster.vms.get(newid) === vm) cluster.vms.delete(newid);
+        },
+        injectedError: ctx.fault === 'task_error' ? `clone failed: ${STORAGE_LOCK_TIMEOUT}` : undefined,
+      });
+      return task.upid;
+    },
+  },
+  {
+    method: 'GET',
+    path: '/nodes/{node}/qemu/{vmid}/config',
+    handle: ({ cluster, params }) => {
+      const vm = cluster.vmOn(String(params.node), int(params, 'vmid'));
+      const snapshot = opt(params, 'snapshot');
+      if (snapshot !== undefined) die(`snapshot '${snapshot}' does not exist`);
+      const out: VmConfig = { ...vm.config, digest: cluster.digest(vm.config) };
+      // Real PVE never returns the cloud-init password in clear text.
+      if (out.cipassword !== undefined) out.cipassword = '**********';
+      return out;
+    },
+  },
+  {
+    method: 'PUT',
+    path: '/nodes/{node}/qemu/{vmid}/config',
+    handle: (ctx) => {
+      prepareUpdate(ctx)();
+      return null;
+    },
+  },
+  {
+    method: 'POST',
+    path: '/nodes/{node}/qemu/{vmid}/config',
+    startsTask: true,
+    handle: async (ctx) => {
+      const { cluster, params } = ctx;
+      const apply = prepareUpdate(ctx);
+      const task = cluster.runTask({
+        node: String(params.node),
+        type: 'qmconfig',
+        id: String(params.vmid),
+        user: ctx.caller.userid,
+        delayMs: cluster.options.configDelayMs,
+        complete: () => apply(),
+        injectedError:
+          ctx.fault === 'task_error' ? `can't lock file '/var/lock/qemu-server/lock-${params.vmid}.conf' - got timeout` : undefined,
+      });
+      // NOTES §8: with background_delay the call waits that long and answers null if the task ended OK.
+      const waitS = params.background_delay;
+      if (waitS === undefined) return task.upid;
+      const deadline = Date.now() + Number(waitS) * 1000;
+      while (task.status === 'running' && Date.now() < deadline) await sleep(Math.min(50, cluster.options.configDelayMs));
+      if (task.status === 'running') return task.upid;
+      if (task.exitstatus !== 'OK') die(task.exitstatus ?? 'unexpected status');
+      return null;
+    },
+  },
+  {
+    method: 'GET',
+    path: '/nodes/{node}/qemu/{vmid}/status/current',
+    handle: ({ cluster, params }) => {
+      const vm = cluster.vmOn(String(params.node), int(params, 'vmid'));
+      const running = vm.status === 'running';
+      return {
+        ...vmStatus(vm, cluster.now()),
+        qmpstatus: vm.status,
+        ha: { managed: 0 },
+        ...(agentState(vm.config) === 'enabled' ? { agent: 1 } : {}),
+        ...(running ? { 'running-machine': 'pc-i440fx-9.0+pve0', 'running-qemu': '9.0.2' } : {}),
+      };
+    },
+  },
+  {
+    method: 'POST',
+    path: '/nodes/{node}/qemu/{vmid}/status/start',
+    startsTask: true,
+    handle: (ctx) => {
+      const { cluster, params } = ctx;
+      const vm = cluster.vmOn(String(params.node), int(params, 'vmid'));
+      const { bootDelayMs, ipDelayMs } = cluster.options;
+      return cluster.runTask({
+        node: vm.node,
+        type: 'qmstart',
+        id: String(vm.vmid),
+        user: ctx.caller.userid,
+        delayMs: cluster.options.startDelayMs,
+        // NOTES §9: these start errors are reported by the task, not the HTTP call.
+        begin: () => {
+          cluster.checkLock(vm, params.skiplock);
+          if (vm.config.template) throw new Error("you can't start a vm if it's a template");
+          if (vm.status === 'running') throw new Error(`VM ${vm.vmid} already running`);
+        },
+        complete: () => {
+          const now = cluster.now();
+          vm.status = 'running';
+          vm.startedAt = now;
+          vm.agentAt = now + bootDelayMs;
+          vm.ipAt = now + bootDelayMs + ipDelayMs;
+        },
+        injectedError:
+          ctx.fault === 'task_error' ? `can't lock file '/var/lock/qemu-server/lock-${vm.vmid}.conf' - got timeout` : undefined,
+      }).upid;
+    },
+  },
+  {
+    method: 'POST',
+    path: '/nodes/{node}/qemu/{vmid}/status/stop',
+    startsTask: true,
+    handle: (ctx) => {
+      const { cluster, params } = ctx;
+      const vm = cluster.vmOn(String(params.node), int(params, 'vmid'));
+      return cluster.runTask({
+        node: vm.node,
+        type: 'qmstop',
+        id: String(vm.vmid),
+        user: ctx.caller.userid,
+        delayMs: vm.status === 'running' ? cluster.options.stopDelayMs : 0,
+        begin: () => cluster.checkLock(vm, params.skiplock),
+        // A hard stop of a stopped VM is OK (NOTES §9).
+        complete: () => {
+          vm.status = 'stopped';
+          vm.startedAt = vm.agentAt = vm.ipAt = undefined;
+        },
+        injectedError:
+          ctx.fault === 'task_error' ? `can't lock file '/var/lock/qemu-server/lock-${vm.vmid}.conf' - got timeout` : undefined,
+      }).upid;
+    },
+  },
+  {
+    method: 'POST',
+    path: '/nodes/{node}/qemu/{vmid}/status/shutdown',
+    startsTask: true,
+    handle: (ctx) => {
+      const { cluster, params } = ctx;
+      const vm = cluster.vmOn(String(params.node), int(params, 'vmid'));
+      const limitMs = (params.timeout !== undefined ? Number(params.timeout) : 60) * 1000;
+      const guestMs = vm.status === 'running' ? cluster.options.shutdownDelayMs : 0;
+      const timedOut = guestMs > limitMs;
+      return cluster.runTask({
+        node: vm.node,
+        type: 'qmshutdown',
+        id: String(vm.vmid),
+        user: ctx.caller.userid,
+        delayMs: Math.min(guestMs, limitMs),
+        begin: () => cluster.checkLock(vm, params.skiplock),
+        complete: (log) => {
+          if (timedOut) {
+            // qs _do_vm_stop: after the timeout either kill (forceStop) or fail the task.
+            if (params.forceStop !== 1) throw new Error('VM quit/powerdown failed - got timeout');
+            log.push('VM still running - terminating now with SIGTERM');
+          }
+          vm.status = 'stopped';
+          vm.startedAt = vm.agentAt = vm.ipAt = undefined;
+        },
+        injectedError:
+          ctx.fault === 'task_error' ? `can't lock file '/var/lock/qemu-server/lock-${vm.vmid}.conf' - got timeout` : undefined,
+      }).upid;
+    },
+  },
+  {
+    method: 'DELETE',
+    path: '/nodes/{node}/qemu/{vmid}',
+    startsTask: true,
+    handle: (ctx) => {
+      const { cluster, params } = ctx;
+      const vm = cluster.vmOn(String(params.node), int(params, 'vmid'));
+      if (vm.status === 'running') die(`VM ${vm.vmid} is running - destroy failed`);
+      if (vm.config.protection) die(`can't remove VM ${vm.vmid} - protection mode enabled`);
+      let lockBefore: ConfigValue | undefined;
+      return cluster.runTask({
+        node: vm.node,
+        type: 'qmdestroy',
+        id: String(vm.vmid),
+        user: ctx.caller.userid,
+        delayMs: cluster.options.destroyDelayMs,
+        begin: () => {
+          cluster.checkLock(vm, params.skiplock);
+          lockBefore = vm.config.lock;
+          // NOTES §6/§9: the config stays (locked) until the task ends, so the vmid is not free before.
+          vm.config.lock = 'destroyed';
+        },
+        complete: (log) => {
+          const base = `base-${vm.vmid}-disk-`;
+          const user = [...cluster.vms.values()].find(
+            (o) => o !== vm && Object.values(o.config).some((v) => String(v).includes(`${base}`)),
+          );
+          const disk = firstDisk(vm);
+          if (user && disk) throw new Error(`base volume '${disk[1]}' is still in use by linked cloned`);
+          for (const [key, value] of Object.entries(vm.config)) {
+            if (!DISK_KEY.test(key) || String(value).includes('media=cdrom')) continue;
+            const volname = String(value).split(',')[0]?.split(':')[1]?.split('/').pop();
+            if (volname) log.push(`  Logical volume "${volname}" successfully removed.`);
+          }
+          if (cluster.vms.get(vm.vmid) === vm) cluster.vms.delete(vm.vmid);
+        },
+        onError: () => {
+          if (lockBefore === undefined) delete vm.config.lock;
+          else vm.config.lock = lockBefore;
+        },
+        injectedError:
+          ctx.fault === 'task_error' ? `can't lock file '/var/lock/qemu-server/lock-${vm.vmid}.conf' - got timeout` : undefined,
+      }).upid;
+    },
+  },
+  {
+    method: 'GET',
+    path: '/nodes/{node}/qemu/{vmid}/agent/network-get-interfaces',
+    agent: true,
+    handle: (ctx) => ({ result: guestInterfaces(agentVm(ctx, 'guest-network-get-interfaces'), ctx.cluster.now()) }),
+  },
+  {
+    method: 'POST',
+    path: '/nodes/{node}/qemu/{vmid}/agent/ping',
+    agent: true,
+    handle: (ctx) => {
+      agentVm(ctx, 'guest-ping');
+      return { result: {} };
+    },
+  },
+  {
+    method: 'GET',
+    path: '/nodes/{node}/tasks',
+    handle: ({ cluster, params }) => {
+      const source = opt(params, 'source') ?? 'archive';
+      const vmid = opt(params, 'vmid');
+      const type = opt(params, 'typefilter');
+      const userfilter = opt(params, 'userfilter')?.toLowerCase();
+      const matches = [...cluster.tasks.values()]
+        .filter((t) => t.node === params.node)
+        .filter((t) => (source === 'all' ? true : source === 'active' ? t.status === 'running' : t.status === 'stopped'))
+        .filter((t) => vmid === undefined || t.id === vmid)
+        .filter((t) => type === undefined || t.type === type)
+        .filter((t) => userfilter === undefined || t.user.toLowerCase().includes(userfilter))
+        .filter((t) => !params.errors || (t.status === 'stopped' && t.exitstatus !== 'OK'))
+        .filter((t) => params.since === undefined || t.starttime >= Number(params.since))
+        .filter((t) => params.until === undefined || t.starttime <= Number(params.until))
+        .reverse();
+      const start = params.start !== undefined ? Number(params.start) : 0;
+      const limit = params.limit ? Number(params.limit) : 50;
+      const page = matches.slice(start, start + limit).map((t) => ({
+        upid: t.upid,
+        node: t.node,
+        pid: t.pid,
+        pstart: t.pstart,
+        starttime: t.starttime,
+        type: t.type,
+        id: t.id,
+        ...Cluster.splitUser(t.user),
+        ...(t.status === 'stopped' ? { endtime: t.endtime, status: t.exitstatus } : {}),
+      }));
+      return new Listing(page, matches.length);
+    },
+  },
+  {
+    method: 'GET',
+    path: '/nodes/{node}/tasks/{upid}/status',
+    handle: (ctx) => taskStatus(findTask(ctx)),
+  },
+  {
+    method: 'GET',
+    path: '/nodes/{node}/tasks/{upid}/log',
+    handle: (ctx) => {
+      const task = findTask(ctx);
+      // pm Tasks.pm read_task_log: `limit || 50`, lines numbered from 1, "no content" for an empty log.
+      const start = ctx.params.start !== undefined ? Number(ctx.params.start) : 0;
+      const limit = ctx.params.limit ? Number(ctx.params.limit) : 50;
+      if (task.log.length === 0) return new Listing([{ n: 1, t: 'no content' }], 1);
+      const lines = task.log.slice(start, start + limit).map((t, i) => ({ n: start + i + 1, t }));
+      return new Listing(lines, task.log.length);
+    },
+  },
+];

@@ -1,0 +1,262 @@
+/**
+ * A contract-faithful Proxmox VE API simulator (plain node:http) for tests, local development and
+ * benchmarks: see /work/shared/contracts/proxmox/NOTES.md, whose § numbers the comments cite.
+ *
+ * Besides the PVE API under /api2/json it serves simulator-only control endpoints, without auth.
+ * Product code never calls those; only tests and benchmarks do:
+ *   GET    /__sim/stats   requests, tasks by type, ms spent in task delays (sum and wall clock), faults injected
+ *   GET    /__sim/vms     every VM with its config, power state and guest IPv4
+ *   POST   /__sim/faults  {"rate": 0..1, "kinds": [...], "seed"?: n} — see faults.ts for the kinds
+ *   DELETE /__sim/faults  no more faults
+ *   POST   /__sim/reset   templates only, no tasks, zero stats, the faults of the start options
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { FaultConfigSchema, type FaultConfig, FaultInjector, type FaultKind } from './faults';
+import { authenticate, die, extractParams, PveError, paramError, readBody, sendBodiless, sendData, sendError, sendJson } from './http';
+import { Listing, ROUTES, type Route } from './routes';
+import { type EndpointSchema, loadEndpointSchemas, type RawValue, validateParams } from './schema';
+import { Cluster, type ProxmoxSimOptions, type SimStats, type SimTask, type VmConfig } from './state';
+
+export type { FaultConfig, FaultKind } from './faults';
+export type { ProxmoxSimOptions, SimTemplate } from './state';
+
+export const DEFAULT_TOKEN = { id: 'root@pam!dev', secret: '11111111-2222-3333-4444-555555555555' };
+
+export function defaultOptions(): ProxmoxSimOptions {
+  return {
+    host: '127.0.0.1',
+    port: 0,
+    nodes: ['pve1'],
+    tokens: [DEFAULT_TOKEN],
+    templates: [{ vmid: 9000, node: 'pve1', name: 'ubuntu-desktop-template' }],
+    cloneDelayMs: 0,
+    configDelayMs: 0,
+    startDelayMs: 0,
+    shutdownDelayMs: 0,
+    stopDelayMs: 0,
+    destroyDelayMs: 0,
+    bootDelayMs: 0,
+    ipDelayMs: 0,
+    authFailureDelayMs: 0,
+    ipPrefix: '10.20',
+    ipSeed: 0,
+    faults: null,
+    now: Date.now,
+  };
+}
+
+export interface SimVmSnapshot {
+  vmid: number;
+  node: string;
+  name: string | undefined;
+  status: 'running' | 'stopped';
+  lock: string | undefined;
+  template: boolean;
+  config: VmConfig;
+  ipv4: string;
+}
+
+export interface ProxmoxSimulator {
+  /** Base URL including /api2/json, e.g. http://127.0.0.1:8006/api2/json */
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+  vms(): SimVmSnapshot[];
+  vm(vmid: number): SimVmSnapshot | undefined;
+  tasks(): SimTask[];
+  stats(): SimStats & { faults: Partial<Record<FaultKind, number>> };
+  setFaults(config: FaultConfig | null): void;
+  /** Back to the templates, no tasks, zero stats, the faults of the options. */
+  reset(): void;
+}
+
+const API_PREFIX = '/api2/json';
+/** A transient 500 as PVE produces it (pmxcfs without quorum): same status as a permanent failure, only the text differs. */
+const TRANSIENT_500 = 'cluster not ready - no quorum?';
+
+interface RouteMatch {
+  route: Route;
+  schema: EndpointSchema;
+  pathParams: Record<string, string>;
+}
+
+function matchRoute(routes: Array<{ route: Route; schema: EndpointSchema }>, method: string, path: string): RouteMatch | null {
+  const segments = path.split('/').filter((s) => s !== '');
+  for (const entry of routes) {
+    if (entry.route.method !== method) continue;
+    const template = entry.route.path.split('/').filter((s) => s !== '');
+    if (template.length !== segments.length) continue;
+    const pathParams: Record<string, string> = {};
+    const ok = template.every((t, i) => {
+      const seg = segments[i] ?? '';
+      if (t.startsWith('{') && t.endsWith('}')) {
+        pathParams[t.slice(1, -1)] = decodeURIComponent(seg);
+        return true;
+      }
+      return t === seg;
+    });
+    if (ok) return { ...entry, pathParams };
+  }
+  return null;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export async function startProxmoxSimulator(overrides: Partial<ProxmoxSimOptions> = {}): Promise<ProxmoxSimulator> {
+  const options: ProxmoxSimOptions = { ...defaultOptions(), ...overrides };
+  const cluster = new Cluster(options);
+  const faults = new FaultInjector();
+  faults.configure(options.faults);
+
+  const schemas = new Map(loadEndpointSchemas().map((s) => [`${s.method} ${s.path}`, s]));
+  const routes = ROUTES.map((route) => {
+    const schema = schemas.get(`${route.method} ${route.path}`);
+    if (!schema) throw new Error(`api-schema.json has no schema for ${route.method} ${route.path}`);
+    return { route, schema };
+  });
+
+  async function api(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    cluster.stats.requests += 1;
+    const caller = authenticate(req, options.tokens);
+    if ('reason' in caller) {
+      if (options.authFailureDelayMs > 0) await sleep(options.authFailureDelayMs);
+      sendBodiless(res, 401, caller.reason);
+      return;
+    }
+    const method = req.method ?? 'GET';
+    const path = url.pathname.slice(API_PREFIX.length) || '/';
+    const match = matchRoute(routes, method, path);
+    if (!match) {
+      sendError(res, 501, `Method '${method} ${path}' not implemented`);
+      return;
+    }
+    const raw: Record<string, RawValue> = extractParams(url, req.headers['content-type'], await readBody(req));
+    for (const [key, value] of Object.entries(match.pathParams)) {
+      // NOTES §1: a body value may not contradict the path.
+      if (raw[key] !== undefined && String(raw[key]) !== value)
+        paramError({ [key]: 'duplicate parameter (already defined in URI) with conflicting values!' });
+      raw[key] = value;
+    }
+    const checked = validateParams(match.schema, raw);
+    if (!checked.ok) paramError(checked.errors);
+    const { params } = checked;
+    const node = params.node;
+    if (node !== undefined && !cluster.hasNode(String(node))) {
+      die(`hostname lookup '${node}' failed - failed to get address info for: ${node}: Name or service not known`);
+    }
+
+    const { route } = match;
+    const applicable: FaultKind[] = ['http_500', 'proxy_596', 'proxy_599'];
+    if (route.path.includes('{vmid}') && method !== 'GET' && !route.agent) applicable.push('locked');
+    if (route.startsTask) applicable.push('task_error');
+    if (route.agent) applicable.push('agent_timeout');
+    const fault = faults.draw(applicable);
+    if (fault === 'http_500') die(TRANSIENT_500);
+    // NOTES §2: pveproxy relays AnyEvent::HTTP's pseudo-status of a failed hop to pvedaemon/another node.
+    if (fault === 'proxy_596') return sendBodiless(res, 596, 'Connection timed out');
+    if (fault === 'proxy_599') return sendBodiless(res, 599, 'Too many redirections');
+    if (fault === 'locked') die(`can't lock file '/var/lock/qemu-server/lock-${params.vmid}.conf' - got timeout`);
+
+    const data = await route.handle({ cluster, params, caller, fault });
+    if (data instanceof Listing) sendData(res, data.data, { total: data.total });
+    else sendData(res, data);
+  }
+
+  /** Simulator-only control API: never part of the Proxmox contract, never called by product code. */
+  async function control(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const key = `${req.method} ${url.pathname}`;
+    if (key === 'GET /__sim/stats') return sendData(res, simulator.stats());
+    if (key === 'GET /__sim/vms') return sendData(res, simulator.vms());
+    if (key === 'POST /__sim/reset') {
+      simulator.reset();
+      return sendData(res, null);
+    }
+    if (key === 'DELETE /__sim/faults') {
+      simulator.setFaults(null);
+      return sendData(res, null);
+    }
+    if (key === 'POST /__sim/faults') {
+      let body: unknown;
+      try {
+        body = JSON.parse((await readBody(req)) || 'null');
+      } catch {
+        body = undefined;
+      }
+      const parsed = FaultConfigSchema.safeParse(body);
+      if (!parsed.success) return sendJson(res, 400, 'Bad Request', { data: null, message: parsed.error.message });
+      simulator.setFaults(parsed.data);
+      return sendData(res, parsed.data);
+    }
+    sendJson(res, 404, 'Not Found', { data: null, message: `no simulator endpoint ${key}` });
+  }
+
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://simulator');
+    const work = url.pathname.startsWith('/__sim/')
+      ? control(req, res, url)
+      : url.pathname === API_PREFIX || url.pathname.startsWith(`${API_PREFIX}/`)
+        ? api(req, res, url)
+        : Promise.resolve(sendJson(res, 404, 'Not Found', { data: null, message: 'not an API path' }));
+    work.catch((e: unknown) => {
+      if (res.headersSent) return;
+      try {
+        if (e instanceof PveError) sendError(res, e.status, e.message, e.errors);
+        else sendError(res, 500, e instanceof Error ? e.message : String(e));
+      } catch {
+        res.destroy();
+      }
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+
+  const snapshot = (vmid: number): SimVmSnapshot | undefined => {
+    const vm = cluster.vms.get(vmid);
+    if (!vm) return undefined;
+    const c = vm.config;
+    return {
+      vmid: vm.vmid,
+      node: vm.node,
+      name: c.name !== undefined ? String(c.name) : undefined,
+      status: vm.status,
+      lock: c.lock !== undefined ? String(c.lock) : undefined,
+      template: Boolean(c.template),
+      config: { ...c },
+      ipv4: vm.ipv4,
+    };
+  };
+
+  const simulator: ProxmoxSimulator = {
+    url: `http://${options.host}:${port}${API_PREFIX}`,
+    port,
+    async stop() {
+      cluster.dispose();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+    vms: () =>
+      [...cluster.vms.keys()]
+        .sort((a, b) => a - b)
+        .map(snapshot)
+        .filter((v) => v !== undefined),
+    vm: snapshot,
+    tasks: () => [...cluster.tasks.values()],
+    stats: () => ({ ...cluster.statsNow(), faults: Object.fromEntries(faults.counts) }),
+    setFaults: (config) => faults.configure(config),
+    reset: () => {
+      cluster.reset();
+      faults.counts.clear();
+      faults.configure(options.faults);
+    },
+  };
+  return simulator;
+}

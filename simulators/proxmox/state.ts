@@ -1,0 +1,311 @@
+/**
+ * The simulated cluster: VM configs (with their `lock:` key), power state, guest agent phases and
+ * tasks with real UPIDs (contract NOTES.md §5, §6, §10). Every mutation that PVE runs in a forked
+ * worker runs here as a task that takes a configurable time; 0 ms finishes before the HTTP reply.
+ */
+import { createHash } from 'node:crypto';
+import type { FaultConfig } from './faults';
+import type { ApiToken } from './http';
+import { PveError } from './http';
+
+export type ConfigValue = string | number;
+export type VmConfig = Record<string, ConfigValue>;
+
+export interface SimTemplate {
+  vmid: number;
+  node: string;
+  name: string;
+  /** Replaces the default template config (name/template are still set from the fields above). */
+  config?: VmConfig;
+}
+
+export interface ProxmoxSimOptions {
+  host: string;
+  /** 0 = a random free port. */
+  port: number;
+  nodes: string[];
+  tokens: ApiToken[];
+  templates: SimTemplate[];
+  cloneDelayMs: number;
+  /** POST …/config (the async variant; PUT is synchronous). */
+  configDelayMs: number;
+  startDelayMs: number;
+  shutdownDelayMs: number;
+  stopDelayMs: number;
+  destroyDelayMs: number;
+  /** After the start task: the guest agent answers "not running" until the guest has booted. */
+  bootDelayMs: number;
+  /** After boot: interfaces without (then with only link-local) addresses until DHCP is done. */
+  ipDelayMs: number;
+  /** NOTES §2: real servers delay every 401 by ~3 s. */
+  authFailureDelayMs: number;
+  /** First two octets of guest IPv4s: `<prefix>.x.y`, one unique address per VM. */
+  ipPrefix: string;
+  /** Offset of the first guest address, to keep several simulators apart. */
+  ipSeed: number;
+  faults: FaultConfig | null;
+  /** The simulator's clock (ms epoch) for task times and guest boot phases; task delays always run on real timers. */
+  now: () => number;
+}
+
+export type TaskType = 'qmclone' | 'qmconfig' | 'qmstart' | 'qmstop' | 'qmshutdown' | 'qmdestroy';
+
+export interface SimTask {
+  upid: string;
+  node: string;
+  pid: number;
+  pstart: number;
+  starttime: number;
+  type: TaskType;
+  id: string;
+  /** `user@realm` or `user@realm!token`, as in the UPID. */
+  user: string;
+  status: 'running' | 'stopped';
+  exitstatus?: string;
+  endtime?: number;
+  log: string[];
+  delayMs: number;
+}
+
+export interface SimVm {
+  vmid: number;
+  node: string;
+  config: VmConfig;
+  status: 'running' | 'stopped';
+  /** ms epoch when QEMU started; the agent answers from agentAt, addresses from ipAt. */
+  startedAt?: number;
+  agentAt?: number;
+  ipAt?: number;
+  ipv4: string;
+}
+
+export interface SimStats {
+  requests: number;
+  tasks: { total: number; byType: Record<string, number> };
+  /** Sum of the configured delays of all tasks started (parallel tasks add up). */
+  taskDelayMs: number;
+  /** Wall-clock time during which at least one task was waiting out its delay. */
+  taskDelayWallMs: number;
+}
+
+/** A task body: `begin` runs at fork time, `complete` after the delay; either may throw to fail the task. */
+export interface TaskSpec {
+  node: string;
+  type: TaskType;
+  id: string;
+  user: string;
+  delayMs: number;
+  begin?: (log: string[]) => void;
+  complete: (log: string[]) => void;
+  /** Cleanup when the task fails (e.g. a failed clone removes its config). */
+  onError?: (message: string) => void;
+  /** Fault injection: fail with this text after the delay instead of completing. */
+  injectedError?: string;
+}
+
+const UPID_RE =
+  /^UPID:([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?):([0-9A-Fa-f]{8}):([0-9A-Fa-f]{8,9}):([0-9A-Fa-f]{8}):([^:\s]+):([^:\s]*):([^:\s]+):$/;
+
+export function isUpid(upid: string): boolean {
+  return UPID_RE.test(upid);
+}
+
+function hex(n: number, width: number): string {
+  return n.toString(16).toUpperCase().padStart(width, '0');
+}
+
+/** gc AbstractConfig.pm load_config: the text every call on a missing (or elsewhere-hosted) VM gets. */
+export function noSuchVm(node: string, vmid: number): PveError {
+  return new PveError(500, `Configuration file 'nodes/${node}/qemu-server/${vmid}.conf' does not exist`);
+}
+
+export function defaultTemplateConfig(t: SimTemplate): VmConfig {
+  return {
+    agent: '1',
+    boot: 'order=scsi0;net0',
+    cores: 2,
+    cpu: 'x86-64-v2-AES',
+    memory: '4096',
+    meta: 'creation-qemu=9.0.2,ctime=1721873091',
+    net0: 'virtio=BC:24:11:5E:90:00,bridge=vmbr0,firewall=1',
+    numa: 0,
+    ostype: 'l26',
+    scsi0: `local-lvm:base-${t.vmid}-disk-0,size=32G`,
+    scsihw: 'virtio-scsi-single',
+    smbios1: 'uuid=6f1c3d2e-8a4b-4c5d-9e6f-0a1b2c3d4e5f',
+    sockets: 1,
+    tags: 'template',
+    vmgenid: '0c9e3a7b-1d2f-4e5a-8b6c-7d8e9f0a1b2c',
+  };
+}
+
+export class Cluster {
+  readonly vms = new Map<number, SimVm>();
+  readonly tasks = new Map<string, SimTask>();
+  stats: SimStats = Cluster.emptyStats();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private pid = 0x1a2b3;
+  private macCounter = 0;
+  private ipCounter = 0;
+  private activeDelays = 0;
+  private delayWallSince = 0;
+
+  private readonly bootTime: number;
+
+  constructor(readonly options: ProxmoxSimOptions) {
+    this.bootTime = options.now();
+    this.reset();
+  }
+
+  now(): number {
+    return this.options.now();
+  }
+
+  private static emptyStats(): SimStats {
+    return { requests: 0, tasks: { total: 0, byType: {} }, taskDelayMs: 0, taskDelayWallMs: 0 };
+  }
+
+  /** Back to the templates only; pending task timers are dropped. */
+  reset(): void {
+    this.dispose();
+    this.vms.clear();
+    this.tasks.clear();
+    this.stats = Cluster.emptyStats();
+    this.activeDelays = 0;
+    this.macCounter = 0;
+    this.ipCounter = 0;
+    for (const t of this.options.templates) {
+      const config = { ...(t.config ?? defaultTemplateConfig(t)), name: t.name, template: 1 };
+      this.vms.set(t.vmid, { vmid: t.vmid, node: t.node, config, status: 'stopped', ipv4: this.nextIpv4() });
+    }
+  }
+
+  /** The counters, with the delay interval still in progress counted up to now. */
+  statsNow(): SimStats {
+    const ongoing = this.activeDelays > 0 ? Date.now() - this.delayWallSince : 0;
+    const { tasks } = this.stats;
+    return {
+      ...this.stats,
+      tasks: { total: tasks.total, byType: { ...tasks.byType } },
+      taskDelayWallMs: this.stats.taskDelayWallMs + ongoing,
+    };
+  }
+
+  dispose(): void {
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+  }
+
+  hasNode(node: string): boolean {
+    return this.options.nodes.includes(node);
+  }
+
+  /** NOTES §2: always address a VM via the node that owns it. */
+  vmOn(node: string, vmid: number): SimVm {
+    const vm = this.vms.get(vmid);
+    if (!vm || vm.node !== node) throw noSuchVm(node, vmid);
+    return vm;
+  }
+
+  /** Proxmox's OUI (datacenter.cfg mac_prefix default BC:24:11); upper case as written to configs. */
+  nextMac(): string {
+    this.macCounter += 1;
+    const n = (0x3a5c00 + this.macCounter * 7919) & 0xffffff;
+    return `BC:24:11:${hex((n >> 16) & 0xff, 2)}:${hex((n >> 8) & 0xff, 2)}:${hex(n & 0xff, 2)}`;
+  }
+
+  nextIpv4(): string {
+    const host = this.options.ipSeed + this.ipCounter + 10;
+    this.ipCounter += 1;
+    return `${this.options.ipPrefix}.${Math.floor(host / 254) % 256}.${(host % 254) + 1}`;
+  }
+
+  digest(config: VmConfig): string {
+    const text = Object.keys(config)
+      .sort()
+      .map((k) => `${k}: ${config[k]}`)
+      .join('\n');
+    return createHash('sha1').update(text).digest('hex');
+  }
+
+  /** NOTES §5: UPID:<node>:<pid>:<pstart>:<starttime>:<type>:<id>:<user>: with upper-case hex. */
+  runTask(spec: TaskSpec): SimTask {
+    this.pid += 1;
+    const now = this.now();
+    const starttime = Math.floor(now / 1000);
+    const pstart = 0xc0ffee + Math.max(0, Math.floor((now - this.bootTime) / 10));
+    const upid = `UPID:${spec.node}:${hex(this.pid, 8)}:${hex(pstart, 8)}:${hex(starttime, 8)}:${spec.type}:${spec.id}:${spec.user}:`;
+    const task: SimTask = {
+      upid,
+      node: spec.node,
+      pid: this.pid,
+      pstart,
+      starttime,
+      type: spec.type,
+      id: spec.id,
+      user: spec.user,
+      status: 'running',
+      log: [],
+      delayMs: Math.max(0, spec.delayMs),
+    };
+    this.tasks.set(upid, task);
+    this.stats.tasks.total += 1;
+    this.stats.tasks.byType[spec.type] = (this.stats.tasks.byType[spec.type] ?? 0) + 1;
+
+    const finish = (error?: unknown) => {
+      if (error === undefined) {
+        task.log.push('TASK OK');
+        task.exitstatus = 'OK';
+      } else {
+        // The exit status is the die text without its newline (pc RESTEnvironment.pm / UPID.pm read_status).
+        const message = (error instanceof Error ? error.message : String(error)).replace(/\n+$/, '');
+        task.log.push(`TASK ERROR: ${message}`);
+        task.exitstatus = message;
+        spec.onError?.(message);
+      }
+      task.status = 'stopped';
+      task.endtime = Math.floor(this.now() / 1000);
+    };
+
+    try {
+      spec.begin?.(task.log);
+    } catch (e) {
+      finish(e);
+      return task;
+    }
+    const run = () => {
+      try {
+        if (spec.injectedError) throw new Error(spec.injectedError);
+        spec.complete(task.log);
+        finish();
+      } catch (e) {
+        finish(e);
+      }
+    };
+    if (task.delayMs === 0) {
+      run();
+      return task;
+    }
+    this.stats.taskDelayMs += task.delayMs;
+    if (this.activeDelays++ === 0) this.delayWallSince = Date.now();
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      if (--this.activeDelays === 0) this.stats.taskDelayWallMs += Date.now() - this.delayWallSince;
+      run();
+    }, task.delayMs);
+    this.timers.add(timer);
+    return task;
+  }
+
+  /** Fails with `VM is locked (<lock>)` (gc AbstractConfig.pm check_lock) unless skiplock. */
+  checkLock(vm: SimVm, skiplock?: unknown): void {
+    const lock = vm.config.lock;
+    if (lock !== undefined && !skiplock) throw new PveError(500, `VM is locked (${lock})`);
+  }
+
+  /** The task's `user` split into user and tokenid, as read_task_status returns it (NOTES §5). */
+  static splitUser(user: string): { user: string; tokenid?: string } {
+    const bang = user.indexOf('!');
+    return bang < 0 ? { user } : { user: user.slice(0, bang), tokenid: user.slice(bang + 1) };
+  }
+}

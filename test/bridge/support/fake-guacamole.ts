@@ -1,0 +1,106 @@
+/**
+ * An in-memory Guacamole behind the GuacamoleDriver interface (a test double of the
+ * infrastructure). Keeps the rules tasks depend on: connection names are unique,
+ * identifiers are assigned by the server, users must exist before they get
+ * permissions or log in, and any call can be made to fail.
+ */
+import { type GuacConnection, type GuacamoleDriver, InfraError } from '../../../on-prem-bridge/src/drivers/types';
+
+export interface FakeConnection extends GuacConnection {
+  parameters: Record<string, string>;
+}
+
+type Method = keyof GuacamoleDriver;
+
+export class FakeGuacamole implements GuacamoleDriver {
+  readonly connections = new Map<string, FakeConnection>();
+  readonly users = new Map<string, { password: string; read: Set<string> }>();
+  readonly calls: Array<{ method: Method; args: unknown[] }> = [];
+  private readonly faults: Array<{ method: Method; error: InfraError; times: number }> = [];
+  private nextId = 1;
+
+  constructor(
+    readonly publicUrl = 'https://desk.example.test/guacamole',
+    readonly dataSource = 'postgresql',
+  ) {}
+
+  failNext(method: Method, error: InfraError, times = 1): void {
+    this.faults.push({ method, error, times });
+  }
+
+  callsOf(method: Method): unknown[][] {
+    return this.calls.filter((c) => c.method === method).map((c) => c.args);
+  }
+
+  async findConnectionByName(name: string): Promise<GuacConnection | null> {
+    this.enter('findConnectionByName', [name]);
+    const found = [...this.connections.values()].find((c) => c.name === name);
+    return found ? { identifier: found.identifier, name: found.name, protocol: found.protocol } : null;
+  }
+
+  async listConnections(): Promise<GuacConnection[]> {
+    this.enter('listConnections', []);
+    return [...this.connections.values()].map((c) => ({ identifier: c.identifier, name: c.name, protocol: c.protocol }));
+  }
+
+  async createConnection(opts: { name: string; protocol: string; parameters: Record<string, string> }): Promise<string> {
+    this.enter('createConnection', [opts]);
+    if ([...this.connections.values()].some((c) => c.name === opts.name)) {
+      throw new InfraError(`The connection "${opts.name}" already exists.`, 'guacamole', 400, false);
+    }
+    const identifier = String(this.nextId++);
+    this.connections.set(identifier, { identifier, name: opts.name, protocol: opts.protocol, parameters: { ...opts.parameters } });
+    return identifier;
+  }
+
+  async updateConnection(identifier: string, opts: { name: string; protocol: string; parameters: Record<string, string> }): Promise<void> {
+    this.enter('updateConnection', [identifier, opts]);
+    if (!this.connections.has(identifier)) throw new InfraError(`Not found: "${identifier}"`, 'guacamole', 404, false);
+    this.connections.set(identifier, { identifier, name: opts.name, protocol: opts.protocol, parameters: { ...opts.parameters } });
+  }
+
+  async deleteConnection(identifier: string): Promise<void> {
+    this.enter('deleteConnection', [identifier]);
+    this.connections.delete(identifier);
+    for (const user of this.users.values()) user.read.delete(identifier);
+  }
+
+  async ensureUser(username: string, password: string): Promise<void> {
+    this.enter('ensureUser', [username]);
+    const user = this.users.get(username);
+    if (user) user.password = password;
+    else this.users.set(username, { password, read: new Set() });
+  }
+
+  async deleteUser(username: string): Promise<void> {
+    this.enter('deleteUser', [username]);
+    this.users.delete(username);
+  }
+
+  async grantConnectionRead(username: string, identifier: string): Promise<void> {
+    this.enter('grantConnectionRead', [username, identifier]);
+    const user = this.users.get(username);
+    if (!user) throw new InfraError(`Not found: "${username}"`, 'guacamole', 404, false);
+    user.read.add(identifier);
+  }
+
+  async loginAs(username: string, password: string): Promise<{ authToken: string; dataSource: string }> {
+    this.enter('loginAs', [username]);
+    if (this.users.get(username)?.password !== password) throw new InfraError('Invalid login.', 'guacamole', 403, false);
+    return { authToken: `TOKEN-${username.toUpperCase()}`, dataSource: this.dataSource };
+  }
+
+  clientUrl(identifier: string, dataSource: string, authToken: string): string {
+    const id = Buffer.from(`${identifier}\0c\0${dataSource}`).toString('base64url');
+    return `${this.publicUrl}/#/client/${id}?token=${authToken}`;
+  }
+
+  private enter(method: Method, args: unknown[]): void {
+    this.calls.push({ method, args });
+    const fault = this.faults.find((f) => f.method === method && f.times > 0);
+    if (fault) {
+      fault.times--;
+      throw fault.error;
+    }
+  }
+}

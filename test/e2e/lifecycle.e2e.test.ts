@@ -1,0 +1,131 @@
+/**
+ * End to end with the real processes: the edge under wrangler dev, the on-prem bridge,
+ * the Proxmox and Guacamole simulators, and Postgres. A desktop goes through its whole
+ * life and nothing is left behind in the simulators.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Stack, startStack } from '../../scripts/lib/stack';
+import type { Desktop, TransitionRecord } from '../../src/schemas/desktop';
+
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack();
+}, 180_000);
+afterAll(async () => {
+  await stack?.stop();
+});
+
+const PVE_AUTH = { authorization: 'PVEAPIToken=root@pam!dev=11111111-2222-3333-4444-555555555555' };
+
+async function call<T>(method: string, path: string, tok: string, body?: unknown) {
+  const res = await fetch(`${stack.edgeUrl}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${tok}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  return { status: res.status, body: (await res.json()) as { success: boolean; message: string; data: T } };
+}
+
+async function waitForStatus(tok: string, id: string, want: Desktop['status'], timeoutMs = 60_000): Promise<Desktop> {
+  const deadline = Date.now() + timeoutMs;
+  let last: Desktop | undefined;
+  while (Date.now() < deadline) {
+    last = (await call<Desktop>('GET', `/api/v1/desktops/${id}`, tok)).body.data;
+    if (last.status === want) return last;
+    if (last.status === 'FAILED' && want !== 'FAILED') throw new Error(`desktop FAILED: ${last.errorMessage}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`desktop ${id} still ${last?.status} after ${timeoutMs} ms (wanted ${want})`);
+}
+
+async function pve<T>(path: string): Promise<T> {
+  const res = await fetch(`${stack.proxmoxUrl}${path}`, { headers: PVE_AUTH });
+  return ((await res.json()) as { data: T }).data;
+}
+
+async function guacAdminToken(): Promise<string> {
+  const res = await fetch(`${stack.guacamoleUrl}/api/tokens`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'username=guacadmin&password=guacadmin',
+  });
+  return ((await res.json()) as { authToken: string }).authToken;
+}
+
+async function guacConnections(token: string): Promise<{ identifier: string; name: string }[]> {
+  const res = await fetch(`${stack.guacamoleUrl}/api/session/data/postgresql/connections`, { headers: { 'Guacamole-Token': token } });
+  return Object.values((await res.json()) as Record<string, { identifier: string; name: string }>);
+}
+
+const vmsNamed = async (name: string) =>
+  (await pve<{ name?: string; vmid: number }[]>('/cluster/resources?type=vm')).filter((v) => v.name === name);
+
+describe('desktop lifecycle, end to end', () => {
+  it('creates a PREMIUM desktop, connects, stops, starts and deletes it, leaving nothing behind', async () => {
+    const user = 'e2e-alice';
+    const tok = await stack.token(user);
+    const created = await call<Desktop>('POST', '/api/v1/desktops', tok, { name: 'E2E desktop', plan: 'PREMIUM' });
+    expect(created.status).toBe(202);
+    expect(['PENDING', 'PROVISIONING']).toContain(created.body.data.status);
+    const id = created.body.data.id;
+
+    const running = await waitForStatus(tok, id, 'RUNNING');
+    expect(running.vmId).toEqual(expect.any(Number));
+    expect(running.ipAddress).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    const events = (await call<TransitionRecord[]>('GET', `/api/v1/desktops/${id}/events`, tok)).body.data;
+    expect(events.map((e) => e.to)).toEqual(['PENDING', 'PROVISIONING', 'STARTING', 'WAITING_FOR_IP', 'CONFIGURING', 'RUNNING']);
+
+    // The VM in Proxmox has the plan's resources and carries the desktop id.
+    const vm = await pve<{ cores: number; memory: string; name: string }>(`/nodes/${running.node}/qemu/${running.vmId}/config`);
+    expect(vm).toMatchObject({ cores: 8, memory: '8192', name: `desk-${id}` });
+
+    // The connect URL opens exactly this desktop's connection in the Guacamole web client.
+    const connect = await call<{ url: string; expiresAt: string }>('GET', `/api/v1/desktops/${id}/connect`, tok);
+    expect(connect.status).toBe(200);
+    const hop = await fetch(connect.body.data.url, { redirect: 'manual' });
+    expect(hop.status).toBe(302);
+    const location = new URL(hop.headers.get('location') ?? '');
+    expect(location.origin + location.pathname).toBe(`${stack.guacamoleUrl}/`);
+    const m = /^#\/client\/([A-Za-z0-9_-]+)\?token=([0-9A-F]{64})$/.exec(location.hash);
+    expect(m).not.toBeNull();
+    const [identifier, type, dataSource] = Buffer.from(m![1]!, 'base64url').toString('utf8').split('\0');
+    expect([identifier, type, dataSource]).toEqual([running.connectionId, 'c', 'postgresql']);
+    const seen = await guacConnections(m![2]!);
+    expect(seen.map((c) => [c.identifier, c.name])).toEqual([[running.connectionId, `desk-${id}`]]);
+    // The link works once.
+    expect((await fetch(connect.body.data.url, { redirect: 'manual' })).status).toBe(404);
+
+    expect((await call('POST', `/api/v1/desktops/${id}/stop`, tok)).status).toBe(202);
+    await waitForStatus(tok, id, 'STOPPED');
+    expect((await pve<{ status: string }>(`/nodes/${running.node}/qemu/${running.vmId}/status/current`)).status).toBe('stopped');
+
+    expect((await call('POST', `/api/v1/desktops/${id}/start`, tok)).status).toBe(202);
+    await waitForStatus(tok, id, 'RUNNING');
+
+    const del = await call<Desktop>('DELETE', `/api/v1/desktops/${id}`, tok);
+    expect(del.status).toBe(202);
+    await waitForStatus(tok, id, 'DELETED');
+    expect(await vmsNamed(`desk-${id}`)).toEqual([]);
+    expect((await guacConnections(await guacAdminToken())).filter((c) => c.name === `desk-${id}`)).toEqual([]);
+  });
+
+  it('holds commands while the bridge is offline and converges once it is back', async () => {
+    await stack.bridge.stop();
+    await stack.waitForBridge(false);
+    const tok = await stack.token('e2e-bob');
+    const created = await call<Desktop>('POST', '/api/v1/desktops', tok, { plan: 'BASIC' });
+    expect(created.status).toBe(202);
+    const id = created.body.data.id;
+    expect((await call<Desktop>('GET', `/api/v1/desktops/${id}`, tok)).body.data.status).toBe('PENDING');
+    await stack.startBridge();
+    await stack.waitForBridge(true);
+    await waitForStatus(tok, id, 'RUNNING');
+    expect(await vmsNamed(`desk-${id}`)).toHaveLength(1);
+  });
+
+  it('reports the site on /healthz as connected', async () => {
+    const res = await fetch(`${stack.edgeUrl}/healthz`);
+    const body = (await res.json()) as { data: { sites: { id: string; bridge: string }[] } };
+    expect(body.data.sites.find((s) => s.id === stack.siteId)?.bridge).toBe('connected');
+  });
+});
