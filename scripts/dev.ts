@@ -12,7 +12,7 @@
  * If one process dies the others keep running; restart it with its own npm script.
  */
 import { LOCAL, ensureLocalConfig } from './lib/local-config';
-import { type Managed, nodeTs, startProcess } from './lib/processes';
+import { type Managed, QUIET_WRANGLER, nodeTs, startProcess } from './lib/processes';
 
 ensureLocalConfig();
 const external = process.env.DATABASE_URL;
@@ -34,7 +34,7 @@ await Promise.all([db.ready, proxmox.ready, guacamole.ready]);
 
 const edgeArgs = ['dev', '--ip', '127.0.0.1', '--port', String(LOCAL.edgePort), '--show-interactive-dev-session=false'];
 if (external) edgeArgs.push('--var', `DATABASE_URL:${external}`);
-const edge = start('edge', { command: 'wrangler', args: edgeArgs }, /Ready on/);
+const edge = start('edge', { command: 'wrangler', args: edgeArgs }, /Ready on/, QUIET_WRANGLER);
 await edge.ready;
 start('bridge', nodeTs('on-prem-bridge/src/main.ts', ['--env-file=.local/bridge.env']), /connected|hello/i);
 

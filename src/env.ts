@@ -52,11 +52,8 @@ export const ConfigSchema = z
 
 export type Config = z.infer<typeof ConfigSchema>;
 
-/** Secrets come from .dev.vars / `wrangler secret`, so the generated Env does not list them. */
+/** The generated Env plus tuning variables that deployments (and tests) may set. */
 export type Bindings = Env & {
-  JWT_SECRET?: string;
-  JWKS_URL?: string;
-  DATABASE_URL?: string;
   JOB_MAX_ATTEMPTS?: string;
   JOB_RETRY_BASE_SECONDS?: string;
   JOB_RETRY_CAP_SECONDS?: string;

@@ -58,6 +58,7 @@ export function ensureLocalConfig(): LocalConfig {
   const vars = parseEnvFile(DEV_VARS);
   if (!vars.JWT_SECRET || !vars.DATABASE_URL) {
     vars.JWT_SECRET ||= randomBytes(32).toString('hex');
+    vars.JWKS_URL ??= '';
     vars.DATABASE_URL ||= `postgres://postgres:postgres@127.0.0.1:${LOCAL.pgPort}/postgres`;
     writeEnvFile(DEV_VARS, vars, 'Local secrets of the edge Worker, made by npm run dev (see .dev.vars.example). Not committed.');
   }

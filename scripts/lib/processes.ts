@@ -95,3 +95,6 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
 
 /** `node --import tsx <file>`: one process per service (no tsx relaunch), so a SIGKILL really kills it. */
 export const nodeTs = (file: string, nodeArgs: string[] = []) => ({ command: 'node', args: [...nodeArgs, '--import', 'tsx', file] });
+
+/** wrangler dev offline: no telemetry, no fetch of Request.cf from workers.cloudflare.com (closed networks). */
+export const QUIET_WRANGLER = { WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false' };

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ProvidedDatabase, migrateDatabase, nodePool, provideDatabase } from './database';
 import { LOCAL, sha256Hex } from './local-config';
-import { type Managed, nodeTs, startProcess } from './processes';
+import { type Managed, QUIET_WRANGLER, nodeTs, startProcess } from './processes';
 import { signToken, type TokenRole } from './tokens';
 
 export async function freePort(): Promise<number> {
@@ -105,6 +105,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       '--show-interactive-dev-session=false',
       ...Object.entries(vars).flatMap(([k, v]) => ['--var', `${k}:${v}`]),
     ],
+    env: QUIET_WRANGLER,
     readyWhen: /Ready on/,
     readyTimeoutMs: 120_000,
     echo,
