@@ -6,12 +6,12 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
 import { createMiddleware } from 'hono/factory';
 import { requestId } from 'hono/request-id';
-import { secureHeaders } from 'hono/secure-headers';
 import type { AppEnv } from './app-env';
 import { config } from './env';
 import { ApiError } from './errors';
 import { requireAuth } from './middleware/auth';
 import { errorResponse, onError } from './middleware/errors';
+import { securityHeaders } from './middleware/security-headers';
 import { adminRoutes } from './routes/admin';
 import { bridgeRoutes } from './routes/bridge';
 import { connectRoutes } from './routes/connect';
@@ -25,7 +25,7 @@ export function newApp() {
   const app = new OpenAPIHono<AppEnv>();
 
   app.use('*', requestId({ headerName: 'X-Request-Id', limitLength: 64 }));
-  app.use('*', secureHeaders({ crossOriginResourcePolicy: 'same-site', xFrameOptions: 'DENY' }));
+  app.use('*', securityHeaders);
   app.use(
     '*',
     createMiddleware<AppEnv>(async (c, next) => {

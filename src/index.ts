@@ -9,6 +9,7 @@ import { sweepOverdueDesktops } from '../workers/cron/sweep';
 
 export { DesktopSession } from '../workers/desktop-session/desktop-session';
 export { SiteHub } from '../workers/site-hub/site-hub';
+export { UserAccount } from '../workers/user-account/user-account';
 
 const app = newApp();
 

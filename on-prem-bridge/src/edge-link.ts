@@ -122,6 +122,8 @@ export function createEdgeLink(options: EdgeLinkOptions): EdgeLink {
     const ws = new WebSocket(url, {
       headers: { Authorization: `Bearer ${options.siteKey}` },
       handshakeTimeout: timing.handshakeTimeoutMs,
+      // Frames are small JSON; compressing each one costs more CPU than it saves.
+      perMessageDeflate: false,
     });
     socket = ws;
     let refusedStatus: number | undefined;

@@ -30,6 +30,12 @@ export interface StartOptions {
 
 const MAX_OUTPUT = 2_000_000;
 
+/** Children run in their own process groups, so they would outlive us: take them along on exit. */
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of live) killGroup(child, 'SIGKILL');
+});
+
 export function startProcess(opts: StartOptions): Managed {
   const child = spawn(opts.command, opts.args, {
     cwd: ROOT,
@@ -61,8 +67,10 @@ export function startProcess(opts: StartOptions): Managed {
   };
   child.stdout?.on('data', onData);
   child.stderr?.on('data', onData);
+  live.add(child);
   const exited = new Promise<number | null>((resolve) => {
     child.on('exit', (code) => {
+      live.delete(child);
       clearTimeout(timer);
       rejectReady(new Error(`${opts.name} exited (${code}) before it was ready:\n${out.slice(-3000)}`));
       resolve(code);

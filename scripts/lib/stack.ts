@@ -3,14 +3,15 @@
  * the simulators, the bridge) plus a database: the end-to-end tests and `npm run bench`
  * start it the same way `npm run dev` does, minus the fixed ports and the on-disk state.
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ProvidedDatabase, migrateDatabase, nodePool, provideDatabase } from './database';
-import { LOCAL, sha256Hex } from './local-config';
-import { type Managed, QUIET_WRANGLER, nodeTs, startProcess } from './processes';
+import { type ProvidedDatabase, nodePool } from './database';
+import { LOCAL, ROOT, sha256Hex } from './local-config';
+import { type Managed, QUIET_WRANGLER, nodeTs, startProcess as startManaged } from './processes';
 import { signToken, type TokenRole } from './tokens';
 
 export async function freePort(): Promise<number> {
@@ -27,6 +28,11 @@ export async function freePort(): Promise<number> {
 export interface StackOptions {
   /** Multiplier of the simulators' realistic delays; 0 = instant (default). */
   simDelayScale?: number;
+  /**
+   * 'wrangler-dev' (default) runs the edge as developers do; 'workerd' serves the built
+   * bundle under workerd through Miniflare, without the dev proxy (benchmarks).
+   */
+  edgeRuntime?: 'wrangler-dev' | 'workerd';
   /** Extra [vars] for the edge (e.g. WATCHDOG_SECONDS). */
   edgeVars?: Record<string, string>;
   /** Extra environment for the bridge. */
@@ -40,6 +46,8 @@ export interface Stack {
   guacamoleUrl: string;
   siteId: string;
   db: ProvidedDatabase;
+  /** The process serving the database (PGlite, or the relay to DATABASE_URL). */
+  dbProcess: Managed;
   jwtSecret: string;
   edge: Managed;
   bridge: Managed;
@@ -56,9 +64,49 @@ export interface Stack {
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const dir = mkdtempSync(join(tmpdir(), 'cdaas-stack-'));
-  const [edgePort, inspectorPort, proxmoxPort, guacamolePort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-  const db = await provideDatabase({ databaseUrl: process.env.DATABASE_URL || undefined });
-  await migrateDatabase(db);
+  const started: Managed[] = [];
+  try {
+    return await launch(opts, dir, started);
+  } catch (err) {
+    // Nothing half-started may outlive a failed start.
+    await Promise.all(started.map((p) => p.stop()));
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+async function launch(opts: StackOptions, dir: string, started: Managed[]): Promise<Stack> {
+  const startProcess = (o: Parameters<typeof startManaged>[0]) => {
+    const p = startManaged(o);
+    started.push(p);
+    return p;
+  };
+  const [edgePort, inspectorPort, proxmoxPort, guacamolePort, pgPort, relayPort] = await Promise.all([
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+  ]);
+  const echo = opts.echo ?? process.env.STACK_ECHO === '1';
+  // The database in a process of its own, as in `npm run dev`: PGlite's work must not
+  // share an event loop with the caller's clock.
+  const dbProcess = startProcess({
+    name: 'db',
+    ...nodeTs('scripts/local-db.ts'),
+    env: { PGLITE_PORT: String(pgPort), DB_RELAY_PORT: String(relayPort), PGLITE_IN_MEMORY: '1', SEED_LOCAL_SITE: '0' },
+    readyWhen: /database ready/,
+    echo,
+  });
+  await dbProcess.ready;
+  const external = process.env.DATABASE_URL || undefined;
+  const db = {
+    url: external ?? `postgres://postgres:postgres@127.0.0.1:${pgPort}/postgres`,
+    wsProxy: `127.0.0.1:${relayPort}/v1`,
+    embedded: !external,
+    stop: () => dbProcess.stop(),
+  };
 
   const siteId = `e2e-${randomBytes(3).toString('hex')}`;
   const siteKey = `sk_${randomBytes(24).toString('base64url')}`;
@@ -68,7 +116,6 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   await pool.end();
 
   const scale = String(opts.simDelayScale ?? 0);
-  const echo = opts.echo ?? process.env.STACK_ECHO === '1';
   const proxmox = startProcess({
     name: 'proxmox',
     ...nodeTs('simulators/proxmox/main.ts'),
@@ -84,32 +131,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     echo,
   });
 
-  const envFile = join(dir, 'edge.env');
-  writeFileSync(envFile, `JWT_SECRET=${jwtSecret}\nDATABASE_URL=${db.url}\n`, { mode: 0o600 });
   const vars = { DB_WS_PROXY: db.wsProxy, DEFAULT_SITE_ID: siteId, ...opts.edgeVars };
-  const edge = startProcess({
-    name: 'edge',
-    command: 'wrangler',
-    args: [
-      'dev',
-      '--ip',
-      '127.0.0.1',
-      '--port',
-      String(edgePort),
-      '--inspector-port',
-      String(inspectorPort),
-      '--persist-to',
-      join(dir, 'state'),
-      '--env-file',
-      envFile,
-      '--show-interactive-dev-session=false',
-      ...Object.entries(vars).flatMap(([k, v]) => ['--var', `${k}:${v}`]),
-    ],
-    env: QUIET_WRANGLER,
-    readyWhen: /Ready on/,
-    readyTimeoutMs: 120_000,
-    echo,
-  });
+  const edge =
+    opts.edgeRuntime === 'workerd'
+      ? startEdgeUnderWorkerd(dir, edgePort, { ...vars, JWT_SECRET: jwtSecret, DATABASE_URL: db.url }, echo)
+      : startEdgeUnderWranglerDev(dir, edgePort, inspectorPort, vars, { JWT_SECRET: jwtSecret, DATABASE_URL: db.url }, echo);
+  started.push(edge);
   await Promise.all([proxmox.ready, guacamole.ready, edge.ready]);
 
   const edgeUrl = `http://127.0.0.1:${edgePort}`;
@@ -156,6 +183,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     guacamoleUrl: `http://127.0.0.1:${guacamolePort}/guacamole`,
     siteId,
     db,
+    dbProcess,
     jwtSecret,
     edge,
     bridge: undefined as unknown as Managed,
@@ -177,4 +205,64 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   await startBridge();
   await waitForBridge(true);
   return stack;
+}
+
+function startEdgeUnderWranglerDev(
+  dir: string,
+  port: number,
+  inspectorPort: number,
+  vars: Record<string, string>,
+  secrets: Record<string, string>,
+  echo: boolean,
+): Managed {
+  const envFile = join(dir, 'edge.env');
+  writeFileSync(
+    envFile,
+    `${Object.entries(secrets)
+      .map(([k, v]) => `${k}=${v}`)
+      .join('\n')}\n`,
+    { mode: 0o600 },
+  );
+  return startManaged({
+    name: 'edge',
+    command: 'wrangler',
+    args: [
+      'dev',
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--inspector-port',
+      String(inspectorPort),
+      '--persist-to',
+      join(dir, 'state'),
+      '--env-file',
+      envFile,
+      '--show-interactive-dev-session=false',
+      ...Object.entries(vars).flatMap(([k, v]) => ['--var', `${k}:${v}`]),
+    ],
+    env: QUIET_WRANGLER,
+    readyWhen: /Ready on/,
+    readyTimeoutMs: 120_000,
+    echo,
+  });
+}
+
+/** Bundles the Worker as `wrangler deploy` would, then serves it under workerd (bench/serve-under-workerd.ts). */
+function startEdgeUnderWorkerd(dir: string, port: number, bindings: Record<string, string>, echo: boolean): Managed {
+  const bundle = join(dir, 'edge-build');
+  execFileSync('wrangler', ['deploy', '--dry-run', '--outdir', bundle], {
+    cwd: ROOT,
+    env: { ...process.env, ...QUIET_WRANGLER },
+    stdio: 'pipe',
+  });
+  const server = nodeTs('bench/serve-under-workerd.ts');
+  return startManaged({
+    name: 'edge',
+    command: server.command,
+    args: [...server.args, 'edge', bundle],
+    env: { PORT: String(port), EDGE_BINDINGS: JSON.stringify(bindings) },
+    readyWhen: /Ready on/,
+    echo,
+  });
 }

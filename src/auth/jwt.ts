@@ -45,6 +45,19 @@ function jwks(url: string) {
   return set;
 }
 
+/**
+ * Tokens already verified by this isolate, so a client polling with the same token pays
+ * for the signature check once. Only the exact token string hits; its expiry and
+ * not-before are still checked on every use. Bounded, oldest evicted first.
+ */
+const verified = new Map<string, { principal: Principal; exp: number; nbf: number; cfg: Config }>();
+const VERIFIED_MAX = 5000;
+
+function remember(token: string, principal: Principal, payload: JWTPayload, cfg: Config): void {
+  if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value as string);
+  verified.set(token, { principal, exp: payload.exp ?? 0, nbf: payload.nbf ?? 0, cfg });
+}
+
 const unauthorized = (message: string) => new ApiError('UNAUTHORIZED', message, undefined, { 'WWW-Authenticate': 'Bearer' });
 
 export async function verifyBearer(authorization: string | undefined, cfg: Config): Promise<Principal> {
@@ -52,6 +65,10 @@ export async function verifyBearer(authorization: string | undefined, cfg: Confi
   const match = /^Bearer\s+([A-Za-z0-9._~+/-]+=*)$/i.exec(authorization.trim());
   if (!match?.[1]) throw unauthorized('Malformed Authorization header: expected Bearer <JWT>');
   const token = match[1];
+  const now = Math.floor(Date.now() / 1000);
+  const hit = verified.get(token);
+  // The same Config object means the same keys, issuer and audience as when it was verified.
+  if (hit && hit.cfg === cfg && hit.exp > now && hit.nbf <= now) return hit.principal;
 
   let alg: string | undefined;
   try {
@@ -77,7 +94,9 @@ export async function verifyBearer(authorization: string | undefined, cfg: Confi
   if (!sub || sub.length > 200) throw unauthorized('Invalid token: sub claim missing');
   const claimed = Array.isArray(payload.roles) ? payload.roles : [];
   const roles = new Set<Role>(claimed.filter((r): r is Role => r === 'admin' || r === 'service'));
-  return { sub, roles };
+  const principal = { sub, roles };
+  remember(token, principal, payload, cfg);
+  return principal;
 }
 
 function describeJoseError(err: unknown): string {

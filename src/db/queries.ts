@@ -4,9 +4,6 @@ import type { Desktop, DesktopStatus, Plan, TransitionRecord } from '../schemas/
 import type { Db } from './client';
 import { desktopEvents, desktops, sites, users, type DesktopRow } from './schema';
 
-/** One active (not DELETED) desktop per user unless an admin set another limit (PRD 3.1 "check existing desktop"). */
-export const DEFAULT_MAX_DESKTOPS = 1;
-
 export function desktopToRow(d: Desktop, version: number): typeof desktops.$inferInsert {
   return { ...d, version };
 }
@@ -14,30 +11,6 @@ export function desktopToRow(d: Desktop, version: number): typeof desktops.$infe
 export function rowToDesktop(r: DesktopRow): Desktop {
   const { version: _version, ...rest } = r;
   return { ...rest, plan: r.plan as Plan, status: r.status as DesktopStatus, protocol: r.protocol === 'rdp' ? 'rdp' : 'vnc' };
-}
-
-export type QuotaResult = { ok: true } | { ok: false; limit: number; active: number };
-
-/**
- * Inserts the new desktop unless the user is at their limit. The advisory lock
- * serialises concurrent creates of one user, so two requests cannot both pass the check.
- */
-export async function insertDesktopWithinQuota(db: Db, desktop: Desktop, opts: { unlimited: boolean }): Promise<QuotaResult> {
-  return db.transaction(async (tx) => {
-    await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${`quota:${desktop.userId}`}))`);
-    if (!opts.unlimited) {
-      const [quota] = await tx.select({ max: users.maxDesktops }).from(users).where(eq(users.id, desktop.userId));
-      const limit = quota?.max ?? DEFAULT_MAX_DESKTOPS;
-      const [row] = await tx
-        .select({ n: count() })
-        .from(desktops)
-        .where(and(eq(desktops.userId, desktop.userId), ne(desktops.status, 'DELETED')));
-      const active = row?.n ?? 0;
-      if (active >= limit) return { ok: false, limit, active } as const;
-    }
-    await tx.insert(desktops).values(desktopToRow(desktop, 0));
-    return { ok: true } as const;
-  });
 }
 
 /** Write-through from the Durable Object: applies only snapshots newer than the stored one. */
@@ -71,10 +44,6 @@ export async function writeThrough(
   }
 }
 
-export async function deleteDesktopRow(db: Db, id: string): Promise<void> {
-  await db.delete(desktops).where(eq(desktops.id, id));
-}
-
 export interface DesktopFilter {
   userId?: string;
   createdBy?: string;
@@ -98,17 +67,7 @@ export async function listDesktops(db: Db, f: DesktopFilter, page: { offset: num
   return { items: rows.map(rowToDesktop), total: totals[0]?.n ?? 0 };
 }
 
-export async function getQuota(db: Db, userId: string): Promise<{ maxDesktops: number; custom: boolean; active: number }> {
-  const [[q], [a]] = await Promise.all([
-    db.select({ max: users.maxDesktops }).from(users).where(eq(users.id, userId)),
-    db
-      .select({ n: count() })
-      .from(desktops)
-      .where(and(eq(desktops.userId, userId), ne(desktops.status, 'DELETED'))),
-  ]);
-  return { maxDesktops: q?.max ?? DEFAULT_MAX_DESKTOPS, custom: q?.max != null, active: a?.n ?? 0 };
-}
-
+/** The Postgres copy of a user's limit (the UserAccount Durable Object enforces it). */
 export async function setQuota(db: Db, userId: string, maxDesktops: number): Promise<void> {
   const now = new Date().toISOString();
   await db

@@ -4,7 +4,7 @@ import { createMiddleware } from 'hono/factory';
 import type { AppEnv } from '../app-env';
 import { isAdmin } from '../auth/jwt';
 import { withDb } from '../db/client';
-import { getQuota, listSites, setQuota, upsertSite } from '../db/queries';
+import { listSites, setQuota, upsertSite } from '../db/queries';
 import { ApiError, ErrorEnvelopeSchema } from '../errors';
 import { envelope, success } from '../lib/envelope';
 import { randomToken, sha256Hex } from '../lib/ids';
@@ -52,7 +52,7 @@ adminRoutes.openapi(
   }),
   async (c) => {
     const { userId } = c.req.valid('param');
-    const q = await withDb(c.var.cfg, (db) => getQuota(db, userId));
+    const q = await c.env.USER_ACCOUNT.getByName(userId).quota();
     return c.json(success({ userId, ...q }, `${userId} may have ${q.maxDesktops} active desktops`), 200);
   },
 );
@@ -75,10 +75,8 @@ adminRoutes.openapi(
   async (c) => {
     const { userId } = c.req.valid('param');
     const { maxDesktops } = c.req.valid('json');
-    const q = await withDb(c.var.cfg, async (db) => {
-      await setQuota(db, userId, maxDesktops);
-      return getQuota(db, userId);
-    });
+    const q = await c.env.USER_ACCOUNT.getByName(userId).setLimit(maxDesktops);
+    await withDb(c.var.cfg, (db) => setQuota(db, userId, maxDesktops));
     return c.json(success({ userId, ...q }, `${userId} may now have ${maxDesktops} active desktops`), 200);
   },
 );

@@ -6,7 +6,7 @@ import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import type { AppEnv } from '../app-env';
 import { actorOf, isAdmin, isService, type Principal } from '../auth/jwt';
 import { withDb } from '../db/client';
-import { deleteDesktopRow, insertDesktopWithinQuota, listDesktops } from '../db/queries';
+import { listDesktops } from '../db/queries';
 import { ApiError, ErrorEnvelopeSchema, notFound } from '../errors';
 import { envelope, success } from '../lib/envelope';
 import { randomId } from '../lib/ids';
@@ -95,7 +95,7 @@ const json = <T extends z.ZodType>(schema: T, description: string) => ({
 const security = [{ bearerAuth: [] }];
 
 /** A user acts on their own desktops; admins on all; a service on those it created. */
-export function canAccess(p: Principal, d: Desktop): boolean {
+export function canAccess(p: Principal, d: Pick<Desktop, 'userId' | 'createdBy'>): boolean {
   if (isAdmin(p)) return true;
   if (isService(p)) return d.createdBy === actorOf(p);
   return d.userId === p.sub;
@@ -161,20 +161,14 @@ desktopRoutes.openapi(
       expiresAt: null,
       deletedAt: null,
     };
-    const quota = await withDb(c.var.cfg, (db) => insertDesktopWithinQuota(db, desktop, { unlimited: isAdmin(p) && userId === p.sub }));
-    if (!quota.ok) {
-      throw new ApiError(
-        'QUOTA_EXCEEDED',
-        `Quota exceeded: user ${userId} may have at most ${quota.limit} active desktop${quota.limit === 1 ? '' : 's'} (has ${quota.active}); delete one or ask an admin to raise the limit`,
-        { limit: quota.limit, active: quota.active },
-      );
-    }
+    // The quota lives in the user's Durable Object: no database round trip on the way to 202.
+    const account = c.env.USER_ACCOUNT.getByName(userId);
+    unwrap(await account.reserve(userId, desktop.id, isAdmin(p) && userId === p.sub));
     let created: Desktop;
     try {
       created = unwrap(await c.env.DESKTOP_SESSION.getByName(desktop.id).create(desktop, actorOf(p)));
     } catch (err) {
-      // Without its Durable Object the row would hold the user's quota forever.
-      await withDb(c.var.cfg, (db) => deleteDesktopRow(db, desktop.id)).catch(() => {});
+      await account.release(desktop.id).catch(() => {});
       throw err;
     }
     c.header('Location', `/api/v1/desktops/${created.id}`);
@@ -256,7 +250,9 @@ desktopRoutes.openapi(
     responses: { 200: json(StatusOut, 'Current status (PRD 12.2)'), ...errors },
   }),
   async (c) => {
-    const { desktop: d } = await loadDesktop(c.env, c.var.principal, c.req.valid('param').id);
+    const id = c.req.valid('param').id;
+    const d = DesktopIdSchema.safeParse(id).success ? await c.env.DESKTOP_SESSION.getByName(id).status() : null;
+    if (!d || !canAccess(c.var.principal, d)) throw notFound('Desktop');
     const status = { id: d.id, status: d.status, statusMessage: d.statusMessage, errorMessage: d.errorMessage, updatedAt: d.updatedAt };
     return c.json(success(status, `Desktop is ${d.status}`), 200);
   },

@@ -166,11 +166,13 @@ describe('lifecycle through the bridge', () => {
     await waitForStatus(user, d.id, 'PROVISIONING');
     const stub = env.DESKTOP_SESSION.getByName(d.id);
     // Pretend the step began an hour ago, then let the alarm fire.
-    await runInDurableObject(stub, (_obj, state) => {
+    await runInDurableObject(stub, (obj, state) => {
       const row = state.storage.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = 'state'`).one();
       const s = JSON.parse(row.value) as { statusSince: number };
       s.statusSince -= 3_600_000;
       state.storage.sql.exec(`UPDATE meta SET value = ? WHERE key = 'state'`, JSON.stringify(s));
+      // Drop the object's parsed copy so it reads the edited storage.
+      (obj as unknown as { cachedState: unknown }).cachedState = undefined;
     });
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     const failed = await statusOf(user, d.id);

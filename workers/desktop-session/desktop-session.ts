@@ -39,6 +39,7 @@ import {
 } from './transitions';
 
 type AcceptedFrame = z.infer<typeof AcceptedFrameSchema>;
+export type DesktopStatusView = Pick<Desktop, 'id' | 'userId' | 'createdBy' | 'status' | 'statusMessage' | 'errorMessage' | 'updatedAt'>;
 export type BridgeReport = AcceptedFrame | ProgressFrame | CompleteFrame | FailFrame;
 
 interface State {
@@ -57,14 +58,20 @@ interface SyncState {
   dbRevision: number;
   dbSeq: number;
   failures: number;
-  retryAt: number | null;
+  /** No write before this time: a retry's backoff, or the coalescing window after a write. */
+  notBefore: number | null;
   lastError: string | null;
 }
 
-type OutboxEffect = { kind: 'job'; message: JobMessage } | { kind: 'cancel'; siteId: string; commandId: string; reason: string };
+type OutboxEffect =
+  | { kind: 'job'; message: JobMessage }
+  | { kind: 'cancel'; siteId: string; commandId: string; reason: string }
+  /** Frees the desktop's slot in its owner's quota. */
+  | { kind: 'release'; userId: string; desktopId: string };
 
 const DEFAULT_WATCHDOG_SECONDS = 600;
 const RETRY_CAP_MS = 60_000;
+const DB_COALESCE_MS = 250;
 
 const STEP_NAMES: Partial<Record<DesktopStatus, string>> = {
   PENDING: 'waiting for the site bridge to pick up the command',
@@ -82,6 +89,8 @@ export class DesktopSession extends DurableObject<Bindings> {
   private readonly cfg: Config;
   private flushing = false;
   private flushAgain = false;
+  /** The state row, parsed once: storage stays the truth, every write goes through writeMeta. */
+  private cachedState: State | null | undefined;
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env);
@@ -110,6 +119,21 @@ export class DesktopSession extends DurableObject<Bindings> {
 
   async get(): Promise<Desktop | null> {
     return this.state()?.desktop ?? null;
+  }
+
+  /** The few fields a status poll needs (owner fields for the access check): the hottest read, kept small. */
+  async status(): Promise<DesktopStatusView | null> {
+    const d = this.state()?.desktop;
+    if (!d) return null;
+    return {
+      id: d.id,
+      userId: d.userId,
+      createdBy: d.createdBy,
+      status: d.status,
+      statusMessage: d.statusMessage,
+      errorMessage: d.errorMessage,
+      updatedAt: d.updatedAt,
+    };
   }
 
   async history(): Promise<TransitionRecord[]> {
@@ -332,6 +356,7 @@ export class DesktopSession extends DurableObject<Bindings> {
       // up, whatever it may still be doing for this command.
       effects.push({ kind: 'cancel', siteId: desktop.siteId, commandId: s.activeCommand.id, reason });
     }
+    if (to === 'DELETED') effects.push({ kind: 'release', userId: desktop.userId, desktopId: desktop.id });
     const next: State = {
       desktop,
       revision: s.revision + 1,
@@ -339,20 +364,26 @@ export class DesktopSession extends DurableObject<Bindings> {
       statusSince: to === from ? s.statusSince : now,
       activeCommand,
     };
-    this.ctx.storage.transactionSync(() => {
-      this.writeMeta('state', next);
-      this.sql.exec(
-        'INSERT INTO transitions (seq, at, from_status, to_status, event, actor, reason) VALUES (?, ?, ?, ?, ?, ?, ?)',
-        next.seq,
-        at,
-        from,
-        to,
-        event,
-        actor,
-        reason,
-      );
-      for (const e of effects) this.sql.exec('INSERT INTO outbox (effect, next_at) VALUES (?, ?)', JSON.stringify(e), now);
-    });
+    try {
+      this.ctx.storage.transactionSync(() => {
+        this.writeMeta('state', next);
+        this.sql.exec(
+          'INSERT INTO transitions (seq, at, from_status, to_status, event, actor, reason) VALUES (?, ?, ?, ?, ?, ?, ?)',
+          next.seq,
+          at,
+          from,
+          to,
+          event,
+          actor,
+          reason,
+        );
+        for (const e of effects) this.sql.exec('INSERT INTO outbox (effect, next_at) VALUES (?, ?)', JSON.stringify(e), now);
+      });
+    } catch (err) {
+      // The transaction rolled back; the cache must not keep what it did not commit.
+      this.cachedState = undefined;
+      throw err;
+    }
     this.kickFlush();
     return desktop;
   }
@@ -399,7 +430,8 @@ export class DesktopSession extends DurableObject<Bindings> {
       const effect = JSON.parse(row.effect) as OutboxEffect;
       try {
         if (effect.kind === 'job') await this.env.JOBS.send(effect.message, { contentType: 'json' });
-        else await this.env.SITE_HUB.getByName(effect.siteId).cancel(effect.commandId, effect.reason);
+        else if (effect.kind === 'cancel') await this.env.SITE_HUB.getByName(effect.siteId).cancel(effect.commandId, effect.reason);
+        else await this.env.USER_ACCOUNT.getByName(effect.userId).release(effect.desktopId);
         this.sql.exec('DELETE FROM outbox WHERE id = ?', row.id);
       } catch (err) {
         this.sql.exec(
@@ -416,7 +448,7 @@ export class DesktopSession extends DurableObject<Bindings> {
     const s = this.state();
     const sync = this.sync();
     if (!s || s.revision <= sync.dbRevision) return;
-    if (sync.retryAt && sync.retryAt > Date.now()) return;
+    if (sync.notBefore && sync.notBefore > Date.now()) return;
     const transitions = (await this.history()).filter((t) => t.seq > sync.dbSeq).map((t) => ({ ...t, desktopId: s.desktop.id }));
     try {
       await withDb(this.cfg, (db) => writeThrough(db, { desktop: s.desktop, version: s.revision }, transitions));
@@ -427,12 +459,13 @@ export class DesktopSession extends DurableObject<Bindings> {
         dbRevision: Math.max(now.dbRevision, s.revision),
         dbSeq: Math.max(now.dbSeq, s.seq),
         failures: 0,
-        retryAt: null,
+        // A create reports several steps within a few hundred ms; they go out as one write.
+        notBefore: Date.now() + DB_COALESCE_MS,
         lastError: null,
       });
     } catch (err) {
       const failures = sync.failures + 1;
-      this.writeMeta('sync', { ...sync, failures, retryAt: Date.now() + backoffMs(failures), lastError: String(err).slice(0, 300) });
+      this.writeMeta('sync', { ...sync, failures, notBefore: Date.now() + backoffMs(failures), lastError: String(err).slice(0, 300) });
       console.warn(JSON.stringify({ msg: 'postgres write-through failed; kept in outbox', desktopId: s.desktop.id, failures }));
     }
   }
@@ -444,7 +477,7 @@ export class DesktopSession extends DurableObject<Bindings> {
     const outbox = this.sql.exec<{ t: number | null }>('SELECT min(next_at) AS t FROM outbox').one().t;
     if (outbox !== null) times.push(outbox);
     const sync = this.sync();
-    if (s && s.revision > sync.dbRevision) times.push(sync.retryAt ?? Date.now() + 1000);
+    if (s && s.revision > sync.dbRevision) times.push(sync.notBefore ?? Date.now());
     if (times.length === 0) {
       await this.ctx.storage.deleteAlarm();
       return;
@@ -461,11 +494,12 @@ export class DesktopSession extends DurableObject<Bindings> {
   }
 
   private state(): State | null {
-    return this.readMeta<State>('state');
+    if (this.cachedState === undefined) this.cachedState = this.readMeta<State>('state');
+    return this.cachedState;
   }
 
   private sync(): SyncState {
-    return this.readMeta<SyncState>('sync') ?? { dbRevision: 0, dbSeq: 0, failures: 0, retryAt: null, lastError: null };
+    return this.readMeta<SyncState>('sync') ?? { dbRevision: 0, dbSeq: 0, failures: 0, notBefore: null, lastError: null };
   }
 
   private readMeta<T>(key: string): T | null {
@@ -474,6 +508,7 @@ export class DesktopSession extends DurableObject<Bindings> {
   }
 
   private writeMeta(key: string, value: unknown): void {
+    if (key === 'state') this.cachedState = value as State;
     this.sql.exec(
       'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
       key,

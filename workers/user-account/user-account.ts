@@ -1,0 +1,68 @@
+/**
+ * UserAccount: one Durable Object per user, holding the quota and the user's active
+ * (not DELETED) desktops. A create reserves a slot here before its DesktopSession
+ * exists, and the DesktopSession releases it when it reaches DELETED. Because one
+ * object serialises one user's requests, two concurrent creates can never both take
+ * the last slot, and the check needs no database round trip (creates keep working
+ * while Postgres is unreachable). Postgres gets a copy of the limit for queries.
+ */
+import { DurableObject } from 'cloudflare:workers';
+import type { Bindings } from '../../src/env';
+import { fail, ok, type Result } from '../../src/lib/result';
+
+/** One active (not DELETED) desktop per user unless an admin set another limit (PRD 3.1 "check existing desktop"). */
+export const DEFAULT_MAX_DESKTOPS = 1;
+
+export interface Quota {
+  maxDesktops: number;
+  custom: boolean;
+  active: number;
+}
+
+export class UserAccount extends DurableObject<Bindings> {
+  private readonly sql: SqlStorage;
+
+  constructor(ctx: DurableObjectState, env: Bindings) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.sql.exec('CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value INTEGER NOT NULL)');
+    this.sql.exec('CREATE TABLE IF NOT EXISTS active_desktops (desktop_id TEXT PRIMARY KEY, reserved_at INTEGER NOT NULL)');
+  }
+
+  /** Takes a slot for `desktopId`, unless the user is at their limit (admins acting for themselves have none). */
+  async reserve(userId: string, desktopId: string, unlimited: boolean): Promise<Result<Quota>> {
+    const q = this.quotaNow();
+    if (!unlimited && q.active >= q.maxDesktops) {
+      const plural = q.maxDesktops === 1 ? '' : 's';
+      return fail(
+        'QUOTA_EXCEEDED',
+        `Quota exceeded: user ${userId} may have at most ${q.maxDesktops} active desktop${plural} (has ${q.active}); delete one or ask an admin to raise the limit`,
+      );
+    }
+    this.sql.exec('INSERT INTO active_desktops (desktop_id, reserved_at) VALUES (?, ?) ON CONFLICT DO NOTHING', desktopId, Date.now());
+    return ok(this.quotaNow());
+  }
+
+  /** The desktop is DELETED (or its creation was abandoned): its slot is free again. Idempotent. */
+  async release(desktopId: string): Promise<void> {
+    this.sql.exec('DELETE FROM active_desktops WHERE desktop_id = ?', desktopId);
+  }
+
+  async setLimit(maxDesktops: number): Promise<Quota> {
+    this.sql.exec(
+      `INSERT INTO settings (key, value) VALUES ('maxDesktops', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
+      maxDesktops,
+    );
+    return this.quotaNow();
+  }
+
+  async quota(): Promise<Quota> {
+    return this.quotaNow();
+  }
+
+  private quotaNow(): Quota {
+    const limit = this.sql.exec<{ value: number }>(`SELECT value FROM settings WHERE key = 'maxDesktops'`).toArray()[0]?.value;
+    const active = this.sql.exec<{ n: number }>('SELECT count(*) AS n FROM active_desktops').one().n;
+    return { maxDesktops: limit ?? DEFAULT_MAX_DESKTOPS, custom: limit !== undefined, active };
+  }
+}
