@@ -42,7 +42,11 @@ export const CreateDesktopSchema = z
       .regex(/^[^\p{Cc}]*$/u, 'name must not contain control characters')
       .default('Cloud Desktop')
       .openapi({ example: 'Content Creation Workspace' }),
-    plan: PlanSchema.default('BASIC').openapi({ example: 'PREMIUM' }),
+    // Plans are upper case in the PRD; "premium" from a lenient client means the same.
+    plan: z
+      .preprocess((v) => (typeof v === 'string' ? v.toUpperCase() : v), PlanSchema)
+      .default('BASIC')
+      .openapi({ example: 'PREMIUM' }),
     protocol: z
       .enum(['vnc', 'rdp'], { error: 'protocol must be vnc or rdp (SPICE is not supported by any Guacamole release)' })
       .default('vnc'),
@@ -72,7 +76,8 @@ const StatusOut = z.object({
 });
 const ConnectOut = z.object({
   desktopId: z.string(),
-  url: z.string().openapi({ description: 'Open within expiresAt, once: it opens this desktop in the Guacamole web client' }),
+  connectionUrl: z.string().openapi({ description: 'Open within expiresAt, once: it opens this desktop in the Guacamole web client' }),
+  url: z.string().openapi({ description: 'The same as connectionUrl' }),
   expiresAt: z.string(),
   protocol: z.string(),
 });
@@ -289,7 +294,8 @@ desktopRoutes.openapi(
     const { ticket, expiresAt } = unwrap(await stub.issueTicket());
     const url = new URL(`/api/v1/connect/${ticket}`, c.req.url).toString();
     c.header('Cache-Control', 'no-store');
-    return c.json(success({ desktopId: desktop.id, url, expiresAt, protocol: desktop.protocol }, 'Open the URL to reach the desktop'), 200);
+    const data = { desktopId: desktop.id, connectionUrl: url, url, expiresAt, protocol: desktop.protocol };
+    return c.json(success(data, 'Open the URL to reach the desktop'), 200);
   },
 );
 

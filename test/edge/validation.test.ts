@@ -67,6 +67,8 @@ describe('validation', () => {
     const res = await api<Desktop>('POST', '/api/v1/desktops', { token: await token(user), body: { plan: 'STANDARD' } });
     expect(res.status).toBe(202);
     expect(res.body?.data).toMatchObject({ plan: 'STANDARD', cpuCores: 4, memoryMb: 4096, name: 'Cloud Desktop', protocol: 'vnc' });
+    const lower = await api<Desktop>('POST', '/api/v1/desktops', { token: await token(uniqueUser()), body: { plan: 'premium' } });
+    expect(lower.body?.data).toMatchObject({ plan: 'PREMIUM', cpuCores: 8, memoryMb: 8192 });
   });
 
   it('serves the plans, the OpenAPI document and security headers', async () => {
