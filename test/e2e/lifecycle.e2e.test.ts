@@ -3,16 +3,35 @@
  * the Proxmox and Guacamole simulators, and Postgres. A desktop goes through its whole
  * life and nothing is left behind in the simulators.
  */
+import { type Server, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { type CryptoKey, type JWK, SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Stack, startStack } from '../../scripts/lib/stack';
+import { LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../scripts/lib/tokens';
 import type { Desktop, TransitionRecord } from '../../src/schemas/desktop';
 
 let stack: Stack;
+/** An identity provider's JWKS endpoint, with one key of each asymmetric algorithm the edge accepts. */
+let jwksServer: Server;
+const signers: Record<'RS256' | 'ES256' | 'EdDSA', { privateKey: CryptoKey; jwk: JWK }> = {} as never;
+
 beforeAll(async () => {
-  stack = await startStack();
+  for (const alg of ['RS256', 'ES256', 'EdDSA'] as const) {
+    const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
+    signers[alg] = { privateKey, jwk: { ...(await exportJWK(publicKey)), kid: `kid-${alg}`, alg, use: 'sig' } };
+  }
+  jwksServer = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ keys: Object.values(signers).map((s) => s.jwk) }));
+  });
+  await new Promise<void>((resolve) => jwksServer.listen(0, '127.0.0.1', resolve));
+  const jwksUrl = `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}/.well-known/jwks.json`;
+  stack = await startStack({ edgeVars: { JWKS_URL: jwksUrl } });
 }, 180_000);
 afterAll(async () => {
   await stack?.stop();
+  jwksServer?.close();
 });
 
 const PVE_AUTH = { authorization: 'PVEAPIToken=root@pam!dev=11111111-2222-3333-4444-555555555555' };
@@ -121,6 +140,36 @@ describe('desktop lifecycle, end to end', () => {
     await stack.waitForBridge(true);
     await waitForStatus(tok, id, 'RUNNING');
     expect(await vmsNamed(`desk-${id}`)).toHaveLength(1);
+  });
+
+  it('accepts RS256, ES256 and EdDSA tokens from the JWKS, and refuses a JWKS key used as an HS256 secret', async () => {
+    for (const alg of ['RS256', 'ES256', 'EdDSA'] as const) {
+      const tok = await new SignJWT({ roles: [] })
+        .setProtectedHeader({ alg, kid: `kid-${alg}` })
+        .setSubject(`jwks-${alg}`)
+        .setIssuer(LOCAL_ISSUER)
+        .setAudience(LOCAL_AUDIENCE)
+        .setExpirationTime('5m')
+        .sign(signers[alg].privateKey);
+      const res = await call<{ items: Desktop[] }>('GET', '/api/v1/desktops', tok);
+      expect(res.status, alg).toBe(200);
+    }
+    const confused = await new SignJWT({ roles: ['admin'] })
+      .setProtectedHeader({ alg: 'HS256', kid: 'kid-RS256' })
+      .setSubject('mallory')
+      .setIssuer(LOCAL_ISSUER)
+      .setAudience(LOCAL_AUDIENCE)
+      .setExpirationTime('5m')
+      .sign(new TextEncoder().encode(JSON.stringify(signers.RS256.jwk)));
+    expect((await call('GET', '/api/v1/desktops', confused)).status).toBe(401);
+    const unknownKid = await new SignJWT({})
+      .setProtectedHeader({ alg: 'ES256', kid: 'not-in-the-set' })
+      .setSubject('eve')
+      .setIssuer(LOCAL_ISSUER)
+      .setAudience(LOCAL_AUDIENCE)
+      .setExpirationTime('5m')
+      .sign((await generateKeyPair('ES256')).privateKey);
+    expect((await call('GET', '/api/v1/desktops', unknownKid)).status).toBe(401);
   });
 
   it('reports the site on /healthz as connected', async () => {
