@@ -12,7 +12,8 @@ import { type Bindings, config } from '../../src/env';
 
 const IN_PROGRESS = ['PENDING', 'PROVISIONING', 'STARTING', 'WAITING_FOR_IP', 'CONFIGURING', 'STOPPING'];
 
-export async function sweepOverdueDesktops(env: Bindings, now: number): Promise<number> {
+/** Resolves to the ids of the desktops it nudged. */
+export async function sweepOverdueDesktops(env: Bindings, now: number): Promise<string[]> {
   const cfg = config(env);
   const longest = Math.max(600, ...Object.values(cfg.WATCHDOG_SECONDS));
   const cutoff = new Date(now - 2 * longest * 1000).toISOString();
@@ -24,5 +25,5 @@ export async function sweepOverdueDesktops(env: Bindings, now: number): Promise<
       .limit(500),
   );
   await Promise.all(overdue.map((d) => env.DESKTOP_SESSION.getByName(d.id).checkWatchdog()));
-  return overdue.length;
+  return overdue.map((d) => d.id);
 }
