@@ -3,6 +3,7 @@
  * Simulator-only: nothing like it exists in Guacamole.
  */
 import { z } from 'zod';
+import { mulberry32 } from '../shared/seeded-random';
 
 export const FAULT_KINDS = ['http_500', 'http_403'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -16,18 +17,6 @@ export const FaultConfigSchema = z.object({
   max: z.number().int().positive().optional(),
 });
 export type FaultConfig = z.infer<typeof FaultConfigSchema>;
-
-/** mulberry32: tiny, fast and good enough to spread faults; the same seed gives the same sequence. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export class FaultInjector {
   private config: FaultConfig | null = null;

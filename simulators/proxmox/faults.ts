@@ -3,6 +3,7 @@
  * §6 lock time-outs, §10 agent time-outs), drawn from a seeded PRNG so a run can be replayed.
  */
 import { z } from 'zod';
+import { mulberry32 } from '../shared/seeded-random';
 
 /**
  * - http_500: any API call fails with a transient 500 (`cluster not ready - no quorum?`)
@@ -20,18 +21,6 @@ export const FaultConfigSchema = z.object({
   seed: z.number().int().optional(),
 });
 export type FaultConfig = z.infer<typeof FaultConfigSchema>;
-
-/** mulberry32: tiny, fast and good enough to spread faults; deterministic for a seed. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export class FaultInjector {
   private config: FaultConfig | null = null;

@@ -5,8 +5,9 @@ import type { AppEnv } from '../app-env';
 import { isAdmin } from '../auth/jwt';
 import { withDb } from '../db/client';
 import { listSites, setQuota, upsertSite } from '../db/queries';
-import { ApiError, ErrorEnvelopeSchema } from '../errors';
-import { envelope, success } from '../lib/envelope';
+import { ApiError } from '../errors';
+import { bearerAuth, errorSpec, jsonSpec } from './openapi';
+import { success } from '../lib/envelope';
 import { randomToken, sha256Hex } from '../lib/ids';
 import { validationHook } from './validation';
 
@@ -20,16 +21,13 @@ adminRoutes.use(
   }),
 );
 
-const security = [{ bearerAuth: [] }];
+const security = bearerAuth;
+const json = jsonSpec;
 const errors = {
-  400: { description: 'Invalid input', content: { 'application/json': { schema: ErrorEnvelopeSchema } } },
-  401: { description: 'Missing or invalid token', content: { 'application/json': { schema: ErrorEnvelopeSchema } } },
-  403: { description: 'Not an admin', content: { 'application/json': { schema: ErrorEnvelopeSchema } } },
+  400: errorSpec('Invalid input'),
+  401: errorSpec('Missing or invalid token'),
+  403: errorSpec('Not an admin'),
 } as const;
-const json = <T extends z.ZodType>(schema: T, description: string) => ({
-  description,
-  content: { 'application/json': { schema: envelope(schema) } },
-});
 
 const UserParam = z.object({
   userId: z

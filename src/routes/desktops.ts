@@ -7,8 +7,9 @@ import type { AppEnv } from '../app-env';
 import { actorOf, isAdmin, isService, type Principal } from '../auth/jwt';
 import { withDb } from '../db/client';
 import { listDesktops } from '../db/queries';
-import { ApiError, ErrorEnvelopeSchema, notFound } from '../errors';
-import { envelope, success } from '../lib/envelope';
+import { ApiError, notFound } from '../errors';
+import { bearerAuth, errorSpec, jsonSpec } from './openapi';
+import { success } from '../lib/envelope';
 import { randomId } from '../lib/ids';
 import { unwrap } from '../lib/result';
 import {
@@ -83,21 +84,14 @@ const ConnectOut = z.object({
 });
 
 const errors = {
-  400: { description: 'Invalid input', content: { 'application/json': { schema: ErrorEnvelopeSchema } } },
-  401: { description: 'Missing or invalid token', content: { 'application/json': { schema: ErrorEnvelopeSchema } } },
-  403: { description: 'Not allowed', content: { 'application/json': { schema: ErrorEnvelopeSchema } } },
-  404: { description: 'No such desktop (or not yours)', content: { 'application/json': { schema: ErrorEnvelopeSchema } } },
-  409: {
-    description: 'Not allowed in the current status, or over quota',
-    content: { 'application/json': { schema: ErrorEnvelopeSchema } },
-  },
+  400: errorSpec('Invalid input'),
+  401: errorSpec('Missing or invalid token'),
+  403: errorSpec('Not allowed'),
+  404: errorSpec('No such desktop (or not yours)'),
+  409: errorSpec('Not allowed in the current status, or over quota'),
 } as const;
-
-const json = <T extends z.ZodType>(schema: T, description: string) => ({
-  description,
-  content: { 'application/json': { schema: envelope(schema) } },
-});
-const security = [{ bearerAuth: [] }];
+const json = jsonSpec;
+const security = bearerAuth;
 
 /** A user acts on their own desktops; admins on all; a service on those it created. */
 export function canAccess(p: Principal, d: Pick<Desktop, 'userId' | 'createdBy'>): boolean {

@@ -1,6 +1,7 @@
 import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import type { AppEnv } from '../app-env';
-import { envelope, success } from '../lib/envelope';
+import { success } from '../lib/envelope';
+import { jsonSpec } from './openapi';
 import { PLANS, PlanSchema } from '../schemas/desktop';
 
 const PlanOut = z.object({ plan: PlanSchema, cpuCores: z.number(), memoryMb: z.number(), description: z.string() }).openapi('Plan');
@@ -12,7 +13,7 @@ planRoutes.openapi(
     method: 'get',
     path: '/',
     summary: 'Desktop plans (PRD 5.1)',
-    responses: { 200: { description: 'The plans', content: { 'application/json': { schema: envelope(z.array(PlanOut)) } } } },
+    responses: { 200: jsonSpec(z.array(PlanOut), 'The plans') },
   }),
   (c) => {
     const plans = PlanSchema.options.map((plan) => ({ plan, ...PLANS[plan] }));

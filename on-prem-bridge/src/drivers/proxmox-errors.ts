@@ -36,7 +36,7 @@ const PERMANENT_TEXT = [
   /Permission check failed/,
   /checksum mismatch/,
   /still in use/,
-  /not implemented/,
+  /Method '[^']*' not\simplemented/,
   /invalid/i,
 ];
 
