@@ -5,7 +5,7 @@
  * only the relay runs, in front of that server.
  *
  * The test and benchmark stacks run it too, in its own process, with PGLITE_PORT,
- * DB_RELAY_PORT, PGLITE_IN_MEMORY=1 and SEED_LOCAL_SITE=0.
+ * DB_RELAY_PORT, PGLITE_IN_MEMORY=1 (or PGLITE_DATA_DIR) and SEED_LOCAL_SITE=0.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,7 +15,7 @@ import { LOCAL, ROOT, ensureLocalConfig, sha256Hex } from './lib/local-config';
 const env = process.env;
 const external = env.DATABASE_URL || undefined;
 const inMemory = env.PGLITE_IN_MEMORY === '1';
-const dataDir = external || inMemory ? undefined : join(ROOT, '.local/pgdata');
+const dataDir = external || inMemory ? undefined : env.PGLITE_DATA_DIR || join(ROOT, '.local/pgdata');
 if (dataDir) mkdirSync(dataDir, { recursive: true });
 const db = await provideDatabase({
   databaseUrl: external,

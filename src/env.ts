@@ -47,6 +47,8 @@ export const ConfigSchema = z
     /** A command whose lease is not renewed by a heartbeat within this time is handed out again. */
     LEASE_SECONDS: z.coerce.number().int().positive().default(30),
     HEARTBEAT_SECONDS: z.coerce.number().int().positive().default(10),
+    /** How long reconciliation lets a VM or connection of a non-existent desktop be, before removing it. */
+    RECONCILE_GRACE_SECONDS: z.coerce.number().int().min(0).default(600),
   })
   .refine((c) => c.JWT_SECRET || c.JWKS_URL, { message: 'set JWT_SECRET and/or JWKS_URL', path: ['JWT_SECRET'] });
 
@@ -59,6 +61,7 @@ export type Bindings = Env & {
   JOB_RETRY_CAP_SECONDS?: string;
   LEASE_SECONDS?: string;
   HEARTBEAT_SECONDS?: string;
+  RECONCILE_GRACE_SECONDS?: string;
 };
 
 const cache = new WeakMap<object, Config>();

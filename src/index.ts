@@ -6,6 +6,7 @@ import { newApp } from './app';
 import type { Bindings } from './env';
 import { consumeDeadJobs, consumeJobs } from '../workers/queues/jobs';
 import { sweepOverdueDesktops } from '../workers/cron/sweep';
+import { reconcileAllSites } from '../workers/reconcile/reconcile';
 
 export { DesktopSession } from '../workers/desktop-session/desktop-session';
 export { SiteHub } from '../workers/site-hub/site-hub';
@@ -20,6 +21,6 @@ export default {
     else await consumeJobs(batch, env);
   },
   async scheduled(controller, env, ctx) {
-    ctx.waitUntil(sweepOverdueDesktops(env, controller.scheduledTime));
+    ctx.waitUntil(Promise.all([sweepOverdueDesktops(env, controller.scheduledTime), reconcileAllSites(env, controller.scheduledTime)]));
   },
 } satisfies ExportedHandler<Bindings>;

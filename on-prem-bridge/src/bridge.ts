@@ -10,6 +10,7 @@ import type { Logger } from './logger';
 import { type Runner, createRunner } from './runner';
 import type { TaskDeps } from './tasks/context';
 import { createTaskRegistry } from './tasks';
+import { takeInventory } from './tasks/inventory';
 import { openSession } from './tasks/open-session';
 
 export const BRIDGE_VERSION: string = packageJson.version;
@@ -48,9 +49,13 @@ export function createBridge(options: BridgeOptions): Bridge {
   });
 
   const handleRequest = async (frame: Extract<EdgeToBridge, { type: 'request' }>) => {
-    const requestLog = log.child({ requestId: frame.requestId, op: frame.request.op, desktopId: frame.request.desktopId });
+    const { request } = frame;
+    const requestLog = log.child({ requestId: frame.requestId, op: request.op });
     const signal = AbortSignal.any([stopping.signal, AbortSignal.timeout(REQUEST_TIMEOUT_MS)]);
-    const result = await openSession(deps, frame.request, signal, requestLog);
+    const result =
+      request.op === 'open_session'
+        ? await openSession(deps, request, signal, requestLog.child({ desktopId: request.desktopId }))
+        : await takeInventory(deps, signal, requestLog);
     link.send({ type: 'response', requestId: frame.requestId, ...result });
   };
 

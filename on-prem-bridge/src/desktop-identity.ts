@@ -15,6 +15,11 @@ export const vmTags = (desktopId: string) => [MANAGED_TAG, `desk-${desktopId}`];
 export const connectionName = (desktopId: string) => `desk-${desktopId}`;
 export const guacamoleUsername = (desktopId: string) => `desk-${desktopId}`;
 
+/** The desktop id a VM or connection name stands for, or null for names this bridge did not make. */
+export function desktopIdOf(name: string): string | null {
+  return /^desk-([a-z0-9]{8,40})$/.exec(name)?.[1] ?? null;
+}
+
 /** The guest OS account the desktop's connection logs in as (cloud-init `ciuser`). */
 export const DESKTOP_USER = 'desktop';
 

@@ -22,3 +22,14 @@ export const sleep: Sleep = (ms, signal) =>
     }, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+
+/** First wait between two polls; later ones double up to the caller's interval. */
+const FIRST_POLL_MS = 100;
+
+/**
+ * The wait before poll number `poll` (0-based): most Proxmox tasks (config, start, stop) end within a second while
+ * a clone or a boot takes tens, so polls start quick and back off to `maxMs` instead of always waiting `maxMs`.
+ */
+export function pollInterval(poll: number, maxMs: number): number {
+  return Math.min(maxMs, FIRST_POLL_MS * 2 ** Math.min(poll, 20));
+}

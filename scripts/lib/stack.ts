@@ -37,6 +37,8 @@ export interface StackOptions {
   edgeVars?: Record<string, string>;
   /** Extra environment for the bridge. */
   bridgeEnv?: Record<string, string>;
+  /** Keep the embedded database on disk, so it can be stopped and started again (outage tests). */
+  persistentDatabase?: boolean;
   echo?: boolean;
 }
 
@@ -48,6 +50,9 @@ export interface Stack {
   db: ProvidedDatabase;
   /** The process serving the database (PGlite, or the relay to DATABASE_URL). */
   dbProcess: Managed;
+  /** Stops the database process (an outage); startDatabase brings it back on the same ports. */
+  stopDatabase(): Promise<void>;
+  startDatabase(): Promise<void>;
   jwtSecret: string;
   edge: Managed;
   bridge: Managed;
@@ -92,20 +97,21 @@ async function launch(opts: StackOptions, dir: string, started: Managed[]): Prom
   const echo = opts.echo ?? process.env.STACK_ECHO === '1';
   // The database in a process of its own, as in `npm run dev`: PGlite's work must not
   // share an event loop with the caller's clock.
-  const dbProcess = startProcess({
-    name: 'db',
-    ...nodeTs('scripts/local-db.ts'),
-    env: { PGLITE_PORT: String(pgPort), DB_RELAY_PORT: String(relayPort), PGLITE_IN_MEMORY: '1', SEED_LOCAL_SITE: '0' },
-    readyWhen: /database ready/,
-    echo,
-  });
+  const dbEnv = {
+    PGLITE_PORT: String(pgPort),
+    DB_RELAY_PORT: String(relayPort),
+    SEED_LOCAL_SITE: '0',
+    ...(opts.persistentDatabase ? { PGLITE_DATA_DIR: join(dir, 'pgdata') } : { PGLITE_IN_MEMORY: '1' }),
+  };
+  const startDb = () => startProcess({ name: 'db', ...nodeTs('scripts/local-db.ts'), env: dbEnv, readyWhen: /database ready/, echo });
+  let dbProcess = startDb();
   await dbProcess.ready;
   const external = process.env.DATABASE_URL || undefined;
   const db = {
     url: external ?? `postgres://postgres:postgres@127.0.0.1:${pgPort}/postgres`,
     wsProxy: `127.0.0.1:${relayPort}/v1`,
     embedded: !external,
-    stop: () => dbProcess.stop(),
+    stop: () => stack.dbProcess.stop(),
   };
 
   const siteId = `e2e-${randomBytes(3).toString('hex')}`;
@@ -184,6 +190,12 @@ async function launch(opts: StackOptions, dir: string, started: Managed[]): Prom
     siteId,
     db,
     dbProcess,
+    stopDatabase: () => stack.dbProcess.stop(),
+    startDatabase: async () => {
+      dbProcess = startDb();
+      stack.dbProcess = dbProcess;
+      await dbProcess.ready;
+    },
     jwtSecret,
     edge,
     bridge: undefined as unknown as Managed,

@@ -23,6 +23,8 @@ export class FaultInjector {
   private random: () => number = mulberry32(1);
   readonly injected: Record<FaultKind, number> = { http_500: 0, http_403: 0 };
   private injectedSinceConfig = 0;
+  /** Faults per endpoint (`POST /session/data/{dataSource}/connections`), so a report can say which step they hit. */
+  readonly injectedByRoute = new Map<string, Record<FaultKind, number>>();
 
   configure(config: FaultConfig | null): void {
     this.config = config;
@@ -37,13 +39,14 @@ export class FaultInjector {
   resetCounters(): void {
     this.injected.http_500 = 0;
     this.injected.http_403 = 0;
+    this.injectedByRoute.clear();
   }
 
   /**
    * Draws for one request; `eligible` says which kinds make sense for it (a token drop needs a token). Both
    * draws happen whatever the outcome, so the sequence depends only on the seed and the number of requests.
    */
-  draw(eligible: (kind: FaultKind) => boolean): FaultKind | null {
+  draw(eligible: (kind: FaultKind) => boolean, route = 'unknown'): FaultKind | null {
     const config = this.config;
     if (!config) return null;
     const hit = this.random() < config.rate;
@@ -52,6 +55,9 @@ export class FaultInjector {
     if (config.max !== undefined && this.injectedSinceConfig >= config.max) return null;
     this.injectedSinceConfig++;
     this.injected[kind]++;
+    const perRoute = this.injectedByRoute.get(route) ?? { http_500: 0, http_403: 0 };
+    perRoute[kind]++;
+    this.injectedByRoute.set(route, perRoute);
     return kind;
   }
 }

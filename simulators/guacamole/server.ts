@@ -42,6 +42,8 @@ export interface GuacamoleSimStats {
   failedLogins: number;
   faults: FaultConfig | null;
   faultsInjected: Record<string, number>;
+  /** Faults per endpoint, e.g. `{"POST /session/data/{dataSource}/connections": {"http_500": 1, "http_403": 0}}`. */
+  faultsInjectedByRoute: Record<string, Record<string, number>>;
   sessions: number;
   connections: number;
   users: number;
@@ -133,6 +135,24 @@ function parseJsonBody(body: Buffer): unknown {
   }
 }
 
+/**
+ * The endpoint of an /api request with its variable parts named, for the per-endpoint fault counts:
+ * `PATCH /session/data/{dataSource}/users/{id}/permissions`, `DELETE /tokens/{token}`.
+ */
+function routeLabel(method: string, segments: string[]): string {
+  const [first, second, third, ...rest] = segments;
+  let parts: string[];
+  if (first === 'session' && second === 'data' && third !== undefined) {
+    const [collection, id, ...sub] = rest;
+    parts = [first, second, '{dataSource}', ...(collection ? [collection] : []), ...(id ? ['{id}'] : []), ...sub];
+  } else if (first === 'tokens' && second !== undefined) {
+    parts = [first, '{token}'];
+  } else {
+    parts = segments;
+  }
+  return `${method} /${parts.join('/')}`;
+}
+
 /** `?permission=READ&permission=UPDATE`; a value that is no ObjectPermission.Type fails JAX-RS param conversion → 404. */
 function permissionFilter(query: URLSearchParams): ObjectPermissionType[] {
   const values = query.getAll('permission');
@@ -174,6 +194,7 @@ export async function startGuacamoleSimulator(options: Partial<GuacamoleSimOptio
       failedLogins: state.counters.failedLogins,
       faults: faults.current(),
       faultsInjected: { ...faults.injected },
+      faultsInjectedByRoute: Object.fromEntries([...faults.injectedByRoute].map(([route, counts]) => [route, { ...counts }])),
       sessions: snapshot.sessions.length,
       connections: snapshot.connections.length,
       users: snapshot.users.length,
@@ -297,7 +318,7 @@ export async function startGuacamoleSimulator(options: Partial<GuacamoleSimOptio
       if (tooLarge) throw new GuacError(413, 'BAD_REQUEST', 'Request body/entity too large.');
 
       const isSession = segments[0] === 'session';
-      const fault = faults.draw((kind) => kind === 'http_500' || (isSession && token !== null));
+      const fault = faults.draw((kind) => kind === 'http_500' || (isSession && token !== null), routeLabel(method, segments));
       if (fault === 'http_500') throw internalError();
       if (fault === 'http_403' && token !== null) {
         state.destroySession(token);

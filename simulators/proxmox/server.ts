@@ -5,6 +5,7 @@
  * Besides the PVE API under /api2/json it serves simulator-only control endpoints, without auth.
  * Product code never calls those; only tests and benchmarks do:
  *   GET    /__sim/stats   requests, tasks by type, ms spent in task delays (sum and wall clock), faults injected
+ *                         (by kind, and by endpoint)
  *   GET    /__sim/vms     every VM with its config, power state and guest IPv4
  *   POST   /__sim/faults  {"rate": 0..1, "kinds": [...], "seed"?: n} — see faults.ts for the kinds
  *   DELETE /__sim/faults  no more faults
@@ -65,7 +66,11 @@ export interface ProxmoxSimulator {
   vms(): SimVmSnapshot[];
   vm(vmid: number): SimVmSnapshot | undefined;
   tasks(): SimTask[];
-  stats(): SimStats & { faults: Partial<Record<FaultKind, number>> };
+  stats(): SimStats & {
+    faults: Partial<Record<FaultKind, number>>;
+    /** Faults per endpoint, e.g. `{"POST /nodes/{node}/qemu/{vmid}/clone": {"task_error": 2}}`. */
+    faultsByRoute: Record<string, Partial<Record<FaultKind, number>>>;
+  };
   setFaults(config: FaultConfig | null): void;
   /** Back to the templates, no tasks, zero stats, the faults of the options. */
   reset(): void;
@@ -153,13 +158,21 @@ export async function startProxmoxSimulator(overrides: Partial<ProxmoxSimOptions
     if (route.path.includes('{vmid}') && method !== 'GET' && !route.agent) applicable.push('locked');
     if (route.startsTask) applicable.push('task_error');
     if (route.agent) applicable.push('agent_timeout');
-    const fault = faults.draw(applicable);
+    const fault = faults.draw(applicable, `${method} ${route.path}`);
     if (fault === 'http_500') die(TRANSIENT_500);
-    // NOTES §2: pveproxy relays AnyEvent::HTTP's pseudo-status of a failed hop to pvedaemon/another node.
-    if (fault === 'proxy_596') return sendBodiless(res, 596, 'Connection timed out');
+    // NOTES §2: pveproxy relays AnyEvent::HTTP's pseudo-status of a failed hop to pvedaemon/another node. A 599 hop
+    // failed on the way there; a 596 timed out waiting for the answer, so the call ran ("may still complete").
     if (fault === 'proxy_599') return sendBodiless(res, 599, 'Too many redirections');
     if (fault === 'locked') die(`can't lock file '/var/lock/qemu-server/lock-${params.vmid}.conf' - got timeout`);
 
+    if (fault === 'proxy_596') {
+      try {
+        await route.handle({ cluster, params, caller, fault: null });
+      } catch {
+        // Whatever the call itself answered, success or error, is lost with the hop.
+      }
+      return sendBodiless(res, 596, 'Connection timed out');
+    }
     const data = await route.handle({ cluster, params, caller, fault });
     if (data instanceof Listing) sendData(res, data.data, { total: data.total });
     else sendData(res, data);
@@ -250,11 +263,15 @@ export async function startProxmoxSimulator(overrides: Partial<ProxmoxSimOptions
         .filter((v) => v !== undefined),
     vm: snapshot,
     tasks: () => [...cluster.tasks.values()],
-    stats: () => ({ ...cluster.statsNow(), faults: Object.fromEntries(faults.counts) }),
+    stats: () => ({
+      ...cluster.statsNow(),
+      faults: Object.fromEntries(faults.counts),
+      faultsByRoute: Object.fromEntries([...faults.byRoute].map(([route, counts]) => [route, Object.fromEntries(counts)])),
+    }),
     setFaults: (config) => faults.configure(config),
     reset: () => {
       cluster.reset();
-      faults.counts.clear();
+      faults.clearCounts();
       faults.configure(options.faults);
     },
   };

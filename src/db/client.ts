@@ -9,6 +9,7 @@
 import { Pool, neonConfig } from '@neondatabase/serverless';
 import { drizzle, type NeonDatabase } from 'drizzle-orm/neon-serverless';
 import type { Config } from '../env';
+import { ApiError } from '../errors';
 import * as schema from './schema';
 
 export type Db = NeonDatabase<typeof schema>;
@@ -23,12 +24,22 @@ function configureDriver(cfg: Config): void {
   }
 }
 
+/**
+ * Runs `work` against a fresh pool. An unreachable database is a 503 DATABASE_UNAVAILABLE
+ * (the desktop's Durable Object keeps the truth meanwhile); errors of the work itself
+ * propagate unchanged.
+ */
 export async function withDb<T>(cfg: Config, work: (db: Db) => Promise<T>): Promise<T> {
   configureDriver(cfg);
   const pool = new Pool({ connectionString: cfg.DATABASE_URL, max: 2, connectionTimeoutMillis: 5000 });
-  // An unreachable database must surface as a rejected query, not an uncaught event.
+  // An unreachable database must surface as a rejected promise, not an uncaught event.
   pool.on('error', () => {});
   try {
+    try {
+      (await pool.connect()).release();
+    } catch {
+      throw new ApiError('DATABASE_UNAVAILABLE', 'The database is unreachable; try again shortly');
+    }
     return await work(drizzle(pool, { schema }));
   } finally {
     await pool.end().catch(() => {});

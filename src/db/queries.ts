@@ -1,5 +1,5 @@
 /** Small named queries; the only place that knows the Postgres shape of a desktop. */
-import { and, count, desc, eq, ne, sql, type SQL } from 'drizzle-orm';
+import { and, count, desc, eq, inArray, ne, sql, type SQL } from 'drizzle-orm';
 import type { Desktop, DesktopStatus, Plan, TransitionRecord } from '../schemas/desktop';
 import type { Db } from './client';
 import { desktopEvents, desktops, sites, users, type DesktopRow } from './schema';
@@ -99,4 +99,14 @@ export async function markSiteLink(db: Db, siteId: string, connected: boolean): 
     .update(sites)
     .set(connected ? { lastConnectedAt: now } : { lastDisconnectedAt: now })
     .where(eq(sites.id, siteId));
+}
+
+/** Desktops of a site that should have a VM and are not being worked on: what reconciliation checks. */
+export async function settledDesktopIds(db: Db, siteId: string, limit = 5000): Promise<string[]> {
+  const rows = await db
+    .select({ id: desktops.id })
+    .from(desktops)
+    .where(and(eq(desktops.siteId, siteId), inArray(desktops.status, ['RUNNING', 'STOPPED'])))
+    .limit(limit);
+  return rows.map((r) => r.id);
 }

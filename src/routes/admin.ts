@@ -9,6 +9,7 @@ import { ApiError } from '../errors';
 import { bearerAuth, errorSpec, jsonSpec } from './openapi';
 import { success } from '../lib/envelope';
 import { randomToken, sha256Hex } from '../lib/ids';
+import { reconcileAllSites, reconcileSite } from '../../workers/reconcile/reconcile';
 import { validationHook } from './validation';
 
 export const adminRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
@@ -129,5 +130,59 @@ adminRoutes.openapi(
     await withDb(c.var.cfg, async (db) => upsertSite(db, { id, name, keyHash: await sha256Hex(siteKey) }));
     c.header('Cache-Control', 'no-store');
     return c.json(success({ id, name, siteKey }, 'Site registered; store the key now, it is not shown again'), 201);
+  },
+);
+
+const ReconcileReportOut = z
+  .object({
+    siteId: z.string(),
+    at: z.string(),
+    skipped: z.string().optional(),
+    inventory: z.object({ vms: z.number(), connections: z.number(), takenAt: z.string() }).optional(),
+    orphans: z.array(z.object({ desktopId: z.string(), vms: z.array(z.number()), connections: z.array(z.string()), removal: z.string() })),
+    corrected: z.array(z.object({ desktopId: z.string(), outcome: z.string() })),
+    checked: z.number(),
+  })
+  .openapi('ReconcileReport');
+
+adminRoutes.openapi(
+  createRoute({
+    method: 'post',
+    path: '/reconcile',
+    summary: 'Reconcile now: compare desktops with the VMs and connections each site reports',
+    description:
+      'Orphans (leftovers of desktops that no longer exist) are reported and removed once older than RECONCILE_GRACE_SECONDS; settled desktops whose VM vanished become FAILED, those powered off outside the control plane STOPPED. The cron trigger runs the same every 5 minutes.',
+    security,
+    request: {
+      body: {
+        required: false,
+        content: { 'application/json': { schema: z.strictObject({ siteId: z.string().min(1).max(63).optional() }) } },
+      },
+    },
+    responses: { 200: json(z.array(ReconcileReportOut), 'One report per site'), ...errors },
+  }),
+  async (c) => {
+    const { siteId } = c.req.valid('json');
+    const reports = siteId ? [await reconcileSite(c.env, siteId)] : await reconcileAllSites(c.env);
+    const drift = reports.reduce((n, r) => n + r.orphans.length + r.corrected.length, 0);
+    return c.json(
+      success(reports, `${reports.length} site${reports.length === 1 ? '' : 's'} reconciled; ${drift} finding${drift === 1 ? '' : 's'}`),
+      200,
+    );
+  },
+);
+
+adminRoutes.openapi(
+  createRoute({
+    method: 'get',
+    path: '/reconcile',
+    summary: 'The last reconciliation report of every site',
+    security,
+    responses: { 200: json(z.array(ReconcileReportOut), 'Last reports'), ...errors },
+  }),
+  async (c) => {
+    const sites = await withDb(c.var.cfg, (db) => listSites(db));
+    const reports = (await Promise.all(sites.map((s) => c.env.SITE_HUB.getByName(s.id).lastReconcileReport()))).filter((r) => r !== null);
+    return c.json(success(reports as z.infer<typeof ReconcileReportOut>[], `${reports.length} reports`), 200);
   },
 );

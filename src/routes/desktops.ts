@@ -12,6 +12,7 @@ import { bearerAuth, errorSpec, jsonSpec } from './openapi';
 import { success } from '../lib/envelope';
 import { randomId } from '../lib/ids';
 import { unwrap } from '../lib/result';
+import { siteBridge } from '../lib/site-link';
 import {
   type Desktop,
   DesktopIdSchema,
@@ -68,13 +69,18 @@ const DesktopOut = DesktopSchema.openapi('Desktop');
 const PageOut = z
   .object({ items: z.array(DesktopOut), page: z.number(), pageSize: z.number(), total: z.number(), totalPages: z.number() })
   .openapi('DesktopPage');
+const SiteBridgeSchema = z.enum(['connected', 'offline']).openapi({
+  description: "Whether the desktop's site bridge is connected; while it is offline the desktop's status cannot be vouched for",
+});
 const StatusOut = z.object({
   id: z.string(),
   status: DesktopStatusSchema,
   statusMessage: z.string().nullable(),
   errorMessage: z.string().nullable(),
   updatedAt: z.string(),
+  siteBridge: SiteBridgeSchema,
 });
+const DesktopWithSiteOut = DesktopSchema.extend({ siteBridge: SiteBridgeSchema }).openapi('DesktopWithSite');
 const ConnectOut = z.object({
   desktopId: z.string(),
   connectionUrl: z.string().openapi({ description: 'Open within expiresAt, once: it opens this desktop in the Guacamole web client' }),
@@ -231,11 +237,11 @@ desktopRoutes.openapi(
     summary: 'Get a desktop',
     security,
     request: { params: IdParams },
-    responses: { 200: json(DesktopOut, 'The desktop'), ...errors },
+    responses: { 200: json(DesktopWithSiteOut, 'The desktop'), ...errors },
   }),
   async (c) => {
     const { desktop } = await loadDesktop(c.env, c.var.principal, c.req.valid('param').id);
-    return c.json(success(desktop, 'Desktop retrieved'), 200);
+    return c.json(success({ ...desktop, siteBridge: await siteBridge(c.env, desktop.siteId) }, 'Desktop retrieved'), 200);
   },
 );
 
@@ -252,7 +258,14 @@ desktopRoutes.openapi(
     const id = c.req.valid('param').id;
     const d = DesktopIdSchema.safeParse(id).success ? await c.env.DESKTOP_SESSION.getByName(id).status() : null;
     if (!d || !canAccess(c.var.principal, d)) throw notFound('Desktop');
-    const status = { id: d.id, status: d.status, statusMessage: d.statusMessage, errorMessage: d.errorMessage, updatedAt: d.updatedAt };
+    const status = {
+      id: d.id,
+      status: d.status,
+      statusMessage: d.statusMessage,
+      errorMessage: d.errorMessage,
+      updatedAt: d.updatedAt,
+      siteBridge: await siteBridge(c.env, d.siteId),
+    };
     return c.json(success(status, `Desktop is ${d.status}`), 200);
   },
 );

@@ -76,10 +76,12 @@ export const OpenSessionRequestSchema = z.object({
   desktopId: DesktopIdSchema,
   connectionId: z.string(),
 });
+/** What the site really has (reconciliation): the VMs and connections this control plane made. */
+export const InventoryRequestSchema = z.object({ op: z.literal('inventory') });
 export const RequestFrameSchema = z.object({
   type: z.literal('request'),
   requestId: z.string(),
-  request: OpenSessionRequestSchema,
+  request: z.discriminatedUnion('op', [OpenSessionRequestSchema, InventoryRequestSchema]),
 });
 export const EdgeToBridgeSchema = z.discriminatedUnion('type', [
   HelloFrameSchema,
@@ -89,6 +91,7 @@ export const EdgeToBridgeSchema = z.discriminatedUnion('type', [
 ]);
 export type EdgeToBridge = z.infer<typeof EdgeToBridgeSchema>;
 export type OpenSessionRequest = z.infer<typeof OpenSessionRequestSchema>;
+export type SiteRequest = z.infer<typeof RequestFrameSchema>['request'];
 
 // ---- bridge → edge ----
 
@@ -122,12 +125,33 @@ export const FailFrameSchema = z.object({
   /** A sentence a person understands, e.g. "Proxmox refused the clone: VM is locked (clone)". */
   message: z.string().max(1000),
 });
+export const InventorySchema = z.object({
+  /** When the bridge read it (ISO); the edge only judges desktops that were settled before this. */
+  takenAt: z.string(),
+  /** VMs named desk-<id> or tagged cdaas. */
+  vms: z.array(
+    z.object({
+      vmid: z.number().int(),
+      node: z.string(),
+      name: z.string(),
+      status: z.string(),
+      lock: z.string().optional(),
+      desktopId: DesktopIdSchema.nullable(),
+    }),
+  ),
+  /** Guacamole connections named desk-<id>. */
+  connections: z.array(z.object({ identifier: z.string(), name: z.string(), desktopId: DesktopIdSchema.nullable() })),
+});
+export type Inventory = z.infer<typeof InventorySchema>;
+
 export const ResponseFrameSchema = z.object({
   type: z.literal('response'),
   requestId: z.string(),
   ok: z.boolean(),
   /** open_session: the Guacamole client URL carrying a session only for that connection. */
   url: z.string().optional(),
+  /** inventory: what the site has. */
+  inventory: InventorySchema.optional(),
   error: z.string().optional(),
 });
 export const BridgeToEdgeSchema = z.discriminatedUnion('type', [

@@ -8,6 +8,7 @@ import { randomId } from '../../src/lib/ids';
 import worker from '../../src/index';
 import { retryDelaySeconds } from '../../workers/queues/jobs';
 import { FakeBridge, registerSite } from './fake-bridge';
+import { api, token } from './helpers';
 
 /** Seeds a desktop of `siteId` straight into its Durable Object (the API always uses the default site). */
 async function seedDesktop(siteId: string): Promise<Desktop> {
@@ -94,6 +95,12 @@ describe('jobs queue', () => {
     // (The test helper records that a message was retried, not its delay; the delay is pinned below.)
     expect(result.retryMessages).toEqual([{ msgId: 'm1' }]);
     expect(result.explicitAcks).toEqual([]);
+  });
+
+  it('does not vouch for desktops of a site whose bridge is offline', async () => {
+    const d = await seedDesktop('offline-site');
+    const res = await api<{ status: string; siteBridge: string }>('GET', `/api/v1/desktops/${d.id}/status`, { token: await token('queue-user') });
+    expect(res.body?.data).toMatchObject({ status: 'PENDING', siteBridge: 'offline' });
   });
 
   it('backs off exponentially up to a cap', () => {

@@ -39,7 +39,11 @@ import {
 } from './transitions';
 
 type AcceptedFrame = z.infer<typeof AcceptedFrameSchema>;
-export type DesktopStatusView = Pick<Desktop, 'id' | 'userId' | 'createdBy' | 'status' | 'statusMessage' | 'errorMessage' | 'updatedAt'>;
+export type ReconcileOutcome = 'unknown' | 'unsettled' | 'in_sync' | 'vm_missing' | 'vm_stopped_externally';
+export type DesktopStatusView = Pick<
+  Desktop,
+  'id' | 'userId' | 'siteId' | 'createdBy' | 'status' | 'statusMessage' | 'errorMessage' | 'updatedAt'
+>;
 export type BridgeReport = AcceptedFrame | ProgressFrame | CompleteFrame | FailFrame;
 
 interface State {
@@ -128,6 +132,7 @@ export class DesktopSession extends DurableObject<Bindings> {
     return {
       id: d.id,
       userId: d.userId,
+      siteId: d.siteId,
       createdBy: d.createdBy,
       status: d.status,
       statusMessage: d.statusMessage,
@@ -285,6 +290,31 @@ export class DesktopSession extends DurableObject<Bindings> {
     if (!s || s.activeCommand?.id !== commandId || !nextStatus(s.desktop.status, 'command_undeliverable')) return;
     const message = `The on-prem bridge of site '${s.desktop.siteId}' is offline: the ${s.activeCommand.kind} command could not be delivered after ${attempts} attempts`;
     this.apply(s, s.desktop.status, 'command_undeliverable', 'system:queue', message, { errorMessage: message }, undefined, true);
+  }
+
+  /**
+   * What reconciliation saw of this desktop's VM at `takenAt` (null: no VM). Only a
+   * settled desktop (RUNNING or STOPPED, no command running, in that status since
+   * before the inventory was taken) is judged, so work in flight is never mistaken
+   * for drift.
+   */
+  async reconcileObservation(siteId: string, takenAt: string, vm: { status: string } | null): Promise<ReconcileOutcome> {
+    const s = this.state();
+    if (!s || s.desktop.siteId !== siteId) return 'unknown';
+    const { status } = s.desktop;
+    if (s.activeCommand || (status !== 'RUNNING' && status !== 'STOPPED') || s.statusSince >= Date.parse(takenAt)) return 'unsettled';
+    const actor = `system:reconcile:${siteId}`;
+    if (!vm) {
+      const message = `The desktop's VM no longer exists on site '${siteId}' (found by reconciliation at ${takenAt}); delete the desktop and create a new one`;
+      this.apply(s, status, 'vm_missing', actor, message, { errorMessage: message, ipAddress: null });
+      return 'vm_missing';
+    }
+    if (status === 'RUNNING' && vm.status === 'stopped') {
+      const message = `The VM was powered off outside the control plane (found by reconciliation at ${takenAt})`;
+      this.apply(s, status, 'vm_stopped_externally', actor, message, { ipAddress: null });
+      return 'vm_stopped_externally';
+    }
+    return 'in_sync';
   }
 
   // ---- alarm: watchdog, outbox retries, database catch-up ----

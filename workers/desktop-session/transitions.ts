@@ -23,7 +23,11 @@ export type SystemEvent =
   | 'delete_completed'
   | 'command_failed'
   | 'watchdog_expired'
-  | 'command_undeliverable';
+  | 'command_undeliverable'
+  /** Reconciliation found no VM for a settled desktop. */
+  | 'vm_missing'
+  /** Reconciliation found the VM of a RUNNING desktop powered off outside the control plane. */
+  | 'vm_stopped_externally';
 
 export type DesktopEvent = UserAction | SystemEvent;
 
@@ -64,6 +68,9 @@ export const TRANSITIONS: readonly TransitionRow[] = [
   ...rows(IN_PROGRESS, 'command_failed', 'FAILED'),
   ...rows(IN_PROGRESS, 'watchdog_expired', 'FAILED'),
   ...rows(IN_PROGRESS, 'command_undeliverable', 'FAILED'),
+  // reconciliation: what the site really has wins over what the edge believed
+  ...rows(['RUNNING', 'STOPPED'], 'vm_missing', 'FAILED'),
+  ...rows(['RUNNING'], 'vm_stopped_externally', 'STOPPED'),
 ];
 
 const index = new Map<string, DesktopStatus>(TRANSITIONS.map((r) => [`${r.from ?? '∅'}|${r.event}`, r.to]));

@@ -21,7 +21,9 @@ import {
   type BridgeToEdge,
   type Command,
   type EdgeToBridge,
+  type Inventory,
   PROTOCOL_VERSION,
+  type SiteRequest,
 } from '../../src/schemas/bridge-protocol';
 import type { JobMessage } from '../../src/schemas/jobs';
 import type { BridgeReport } from '../desktop-session/desktop-session';
@@ -45,7 +47,7 @@ export interface SiteStatus {
 
 export type DispatchOutcome = 'delivered' | 'offline' | 'dropped';
 
-const OPEN_SESSION_TIMEOUT_MS = 15_000;
+const REQUEST_TIMEOUT_MS = 15_000;
 
 export class SiteHub extends DurableObject<Bindings> {
   private readonly sql: SqlStorage;
@@ -65,6 +67,8 @@ export class SiteHub extends DurableObject<Bindings> {
     // Commands that found the site offline. The queue keeps retrying them with backoff;
     // this copy lets a reconnecting bridge get them at once instead of at the next retry.
     this.sql.exec(`CREATE TABLE IF NOT EXISTS parked (id TEXT PRIMARY KEY, body TEXT NOT NULL, parked_at INTEGER NOT NULL)`);
+    // Desktops whose leftovers reconciliation found, with when it first saw them.
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS orphans (desktop_id TEXT PRIMARY KEY, first_seen INTEGER NOT NULL)`);
   }
 
   // ---- the bridge's WebSocket ----
@@ -174,15 +178,7 @@ export class SiteHub extends DurableObject<Bindings> {
       return 'offline';
     }
     this.sql.exec('DELETE FROM parked WHERE id = ?', command.id);
-    this.sql.exec(
-      `INSERT INTO commands (id, desktop_id, body, lease_until) VALUES (?, ?, ?, ?)
-       ON CONFLICT(id) DO UPDATE SET lease_until = excluded.lease_until, sends = sends + 1`,
-      command.id,
-      command.desktopId,
-      body,
-      Date.now() + this.cfg.LEASE_SECONDS * 1000,
-    );
-    this.send(ws, { type: 'command', command });
+    this.deliver(ws, command);
     return 'delivered';
   }
 
@@ -193,23 +189,67 @@ export class SiteHub extends DurableObject<Bindings> {
 
   /** Asks the bridge for a Guacamole session limited to one connection (it holds the credentials). */
   async openSession(desktopId: string, connectionId: string): Promise<Result<{ url: string }>> {
+    const answer = await this.ask({ op: 'open_session', desktopId, connectionId });
+    if (!answer.ok) return answer;
+    if (!answer.value.url) return fail('SITE_UNAVAILABLE', 'The on-prem bridge could not open the session');
+    return ok({ url: answer.value.url });
+  }
+
+  /** What the site really has: the VMs and connections this control plane made. */
+  async inventory(): Promise<Result<Inventory>> {
+    const answer = await this.ask({ op: 'inventory' });
+    if (!answer.ok) return answer;
+    if (!answer.value.inventory) return fail('SITE_UNAVAILABLE', 'The on-prem bridge sent no inventory');
+    return ok(answer.value.inventory);
+  }
+
+  /**
+   * Records orphans (VMs or connections of desktops that no longer exist) and answers
+   * those seen for longer than `graceMs`, which the caller then removes. An orphan
+   * that disappears by itself is forgotten.
+   */
+  async noteOrphans(desktopIds: string[], now: number, graceMs: number): Promise<string[]> {
+    const seen = new Set(desktopIds);
+    for (const row of this.sql.exec<{ desktop_id: string }>('SELECT desktop_id FROM orphans').toArray()) {
+      if (!seen.has(row.desktop_id)) this.sql.exec('DELETE FROM orphans WHERE desktop_id = ?', row.desktop_id);
+    }
+    for (const id of desktopIds)
+      this.sql.exec('INSERT INTO orphans (desktop_id, first_seen) VALUES (?, ?) ON CONFLICT DO NOTHING', id, now);
+    return this.sql
+      .exec<{ desktop_id: string }>('SELECT desktop_id FROM orphans WHERE first_seen <= ?', now - graceMs)
+      .toArray()
+      .map((r) => r.desktop_id);
+  }
+
+  /**
+   * Removes what is left of a desktop that no longer exists (its VM, connection and
+   * Guacamole user) with the bridge's ordinary, idempotent delete task. No desktop
+   * wants this command, so it skips the DesktopSession check of `dispatch`.
+   */
+  async removeOrphan(desktopId: string): Promise<DispatchOutcome> {
     const ws = this.liveSocket();
-    if (!ws) return fail('SITE_UNAVAILABLE', `The on-prem bridge of site '${this.siteId()}' is offline; try again shortly`);
-    const requestId = randomId('r');
-    const answer = new Promise<Extract<BridgeToEdge, { type: 'response' }> | null>((resolve) => {
-      const timer = setTimeout(() => resolve(null), OPEN_SESSION_TIMEOUT_MS);
-      this.pendingRequests.set(requestId, (frame) => {
-        clearTimeout(timer);
-        resolve(frame);
-      });
-    });
-    this.send(ws, { type: 'request', requestId, request: { op: 'open_session', desktopId, connectionId } });
-    const frame = await answer;
-    this.pendingRequests.delete(requestId);
-    if (!frame) return fail('SITE_UNAVAILABLE', 'The on-prem bridge did not answer in time; try again');
-    if (!frame.ok || !frame.url)
-      return fail('SITE_UNAVAILABLE', `The on-prem bridge could not open the session: ${frame.error ?? 'unknown error'}`);
-    return ok({ url: frame.url });
+    if (!ws) return 'offline';
+    const command: Command = {
+      id: randomId('c'),
+      desktopId,
+      kind: 'delete',
+      issuedAt: new Date().toISOString(),
+      spec: { desktopId, userId: 'reconcile', name: 'orphan', plan: 'BASIC', cpuCores: 1, memoryMb: 512, protocol: 'vnc' },
+    };
+    this.deliver(ws, command);
+    return 'delivered';
+  }
+
+  async saveReconcileReport(report: unknown): Promise<void> {
+    this.sql.exec(
+      `INSERT INTO meta (key, value) VALUES ('reconcile', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
+      JSON.stringify(report),
+    );
+  }
+
+  async lastReconcileReport(): Promise<unknown> {
+    const row = this.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = 'reconcile'`).toArray()[0];
+    return row ? (JSON.parse(row.value) as unknown) : null;
   }
 
   async status(): Promise<SiteStatus> {
@@ -227,6 +267,40 @@ export class SiteHub extends DurableObject<Bindings> {
   }
 
   // ---- internals ----
+
+  /** One request/response exchange with the bridge (it alone holds the site's credentials). */
+  private async ask(request: SiteRequest): Promise<Result<Extract<BridgeToEdge, { type: 'response' }>>> {
+    const ws = this.liveSocket();
+    if (!ws) return fail('SITE_UNAVAILABLE', `The on-prem bridge of site '${this.siteId()}' is offline; try again shortly`);
+    const requestId = randomId('r');
+    const answer = new Promise<Extract<BridgeToEdge, { type: 'response' }> | null>((resolve) => {
+      const timer = setTimeout(() => resolve(null), REQUEST_TIMEOUT_MS);
+      this.pendingRequests.set(requestId, (frame) => {
+        clearTimeout(timer);
+        resolve(frame);
+      });
+    });
+    this.send(ws, { type: 'request', requestId, request });
+    const frame = await answer;
+    this.pendingRequests.delete(requestId);
+    if (!frame) return fail('SITE_UNAVAILABLE', 'The on-prem bridge did not answer in time; try again');
+    if (!frame.ok)
+      return fail('SITE_UNAVAILABLE', `The on-prem bridge could not ${request.op.replace('_', ' ')}: ${frame.error ?? 'unknown error'}`);
+    return ok(frame);
+  }
+
+  /** Sends a command under a lease: it stays in `commands` until it completes or fails. */
+  private deliver(ws: WebSocket, command: Command): void {
+    this.sql.exec(
+      `INSERT INTO commands (id, desktop_id, body, lease_until) VALUES (?, ?, ?, ?)
+       ON CONFLICT(id) DO UPDATE SET lease_until = excluded.lease_until, sends = sends + 1`,
+      command.id,
+      command.desktopId,
+      JSON.stringify(command),
+      Date.now() + this.cfg.LEASE_SECONDS * 1000,
+    );
+    this.send(ws, { type: 'command', command });
+  }
 
   private async route(frame: BridgeReport): Promise<void> {
     const siteId = this.siteId();

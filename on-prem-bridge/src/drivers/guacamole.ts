@@ -44,6 +44,8 @@ const UserSchema = z.object({ username: z.string(), attributes: AttributesSchema
 const ApiErrorSchema = z.object({ message: z.string().nullish(), type: z.string().nullish() });
 
 const ROOT = 'ROOT';
+/** §3: the text of a 403 for an unknown or expired token; a missing permission reads "Permission denied.". */
+const SESSION_GONE = 'Permission Denied.';
 
 interface HttpResult {
   status: number;
@@ -166,17 +168,22 @@ export function createGuacamoleDriver(opts: GuacamoleDriverOptions): GuacamoleDr
 
   /**
    * A call under /api/session/data/{dataSource}. Tokens die on web-app restart and after the idle timeout, and
-   * Guacamole answers that with 403 PERMISSION_DENIED (§2, pitfall 1): log in again once and retry. A second 403
-   * after a fresh login is a real permission problem.
+   * Guacamole answers that with 403 PERMISSION_DENIED (§2, pitfall 1): log in again once and retry. After a fresh
+   * login, a 403 for a session that is gone again ("Permission Denied.", §3) is still transient (the web app may be
+   * restarting) and is left to the caller's backoff; a missing permission ("Permission denied.") is permanent.
    */
   async function call(method: string, subPath: string, spec: RequestSpec): Promise<HttpResult> {
     for (let attempt = 0; ; attempt++) {
       const token = await currentAdminToken();
       const path = `/session/data/${encodeURIComponent(dataSource ?? '')}${subPath}`;
       const result = await send(method, path, spec, token);
-      if (result.status === 403 && errorOf(result.body).type === 'PERMISSION_DENIED' && attempt === 0) {
+      const { type, message } = errorOf(result.body);
+      if (result.status === 403 && type === 'PERMISSION_DENIED') {
         if (adminToken === token) adminToken = null;
-        continue;
+        if (attempt === 0) continue;
+        if (message === SESSION_GONE) {
+          throw new InfraError(`guacamole ${method} ${path} → 403 ${type}: the session ended again right after a fresh login`, 'guacamole', 403, true);
+        }
       }
       if (spec.accept.includes(result.status)) return result;
       throw failure(method, path, result);

@@ -6,6 +6,7 @@
 import proxmoxApi, { type Proxmox, type ProxmoxEngineOptions } from 'proxmox-api';
 import { isRetryableTaskStatus, toInfraError } from './proxmox-errors';
 import { macOfNet, parseUpid, pickGuestIpv4 } from './proxmox-guest';
+import { pollInterval } from '../sleep';
 import { InfraError, type ProxmoxDriver, type VmSummary } from './types';
 
 export interface ProxmoxDriverOptions {
@@ -258,7 +259,7 @@ export function createProxmoxDriver(opts: ProxmoxDriverOptions): ProxmoxDriver {
       const pollMs = waitOpts?.pollMs ?? 200;
       const signal = waitOpts?.signal;
       let failures = 0;
-      for (;;) {
+      for (let poll = 0; ; poll++) {
         if (signal?.aborted) throw abortError(signal);
         let status: Record<string, string | number> | null = null;
         try {
@@ -273,7 +274,7 @@ export function createProxmoxDriver(opts: ProxmoxDriverOptions): ProxmoxDriver {
           if (TASK_OK.test(exit)) return;
           throw new InfraError(`Proxmox task ${parsed.type} ${parsed.id} failed: ${exit}`, 'proxmox', 500, isRetryableTaskStatus(exit));
         }
-        await sleep(pollMs, signal);
+        await sleep(pollInterval(poll, pollMs), signal);
       }
     },
 

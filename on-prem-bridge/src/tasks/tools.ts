@@ -6,7 +6,7 @@
 import type { Logger } from '../logger';
 import { TaskError } from '../errors';
 import { throwIfAborted, withRetry } from '../retry';
-import { sleep as realSleep } from '../sleep';
+import { pollInterval, sleep as realSleep } from '../sleep';
 import type { TaskDeps } from './context';
 
 export interface Tools {
@@ -38,12 +38,12 @@ export function toolsFor(deps: TaskDeps, signal: AbortSignal, log: Logger): Tool
 
   const pollFor = async <T>(action: string, probe: () => Promise<T | null | undefined>, timeoutMs: number) => {
     const deadline = now() + timeoutMs;
-    for (;;) {
+    for (let poll = 0; ; poll++) {
       throwIfAborted(signal);
       const value = await attempt(action, probe, Math.max(0, deadline - now()));
       if (value !== null && value !== undefined) return value;
       if (now() >= deadline) return undefined;
-      await pause(Math.min(deps.timing.pollMs, Math.max(0, deadline - now())), signal);
+      await pause(Math.min(pollInterval(poll, deps.timing.pollMs), Math.max(0, deadline - now())), signal);
     }
   };
 
