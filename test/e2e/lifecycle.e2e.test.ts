@@ -172,6 +172,20 @@ describe('desktop lifecycle, end to end', () => {
     expect((await call('GET', '/api/v1/desktops', unknownKid)).status).toBe(401);
   });
 
+  it('gives 50 concurrent creates on one Proxmox node 50 distinct VMIDs, all RUNNING', async () => {
+    const ids = await Promise.all(
+      Array.from({ length: 50 }, async (_, i) => {
+        const created = await call<Desktop>('POST', '/api/v1/desktops', await stack.token(`e2e-many-${i}`), { plan: 'BASIC' });
+        expect(created.status).toBe(202);
+        return { id: created.body.data.id, tok: await stack.token(`e2e-many-${i}`) };
+      }),
+    );
+    const running = await Promise.all(ids.map(({ id, tok }) => waitForStatus(tok, id, 'RUNNING', 120_000)));
+    const vmids = running.map((d) => d.vmId);
+    expect(new Set(vmids).size).toBe(50);
+    for (const d of running) expect(await vmsNamed(`desk-${d.id}`)).toEqual([expect.objectContaining({ vmid: d.vmId })]);
+  }, 180_000);
+
   it('reports the site on /healthz as connected', async () => {
     const res = await fetch(`${stack.edgeUrl}/healthz`);
     const body = (await res.json()) as { data: { sites: { id: string; bridge: string }[] } };
