@@ -1,6 +1,7 @@
 /**
  * The app factory: one OpenAPIHono with the common middleware (request id, security
- * headers, body limit, config, errors) and the sub-apps mounted with app.route().
+ * headers, config, CORS, rate limits, body limit, auth, errors) and the sub-apps mounted
+ * with app.route().
  */
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
@@ -9,8 +10,11 @@ import { requestId } from 'hono/request-id';
 import type { AppEnv } from './app-env';
 import { config } from './env';
 import { ApiError } from './errors';
+import { audit } from './middleware/audit';
 import { requireAuth } from './middleware/auth';
+import { cors } from './middleware/cors';
 import { errorResponse, onError } from './middleware/errors';
+import { rateLimitByClient, rateLimitByPrincipal } from './middleware/rate-limit';
 import { securityHeaders } from './middleware/security-headers';
 import { adminRoutes } from './routes/admin';
 import { bridgeRoutes } from './routes/bridge';
@@ -18,6 +22,8 @@ import { connectRoutes } from './routes/connect';
 import { desktopRoutes } from './routes/desktops';
 import { healthRoutes } from './routes/health';
 import { planRoutes } from './routes/plans';
+import { usageRoutes } from './routes/usage';
+import { webhookRoutes } from './routes/webhooks';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
@@ -33,6 +39,9 @@ export function newApp() {
       await next();
     }),
   );
+  // CORS outside the limits, so a listed origin can read its 429s (and a preflight costs nothing).
+  app.use('*', cors);
+  app.use('*', rateLimitByClient);
   app.use(
     '/api/*',
     bodyLimit({
@@ -41,14 +50,18 @@ export function newApp() {
     }),
   );
 
-  app.use('/api/v1/desktops', requireAuth);
-  app.use('/api/v1/desktops/*', requireAuth);
-  app.use('/api/v1/admin/*', requireAuth);
+  // `/x/*` matches `/x` as well: one registration each, or a request would pay its limit twice.
+  app.use('/api/v1/desktops/*', requireAuth, rateLimitByPrincipal, audit);
+  app.use('/api/v1/admin/*', requireAuth, rateLimitByPrincipal, audit);
+  app.use('/api/v1/webhooks/*', requireAuth, rateLimitByPrincipal, audit);
+  app.use('/api/v1/usage/*', requireAuth, rateLimitByPrincipal);
 
   app.route('/healthz', healthRoutes);
   app.route('/api/v1/plans', planRoutes);
   app.route('/api/v1/desktops', desktopRoutes);
   app.route('/api/v1/admin', adminRoutes);
+  app.route('/api/v1/webhooks', webhookRoutes);
+  app.route('/api/v1/usage', usageRoutes);
   app.route('/api/v1/sites', bridgeRoutes);
   app.route('/api/v1/connect', connectRoutes);
 

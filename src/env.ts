@@ -47,8 +47,38 @@ export const ConfigSchema = z
     /** A command whose lease is not renewed by a heartbeat within this time is handed out again. */
     LEASE_SECONDS: z.coerce.number().int().positive().default(30),
     HEARTBEAT_SECONDS: z.coerce.number().int().positive().default(10),
+    /** Default idle timeout of a desktop; users may ask for less at create, admins for anything. */
+    IDLE_TIMEOUT_MINUTES: z.coerce.number().int().min(1).max(10_080).default(60),
+    /** How long before an idle stop, session end or expiry the warning goes out (half the timeout if that is shorter). */
+    WARNING_LEAD_MINUTES: z.coerce.number().min(0).max(1440).default(5),
+    /** First webhook retry after this many seconds, doubling per try (capped at an hour). */
+    WEBHOOK_RETRY_BASE_SECONDS: z.coerce.number().int().min(0).default(10),
+    /** Allow http:// webhook URLs (local development); production subscribers must use https. */
+    WEBHOOK_ALLOW_HTTP: z
+      .enum(['true', 'false'])
+      .default('false')
+      .transform((v) => v === 'true'),
+    /** Audit records older than this are deleted by the cron trigger. */
+    AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).default(365),
     /** How long reconciliation lets a VM or connection of a non-existent desktop be, before removing it. */
     RECONCILE_GRACE_SECONDS: z.coerce.number().int().min(0).default(600),
+    /**
+     * Browser origins allowed to call the API (exact `scheme://host[:port]`, comma-separated).
+     * Empty: no cross-origin access at all (the API needs none for curl, services or the bridge).
+     */
+    CORS_ORIGINS: csv
+      .pipe(z.array(z.string().refine((o) => URL.canParse(o) && new URL(o).origin === o, 'each entry must be an origin')))
+      .transform((origins): ReadonlySet<string> => new Set(origins)),
+    /**
+     * The period of every [[ratelimits]] binding in wrangler.toml (10 or 60 s); a 429 answers
+     * it as Retry-After, since the binding does not say when its window ends.
+     */
+    RATE_LIMIT_PERIOD_SECONDS: z.coerce
+      .number()
+      .pipe(z.union([z.literal(10), z.literal(60)]))
+      .default(10),
+    /** Client addresses (CF-Connecting-IP) never rate limited: your own monitoring, local tooling. */
+    RATE_LIMIT_EXEMPT_IPS: csv.transform((ips): ReadonlySet<string> => new Set(ips)),
   })
   .refine((c) => c.JWT_SECRET || c.JWKS_URL, { message: 'set JWT_SECRET and/or JWKS_URL', path: ['JWT_SECRET'] });
 
@@ -62,6 +92,11 @@ export type Bindings = Env & {
   LEASE_SECONDS?: string;
   HEARTBEAT_SECONDS?: string;
   RECONCILE_GRACE_SECONDS?: string;
+  IDLE_TIMEOUT_MINUTES?: string;
+  WEBHOOK_RETRY_BASE_SECONDS?: string;
+  WEBHOOK_ALLOW_HTTP?: string;
+  AUDIT_RETENTION_DAYS?: string;
+  WARNING_LEAD_MINUTES?: string;
 };
 
 const cache = new WeakMap<object, Config>();

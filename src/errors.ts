@@ -3,7 +3,7 @@
  * `{ success: false, message, error: { code, requestId, details? } }` with the HTTP
  * status that the code maps to. Handlers throw ApiError; app.onError renders it.
  */
-import { z } from 'zod';
+import { z } from './schemas/zod';
 
 export const ERROR_STATUS = {
   BAD_REQUEST: 400,

@@ -4,7 +4,9 @@
  */
 import { newApp } from './app';
 import type { Bindings } from './env';
+import { consumeEvents } from '../workers/queues/events';
 import { consumeDeadJobs, consumeJobs } from '../workers/queues/jobs';
+import { deadWebhooks, deliverWebhooks } from '../workers/queues/webhooks';
 import { sweepOverdueDesktops } from '../workers/cron/sweep';
 import { reconcileAllSites } from '../workers/reconcile/reconcile';
 
@@ -14,11 +16,21 @@ export { UserAccount } from '../workers/user-account/user-account';
 
 const app = newApp();
 
+/** Queue name → consumer (wrangler.toml [[queues.consumers]]). */
+const CONSUMERS: Record<string, (batch: MessageBatch<unknown>, env: Bindings) => Promise<void>> = {
+  'cdaas-jobs': consumeJobs,
+  'cdaas-jobs-dlq': consumeDeadJobs,
+  'cdaas-events': consumeEvents,
+  'cdaas-webhooks': deliverWebhooks,
+  'cdaas-webhooks-dlq': deadWebhooks,
+};
+
 export default {
   fetch: app.fetch,
   async queue(batch, env, _ctx) {
-    if (batch.queue.endsWith('-dlq')) await consumeDeadJobs(batch, env);
-    else await consumeJobs(batch, env);
+    const consumer = CONSUMERS[batch.queue];
+    if (!consumer) throw new Error(`no consumer for queue ${batch.queue}`);
+    await consumer(batch, env);
   },
   async scheduled(controller, env, ctx) {
     ctx.waitUntil(Promise.all([sweepOverdueDesktops(env, controller.scheduledTime), reconcileAllSites(env, controller.scheduledTime)]));

@@ -1,25 +1,35 @@
 /** Small named queries; the only place that knows the Postgres shape of a desktop. */
-import { and, count, desc, eq, inArray, ne, sql, type SQL } from 'drizzle-orm';
-import type { Desktop, DesktopStatus, Plan, TransitionRecord } from '../schemas/desktop';
+import { and, count, desc, eq, inArray, isNull, ne, or, sql, type SQL } from 'drizzle-orm';
+import type { ActivitySource, Desktop, DesktopStatus, Plan, TransitionRecord } from '../schemas/desktop';
 import type { Db } from './client';
-import { desktopEvents, desktops, sites, users, type DesktopRow } from './schema';
+import { auditLog, desktopEvents, desktops, sites, usageIntervals, users, webhooks, type DesktopRow } from './schema';
+import type { AuditRecord } from '../schemas/jobs';
 
-export function desktopToRow(d: Desktop, version: number): typeof desktops.$inferInsert {
-  return { ...d, version };
+export function desktopToRow(d: Desktop, version: number, nextDueAt: string | null = null): typeof desktops.$inferInsert {
+  return { ...d, version, nextDueAt };
 }
 
 export function rowToDesktop(r: DesktopRow): Desktop {
-  const { version: _version, ...rest } = r;
-  return { ...rest, plan: r.plan as Plan, status: r.status as DesktopStatus, protocol: r.protocol === 'rdp' ? 'rdp' : 'vnc' };
+  const { version: _version, nextDueAt: _nextDueAt, ...rest } = r;
+  return {
+    ...rest,
+    plan: r.plan as Plan,
+    status: r.status as DesktopStatus,
+    protocol: r.protocol === 'rdp' ? 'rdp' : 'vnc',
+    lastActivitySource: (r.lastActivitySource as ActivitySource | null) ?? null,
+  };
 }
+
+export type UsageIntervalRow = typeof usageIntervals.$inferInsert;
 
 /** Write-through from the Durable Object: applies only snapshots newer than the stored one. */
 export async function writeThrough(
   db: Db,
-  snapshot: { desktop: Desktop; version: number },
+  snapshot: { desktop: Desktop; version: number; nextDueAt: string | null },
   transitions: (TransitionRecord & { desktopId: string })[],
+  usage: UsageIntervalRow[] = [],
 ) {
-  const row = desktopToRow(snapshot.desktop, snapshot.version);
+  const row = desktopToRow(snapshot.desktop, snapshot.version, snapshot.nextDueAt);
   const { id: _id, ...update } = row;
   await db
     .insert(desktops)
@@ -41,6 +51,15 @@ export async function writeThrough(
         })),
       )
       .onConflictDoNothing();
+  }
+  if (usage.length > 0) {
+    await db
+      .insert(usageIntervals)
+      .values(usage)
+      .onConflictDoUpdate({
+        target: usageIntervals.id,
+        set: { startedAt: sql`excluded.started_at`, stoppedAt: sql`excluded.stopped_at`, stopReason: sql`excluded.stop_reason` },
+      });
   }
 }
 
@@ -109,4 +128,31 @@ export async function settledDesktopIds(db: Db, siteId: string, limit = 5000): P
     .where(and(eq(desktops.siteId, siteId), inArray(desktops.status, ['RUNNING', 'STOPPED'])))
     .limit(limit);
   return rows.map((r) => r.id);
+}
+
+/** Live subscriptions that may see events of this desktop: its user's, the service's that created it, every admin's. */
+export async function subscribersFor(db: Db, desktop: { userId: string; createdBy: string }) {
+  const [role, sub] = desktop.createdBy.split(':', 2);
+  const service = role === 'service' ? (sub ?? '') : '';
+  return db
+    .select({ id: webhooks.id, eventTypes: webhooks.eventTypes })
+    .from(webhooks)
+    .where(
+      and(
+        isNull(webhooks.deletedAt),
+        or(
+          eq(webhooks.ownerRole, 'admin'),
+          and(eq(webhooks.ownerRole, 'service'), eq(webhooks.ownerSub, service)),
+          and(eq(webhooks.ownerRole, 'user'), eq(webhooks.ownerSub, desktop.userId)),
+        ),
+      ),
+    );
+}
+
+export async function insertAudit(db: Db, records: AuditRecord[]): Promise<void> {
+  if (records.length === 0) return;
+  await db
+    .insert(auditLog)
+    .values(records.map((r) => ({ ...r, details: r.details ? JSON.stringify(r.details) : null })))
+    .onConflictDoNothing();
 }

@@ -3,7 +3,7 @@
  * Object stays the source of truth for one desktop; its rows here are a write-through
  * copy that only moves forward (`version` = the DO's transition sequence number).
  */
-import { bigserial, index, integer, pgTable, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigserial, doublePrecision, index, integer, pgTable, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'string' });
 
@@ -32,12 +32,40 @@ export const desktops = pgTable(
     lastAccessedAt: ts('last_accessed_at'),
     expiresAt: ts('expires_at'),
     deletedAt: ts('deleted_at'),
+    idleTimeoutMinutes: doublePrecision('idle_timeout_minutes').notNull().default(60),
+    maxSessionMinutes: integer('max_session_minutes'),
+    lastActivityAt: ts('last_activity_at'),
+    lastActivitySource: text('last_activity_source'),
+    lastActivityReason: text('last_activity_reason'),
+    idleStopAt: ts('idle_stop_at'),
+    sessionEndsAt: ts('session_ends_at'),
+    stopReason: text('stop_reason'),
+    /** The desktop's next clock (watchdog, idle stop, session end, expiry, warnings): the cron safety net's index. */
+    nextDueAt: ts('next_due_at'),
   },
   (t) => [
     index('desktops_user_status_idx').on(t.userId, t.status),
     index('desktops_status_idx').on(t.status, t.updatedAt),
     index('desktops_created_by_idx').on(t.createdBy),
+    index('desktops_site_status_idx').on(t.siteId, t.status),
+    index('desktops_next_due_idx').on(t.nextDueAt),
+    index('desktops_idle_stop_idx').on(t.idleStopAt),
   ],
+);
+
+/** Running time per desktop (pay-per-hour billing): one row per RUNNING interval. */
+export const usageIntervals = pgTable(
+  'usage_intervals',
+  {
+    id: text('id').primaryKey(),
+    desktopId: text('desktop_id').notNull(),
+    userId: text('user_id').notNull(),
+    plan: text('plan').notNull(),
+    startedAt: ts('started_at').notNull(),
+    stoppedAt: ts('stopped_at'),
+    stopReason: text('stop_reason'),
+  },
+  (t) => [index('usage_user_started_idx').on(t.userId, t.startedAt)],
 );
 
 export const desktopEvents = pgTable(
@@ -76,3 +104,59 @@ export const sites = pgTable('sites', {
 });
 
 export type DesktopRow = typeof desktops.$inferSelect;
+
+/** Webhook subscriptions. The secret signs deliveries; it is shown once, at creation. */
+export const webhooks = pgTable(
+  'webhooks',
+  {
+    id: text('id').primaryKey(),
+    /** Who subscribed: `user:<sub>` gets its own desktops, `service:<sub>` those it created, `admin:<sub>` all. */
+    ownerRole: text('owner_role').notNull(),
+    ownerSub: text('owner_sub').notNull(),
+    url: text('url').notNull(),
+    /** JSON array of event types. */
+    eventTypes: text('event_types').notNull(),
+    secret: text('secret').notNull(),
+    description: text('description'),
+    createdAt: ts('created_at').notNull(),
+    deletedAt: ts('deleted_at'),
+  },
+  (t) => [index('webhooks_owner_idx').on(t.ownerRole, t.ownerSub)],
+);
+
+/** Every delivery attempt, readable by the subscriber. */
+export const webhookDeliveries = pgTable(
+  'webhook_deliveries',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    webhookId: text('webhook_id').notNull(),
+    eventId: text('event_id').notNull(),
+    eventType: text('event_type').notNull(),
+    attempt: integer('attempt').notNull(),
+    /** delivered | failed (will retry) | dead (gave up) */
+    outcome: text('outcome').notNull(),
+    httpStatus: integer('http_status'),
+    error: text('error'),
+    durationMs: integer('duration_ms'),
+    at: ts('at').notNull(),
+  },
+  (t) => [index('webhook_deliveries_webhook_idx').on(t.webhookId, t.at)],
+);
+
+/** Every lifecycle and admin action: who, as what, did what to what, from where, with what outcome. */
+export const auditLog = pgTable(
+  'audit_log',
+  {
+    id: text('id').primaryKey(),
+    at: ts('at').notNull(),
+    actor: text('actor').notNull(),
+    role: text('role').notNull(),
+    action: text('action').notNull(),
+    target: text('target'),
+    sourceIp: text('source_ip'),
+    requestId: text('request_id'),
+    outcome: text('outcome').notNull(),
+    details: text('details'),
+  },
+  (t) => [index('audit_at_idx').on(t.at), index('audit_actor_idx').on(t.actor, t.at), index('audit_target_idx').on(t.target, t.at)],
+);

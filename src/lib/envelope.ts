@@ -1,5 +1,5 @@
 /** The PRD response envelope: `{ success: true, message, data }`. */
-import { z } from 'zod';
+import { z } from '../schemas/zod';
 
 export function envelope<T extends z.ZodType>(data: T) {
   return z.object({ success: z.literal(true), message: z.string(), data });

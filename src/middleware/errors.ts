@@ -35,6 +35,9 @@ export function onError(err: Error, c: Context<AppEnv>) {
     const message = err.status === 415 ? 'Unsupported Content-Type: send the body as application/json' : err.message || 'Bad request';
     return errorResponse(c, new ApiError(code, message));
   }
-  console.error(JSON.stringify({ msg: 'unhandled error', requestId: c.var.requestId, path: c.req.path, error: String(err) }));
+  console.error(JSON.stringify({ msg: 'unhandled error', requestId: c.var.requestId, path: loggablePath(c.req.path), error: String(err) }));
   return errorResponse(c, new ApiError('INTERNAL_ERROR', 'Internal error; quote the request id when reporting it'));
 }
+
+/** The path without credentials in it: a connect ticket is a bearer secret until it is used. */
+export const loggablePath = (path: string) => path.replace(/^(\/api\/v1\/connect\/)[^/]+/, '$1<ticket>');

@@ -10,6 +10,7 @@ import { bearerAuth, errorSpec, jsonSpec } from './openapi';
 import { success } from '../lib/envelope';
 import { randomToken, sha256Hex } from '../lib/ids';
 import { reconcileAllSites, reconcileSite } from '../../workers/reconcile/reconcile';
+import { insightRoutes } from './admin-insights';
 import { validationHook } from './validation';
 
 export const adminRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
@@ -116,7 +117,13 @@ adminRoutes.openapi(
           'application/json': {
             schema: z.strictObject({
               id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'id: lowercase letters, digits and -'),
-              name: z.string().trim().min(1).max(100),
+              // Postgres refuses NUL in text: a control character here was a 500 (found by test/edge/security/fuzz.test.ts).
+              name: z
+                .string()
+                .trim()
+                .min(1)
+                .max(100)
+                .regex(/^[^\p{Cc}]*$/u, 'name must not contain control characters'),
             }),
           },
         },
@@ -186,3 +193,6 @@ adminRoutes.openapi(
     return c.json(success(reports as z.infer<typeof ReconcileReportOut>[], `${reports.length} reports`), 200);
   },
 );
+
+// The audit log and the overview: admin-only like everything here.
+adminRoutes.route('/', insightRoutes);

@@ -11,6 +11,7 @@ import { ApiError, notFound } from '../errors';
 import { bearerAuth, errorSpec, jsonSpec } from './openapi';
 import { success } from '../lib/envelope';
 import { randomId } from '../lib/ids';
+import { newDesktop } from '../lib/new-desktop';
 import { unwrap } from '../lib/result';
 import { siteBridge } from '../lib/site-link';
 import {
@@ -52,6 +53,21 @@ export const CreateDesktopSchema = z
     protocol: z
       .enum(['vnc', 'rdp'], { error: 'protocol must be vnc or rdp (SPICE is not supported by any Guacamole release)' })
       .default('vnc'),
+    idleTimeoutMinutes: z.number().min(0.1).max(10_080).optional().openapi({
+      description: 'Stop after this long without activity: whole minutes up to the default; admins may ask for anything',
+      example: 30,
+    }),
+    maxSessionMinutes: z
+      .number()
+      .int()
+      .min(1)
+      .max(10_080)
+      .optional()
+      .openapi({ description: 'Stop after running this long (a warning goes out first)', example: 240 }),
+    expiresAt: z.iso
+      .datetime({ offset: true })
+      .optional()
+      .openapi({ description: 'Delete the desktop at this time (a warning goes out first)', example: '2026-12-31T18:00:00Z' }),
   })
   .openapi('CreateDesktopRequest');
 
@@ -141,31 +157,29 @@ desktopRoutes.openapi(
     const p = c.var.principal;
     const body = c.req.valid('json');
     const userId = targetUser(p, body.userId);
-    const plan = PLANS[body.plan];
-    const now = new Date().toISOString();
-    const desktop: Desktop = {
+    const cfg = c.var.cfg;
+    const idle = body.idleTimeoutMinutes;
+    if (idle !== undefined && !isAdmin(p) && (!Number.isInteger(idle) || idle < 1 || idle > cfg.IDLE_TIMEOUT_MINUTES)) {
+      throw new ApiError(
+        'VALIDATION_FAILED',
+        `idleTimeoutMinutes must be a whole number from 1 to ${cfg.IDLE_TIMEOUT_MINUTES} (only admins may ask for anything else)`,
+      );
+    }
+    if (body.expiresAt !== undefined && Date.parse(body.expiresAt) <= Date.now()) {
+      throw new ApiError('VALIDATION_FAILED', 'expiresAt must be in the future');
+    }
+    const desktop = newDesktop({
       id: randomId('dk'),
       userId,
       name: body.name,
       plan: body.plan,
-      cpuCores: plan.cpuCores,
-      memoryMb: plan.memoryMb,
       protocol: body.protocol,
-      status: 'PENDING',
-      statusMessage: 'desktop creation requested',
-      errorMessage: null,
-      siteId: c.var.cfg.DEFAULT_SITE_ID,
-      vmId: null,
-      node: null,
-      ipAddress: null,
-      connectionId: null,
+      siteId: cfg.DEFAULT_SITE_ID,
       createdBy: actorOf(p),
-      createdAt: now,
-      updatedAt: now,
-      lastAccessedAt: null,
-      expiresAt: null,
-      deletedAt: null,
-    };
+      idleTimeoutMinutes: body.idleTimeoutMinutes ?? cfg.IDLE_TIMEOUT_MINUTES,
+      maxSessionMinutes: body.maxSessionMinutes ?? null,
+      expiresAt: body.expiresAt ? new Date(body.expiresAt).toISOString() : null,
+    });
     // The quota lives in the user's Durable Object: no database round trip on the way to 202.
     const account = c.env.USER_ACCOUNT.getByName(userId);
     unwrap(await account.reserve(userId, desktop.id, isAdmin(p) && userId === p.sub));
@@ -342,3 +356,85 @@ desktopRoutes.openapi(
     return c.json(success(desktop, 'Desktop deletion initiated.'), 202);
   },
 );
+
+desktopRoutes.openapi(
+  createRoute({
+    method: 'post',
+    path: '/{id}/keepalive',
+    summary: 'Record activity: restarts the idle clock and cancels a pending idle stop',
+    security,
+    request: {
+      params: IdParams,
+      body: {
+        required: false,
+        content: {
+          'application/json': {
+            schema: z.strictObject({
+              reason: z
+                .string()
+                .trim()
+                .min(1)
+                .max(200)
+                .regex(/^[^\p{Cc}]*$/u, 'reason must not contain control characters')
+                .optional()
+                .openapi({ example: 'rendering a video' }),
+            }),
+          },
+        },
+      },
+    },
+    responses: { 200: json(DesktopOut, 'The desktop, with its new idleStopAt'), ...errors },
+  }),
+  async (c) => {
+    const { stub } = await loadDesktop(c.env, c.var.principal, c.req.valid('param').id);
+    const desktop = unwrap(await stub.recordActivity('keepalive', c.req.valid('json').reason ?? null));
+    return c.json(success(desktop, `Still here: the desktop stops at ${desktop.idleStopAt} unless there is more activity`), 200);
+  },
+);
+
+/**
+ * GET /{id}/live: the desktop's live status. A WebSocket (Upgrade: websocket) served by
+ * the desktop's Durable Object, hibernatable; or, for clients that cannot use
+ * WebSockets, the same messages as Server-Sent Events (Accept: text/event-stream).
+ * The first message is the current state; then every transition, progress step,
+ * warning and activity. Authorised like GET /{id}.
+ */
+desktopRoutes.get('/:id/live', async (c) => {
+  const { stub } = await loadDesktop(c.env, c.var.principal, c.req.param('id'));
+  const wantsWebSocket = c.req.header('upgrade')?.toLowerCase() === 'websocket';
+  const upstream = await stub.fetch(new Request('https://desktop/live', { headers: { upgrade: 'websocket' } }));
+  if (wantsWebSocket) return new Response(null, { status: 101, webSocket: upstream.webSocket, headers: new Headers() });
+  const ws = upstream.webSocket;
+  if (!ws) throw new ApiError('INTERNAL_ERROR', 'the live stream is unavailable');
+  return sseFromWebSocket(ws, c.req.raw.signal);
+});
+
+/** Relays a live WebSocket as Server-Sent Events (`event: <type>`, `data: <json>`), with a comment every 25 s to keep proxies open. */
+function sseFromWebSocket(ws: WebSocket, clientGone: AbortSignal): Response {
+  const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+  const writer = writable.getWriter();
+  const encoder = new TextEncoder();
+  let open = true;
+  const end = () => {
+    if (!open) return;
+    open = false;
+    clearInterval(keepAlive);
+    ws.close(1000, 'stream ended');
+    writer.close().catch(() => {});
+  };
+  const write = (text: string) => writer.write(encoder.encode(text)).catch(end);
+  ws.accept();
+  ws.addEventListener('message', (ev) => {
+    const data = String(ev.data);
+    const type = (JSON.parse(data) as { type?: string }).type ?? 'message';
+    void write(`event: ${type}\ndata: ${data}\n\n`);
+  });
+  ws.addEventListener('close', end);
+  ws.addEventListener('error', end);
+  clientGone.addEventListener('abort', end);
+  const keepAlive = setInterval(() => void write(': keep-alive\n\n'), 25_000);
+  void write(': live status of the desktop\n\n');
+  return new Response(readable, {
+    headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' },
+  });
+}

@@ -9,7 +9,7 @@
  * every command is idempotent and keyed by desktop id and command id, so a redelivery
  * resumes the work instead of repeating it.
  */
-import { z } from 'zod';
+import { z } from './zod';
 import { DesktopIdSchema, PlanSchema, ProtocolSchema } from './desktop';
 
 export const PROTOCOL_VERSION = 1;

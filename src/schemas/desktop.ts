@@ -2,7 +2,7 @@
  * The desktop domain as the PRD defines it (statuses 12.2, plans 5.1), shared by the
  * edge, the Durable Objects and the bridge. Zod is the single source of truth.
  */
-import { z } from 'zod';
+import { z } from './zod';
 
 export const DESKTOP_STATUSES = [
   'PENDING',
@@ -37,6 +37,10 @@ export type Protocol = z.infer<typeof ProtocolSchema>;
  */
 export const DesktopIdSchema = z.string().regex(/^[a-z0-9]{8,40}$/, 'not a desktop id');
 
+/** What last showed that someone uses the desktop (idle stop counts from it). */
+export const ActivitySourceSchema = z.enum(['started', 'connect', 'keepalive', 'viewer']);
+export type ActivitySource = z.infer<typeof ActivitySourceSchema>;
+
 /** The user-visible desktop record (PRD 2.3 data model). */
 export const DesktopSchema = z.object({
   id: z.string(),
@@ -60,6 +64,18 @@ export const DesktopSchema = z.object({
   lastAccessedAt: z.string().nullable(),
   expiresAt: z.string().nullable(),
   deletedAt: z.string().nullable(),
+  // Why it is still up, or why it stopped: the idle clock and the limits, spelled out.
+  idleTimeoutMinutes: z.number(),
+  maxSessionMinutes: z.number().int().nullable(),
+  lastActivityAt: z.string().nullable(),
+  lastActivitySource: ActivitySourceSchema.nullable(),
+  lastActivityReason: z.string().nullable(),
+  /** While RUNNING: when it stops unless there is activity first. */
+  idleStopAt: z.string().nullable(),
+  /** While RUNNING with a session limit: when the session ends. */
+  sessionEndsAt: z.string().nullable(),
+  /** Why it last stopped (who asked, idle, session limit, expiry, outside the control plane). */
+  stopReason: z.string().nullable(),
 });
 export type Desktop = z.infer<typeof DesktopSchema>;
 

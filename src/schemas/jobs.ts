@@ -1,9 +1,41 @@
 /** Messages on the jobs queue (edge → SiteHub → bridge) and its dead-letter queue. */
-import { z } from 'zod';
+import { z } from './zod';
 import { CommandSchema } from './bridge-protocol';
+import { DesktopEventSchema } from './events';
 
 export const JobMessageSchema = z.object({
   siteId: z.string().min(1),
   command: CommandSchema,
 });
 export type JobMessage = z.infer<typeof JobMessageSchema>;
+
+/** One audit record (who did what to what, from where, with what outcome). */
+export const AuditRecordSchema = z.object({
+  id: z.string(),
+  at: z.string(),
+  actor: z.string(),
+  role: z.enum(['user', 'admin', 'service', 'system', 'anonymous']),
+  action: z.string(),
+  target: z.string().nullable(),
+  sourceIp: z.string().nullable(),
+  requestId: z.string().nullable(),
+  outcome: z.string(),
+  details: z.record(z.string(), z.unknown()).optional(),
+});
+export type AuditRecord = z.infer<typeof AuditRecordSchema>;
+
+/** Messages on the events queue: desktop events to fan out to webhooks, audit records to store. */
+export const EventsMessageSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('event'), event: DesktopEventSchema }),
+  z.object({ kind: z.literal('audit'), record: AuditRecordSchema }),
+]);
+export type EventsMessage = z.infer<typeof EventsMessageSchema>;
+
+/** One webhook delivery; the body is fixed when the event is fanned out so every retry signs the same bytes. */
+export const WebhookDeliverySchema = z.object({
+  webhookId: z.string(),
+  eventId: z.string(),
+  eventType: z.string(),
+  body: z.string(),
+});
+export type WebhookDelivery = z.infer<typeof WebhookDeliverySchema>;

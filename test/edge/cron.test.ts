@@ -26,7 +26,9 @@ async function ageAndLoseAlarm(id: string, ageMs: number): Promise<void> {
     return { desktop: s.desktop, revision: s.revision };
   });
   // The Postgres copy shows the same age (the row the sweep looks for).
-  await withDb(config(env), (db) => writeThrough(db, { desktop, version: revision }, []));
+  await withDb(config(env), (db) =>
+    writeThrough(db, { desktop, version: revision, nextDueAt: new Date(Date.now() - ageMs / 2).toISOString() }, []),
+  );
 }
 
 describe('cron sweep', () => {

@@ -4,42 +4,13 @@ import { createExecutionContext, createMessageBatch, getQueueResult, runInDurabl
 import { describe, expect, it, vi } from 'vitest';
 import type { Desktop } from '../../src/schemas/desktop';
 import type { JobMessage } from '../../src/schemas/jobs';
-import { randomId } from '../../src/lib/ids';
 import worker from '../../src/index';
 import { retryDelaySeconds } from '../../workers/queues/jobs';
+import { seedDesktop } from './builders';
 import { FakeBridge, registerSite } from './fake-bridge';
 import { api, token } from './helpers';
 
-/** Seeds a desktop of `siteId` straight into its Durable Object (the API always uses the default site). */
-async function seedDesktop(siteId: string): Promise<Desktop> {
-  const now = new Date().toISOString();
-  const desktop: Desktop = {
-    id: randomId('dk'),
-    userId: 'queue-user',
-    name: 'Queued',
-    plan: 'BASIC',
-    cpuCores: 2,
-    memoryMb: 2048,
-    protocol: 'vnc',
-    status: 'PENDING',
-    statusMessage: null,
-    errorMessage: null,
-    siteId,
-    vmId: null,
-    node: null,
-    ipAddress: null,
-    connectionId: null,
-    createdBy: 'user:queue-user',
-    createdAt: now,
-    updatedAt: now,
-    lastAccessedAt: null,
-    expiresAt: null,
-    deletedAt: null,
-  };
-  const r = await env.DESKTOP_SESSION.getByName(desktop.id).create(desktop, 'user:queue-user');
-  if (!r.ok) throw new Error(r.message);
-  return desktop;
-}
+const seedQueued = (siteId: string) => seedDesktop(siteId, 'queue-user');
 
 function jobFor(d: Desktop, commandId: string): JobMessage {
   return {
@@ -64,7 +35,7 @@ function jobFor(d: Desktop, commandId: string): JobMessage {
 
 describe('jobs queue', () => {
   it('drops commands the desktop no longer wants, and malformed messages', async () => {
-    const d = await seedDesktop('offline-site');
+    const d = await seedQueued('offline-site');
     const ctx = createExecutionContext();
     const stub = env.DESKTOP_SESSION.getByName(d.id);
     const batch = createMessageBatch<JobMessage>('cdaas-jobs', [
@@ -84,7 +55,7 @@ describe('jobs queue', () => {
   });
 
   it('asks for redelivery later while the bridge is offline', async () => {
-    const d = await seedDesktop('offline-site');
+    const d = await seedQueued('offline-site');
     const commandId = await findActiveCommand(d);
     const batch = createMessageBatch<JobMessage>('cdaas-jobs', [
       { id: 'm1', timestamp: new Date(), attempts: 1, body: jobFor(d, commandId) },
@@ -98,8 +69,10 @@ describe('jobs queue', () => {
   });
 
   it('does not vouch for desktops of a site whose bridge is offline', async () => {
-    const d = await seedDesktop('offline-site');
-    const res = await api<{ status: string; siteBridge: string }>('GET', `/api/v1/desktops/${d.id}/status`, { token: await token('queue-user') });
+    const d = await seedQueued('offline-site');
+    const res = await api<{ status: string; siteBridge: string }>('GET', `/api/v1/desktops/${d.id}/status`, {
+      token: await token('queue-user'),
+    });
     expect(res.body?.data).toMatchObject({ status: 'PENDING', siteBridge: 'offline' });
   });
 
@@ -108,7 +81,7 @@ describe('jobs queue', () => {
   });
 
   it('fails the desktop with the reason when the command is dead-lettered', async () => {
-    const d = await seedDesktop('offline-site');
+    const d = await seedQueued('offline-site');
     const commandId = await findActiveCommand(d);
     const batch = createMessageBatch<JobMessage>('cdaas-jobs-dlq', [
       { id: 'dead', timestamp: new Date(), attempts: 1, body: jobFor(d, commandId) },
@@ -125,7 +98,7 @@ describe('jobs queue', () => {
 
   it('delivers queued commands once the bridge connects', async () => {
     const key = await registerSite('late-site');
-    const d = await seedDesktop('late-site');
+    const d = await seedQueued('late-site');
     // The real queue is already retrying; the command arrives after the bridge shows up.
     const bridge = await FakeBridge.connect('late-site', key);
     const cmd = await bridge.command(d.id, 'create');
@@ -135,7 +108,7 @@ describe('jobs queue', () => {
   it('hands in-flight commands out again when the link drops', async () => {
     const key = await registerSite('flaky-site');
     const first = await FakeBridge.connect('flaky-site', key);
-    const d = await seedDesktop('flaky-site');
+    const d = await seedQueued('flaky-site');
     const cmd = await first.command(d.id, 'create');
     first.send({ type: 'accepted', commandId: cmd.id, desktopId: d.id });
     first.close();

@@ -9,6 +9,7 @@ import type { Desktop } from '../../src/schemas/desktop';
 import { desktops } from '../../src/db/schema';
 import { reconcileSite } from '../../workers/reconcile/reconcile';
 import { eq } from 'drizzle-orm';
+import { desktopFor } from './builders';
 import { FakeBridge, registerSite } from './fake-bridge';
 
 const SITE = 'recon-site';
@@ -31,35 +32,10 @@ beforeAll(async () => {
   });
 });
 
-function newDesktop(): Desktop {
-  const now = new Date().toISOString();
-  return {
-    id: randomId('dk'),
-    userId: 'recon-user',
-    name: 'Reconciled',
-    plan: 'BASIC',
-    cpuCores: 2,
-    memoryMb: 2048,
-    protocol: 'vnc',
-    status: 'PENDING',
-    statusMessage: null,
-    errorMessage: null,
-    siteId: SITE,
-    vmId: null,
-    node: null,
-    ipAddress: null,
-    connectionId: null,
-    createdBy: 'user:recon-user',
-    createdAt: now,
-    updatedAt: now,
-    lastAccessedAt: null,
-    expiresAt: null,
-    deletedAt: null,
-  };
-}
+const newReconDesktop = () => desktopFor(SITE, 'recon-user');
 
 async function runningDesktop(vmId: number): Promise<Desktop> {
-  const desktop = newDesktop();
+  const desktop = newReconDesktop();
   const id = desktop.id;
   const stub = env.DESKTOP_SESSION.getByName(id);
   const created = await stub.create(desktop, 'user:recon-user');
@@ -121,7 +97,7 @@ describe('reconciliation', () => {
   });
 
   it('never judges a desktop that is still being worked on', async () => {
-    const pending = newDesktop();
+    const pending = newReconDesktop();
     const stub = env.DESKTOP_SESSION.getByName(pending.id);
     await stub.create(pending, 'user:recon-user');
     expect(await stub.reconcileObservation(SITE, new Date(Date.now() + 1000).toISOString(), null)).toBe('unsettled');

@@ -3,13 +3,17 @@
  * state. It loads, asks the pure transition table (./transitions) what an event leads
  * to, persists the transition with its time, actor and reason, then runs the effects
  * through an outbox in its own storage: commands to the jobs queue, cancels to the
- * site's hub, and the write-through to Postgres. An effect that fails stays in the
- * outbox and is retried from the alarm, so a Postgres or queue outage loses nothing.
+ * site's hub, quota releases, events for webhooks, and the write-through to Postgres.
+ * An effect that fails stays in the outbox and is retried from the alarm, so a
+ * Postgres or queue outage loses nothing.
  *
- * One alarm is multiplexed over the due times: the watchdog of the step in progress,
- * outbox retries and the database catch-up.
+ * One alarm is multiplexed over the due times: the clocks of ./timers (watchdog of the
+ * step in progress, idle stop, session limit, expiry, and their warnings), outbox
+ * retries and the database catch-up. Dashboards follow the desktop live over a
+ * hibernatable WebSocket (`/live`).
  */
 import { DurableObject } from 'cloudflare:workers';
+import type { z } from 'zod';
 import { withDb } from '../../src/db/client';
 import { writeThrough } from '../../src/db/queries';
 import { type Bindings, type Config, config } from '../../src/env';
@@ -24,9 +28,19 @@ import type {
   FailFrame,
   ProgressFrame,
 } from '../../src/schemas/bridge-protocol';
-import type { Desktop, DesktopStatus, TransitionRecord } from '../../src/schemas/desktop';
-import type { JobMessage } from '../../src/schemas/jobs';
-import type { z } from 'zod';
+import type { ActivitySource, Desktop, DesktopStatus, TransitionRecord } from '../../src/schemas/desktop';
+import type { DesktopEvent as WebhookEvent, EventType } from '../../src/schemas/events';
+import type { EventsMessage, JobMessage } from '../../src/schemas/jobs';
+import {
+  type DueAction,
+  type TimerPolicy,
+  type TimerState,
+  type WarningKind,
+  dueAction,
+  idleStopAt,
+  nextWakeUp,
+  sessionEndsAt,
+} from './timers';
 import {
   ACTION_COMMAND,
   COMPLETION_EVENT,
@@ -34,7 +48,6 @@ import {
   STEP_EVENT,
   type UserAction,
   allowedActions,
-  isInProgress,
   nextStatus,
 } from './transitions';
 
@@ -55,6 +68,12 @@ interface State {
   /** When the current status was entered (ms), for the watchdog. */
   statusSince: number;
   activeCommand: { id: string; kind: CommandKind } | null;
+  /** When it last became RUNNING (ms), while RUNNING: the session limit counts from here. */
+  runningSince: number | null;
+  /** The deadline each warning was sent for (./timers). */
+  warned: Partial<Record<WarningKind, number>>;
+  /** The usage interval open while RUNNING. */
+  openUsageId: string | null;
 }
 
 interface SyncState {
@@ -71,11 +90,22 @@ type OutboxEffect =
   | { kind: 'job'; message: JobMessage }
   | { kind: 'cancel'; siteId: string; commandId: string; reason: string }
   /** Frees the desktop's slot in its owner's quota. */
-  | { kind: 'release'; userId: string; desktopId: string };
+  | { kind: 'release'; userId: string; desktopId: string }
+  /** A desktop event for webhook subscribers. */
+  | { kind: 'event'; event: WebhookEvent };
+
+/** What the live stream sends (WebSocket text frames, or SSE data lines). */
+export type LiveMessage =
+  | { type: 'snapshot'; desktop: Desktop }
+  | { type: 'transition'; transition: TransitionRecord; desktop: Desktop }
+  | { type: 'progress'; step: string; message: string; desktop: Desktop }
+  | { type: 'warning'; warning: WarningKind; at: string; desktop: Desktop }
+  | { type: 'activity'; source: ActivitySource; reason: string | null; desktop: Desktop };
 
 const DEFAULT_WATCHDOG_SECONDS = 600;
 const RETRY_CAP_MS = 60_000;
 const DB_COALESCE_MS = 250;
+const LIVE_TAG = 'live';
 
 const STEP_NAMES: Partial<Record<DesktopStatus, string>> = {
   PENDING: 'waiting for the site bridge to pick up the command',
@@ -86,11 +116,28 @@ const STEP_NAMES: Partial<Record<DesktopStatus, string>> = {
   STOPPING: 'shutting the VM down',
 };
 
+/** Webhook event types that a status reached also raises, besides desktop.status_changed. */
+const STATUS_EVENT: Partial<Record<DesktopStatus, EventType>> = {
+  RUNNING: 'desktop.running',
+  STOPPED: 'desktop.stopped',
+  FAILED: 'desktop.failed',
+  DELETED: 'desktop.deleted',
+};
+
+const WARNING_EVENT: Record<WarningKind, EventType> = {
+  idle: 'desktop.idle_warning',
+  session_limit: 'desktop.session_limit_warning',
+  expiry: 'desktop.expiry_warning',
+};
+
 const backoffMs = (failures: number) => Math.min(RETRY_CAP_MS, 500 * 2 ** Math.min(failures, 10));
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+const minutes = (n: number) => `${n} minute${n === 1 ? '' : 's'}`;
 
 export class DesktopSession extends DurableObject<Bindings> {
   private readonly sql: SqlStorage;
   private readonly cfg: Config;
+  private readonly timerPolicy: TimerPolicy;
   private flushing = false;
   private flushAgain = false;
   /** The state row, parsed once: storage stays the truth, every write goes through writeMeta. */
@@ -100,6 +147,12 @@ export class DesktopSession extends DurableObject<Bindings> {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.cfg = config(env);
+    this.timerPolicy = {
+      watchdogSeconds: (status) => this.cfg.WATCHDOG_SECONDS[status] ?? DEFAULT_WATCHDOG_SECONDS,
+      warningLeadMs: this.cfg.WARNING_LEAD_MINUTES * 60_000,
+    };
+    // Live viewers may ping; the runtime answers without waking the object.
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('ping', 'pong'));
     ctx.blockConcurrencyWhile(async () => this.migrate());
   }
 
@@ -115,6 +168,10 @@ export class DesktopSession extends DurableObject<Bindings> {
         id INTEGER PRIMARY KEY AUTOINCREMENT, effect TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
         next_at INTEGER NOT NULL, last_error TEXT)`);
       this.sql.exec(`CREATE TABLE IF NOT EXISTS tickets (secret TEXT PRIMARY KEY, expires_at INTEGER NOT NULL, used_at INTEGER)`);
+      // Running time, for pay-per-hour billing; `rev` > `synced_rev` means Postgres has not seen the change.
+      this.sql.exec(`CREATE TABLE IF NOT EXISTS usage (
+        id TEXT PRIMARY KEY, plan TEXT NOT NULL, started_at INTEGER NOT NULL, stopped_at INTEGER,
+        stop_reason TEXT, rev INTEGER NOT NULL DEFAULT 1, synced_rev INTEGER NOT NULL DEFAULT 0)`);
       this.writeMeta('schema', 1);
     }
   }
@@ -147,15 +204,7 @@ export class DesktopSession extends DurableObject<Bindings> {
         'SELECT * FROM transitions ORDER BY seq',
       )
       .toArray()
-      .map((r) => ({
-        seq: r.seq,
-        at: r.at,
-        from: r.from_status as DesktopStatus | null,
-        to: r.to_status as DesktopStatus,
-        event: r.event,
-        actor: r.actor,
-        reason: r.reason,
-      }));
+      .map(toTransitionRecord);
   }
 
   /** Whether `commandId` is still the command this desktop wants run (SiteHub asks before dispatching). */
@@ -170,6 +219,34 @@ export class DesktopSession extends DurableObject<Bindings> {
     return { outbox, dbRevision: sync.dbRevision, revision: this.state()?.revision ?? 0, lastError: sync.lastError };
   }
 
+  // ---- the live stream ----
+
+  /** GET …/live, already authorised by the Worker: upgrade to a hibernatable WebSocket and send the state at once. */
+  override async fetch(request: Request): Promise<Response> {
+    const s = this.state();
+    if (!s) return new Response('desktop not found', { status: 404 });
+    if (request.headers.get('upgrade')?.toLowerCase() !== 'websocket') return new Response('expected a WebSocket upgrade', { status: 426 });
+    const pair = new WebSocketPair();
+    this.ctx.acceptWebSocket(pair[1], [LIVE_TAG]);
+    pair[1].send(JSON.stringify({ type: 'snapshot', desktop: s.desktop } satisfies LiveMessage));
+    return new Response(null, { status: 101, webSocket: pair[0] });
+  }
+
+  override async webSocketMessage(): Promise<void> {
+    // The stream only talks; anything a viewer sends (other than the auto-answered ping) is ignored.
+  }
+
+  private broadcast(message: LiveMessage): void {
+    const text = JSON.stringify(message);
+    for (const ws of this.ctx.getWebSockets(LIVE_TAG)) {
+      try {
+        ws.send(text);
+      } catch {
+        // A closing socket; the runtime removes it.
+      }
+    }
+  }
+
   // ---- user actions ----
 
   /** First transition of a new desktop (null → PENDING) and its create command. */
@@ -178,13 +255,15 @@ export class DesktopSession extends DurableObject<Bindings> {
     if (existing) {
       return existing.desktop.id === desktop.id ? ok(existing.desktop) : fail('CONFLICT', 'desktop id already in use');
     }
-    const now = Date.now();
     const initial: State = {
       desktop: { ...desktop, status: 'PENDING' },
       revision: 0,
       seq: 0,
-      statusSince: now,
+      statusSince: Date.now(),
       activeCommand: null,
+      runningSince: null,
+      warned: {},
+      openUsageId: null,
     };
     return ok(this.apply(initial, null, 'create', actor, 'desktop creation requested', {}, 'create'));
   }
@@ -201,10 +280,28 @@ export class DesktopSession extends DurableObject<Bindings> {
       return fail('INVALID_STATE', `Cannot ${action} desktop ${s.desktop.id}: it is ${status}${hint}`);
     }
     const reason = action === 'delete' ? 'deletion requested: tearing down the VM and its connection' : `${action} requested`;
-    return ok(this.apply(s, status, action, actor, reason, { errorMessage: null }, ACTION_COMMAND[action]));
+    const patch: Partial<Desktop> = { errorMessage: null };
+    if (action === 'stop') patch.stopReason = `stopped by ${actor}`;
+    return ok(this.apply(s, status, action, actor, reason, patch, ACTION_COMMAND[action]));
   }
 
-  /** A connect ticket (PRD 3.2): valid for a few minutes, for one opening, of this desktop only. */
+  /**
+   * Someone uses the desktop: /connect, a keepalive, or viewers the bridge sees. It
+   * restarts the idle clock (cancelling a pending idle stop) and is recorded with its
+   * source and reason, so the record says why the desktop is still up.
+   */
+  async recordActivity(source: Exclude<ActivitySource, 'started'>, reason: string | null): Promise<Result<Desktop>> {
+    const s = this.state();
+    if (!s) return fail('NOT_FOUND', 'desktop not found');
+    if (s.desktop.status !== 'RUNNING') {
+      return fail('INVALID_STATE', `Desktop ${s.desktop.id} is ${s.desktop.status}; only a RUNNING desktop has an idle clock to reset`);
+    }
+    const desktop = this.update(s, { lastActivityAt: new Date().toISOString(), lastActivitySource: source, lastActivityReason: reason });
+    this.broadcast({ type: 'activity', source, reason, desktop });
+    return ok(desktop);
+  }
+
+  /** A connect ticket (PRD 3.2): valid for a few minutes, for one opening, of this desktop only. Counts as activity. */
   async issueTicket(): Promise<Result<{ ticket: string; expiresAt: string; desktop: Desktop }>> {
     const s = this.state();
     if (!s) return fail('NOT_FOUND', 'desktop not found');
@@ -216,7 +313,9 @@ export class DesktopSession extends DurableObject<Bindings> {
     const secret = randomToken();
     this.sql.exec('DELETE FROM tickets WHERE expires_at < ?', now - 3_600_000);
     this.sql.exec('INSERT INTO tickets (secret, expires_at) VALUES (?, ?)', secret, expires);
-    const desktop = this.update(s, { lastAccessedAt: new Date(now).toISOString() });
+    const at = new Date(now).toISOString();
+    const desktop = this.update(s, { lastAccessedAt: at, lastActivityAt: at, lastActivitySource: 'connect', lastActivityReason: null });
+    this.broadcast({ type: 'activity', source: 'connect', reason: null, desktop });
     return ok({ ticket: `${s.desktop.id}.${secret}`, expiresAt: new Date(expires).toISOString(), desktop });
   }
 
@@ -233,6 +332,16 @@ export class DesktopSession extends DurableObject<Bindings> {
     }
     this.sql.exec('UPDATE tickets SET used_at = ? WHERE secret = ?', Date.now(), secret);
     return ok({ siteId: s.desktop.siteId, connectionId: s.desktop.connectionId });
+  }
+
+  /** Usage intervals of this desktop (ms), for tests and operators; billing reads Postgres. */
+  async usage(): Promise<{ id: string; plan: string; startedAt: number; stoppedAt: number | null; stopReason: string | null }[]> {
+    return this.sql
+      .exec<{ id: string; plan: string; started_at: number; stopped_at: number | null; stop_reason: string | null }>(
+        'SELECT * FROM usage ORDER BY started_at',
+      )
+      .toArray()
+      .map((r) => ({ id: r.id, plan: r.plan, startedAt: r.started_at, stoppedAt: r.stopped_at, stopReason: r.stop_reason }));
   }
 
   // ---- reports from the bridge (through the site's hub) and the queue ----
@@ -254,8 +363,9 @@ export class DesktopSession extends DurableObject<Bindings> {
     if (frame.type === 'progress') {
       const patch = { ...factsPatch(frame.facts), statusMessage: frame.message };
       const event = kind === 'create' || kind === 'start' ? STEP_EVENT[frame.step] : undefined;
-      if (event && nextStatus(status, event)) this.apply(s, status, event, actor, frame.message, patch);
-      else this.update(s, patch);
+      const desktop =
+        event && nextStatus(status, event) ? this.apply(s, status, event, actor, frame.message, patch) : this.update(s, patch);
+      this.broadcast({ type: 'progress', step: frame.step, message: frame.message, desktop });
       return { applied: true };
     }
 
@@ -311,13 +421,13 @@ export class DesktopSession extends DurableObject<Bindings> {
     }
     if (status === 'RUNNING' && vm.status === 'stopped') {
       const message = `The VM was powered off outside the control plane (found by reconciliation at ${takenAt})`;
-      this.apply(s, status, 'vm_stopped_externally', actor, message, { ipAddress: null });
+      this.apply(s, status, 'vm_stopped_externally', actor, message, { ipAddress: null, stopReason: message });
       return 'vm_stopped_externally';
     }
     return 'in_sync';
   }
 
-  // ---- alarm: watchdog, outbox retries, database catch-up ----
+  // ---- alarm: the desktop's clocks, outbox retries, database catch-up ----
 
   /** The cron sweep's nudge: runs the alarm's checks now, in case an alarm was lost. */
   async checkWatchdog(): Promise<void> {
@@ -325,14 +435,50 @@ export class DesktopSession extends DurableObject<Bindings> {
   }
 
   override async alarm(): Promise<void> {
-    const s = this.state();
-    if (s && isInProgress(s.desktop.status) && Date.now() >= this.watchdogDeadline(s)) {
-      const seconds = this.watchdogSeconds(s.desktop.status);
-      const step = STEP_NAMES[s.desktop.status] ?? s.desktop.status;
-      const message = `Timed out after ${seconds} s in ${s.desktop.status} (${step})`;
-      this.apply(s, s.desktop.status, 'watchdog_expired', 'system:watchdog', message, { errorMessage: message }, undefined, true);
+    // Several clocks can be due at once (a warning and its stop after a long outage).
+    for (let i = 0; i < 5; i++) {
+      const s = this.state();
+      const due = s ? dueAction(this.timerState(s), Date.now(), this.timerPolicy) : null;
+      if (!s || !due) break;
+      this.runDue(s, due);
     }
     await this.flush();
+  }
+
+  private runDue(s: State, due: DueAction): void {
+    const d = s.desktop;
+    const status = d.status;
+    switch (due.kind) {
+      case 'watchdog': {
+        const seconds = this.timerPolicy.watchdogSeconds(status);
+        const message = `Timed out after ${seconds} s in ${status} (${STEP_NAMES[status] ?? status})`;
+        this.apply(s, status, 'watchdog_expired', 'system:watchdog', message, { errorMessage: message }, undefined, true);
+        return;
+      }
+      case 'expire': {
+        const message = `Expired at ${d.expiresAt}: deleting the desktop`;
+        this.apply(s, status, 'expired', 'system:expiry', message, { errorMessage: null, stopReason: message }, 'delete');
+        return;
+      }
+      case 'session_limit': {
+        const message = `Session limit of ${minutes(d.maxSessionMinutes ?? 0)} reached: stopping the desktop`;
+        this.apply(s, status, 'session_limit_reached', 'system:session-limit', message, { stopReason: message }, 'stop');
+        return;
+      }
+      case 'idle_stop': {
+        const last = d.lastActivityAt ? `last activity: ${d.lastActivitySource} at ${d.lastActivityAt}` : 'no activity since it started';
+        const message = `No activity for ${minutes(d.idleTimeoutMinutes)} (${last}): stopping the desktop`;
+        this.apply(s, status, 'idle_timeout', 'system:idle', message, { stopReason: message }, 'stop');
+        return;
+      }
+      case 'warning': {
+        const at = new Date(due.at).toISOString();
+        const desktop = this.update({ ...s, warned: { ...s.warned, [due.warning]: due.at } }, {});
+        this.enqueue([{ kind: 'event', event: this.event(WARNING_EVENT[due.warning], desktop, { warning: { kind: due.warning, at } }) }]);
+        this.broadcast({ type: 'warning', warning: due.warning, at, desktop });
+        return;
+      }
+    }
   }
 
   // ---- internals ----
@@ -356,7 +502,7 @@ export class DesktopSession extends DurableObject<Bindings> {
     if (!to) throw new Error(`transition table has no row ${from} --${event}-->`);
     const now = Date.now();
     const at = new Date(now).toISOString();
-    const desktop: Desktop = { ...s.desktop, ...patch, status: to, updatedAt: at };
+    let desktop: Desktop = { ...s.desktop, ...patch, status: to, updatedAt: at };
     if (!('statusMessage' in patch)) desktop.statusMessage = reason;
     const effects: OutboxEffect[] = [];
     let activeCommand = endCommand ? null : s.activeCommand;
@@ -364,21 +510,7 @@ export class DesktopSession extends DurableObject<Bindings> {
       if (s.activeCommand) {
         effects.push({ kind: 'cancel', siteId: desktop.siteId, commandId: s.activeCommand.id, reason: `superseded by ${command}` });
       }
-      const next: Command = {
-        id: randomId('c'),
-        desktopId: desktop.id,
-        kind: command,
-        issuedAt: at,
-        spec: {
-          desktopId: desktop.id,
-          userId: desktop.userId,
-          name: desktop.name,
-          plan: desktop.plan,
-          cpuCores: desktop.cpuCores,
-          memoryMb: desktop.memoryMb,
-          protocol: desktop.protocol,
-        },
-      };
+      const next = commandFor(desktop, command, at);
       effects.push({ kind: 'job', message: { siteId: desktop.siteId, command: next } });
       activeCommand = { id: next.id, kind: command };
     } else if (endCommand && s.activeCommand && to === 'FAILED' && event !== 'command_failed') {
@@ -387,13 +519,31 @@ export class DesktopSession extends DurableObject<Bindings> {
       effects.push({ kind: 'cancel', siteId: desktop.siteId, commandId: s.activeCommand.id, reason });
     }
     if (to === 'DELETED') effects.push({ kind: 'release', userId: desktop.userId, desktopId: desktop.id });
+
+    // Entering RUNNING starts the session and the idle clock; leaving it ends them.
+    const enteringRunning = to === 'RUNNING' && from !== 'RUNNING';
+    const leavingRunning = from === 'RUNNING' && to !== 'RUNNING';
+    if (enteringRunning)
+      Object.assign(desktop, { lastActivityAt: at, lastActivitySource: 'started', lastActivityReason: null, stopReason: null });
     const next: State = {
+      ...s,
       desktop,
       revision: s.revision + 1,
       seq: s.seq + 1,
       statusSince: to === from ? s.statusSince : now,
       activeCommand,
+      runningSince: enteringRunning ? now : to === 'RUNNING' ? s.runningSince : null,
+      // A new or ended run resets the idle and session warnings; an expiry warning stands.
+      warned: enteringRunning || leavingRunning ? { expiry: s.warned.expiry } : s.warned,
+      openUsageId: enteringRunning ? randomId('u') : leavingRunning ? null : s.openUsageId,
     };
+    next.desktop = desktop = this.withClocks(next);
+    const transition: TransitionRecord = { seq: next.seq, at, from, to, event, actor, reason };
+    if (to !== from) {
+      effects.push({ kind: 'event', event: this.event('desktop.status_changed', desktop, { transition }) });
+      const specific = STATUS_EVENT[to];
+      if (specific) effects.push({ kind: 'event', event: this.event(specific, desktop, { transition }) });
+    }
     try {
       this.ctx.storage.transactionSync(() => {
         this.writeMeta('state', next);
@@ -407,6 +557,12 @@ export class DesktopSession extends DurableObject<Bindings> {
           actor,
           reason,
         );
+        if (enteringRunning && next.openUsageId) {
+          this.sql.exec('INSERT INTO usage (id, plan, started_at) VALUES (?, ?, ?)', next.openUsageId, desktop.plan, now);
+        }
+        if (leavingRunning && s.openUsageId) {
+          this.sql.exec('UPDATE usage SET stopped_at = ?, stop_reason = ?, rev = rev + 1 WHERE id = ?', now, reason, s.openUsageId);
+        }
         for (const e of effects) this.sql.exec('INSERT INTO outbox (effect, next_at) VALUES (?, ?)', JSON.stringify(e), now);
       });
     } catch (err) {
@@ -414,16 +570,51 @@ export class DesktopSession extends DurableObject<Bindings> {
       this.cachedState = undefined;
       throw err;
     }
+    this.broadcast({ type: 'transition', transition, desktop });
     this.kickFlush();
     return desktop;
   }
 
-  /** Persists a change that is not a status transition (progress facts, lastAccessedAt). */
+  /** Persists a change that is not a status transition (progress facts, activity, warnings sent). */
   private update(s: State, patch: Partial<Desktop>): Desktop {
-    const desktop: Desktop = { ...s.desktop, ...patch, updatedAt: new Date().toISOString() };
-    this.writeMeta('state', { ...s, desktop, revision: s.revision + 1 });
+    const next: State = { ...s, desktop: { ...s.desktop, ...patch, updatedAt: new Date().toISOString() }, revision: s.revision + 1 };
+    next.desktop = this.withClocks(next);
+    this.writeMeta('state', next);
     this.kickFlush();
-    return desktop;
+    return next.desktop;
+  }
+
+  /** The record's idleStopAt / sessionEndsAt, derived from the clocks so they never disagree. */
+  private withClocks(s: State): Desktop {
+    const t = this.timerState(s);
+    return { ...s.desktop, idleStopAt: iso(idleStopAt(t)), sessionEndsAt: iso(sessionEndsAt(t)) };
+  }
+
+  private timerState(s: State): TimerState {
+    const d = s.desktop;
+    const deleting = d.status === 'STOPPING' && s.activeCommand?.kind === 'delete';
+    return {
+      status: d.status,
+      statusSince: s.statusSince,
+      runningSince: s.runningSince,
+      lastActivityAt: d.lastActivityAt ? Date.parse(d.lastActivityAt) : null,
+      idleTimeoutMinutes: d.idleTimeoutMinutes,
+      maxSessionMinutes: d.maxSessionMinutes,
+      // Once the deletion runs, expiry has nothing left to do.
+      expiresAt: d.expiresAt && !deleting ? Date.parse(d.expiresAt) : null,
+      warned: s.warned,
+    };
+  }
+
+  private event(type: EventType, desktop: Desktop, extra: Omit<WebhookEvent['data'], 'desktop'>): WebhookEvent {
+    return { id: randomId('ev'), type, createdAt: new Date().toISOString(), data: { desktop, ...extra } };
+  }
+
+  /** Queues effects outside a transition (e.g. a warning's event). */
+  private enqueue(effects: OutboxEffect[]): void {
+    const now = Date.now();
+    for (const e of effects) this.sql.exec('INSERT INTO outbox (effect, next_at) VALUES (?, ?)', JSON.stringify(e), now);
+    this.kickFlush();
   }
 
   private kickFlush(): void {
@@ -459,9 +650,7 @@ export class DesktopSession extends DurableObject<Bindings> {
     for (const row of due) {
       const effect = JSON.parse(row.effect) as OutboxEffect;
       try {
-        if (effect.kind === 'job') await this.env.JOBS.send(effect.message, { contentType: 'json' });
-        else if (effect.kind === 'cancel') await this.env.SITE_HUB.getByName(effect.siteId).cancel(effect.commandId, effect.reason);
-        else await this.env.USER_ACCOUNT.getByName(effect.userId).release(effect.desktopId);
+        await this.runEffect(effect);
         this.sql.exec('DELETE FROM outbox WHERE id = ?', row.id);
       } catch (err) {
         this.sql.exec(
@@ -474,14 +663,50 @@ export class DesktopSession extends DurableObject<Bindings> {
     }
   }
 
+  private async runEffect(effect: OutboxEffect): Promise<void> {
+    switch (effect.kind) {
+      case 'job':
+        await this.env.JOBS.send(effect.message, { contentType: 'json' });
+        return;
+      case 'cancel':
+        return this.env.SITE_HUB.getByName(effect.siteId).cancel(effect.commandId, effect.reason);
+      case 'release':
+        return this.env.USER_ACCOUNT.getByName(effect.userId).release(effect.desktopId);
+      case 'event':
+        await this.env.EVENTS.send({ kind: 'event', event: effect.event } satisfies EventsMessage, { contentType: 'json' });
+        return;
+    }
+  }
+
   private async flushDatabase(): Promise<void> {
     const s = this.state();
     const sync = this.sync();
-    if (!s || s.revision <= sync.dbRevision) return;
+    const usage = this.sql
+      .exec<{ id: string; plan: string; started_at: number; stopped_at: number | null; stop_reason: string | null; rev: number }>(
+        'SELECT id, plan, started_at, stopped_at, stop_reason, rev FROM usage WHERE rev > synced_rev',
+      )
+      .toArray();
+    if (!s || (s.revision <= sync.dbRevision && usage.length === 0)) return;
     if (sync.notBefore && sync.notBefore > Date.now()) return;
     const transitions = (await this.history()).filter((t) => t.seq > sync.dbSeq).map((t) => ({ ...t, desktopId: s.desktop.id }));
+    const wake = nextWakeUp(this.timerState(s), this.timerPolicy);
     try {
-      await withDb(this.cfg, (db) => writeThrough(db, { desktop: s.desktop, version: s.revision }, transitions));
+      await withDb(this.cfg, (db) =>
+        writeThrough(
+          db,
+          { desktop: s.desktop, version: s.revision, nextDueAt: iso(wake) },
+          transitions,
+          usage.map((u) => ({
+            id: u.id,
+            desktopId: s.desktop.id,
+            userId: s.desktop.userId,
+            plan: u.plan,
+            startedAt: new Date(u.started_at).toISOString(),
+            stoppedAt: iso(u.stopped_at),
+            stopReason: u.stop_reason,
+          })),
+        ),
+      );
       // Only what was read above is known to be written; later changes flush next round.
       const now = this.sync();
       this.writeMeta('sync', {
@@ -493,6 +718,7 @@ export class DesktopSession extends DurableObject<Bindings> {
         notBefore: Date.now() + DB_COALESCE_MS,
         lastError: null,
       });
+      for (const u of usage) this.sql.exec('UPDATE usage SET synced_rev = ? WHERE id = ? AND synced_rev < ?', u.rev, u.id, u.rev);
     } catch (err) {
       const failures = sync.failures + 1;
       this.writeMeta('sync', { ...sync, failures, notBefore: Date.now() + backoffMs(failures), lastError: String(err).slice(0, 300) });
@@ -503,24 +729,18 @@ export class DesktopSession extends DurableObject<Bindings> {
   private async scheduleAlarm(): Promise<void> {
     const times: number[] = [];
     const s = this.state();
-    if (s && isInProgress(s.desktop.status)) times.push(this.watchdogDeadline(s));
+    const wake = s ? nextWakeUp(this.timerState(s), this.timerPolicy) : null;
+    if (wake !== null) times.push(wake);
     const outbox = this.sql.exec<{ t: number | null }>('SELECT min(next_at) AS t FROM outbox').one().t;
     if (outbox !== null) times.push(outbox);
     const sync = this.sync();
-    if (s && s.revision > sync.dbRevision) times.push(sync.notBefore ?? Date.now());
+    const usagePending = this.sql.exec<{ n: number }>('SELECT count(*) AS n FROM usage WHERE rev > synced_rev').one().n > 0;
+    if (s && (s.revision > sync.dbRevision || usagePending)) times.push(sync.notBefore ?? Date.now());
     if (times.length === 0) {
       await this.ctx.storage.deleteAlarm();
       return;
     }
     await this.ctx.storage.setAlarm(Math.max(Math.min(...times), Date.now() + 10));
-  }
-
-  private watchdogSeconds(status: DesktopStatus): number {
-    return this.cfg.WATCHDOG_SECONDS[status] ?? DEFAULT_WATCHDOG_SECONDS;
-  }
-
-  private watchdogDeadline(s: State): number {
-    return s.statusSince + this.watchdogSeconds(s.desktop.status) * 1000;
   }
 
   private state(): State | null {
@@ -538,12 +758,12 @@ export class DesktopSession extends DurableObject<Bindings> {
   }
 
   private writeMeta(key: string, value: unknown): void {
-    if (key === 'state') this.cachedState = value as State;
     this.sql.exec(
       'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
       key,
       JSON.stringify(value),
     );
+    if (key === 'state') this.cachedState = value as State;
   }
 }
 
@@ -553,6 +773,44 @@ const COMPLETED_MESSAGE: Record<CommandKind, string> = {
   stop: 'Desktop stopped',
   delete: 'Desktop deleted; VM and connection removed',
 };
+
+function commandFor(desktop: Desktop, kind: CommandKind, issuedAt: string): Command {
+  return {
+    id: randomId('c'),
+    desktopId: desktop.id,
+    kind,
+    issuedAt,
+    spec: {
+      desktopId: desktop.id,
+      userId: desktop.userId,
+      name: desktop.name,
+      plan: desktop.plan,
+      cpuCores: desktop.cpuCores,
+      memoryMb: desktop.memoryMb,
+      protocol: desktop.protocol,
+    },
+  };
+}
+
+function toTransitionRecord(r: {
+  seq: number;
+  at: string;
+  from_status: string | null;
+  to_status: string;
+  event: string;
+  actor: string;
+  reason: string;
+}): TransitionRecord {
+  return {
+    seq: r.seq,
+    at: r.at,
+    from: r.from_status as DesktopStatus | null,
+    to: r.to_status as DesktopStatus,
+    event: r.event,
+    actor: r.actor,
+    reason: r.reason,
+  };
+}
 
 function factsPatch(facts: DesktopFacts | undefined): Partial<Desktop> {
   const patch: Partial<Desktop> = {};

@@ -27,7 +27,13 @@ export type SystemEvent =
   /** Reconciliation found no VM for a settled desktop. */
   | 'vm_missing'
   /** Reconciliation found the VM of a RUNNING desktop powered off outside the control plane. */
-  | 'vm_stopped_externally';
+  | 'vm_stopped_externally'
+  /** No activity for the idle timeout. */
+  | 'idle_timeout'
+  /** Running for maxSessionMinutes. */
+  | 'session_limit_reached'
+  /** expiresAt passed: the desktop is deleted. */
+  | 'expired';
 
 export type DesktopEvent = UserAction | SystemEvent;
 
@@ -71,6 +77,10 @@ export const TRANSITIONS: readonly TransitionRow[] = [
   // reconciliation: what the site really has wins over what the edge believed
   ...rows(['RUNNING', 'STOPPED'], 'vm_missing', 'FAILED'),
   ...rows(['RUNNING'], 'vm_stopped_externally', 'STOPPED'),
+  // the desktop's own clocks: idle stop, session limit, expiry
+  ...rows(['RUNNING'], 'idle_timeout', 'STOPPING'),
+  ...rows(['RUNNING'], 'session_limit_reached', 'STOPPING'),
+  ...rows(NOT_DELETED, 'expired', 'STOPPING'),
 ];
 
 const index = new Map<string, DesktopStatus>(TRANSITIONS.map((r) => [`${r.from ?? '∅'}|${r.event}`, r.to]));

@@ -1,0 +1,65 @@
+/**
+ * The audit trail of the API: every lifecycle action (create, start, stop, delete,
+ * connect, keepalive) and every admin or subscription change is recorded with actor,
+ * role, action, target, source IP, request id, time and outcome (the HTTP status, so
+ * refused attempts are audited too). Records travel through the events queue to
+ * Postgres, so a slow or absent database never delays or fails the request.
+ */
+import type { Context } from 'hono';
+import { createMiddleware } from 'hono/factory';
+import type { AppEnv } from '../app-env';
+import { isAdmin, isService } from '../auth/jwt';
+import { randomId } from '../lib/ids';
+import type { AuditRecord, EventsMessage } from '../schemas/jobs';
+
+/** Which requests are actions worth auditing, and what to call them. */
+function actionOf(method: string, path: string): { action: string; target: string | null } | null {
+  const m = /^\/api\/v1\/(desktops|admin|webhooks)(?:\/([^/]+))?(?:\/([^/]+))?(?:\/([^/]+))?/.exec(path);
+  if (!m) return null;
+  const [, area, a, b, c] = m;
+  if (area === 'desktops') {
+    if (method === 'POST' && !a) return { action: 'desktop.create', target: null };
+    if (method === 'DELETE' && a && !b) return { action: 'desktop.delete', target: a };
+    if (method === 'POST' && a && b && ['start', 'stop', 'keepalive'].includes(b)) return { action: `desktop.${b}`, target: a };
+    if (method === 'GET' && a && b === 'connect') return { action: 'desktop.connect', target: a };
+    return null;
+  }
+  if (method === 'GET' || method === 'HEAD') return null;
+  if (area === 'admin')
+    return {
+      action: `admin.${[a, b === undefined ? undefined : '*', c].filter(Boolean).join('.')}.${method.toLowerCase()}`,
+      target: b ?? null,
+    };
+  return { action: `webhook.${method === 'POST' ? 'create' : 'delete'}`, target: a ?? null };
+}
+
+export const audit = createMiddleware<AppEnv>(async (c, next) => {
+  const what = actionOf(c.req.method, c.req.path);
+  if (!what) return next();
+  await next();
+  c.executionCtx.waitUntil(record(c, what));
+});
+
+/** Targets come from the URL: keep them printable and short (Postgres text cannot hold NUL). */
+const clean = (s: string | null | undefined) => (s ? s.replace(/\p{Cc}/gu, '').slice(0, 200) : null);
+
+async function record(c: Context<AppEnv>, what: { action: string; target: string | null }): Promise<void> {
+  const p = c.get('principal');
+  const created = what.action === 'desktop.create' && c.res.status === 202 ? c.res.headers.get('location')?.split('/').pop() : undefined;
+  const rec: AuditRecord = {
+    id: randomId('au'),
+    at: new Date().toISOString(),
+    actor: p ? p.sub : 'anonymous',
+    role: p ? (isAdmin(p) ? 'admin' : isService(p) ? 'service' : 'user') : 'anonymous',
+    action: what.action,
+    target: clean(created ?? what.target),
+    sourceIp: clean(c.req.header('cf-connecting-ip')),
+    requestId: c.get('requestId') ?? null,
+    outcome: String(c.res.status),
+  };
+  try {
+    await c.env.EVENTS.send({ kind: 'audit', record: rec } satisfies EventsMessage, { contentType: 'json' });
+  } catch (err) {
+    console.error(JSON.stringify({ msg: 'audit record lost', action: rec.action, requestId: rec.requestId, error: String(err) }));
+  }
+}

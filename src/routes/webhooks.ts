@@ -1,0 +1,219 @@
+/**
+ * Webhook subscriptions (POST/GET/DELETE /api/v1/webhooks) and their delivery log.
+ * A user subscribes to their own desktops; a service to the desktops it created; an
+ * admin to all. The signing secret is answered once, at creation.
+ */
+import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
+import { and, desc, eq, isNull } from 'drizzle-orm';
+import type { AppEnv } from '../app-env';
+import { type Principal, isAdmin, isService } from '../auth/jwt';
+import { withDb } from '../db/client';
+import { webhookDeliveries, webhooks } from '../db/schema';
+import { ApiError, notFound } from '../errors';
+import { success } from '../lib/envelope';
+import { randomId, randomToken } from '../lib/ids';
+import { EVENT_TYPES, EventTypeSchema } from '../schemas/events';
+import { bearerAuth, errorSpec, jsonSpec } from './openapi';
+import { validationHook } from './validation';
+
+export const webhookRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+
+const security = bearerAuth;
+const json = jsonSpec;
+const errors = {
+  400: errorSpec('Invalid input'),
+  401: errorSpec('Missing or invalid token'),
+  404: errorSpec('No such webhook (or not yours)'),
+} as const;
+
+const roleOf = (p: Principal) => (isAdmin(p) ? 'admin' : isService(p) ? 'service' : 'user');
+
+const WebhookOut = z
+  .object({
+    id: z.string(),
+    url: z.string(),
+    events: z.array(EventTypeSchema),
+    scope: z.string().openapi({ description: 'Whose desktops: own (user), created by this service, or all (admin)' }),
+    description: z.string().nullable(),
+    createdAt: z.string(),
+  })
+  .openapi('Webhook');
+
+const CreateWebhookSchema = z.strictObject({
+  url: z
+    .url({ protocol: /^https?$/ })
+    .max(2000)
+    .openapi({ example: 'https://app.example.com/hooks/desktops' }),
+  events: z
+    .array(EventTypeSchema)
+    .min(1)
+    .max(EVENT_TYPES.length)
+    .default([...EVENT_TYPES])
+    .openapi({ description: `Event types to receive (default: all). One of: ${EVENT_TYPES.join(', ')}` }),
+  description: z.string().trim().max(200).optional(),
+});
+
+const IdParam = z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' } }) });
+
+function view(row: typeof webhooks.$inferSelect) {
+  const scope =
+    row.ownerRole === 'admin'
+      ? 'all desktops'
+      : row.ownerRole === 'service'
+        ? `desktops created by ${row.ownerSub}`
+        : `desktops of ${row.ownerSub}`;
+  return {
+    id: row.id,
+    url: row.url,
+    events: JSON.parse(row.eventTypes) as z.infer<typeof EventTypeSchema>[],
+    scope,
+    description: row.description,
+    createdAt: row.createdAt,
+  };
+}
+
+/** The caller's own live subscription `id`, or 404. */
+async function ownWebhook(c: { var: AppEnv['Variables'] }, id: string) {
+  const p = c.var.principal;
+  if (!/^wh[a-z2-7]{20}$/.test(id)) throw notFound('Webhook');
+  const [row] = await withDb(c.var.cfg, (db) =>
+    db
+      .select()
+      .from(webhooks)
+      .where(and(eq(webhooks.id, id), isNull(webhooks.deletedAt))),
+  );
+  const mine = row && row.ownerSub === p.sub && row.ownerRole === roleOf(p);
+  if (!row || !(mine || isAdmin(p))) throw notFound('Webhook');
+  return row;
+}
+
+webhookRoutes.openapi(
+  createRoute({
+    method: 'post',
+    path: '/',
+    summary: 'Subscribe a URL to desktop events',
+    description:
+      'Deliveries are POSTs of {id, type, createdAt, data} with X-Webhook-Id (the event id, for deduplication) and X-Webhook-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>" keyed with the secret>. The secret is in this answer only.',
+    security,
+    request: { body: { required: true, content: { 'application/json': { schema: CreateWebhookSchema } } } },
+    responses: { 201: json(WebhookOut.extend({ secret: z.string() }), 'The subscription and its signing secret (shown once)'), ...errors },
+  }),
+  async (c) => {
+    const p = c.var.principal;
+    const body = c.req.valid('json');
+    const url = new URL(body.url);
+    const local = url.hostname === 'localhost' || url.hostname === '127.0.0.1' || url.hostname === '[::1]';
+    if (url.protocol !== 'https:' && !(c.var.cfg.WEBHOOK_ALLOW_HTTP && local)) {
+      throw new ApiError('VALIDATION_FAILED', 'url must use https');
+    }
+    if (url.username || url.password) throw new ApiError('VALIDATION_FAILED', 'url must not carry credentials');
+    const row = {
+      id: randomId('wh'),
+      ownerRole: roleOf(p),
+      ownerSub: p.sub,
+      url: url.toString(),
+      eventTypes: JSON.stringify([...new Set(body.events)]),
+      secret: `whsec_${randomToken()}`,
+      description: body.description ?? null,
+      createdAt: new Date().toISOString(),
+      deletedAt: null,
+    };
+    await withDb(c.var.cfg, (db) => db.insert(webhooks).values(row));
+    c.header('Cache-Control', 'no-store');
+    c.header('Location', `/api/v1/webhooks/${row.id}`);
+    return c.json(success({ ...view(row), secret: row.secret }, 'Subscribed; keep the secret, it is not shown again'), 201);
+  },
+);
+
+webhookRoutes.openapi(
+  createRoute({
+    method: 'get',
+    path: '/',
+    summary: 'Your webhook subscriptions',
+    security,
+    responses: { 200: json(z.array(WebhookOut), 'Subscriptions'), ...errors },
+  }),
+  async (c) => {
+    const p = c.var.principal;
+    const rows = await withDb(c.var.cfg, (db) =>
+      db
+        .select()
+        .from(webhooks)
+        .where(and(eq(webhooks.ownerSub, p.sub), eq(webhooks.ownerRole, roleOf(p)), isNull(webhooks.deletedAt)))
+        .orderBy(desc(webhooks.createdAt)),
+    );
+    return c.json(success(rows.map(view), `${rows.length} subscriptions`), 200);
+  },
+);
+
+webhookRoutes.openapi(
+  createRoute({
+    method: 'get',
+    path: '/{id}',
+    summary: 'A webhook subscription',
+    security,
+    request: { params: IdParam },
+    responses: { 200: json(WebhookOut, 'Subscription'), ...errors },
+  }),
+  async (c) => c.json(success(view(await ownWebhook(c, c.req.valid('param').id)), 'Subscription'), 200),
+);
+
+webhookRoutes.openapi(
+  createRoute({
+    method: 'delete',
+    path: '/{id}',
+    summary: 'Unsubscribe (deliveries in flight are dropped)',
+    security,
+    request: { params: IdParam },
+    responses: { 200: json(WebhookOut, 'Removed'), ...errors },
+  }),
+  async (c) => {
+    const row = await ownWebhook(c, c.req.valid('param').id);
+    await withDb(c.var.cfg, (db) => db.update(webhooks).set({ deletedAt: new Date().toISOString() }).where(eq(webhooks.id, row.id)));
+    return c.json(success(view(row), 'Unsubscribed'), 200);
+  },
+);
+
+const DeliveryOut = z.object({
+  eventId: z.string(),
+  eventType: z.string(),
+  attempt: z.number(),
+  outcome: z.enum(['delivered', 'failed', 'dead']),
+  httpStatus: z.number().nullable(),
+  error: z.string().nullable(),
+  durationMs: z.number().nullable(),
+  at: z.string(),
+});
+
+webhookRoutes.openapi(
+  createRoute({
+    method: 'get',
+    path: '/{id}/deliveries',
+    summary: 'Every delivery attempt of a subscription, newest first',
+    security,
+    request: { params: IdParam, query: z.object({ limit: z.coerce.number().int().min(1).max(500).default(100) }) },
+    responses: { 200: json(z.array(DeliveryOut), 'Attempts'), ...errors },
+  }),
+  async (c) => {
+    const row = await ownWebhook(c, c.req.valid('param').id);
+    const rows = await withDb(c.var.cfg, (db) =>
+      db
+        .select()
+        .from(webhookDeliveries)
+        .where(eq(webhookDeliveries.webhookId, row.id))
+        .orderBy(desc(webhookDeliveries.at), desc(webhookDeliveries.id))
+        .limit(c.req.valid('query').limit),
+    );
+    const out = rows.map((r) => ({
+      eventId: r.eventId,
+      eventType: r.eventType,
+      attempt: r.attempt,
+      outcome: r.outcome as 'delivered' | 'failed' | 'dead',
+      httpStatus: r.httpStatus,
+      error: r.error,
+      durationMs: r.durationMs,
+      at: r.at,
+    }));
+    return c.json(success(out, `${out.length} attempts`), 200);
+  },
+);

@@ -1,0 +1,105 @@
+/**
+ * Webhook deliveries: one queue message per (subscription, event). A delivery is a
+ * signed POST; a 2xx answer ends it, anything else (or a time-out) is retried with
+ * exponential backoff until the queue's last try, after which the dead-letter consumer
+ * records it as dead. Every attempt is logged in webhook_deliveries for the subscriber.
+ */
+import { inArray } from 'drizzle-orm';
+import { withDb } from '../../src/db/client';
+import { webhookDeliveries, webhooks } from '../../src/db/schema';
+import { type Bindings, config } from '../../src/env';
+import { signatureHeader } from '../../src/lib/webhook-signature';
+import { type WebhookDelivery, WebhookDeliverySchema } from '../../src/schemas/jobs';
+import { retryDelaySeconds } from './jobs';
+
+const TIMEOUT_MS = 10_000;
+
+type Attempt = typeof webhookDeliveries.$inferInsert;
+
+export async function deliverWebhooks(batch: MessageBatch<unknown>, env: Bindings): Promise<void> {
+  const cfg = config(env);
+  const parsed = batch.messages.map((msg) => ({ msg, delivery: WebhookDeliverySchema.safeParse(msg.body) }));
+  for (const { msg, delivery } of parsed) if (!delivery.success) msg.ack();
+  const valid = parsed.flatMap(({ msg, delivery }) => (delivery.success ? [{ msg, d: delivery.data }] : []));
+  if (valid.length === 0) return;
+
+  const subs = await withDb(cfg, (db) =>
+    db
+      .select({ id: webhooks.id, url: webhooks.url, secret: webhooks.secret, deletedAt: webhooks.deletedAt })
+      .from(webhooks)
+      .where(inArray(webhooks.id, [...new Set(valid.map((v) => v.d.webhookId))])),
+  );
+  const byId = new Map(subs.map((s) => [s.id, s]));
+  const attempts: Attempt[] = [];
+  await Promise.all(
+    valid.map(async ({ msg, d }) => {
+      const sub = byId.get(d.webhookId);
+      if (!sub || sub.deletedAt) {
+        msg.ack(); // unsubscribed meanwhile
+        return;
+      }
+      const result = await post(sub.url, sub.secret, d);
+      const delivered = result.status !== null && result.status >= 200 && result.status < 300;
+      attempts.push(record(d, msg.attempts, delivered ? 'delivered' : 'failed', result));
+      if (delivered) msg.ack();
+      else msg.retry({ delaySeconds: retryDelaySeconds(msg.attempts, cfg.WEBHOOK_RETRY_BASE_SECONDS, 3600) });
+    }),
+  );
+  await withDb(cfg, (db) => db.insert(webhookDeliveries).values(attempts)).catch((err: unknown) =>
+    console.warn(JSON.stringify({ msg: 'could not log webhook attempts', error: String(err) })),
+  );
+}
+
+/** The last try failed too: record the delivery as dead (the subscriber sees it in its log). */
+export async function deadWebhooks(batch: MessageBatch<unknown>, env: Bindings): Promise<void> {
+  const dead: Attempt[] = [];
+  for (const msg of batch.messages) {
+    const d = WebhookDeliverySchema.safeParse(msg.body);
+    if (d.success) dead.push(record(d.data, msg.attempts, 'dead', { status: null, error: 'gave up after the last retry', ms: 0 }));
+    msg.ack();
+  }
+  if (dead.length) await withDb(config(env), (db) => db.insert(webhookDeliveries).values(dead));
+}
+
+async function post(url: string, secret: string, d: WebhookDelivery): Promise<{ status: number | null; error: string | null; ms: number }> {
+  const started = Date.now();
+  try {
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'user-agent': 'cdaas-webhooks/1',
+        'x-webhook-id': d.eventId,
+        'x-webhook-event': d.eventType,
+        'x-webhook-signature': await signatureHeader(secret, d.body),
+      },
+      body: d.body,
+      redirect: 'manual',
+      signal: AbortSignal.timeout(TIMEOUT_MS),
+    });
+    await res.body?.cancel();
+    return { status: res.status, error: res.ok ? null : `HTTP ${res.status}`, ms: Date.now() - started };
+  } catch (err) {
+    const timedOut = err instanceof Error && err.name === 'TimeoutError';
+    return { status: null, error: timedOut ? `no answer within ${TIMEOUT_MS / 1000} s` : 'could not connect', ms: Date.now() - started };
+  }
+}
+
+function record(
+  d: WebhookDelivery,
+  attempt: number,
+  outcome: string,
+  r: { status: number | null; error: string | null; ms: number },
+): Attempt {
+  return {
+    webhookId: d.webhookId,
+    eventId: d.eventId,
+    eventType: d.eventType,
+    attempt,
+    outcome,
+    httpStatus: r.status,
+    error: r.error,
+    durationMs: r.ms,
+    at: new Date().toISOString(),
+  };
+}
