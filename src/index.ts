@@ -7,6 +7,7 @@ import type { Bindings } from './env';
 import { consumeEvents } from '../workers/queues/events';
 import { consumeDeadJobs, consumeJobs } from '../workers/queues/jobs';
 import { deadWebhooks, deliverWebhooks } from '../workers/queues/webhooks';
+import { applyRetention } from '../workers/cron/retention';
 import { sweepOverdueDesktops } from '../workers/cron/sweep';
 import { reconcileAllSites } from '../workers/reconcile/reconcile';
 
@@ -33,6 +34,7 @@ export default {
     await consumer(batch, env);
   },
   async scheduled(controller, env, ctx) {
-    ctx.waitUntil(Promise.all([sweepOverdueDesktops(env, controller.scheduledTime), reconcileAllSites(env, controller.scheduledTime)]));
+    const now = controller.scheduledTime;
+    ctx.waitUntil(Promise.all([sweepOverdueDesktops(env, now), reconcileAllSites(env, now), applyRetention(env, now)]));
   },
 } satisfies ExportedHandler<Bindings>;

@@ -154,7 +154,17 @@ export const ResponseFrameSchema = z.object({
   inventory: InventorySchema.optional(),
   error: z.string().optional(),
 });
+/**
+ * Who is looking at which desktop right now (Guacamole active connections, Selkies
+ * clients), sent periodically: each desktop with viewers counts as in use, so its idle
+ * clock restarts.
+ */
+export const ActivityFrameSchema = z.object({
+  type: z.literal('activity'),
+  desktops: z.array(z.object({ desktopId: DesktopIdSchema, viewers: z.number().int().positive() })).max(10_000),
+});
 export const BridgeToEdgeSchema = z.discriminatedUnion('type', [
+  ActivityFrameSchema,
   ReadyFrameSchema,
   AcceptedFrameSchema,
   ProgressFrameSchema,

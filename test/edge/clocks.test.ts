@@ -137,6 +137,24 @@ describe('idle stop', () => {
     expect(Date.parse(after.idleStopAt ?? '')).toBeGreaterThan(Date.now() + 29 * MIN);
   });
 
+  it('counts viewers the bridge reports as activity, for its own desktops only', async () => {
+    const d = await runningDesktop('idle-5', { idleTimeoutMinutes: 30 });
+    const foreign = await seedDesktop('another-site', 'idle-5b');
+    await timeTravel(d.id, 20 * MIN);
+    bridge.send({
+      type: 'activity',
+      desktops: [
+        { desktopId: d.id, viewers: 2 },
+        { desktopId: foreign.id, viewers: 1 },
+      ],
+    });
+    await vi.waitFor(async () => expect((await get(d.id)).lastActivitySource).toBe('viewer'));
+    const after = await get(d.id);
+    expect(after.lastActivityReason).toBe('2 viewers connected');
+    expect(Date.parse(after.idleStopAt ?? '')).toBeGreaterThan(Date.now() + 29 * MIN);
+    expect((await get(foreign.id)).lastActivitySource).toBeNull();
+  });
+
   it('refuses a keepalive for a desktop that is not RUNNING', async () => {
     const d = await seedDesktop(SITE, 'idle-4');
     const res = await api('POST', `/api/v1/desktops/${d.id}/keepalive`, { token: await token('idle-4') });

@@ -4,7 +4,10 @@ import { runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it, vi } from 'vitest';
 import { withDb } from '../../src/db/client';
 import { config } from '../../src/env';
-import { writeThrough } from '../../src/db/queries';
+import { insertAudit, writeThrough } from '../../src/db/queries';
+import { auditLog } from '../../src/db/schema';
+import { inArray } from 'drizzle-orm';
+import { applyRetention } from '../../workers/cron/retention';
 import type { Desktop } from '../../src/schemas/desktop';
 import { sweepOverdueDesktops } from '../../workers/cron/sweep';
 import { api, token, uniqueUser } from './helpers';
@@ -49,5 +52,34 @@ describe('cron sweep', () => {
     expect((await env.DESKTOP_SESSION.getByName(fresh.id).get())?.status).toBe('PENDING');
     // Once its FAILED row reaches Postgres, the next sweep leaves it alone.
     await vi.waitFor(async () => expect(await sweepOverdueDesktops(env, Date.now())).not.toContain(stuck.id), { timeout: 5000 });
+  });
+});
+
+describe('retention', () => {
+  it('deletes audit records older than AUDIT_RETENTION_DAYS and keeps the rest', async () => {
+    const now = Date.now();
+    const day = 86_400_000;
+    const rec = (id: string, ageDays: number) => ({
+      id,
+      at: new Date(now - ageDays * day).toISOString(),
+      actor: 'retention-test',
+      role: 'user' as const,
+      action: 'desktop.create',
+      target: null,
+      sourceIp: null,
+      requestId: null,
+      outcome: '202',
+    });
+    const oldId = `old-${crypto.randomUUID()}`;
+    const newId = `new-${crypto.randomUUID()}`;
+    await withDb(config(env), (db) => insertAudit(db, [rec(oldId, 400), rec(newId, 10)]));
+    await applyRetention(env, now);
+    const left = await withDb(config(env), (db) =>
+      db
+        .select({ id: auditLog.id })
+        .from(auditLog)
+        .where(inArray(auditLog.id, [oldId, newId])),
+    );
+    expect(left.map((r) => r.id)).toEqual([newId]);
   });
 });

@@ -9,9 +9,8 @@ import { lt } from 'drizzle-orm';
 import { withDb } from '../../src/db/client';
 import { desktops } from '../../src/db/schema';
 import { type Bindings, config } from '../../src/env';
+import { SWEEP_LATE_MS } from './sweep-policy';
 
-/** An alarm this late is presumed lost. */
-export const SWEEP_LATE_MS = 60_000;
 const BATCH = 500;
 
 /** Resolves to the ids of the desktops it nudged. */

@@ -301,6 +301,13 @@ export class DesktopSession extends DurableObject<Bindings> {
     return ok(desktop);
   }
 
+  /** The bridge of `siteId` sees viewers on this desktop: activity, if the desktop is its own and RUNNING. */
+  async recordViewers(siteId: string, viewers: number): Promise<void> {
+    const s = this.state();
+    if (!s || s.desktop.siteId !== siteId || s.desktop.status !== 'RUNNING') return;
+    await this.recordActivity('viewer', `${viewers} viewer${viewers === 1 ? '' : 's'} connected`);
+  }
+
   /** A connect ticket (PRD 3.2): valid for a few minutes, for one opening, of this desktop only. Counts as activity. */
   async issueTicket(): Promise<Result<{ ticket: string; expiresAt: string; desktop: Desktop }>> {
     const s = this.state();

@@ -124,6 +124,9 @@ export class SiteHub extends DurableObject<Bindings> {
       case 'heartbeat':
         this.renewLeases(frame.running, now);
         return;
+      case 'activity':
+        await this.reportViewers(frame.desktops);
+        return;
       case 'response':
         this.pendingRequests.get(frame.requestId)?.(frame);
         return;
@@ -320,6 +323,14 @@ export class SiteHub extends DurableObject<Bindings> {
     } finally {
       if (this.desktopChains.get(frame.desktopId) === next) this.desktopChains.delete(frame.desktopId);
     }
+  }
+
+  /** Viewers the bridge sees count as activity on those desktops (only this site's own are touched). */
+  private async reportViewers(desktops: { desktopId: string; viewers: number }[]): Promise<void> {
+    const siteId = this.siteId();
+    await Promise.all(
+      desktops.map(({ desktopId, viewers }) => this.env.DESKTOP_SESSION.getByName(desktopId).recordViewers(siteId, viewers)),
+    );
   }
 
   private async dispatchParked(): Promise<void> {
