@@ -18,7 +18,12 @@ export default defineConfig({
                 HEARTBEAT_SECONDS: '2',
                 LEASE_SECONDS: '5',
                 JOB_RETRY_BASE_SECONDS: '1',
+                // Multiplies the fuzz tests' runs (test/edge/security/fuzz.test.ts): FUZZ_RUNS=20 npm test.
+                FUZZ_RUNS: process.env.FUZZ_RUNS ?? '1',
               },
+              // A small limiter the rate-limit tests swap in for the configured ones, so they
+              // show a 429 after a few requests without touching the real budgets.
+              ratelimits: { RATE_LIMIT_TEST: { namespace_id: '9001', simple: { limit: 3, period: 10 } } },
             },
           })),
         ],

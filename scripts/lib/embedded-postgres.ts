@@ -31,6 +31,9 @@ async function freePort(): Promise<number> {
   });
 }
 
+/** A Postgres Terminate message ('X', length 4), which the driver writes on its own. */
+const TERMINATE = Buffer.from([0x58, 0, 0, 0, 4]);
+
 /** Relays each WebSocket to one TCP connection to Postgres; binary frames both ways. */
 export async function startWsRelay(pgPort: number, wsPort: number, pgHost = '127.0.0.1'): Promise<{ port: number; stop(): Promise<void> }> {
   const http = createHttpServer((_req, res) => res.writeHead(426).end('WebSocket only'));
@@ -40,11 +43,18 @@ export async function startWsRelay(pgPort: number, wsPort: number, pgHost = '127
     tcp.setNoDelay(true);
     const pending: Buffer[] = [];
     let open = false;
+    // Postgres hangs up after Terminate and the Neon driver waits for that before it
+    // closes its socket; PGlite's socket server does not, so without this every pool
+    // left a connection behind and the 201st was refused (DATABASE_UNAVAILABLE).
+    const forward = (data: Buffer) => {
+      tcp.write(data);
+      if (data.equals(TERMINATE)) tcp.end();
+    };
     tcp.on('connect', () => {
       open = true;
-      for (const b of pending.splice(0)) tcp.write(b);
+      for (const b of pending.splice(0)) forward(b);
     });
-    ws.on('message', (data: Buffer) => (open ? tcp.write(data) : pending.push(data)));
+    ws.on('message', (data: Buffer) => (open ? forward(data) : pending.push(data)));
     tcp.on('data', (chunk) => ws.readyState === ws.OPEN && ws.send(chunk));
     const close = () => {
       tcp.destroy();

@@ -50,7 +50,13 @@ const CreateWebhookSchema = z.strictObject({
     .max(EVENT_TYPES.length)
     .default([...EVENT_TYPES])
     .openapi({ description: `Event types to receive (default: all). One of: ${EVENT_TYPES.join(', ')}` }),
-  description: z.string().trim().max(200).optional(),
+  // Postgres refuses NUL in text: a control character here was a 500 (found by test/edge/security/fuzz.test.ts).
+  description: z
+    .string()
+    .trim()
+    .max(200)
+    .regex(/^[^\p{Cc}]*$/u, 'description must not contain control characters')
+    .optional(),
 });
 
 const IdParam = z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' } }) });

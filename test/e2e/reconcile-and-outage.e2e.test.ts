@@ -60,7 +60,8 @@ async function pveTask(upid: string): Promise<void> {
   });
 }
 
-const vmsNamed = async (name: string) => (await pve<{ name?: string; vmid: number }[]>('GET', '/cluster/resources?type=vm')).filter((v) => v.name === name);
+const vmsNamed = async (name: string) =>
+  (await pve<{ name?: string; vmid: number }[]>('GET', '/cluster/resources?type=vm')).filter((v) => v.name === name);
 
 describe('reconciliation, end to end', () => {
   it('fails a RUNNING desktop whose VM was destroyed behind its back, and removes a VM nobody owns', async () => {
@@ -82,12 +83,9 @@ describe('reconciliation, end to end', () => {
     await pveTask(await pve<string>('POST', '/nodes/pve1/qemu/9000/clone', { newid: '29990', name: `desk-${ghost}` }));
     expect(await vmsNamed(`desk-${ghost}`)).toHaveLength(1);
 
-    const res = await call<{ siteId: string; orphans: { desktopId: string; removal: string }[]; corrected: { desktopId: string; outcome: string }[] }[]>(
-      'POST',
-      '/api/v1/admin/reconcile',
-      admin,
-      { siteId: stack.siteId },
-    );
+    const res = await call<
+      { siteId: string; orphans: { desktopId: string; removal: string }[]; corrected: { desktopId: string; outcome: string }[] }[]
+    >('POST', '/api/v1/admin/reconcile', admin, { siteId: stack.siteId });
     expect(res.status).toBe(200);
     const [report] = res.body.data;
     expect(report?.corrected).toEqual([{ desktopId: id, outcome: 'vm_missing' }]);

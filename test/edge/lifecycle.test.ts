@@ -43,7 +43,14 @@ describe('lifecycle through the bridge', () => {
     expect(create.spec).toMatchObject({ cpuCores: 8, memoryMb: 8192, protocol: 'vnc', userId: user });
     await bridge.runCreate(create, { vmId: 20001, ipAddress: '10.20.0.5', connectionId: '7' });
     const running = await waitForStatus(user, d.id, 'RUNNING');
-    expect(running).toMatchObject({ vmId: 20001, node: 'pve1', ipAddress: '10.20.0.5', connectionId: '7', errorMessage: null, siteBridge: 'connected' });
+    expect(running).toMatchObject({
+      vmId: 20001,
+      node: 'pve1',
+      ipAddress: '10.20.0.5',
+      connectionId: '7',
+      errorMessage: null,
+      siteBridge: 'connected',
+    });
 
     expect((await api('POST', `/api/v1/desktops/${d.id}/stop`, { token: await token(user) })).status).toBe(202);
     const stop = await bridge.command(d.id, 'stop');
