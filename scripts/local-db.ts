@@ -11,6 +11,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { migrateDatabase, nodePool, provideDatabase } from './lib/database';
 import { LOCAL, ROOT, ensureLocalConfig, sha256Hex } from './lib/local-config';
+import { seedTemplates } from './lib/seed-templates';
 
 const env = process.env;
 const external = env.DATABASE_URL || undefined;
@@ -33,6 +34,7 @@ if (env.SEED_LOCAL_SITE !== '0') {
      ON CONFLICT (id) DO UPDATE SET key_hash = excluded.key_hash`,
     [LOCAL.siteId, 'Local site (simulators)', sha256Hex(ensureLocalConfig().siteKey)],
   );
+  await seedTemplates(pool);
   await pool.end();
 }
 

@@ -22,6 +22,7 @@ import { connectRoutes } from './routes/connect';
 import { desktopRoutes } from './routes/desktops';
 import { healthRoutes } from './routes/health';
 import { planRoutes } from './routes/plans';
+import { templateRoutes } from './routes/templates';
 import { usageRoutes } from './routes/usage';
 import { webhookRoutes } from './routes/webhooks';
 
@@ -55,6 +56,7 @@ export function newApp() {
   app.use('/api/v1/admin/*', requireAuth, rateLimitByPrincipal, audit);
   app.use('/api/v1/webhooks/*', requireAuth, rateLimitByPrincipal, audit);
   app.use('/api/v1/usage/*', requireAuth, rateLimitByPrincipal);
+  app.use('/api/v1/templates/*', requireAuth, rateLimitByPrincipal);
 
   app.route('/healthz', healthRoutes);
   app.route('/api/v1/plans', planRoutes);
@@ -62,6 +64,7 @@ export function newApp() {
   app.route('/api/v1/admin', adminRoutes);
   app.route('/api/v1/webhooks', webhookRoutes);
   app.route('/api/v1/usage', usageRoutes);
+  app.route('/api/v1/templates', templateRoutes);
   app.route('/api/v1/sites', bridgeRoutes);
   app.route('/api/v1/connect', connectRoutes);
 

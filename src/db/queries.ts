@@ -1,8 +1,19 @@
 /** Small named queries; the only place that knows the Postgres shape of a desktop. */
 import { and, count, desc, eq, inArray, isNull, ne, or, sql, type SQL } from 'drizzle-orm';
-import type { ActivitySource, Desktop, DesktopStatus, Plan, TransitionRecord } from '../schemas/desktop';
+import {
+  type ActivitySource,
+  BackendSchema,
+  type Desktop,
+  type DesktopStatus,
+  GpuSlotsSchema,
+  type Plan,
+  PlanSchema,
+  ProtocolSchema,
+  type TransitionRecord,
+} from '../schemas/desktop';
 import type { Db } from './client';
-import { auditLog, desktopEvents, desktops, sites, usageIntervals, users, webhooks, type DesktopRow } from './schema';
+import { auditLog, desktopEvents, desktops, sites, templates, usageIntervals, users, webhooks, type DesktopRow } from './schema';
+import type { Template, TemplateInput } from '../schemas/template';
 import type { AuditRecord } from '../schemas/jobs';
 
 export function desktopToRow(d: Desktop, version: number, nextDueAt: string | null = null): typeof desktops.$inferInsert {
@@ -15,7 +26,9 @@ export function rowToDesktop(r: DesktopRow): Desktop {
     ...rest,
     plan: r.plan as Plan,
     status: r.status as DesktopStatus,
-    protocol: r.protocol === 'rdp' ? 'rdp' : 'vnc',
+    protocol: ProtocolSchema.catch('vnc').parse(r.protocol),
+    backend: BackendSchema.catch('proxmox').parse(r.backend),
+    gpuSlots: GpuSlotsSchema.catch(0).parse(r.gpuSlots),
     lastActivitySource: (r.lastActivitySource as ActivitySource | null) ?? null,
   };
 }
@@ -155,4 +168,47 @@ export async function insertAudit(db: Db, records: AuditRecord[]): Promise<void>
     .insert(auditLog)
     .values(records.map((r) => ({ ...r, details: r.details ? JSON.stringify(r.details) : null })))
     .onConflictDoNothing();
+}
+
+export function rowToTemplate(r: typeof templates.$inferSelect): Template {
+  return {
+    ...r,
+    backend: BackendSchema.parse(r.backend),
+    protocol: ProtocolSchema.parse(r.protocol),
+    defaultPlan: PlanSchema.parse(r.defaultPlan),
+    gpuSlots: GpuSlotsSchema.parse(r.gpuSlots),
+    gpu: r.gpuSlots > 0,
+  };
+}
+
+export async function listTemplates(db: Db, opts: { includeRetired: boolean }): Promise<Template[]> {
+  const rows = await db
+    .select()
+    .from(templates)
+    .where(opts.includeRetired ? undefined : isNull(templates.retiredAt))
+    .orderBy(templates.name);
+  return rows.map(rowToTemplate);
+}
+
+export async function getTemplate(db: Db, id: string): Promise<Template | null> {
+  const [row] = await db.select().from(templates).where(eq(templates.id, id));
+  return row ? rowToTemplate(row) : null;
+}
+
+/** Creates or replaces a template; a replaced one is un-retired. */
+export async function putTemplate(db: Db, id: string, input: TemplateInput): Promise<{ template: Template; created: boolean }> {
+  const now = new Date().toISOString();
+  const existing = await getTemplate(db, id);
+  const row = { id, ...input, createdAt: existing?.createdAt ?? now, updatedAt: now, retiredAt: null };
+  await db
+    .insert(templates)
+    .values(row)
+    .onConflictDoUpdate({ target: templates.id, set: { ...input, updatedAt: now, retiredAt: null } });
+  return { template: rowToTemplate(row), created: existing === null };
+}
+
+export async function retireTemplate(db: Db, id: string): Promise<Template | null> {
+  const now = new Date().toISOString();
+  const [row] = await db.update(templates).set({ retiredAt: now, updatedAt: now }).where(eq(templates.id, id)).returning();
+  return row ? rowToTemplate(row) : null;
 }

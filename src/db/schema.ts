@@ -40,6 +40,10 @@ export const desktops = pgTable(
     idleStopAt: ts('idle_stop_at'),
     sessionEndsAt: ts('session_ends_at'),
     stopReason: text('stop_reason'),
+    templateId: text('template_id'),
+    backend: text('backend').notNull().default('proxmox'),
+    gpuSlots: integer('gpu_slots').notNull().default(0),
+    sessionUrl: text('session_url'),
     /** The desktop's next clock (watchdog, idle stop, session end, expiry, warnings): the cron safety net's index. */
     nextDueAt: ts('next_due_at'),
   },
@@ -160,3 +164,29 @@ export const auditLog = pgTable(
   },
   (t) => [index('audit_at_idx').on(t.at), index('audit_actor_idx').on(t.actor, t.at), index('audit_target_idx').on(t.target, t.at)],
 );
+
+/** What users may launch: a VM template on Proxmox, or a Selkies desktop (GPU or not) on Kubernetes. */
+export const templates = pgTable('templates', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull(),
+  os: text('os').notNull(),
+  description: text('description'),
+  /** proxmox | selkies */
+  backend: text('backend').notNull(),
+  /** vnc | rdp (proxmox, through Guacamole) | webrtc (selkies) */
+  protocol: text('protocol').notNull(),
+  defaultPlan: text('default_plan').notNull(),
+  /** GPU slots (time-slicing replicas of one GPU) a session takes: 0 (no GPU), 1, 2, 4 or 8. */
+  gpuSlots: integer('gpu_slots').notNull().default(0),
+  idleTimeoutMinutes: doublePrecision('idle_timeout_minutes').notNull(),
+  maxSessionMinutes: integer('max_session_minutes'),
+  /** Size of the user's persistent home volume (selkies). */
+  storageGb: integer('storage_gb'),
+  /** The pinned container image (selkies). */
+  image: text('image'),
+  /** The bridge's name for the VM template to clone (proxmox; PROXMOX_TEMPLATES), default when null. */
+  vmTemplate: text('vm_template'),
+  createdAt: ts('created_at').notNull(),
+  updatedAt: ts('updated_at').notNull(),
+  retiredAt: ts('retired_at'),
+});

@@ -1,5 +1,5 @@
 /** The record of a desktop that is about to be created: the one place that knows every field's starting value. */
-import { type Desktop, PLANS, type Plan, type Protocol } from '../schemas/desktop';
+import { type Backend, type Desktop, type GpuSlots, PLANS, type Plan, type Protocol } from '../schemas/desktop';
 
 export interface NewDesktopInput {
   id: string;
@@ -12,6 +12,9 @@ export interface NewDesktopInput {
   idleTimeoutMinutes: number;
   maxSessionMinutes?: number | null;
   expiresAt?: string | null;
+  templateId?: string | null;
+  backend?: Backend;
+  gpuSlots?: GpuSlots;
 }
 
 export function newDesktop(input: NewDesktopInput, now = new Date()): Desktop {
@@ -47,5 +50,9 @@ export function newDesktop(input: NewDesktopInput, now = new Date()): Desktop {
     idleStopAt: null,
     sessionEndsAt: null,
     stopReason: null,
+    templateId: input.templateId ?? null,
+    backend: input.backend ?? 'proxmox',
+    gpuSlots: input.gpuSlots ?? 0,
+    sessionUrl: null,
   };
 }

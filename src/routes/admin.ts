@@ -11,6 +11,7 @@ import { success } from '../lib/envelope';
 import { randomToken, sha256Hex } from '../lib/ids';
 import { reconcileAllSites, reconcileSite } from '../../workers/reconcile/reconcile';
 import { insightRoutes } from './admin-insights';
+import { adminTemplateRoutes } from './templates';
 import { validationHook } from './validation';
 
 export const adminRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
@@ -194,5 +195,6 @@ adminRoutes.openapi(
   },
 );
 
-// The audit log and the overview: admin-only like everything here.
+// The audit log, the overview and templates: admin-only like everything here.
 adminRoutes.route('/', insightRoutes);
+adminRoutes.route('/', adminTemplateRoutes);

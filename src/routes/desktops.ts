@@ -12,6 +12,9 @@ import { bearerAuth, errorSpec, jsonSpec } from './openapi';
 import { success } from '../lib/envelope';
 import { randomId } from '../lib/ids';
 import { newDesktop } from '../lib/new-desktop';
+import { cachedTemplate } from '../lib/template-cache';
+import { TemplateIdSchema } from '../schemas/template';
+import { DEFAULT_LAUNCH } from '../lib/launch';
 import { unwrap } from '../lib/result';
 import { siteBridge } from '../lib/site-link';
 import {
@@ -48,11 +51,16 @@ export const CreateDesktopSchema = z
     // Plans are upper case in the PRD; "premium" from a lenient client means the same.
     plan: z
       .preprocess((v) => (typeof v === 'string' ? v.toUpperCase() : v), PlanSchema)
-      .default('BASIC')
-      .openapi({ example: 'PREMIUM' }),
+      .optional()
+      .openapi({ example: 'PREMIUM', description: "Default: the template's plan, or BASIC" }),
     protocol: z
       .enum(['vnc', 'rdp'], { error: 'protocol must be vnc or rdp (SPICE is not supported by any Guacamole release)' })
-      .default('vnc'),
+      .optional()
+      .openapi({ description: 'Proxmox desktops without a template: vnc (default) or rdp; a template decides its own' }),
+    templateId: TemplateIdSchema.optional().openapi({
+      description: 'A template from GET /api/v1/templates; without one, the default VM template',
+      example: 'gpu-workstation',
+    }),
     idleTimeoutMinutes: z.number().min(0.1).max(10_080).optional().openapi({
       description: 'Stop after this long without activity: whole minutes up to the default; admins may ask for anything',
       example: 30,
@@ -158,34 +166,53 @@ desktopRoutes.openapi(
     const body = c.req.valid('json');
     const userId = targetUser(p, body.userId);
     const cfg = c.var.cfg;
+    const template = body.templateId ? await cachedTemplate(cfg, body.templateId) : null;
+    if (body.templateId && (!template || template.retiredAt)) {
+      throw new ApiError('VALIDATION_FAILED', `Unknown template ${body.templateId}; GET /api/v1/templates lists what you may launch`);
+    }
+    // Users may ask for less idle time than the template (or the site default) allows; admins for anything.
+    const defaultIdle = template?.idleTimeoutMinutes ?? cfg.IDLE_TIMEOUT_MINUTES;
     const idle = body.idleTimeoutMinutes;
-    if (idle !== undefined && !isAdmin(p) && (!Number.isInteger(idle) || idle < 1 || idle > cfg.IDLE_TIMEOUT_MINUTES)) {
+    if (idle !== undefined && !isAdmin(p) && (!Number.isInteger(idle) || idle < 1 || idle > defaultIdle)) {
       throw new ApiError(
         'VALIDATION_FAILED',
-        `idleTimeoutMinutes must be a whole number from 1 to ${cfg.IDLE_TIMEOUT_MINUTES} (only admins may ask for anything else)`,
+        `idleTimeoutMinutes must be a whole number from 1 to ${defaultIdle} (only admins may ask for anything else)`,
       );
+    }
+    const maxSession = body.maxSessionMinutes ?? template?.maxSessionMinutes ?? null;
+    if (template?.maxSessionMinutes && body.maxSessionMinutes && body.maxSessionMinutes > template.maxSessionMinutes && !isAdmin(p)) {
+      throw new ApiError('VALIDATION_FAILED', `maxSessionMinutes may be at most ${template.maxSessionMinutes} for template ${template.id}`);
     }
     if (body.expiresAt !== undefined && Date.parse(body.expiresAt) <= Date.now()) {
       throw new ApiError('VALIDATION_FAILED', 'expiresAt must be in the future');
+    }
+    if (template && body.protocol && body.protocol !== template.protocol) {
+      throw new ApiError('VALIDATION_FAILED', `Template ${template.id} opens over ${template.protocol}; leave protocol out`);
     }
     const desktop = newDesktop({
       id: randomId('dk'),
       userId,
       name: body.name,
-      plan: body.plan,
-      protocol: body.protocol,
+      plan: body.plan ?? template?.defaultPlan ?? 'BASIC',
+      protocol: template?.protocol ?? body.protocol ?? 'vnc',
       siteId: cfg.DEFAULT_SITE_ID,
       createdBy: actorOf(p),
-      idleTimeoutMinutes: body.idleTimeoutMinutes ?? cfg.IDLE_TIMEOUT_MINUTES,
-      maxSessionMinutes: body.maxSessionMinutes ?? null,
+      idleTimeoutMinutes: idle ?? defaultIdle,
+      maxSessionMinutes: maxSession,
       expiresAt: body.expiresAt ? new Date(body.expiresAt).toISOString() : null,
+      templateId: template?.id ?? null,
+      backend: template?.backend ?? 'proxmox',
+      gpuSlots: template?.gpuSlots ?? 0,
     });
+    const launch = template
+      ? { vmTemplate: template.vmTemplate, image: template.image, storageGb: template.storageGb, gpu: null }
+      : DEFAULT_LAUNCH;
     // The quota lives in the user's Durable Object: no database round trip on the way to 202.
     const account = c.env.USER_ACCOUNT.getByName(userId);
     unwrap(await account.reserve(userId, desktop.id, isAdmin(p) && userId === p.sub));
     let created: Desktop;
     try {
-      created = unwrap(await c.env.DESKTOP_SESSION.getByName(desktop.id).create(desktop, actorOf(p)));
+      created = unwrap(await c.env.DESKTOP_SESSION.getByName(desktop.id).create(desktop, actorOf(p), launch));
     } catch (err) {
       await account.release(desktop.id).catch(() => {});
       throw err;

@@ -10,7 +10,7 @@
  * resumes the work instead of repeating it.
  */
 import { z } from './zod';
-import { DesktopIdSchema, PlanSchema, ProtocolSchema } from './desktop';
+import { BackendSchema, DesktopIdSchema, GpuSlotsSchema, PlanSchema, ProtocolSchema } from './desktop';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -28,6 +28,17 @@ export const DesktopSpecSchema = z.object({
   protocol: ProtocolSchema,
   /** A template name the bridge resolves from its own configuration; default when absent. */
   template: z.string().optional(),
+  /** proxmox when absent (commands of older edges). */
+  backend: BackendSchema.optional(),
+  /** Selkies: the pinned desktop image, the GPU slots booked for the session and where, the home volume size. */
+  image: z.string().optional(),
+  gpuSlots: GpuSlotsSchema.optional(),
+  gpu: z.object({ gpuId: z.string(), node: z.string() }).optional(),
+  storageGb: z.number().int().positive().optional(),
+  /** Selkies: TURN credentials the edge minted for the pod (coturn shared-secret scheme); the pod relays through them. */
+  turn: z
+    .object({ host: z.string(), port: z.number().int(), username: z.string(), credential: z.string(), expiresAt: z.string() })
+    .optional(),
 });
 export type DesktopSpec = z.infer<typeof DesktopSpecSchema>;
 
@@ -55,6 +66,8 @@ export const DesktopFactsSchema = z.object({
   node: z.string().optional(),
   ipAddress: z.string().optional(),
   connectionId: z.string().optional(),
+  /** Selkies: the session's own URL (one hostname per session). */
+  sessionUrl: z.string().optional(),
 });
 export type DesktopFacts = z.infer<typeof DesktopFactsSchema>;
 

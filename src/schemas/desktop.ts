@@ -27,9 +27,20 @@ export const PLANS = {
 export const PlanSchema = z.enum(['BASIC', 'STANDARD', 'PREMIUM']);
 export type Plan = z.infer<typeof PlanSchema>;
 
-/** Browser protocols Guacamole really supports; SPICE is in no Guacamole release. */
-export const ProtocolSchema = z.enum(['vnc', 'rdp']);
+/**
+ * How the browser reaches the desktop: VNC or RDP through Guacamole (Proxmox VMs; SPICE
+ * is in no Guacamole release), or WebRTC straight from a Selkies pod.
+ */
+export const ProtocolSchema = z.enum(['vnc', 'rdp', 'webrtc']);
 export type Protocol = z.infer<typeof ProtocolSchema>;
+
+/** Where a desktop runs: a Proxmox VM, or a Selkies pod on the site's Kubernetes. */
+export const BackendSchema = z.enum(['proxmox', 'selkies']);
+export type Backend = z.infer<typeof BackendSchema>;
+
+/** GPU slots a session takes on one GPU (time-slicing replicas): none, or a power of two up to a whole 8-slot GPU. */
+export const GpuSlotsSchema = z.union([z.literal(0), z.literal(1), z.literal(2), z.literal(4), z.literal(8)]);
+export type GpuSlots = z.infer<typeof GpuSlotsSchema>;
 
 /**
  * Desktop ids are opaque strings; we mint lowercase alphanumerics so the same id is a
@@ -76,6 +87,11 @@ export const DesktopSchema = z.object({
   sessionEndsAt: z.string().nullable(),
   /** Why it last stopped (who asked, idle, session limit, expiry, outside the control plane). */
   stopReason: z.string().nullable(),
+  templateId: z.string().nullable(),
+  backend: BackendSchema,
+  gpuSlots: GpuSlotsSchema,
+  /** Selkies: the session's own address (one hostname per session). */
+  sessionUrl: z.string().nullable(),
 });
 export type Desktop = z.infer<typeof DesktopSchema>;
 

@@ -18,6 +18,7 @@ import { withDb } from '../../src/db/client';
 import { writeThrough } from '../../src/db/queries';
 import { type Bindings, type Config, config } from '../../src/env';
 import { randomId, randomToken } from '../../src/lib/ids';
+import { DEFAULT_LAUNCH, type LaunchSpec } from '../../src/lib/launch';
 import { fail, ok, type Result } from '../../src/lib/result';
 import type {
   AcceptedFrameSchema,
@@ -74,6 +75,8 @@ interface State {
   warned: Partial<Record<WarningKind, number>>;
   /** The usage interval open while RUNNING. */
   openUsageId: string | null;
+  /** How to build this desktop, from its template (commands carry it to the bridge). */
+  launch: LaunchSpec;
 }
 
 interface SyncState {
@@ -250,7 +253,7 @@ export class DesktopSession extends DurableObject<Bindings> {
   // ---- user actions ----
 
   /** First transition of a new desktop (null → PENDING) and its create command. */
-  async create(desktop: Desktop, actor: string): Promise<Result<Desktop>> {
+  async create(desktop: Desktop, actor: string, launch: LaunchSpec = DEFAULT_LAUNCH): Promise<Result<Desktop>> {
     const existing = this.state();
     if (existing) {
       return existing.desktop.id === desktop.id ? ok(existing.desktop) : fail('CONFLICT', 'desktop id already in use');
@@ -264,6 +267,7 @@ export class DesktopSession extends DurableObject<Bindings> {
       runningSince: null,
       warned: {},
       openUsageId: null,
+      launch,
     };
     return ok(this.apply(initial, null, 'create', actor, 'desktop creation requested', {}, 'create'));
   }
@@ -517,7 +521,7 @@ export class DesktopSession extends DurableObject<Bindings> {
       if (s.activeCommand) {
         effects.push({ kind: 'cancel', siteId: desktop.siteId, commandId: s.activeCommand.id, reason: `superseded by ${command}` });
       }
-      const next = commandFor(desktop, command, at);
+      const next = commandFor(desktop, command, at, s.launch ?? DEFAULT_LAUNCH);
       effects.push({ kind: 'job', message: { siteId: desktop.siteId, command: next } });
       activeCommand = { id: next.id, kind: command };
     } else if (endCommand && s.activeCommand && to === 'FAILED' && event !== 'command_failed') {
@@ -781,22 +785,23 @@ const COMPLETED_MESSAGE: Record<CommandKind, string> = {
   delete: 'Desktop deleted; VM and connection removed',
 };
 
-function commandFor(desktop: Desktop, kind: CommandKind, issuedAt: string): Command {
-  return {
-    id: randomId('c'),
+function commandFor(desktop: Desktop, kind: CommandKind, issuedAt: string, launch: LaunchSpec): Command {
+  const spec: Command['spec'] = {
     desktopId: desktop.id,
-    kind,
-    issuedAt,
-    spec: {
-      desktopId: desktop.id,
-      userId: desktop.userId,
-      name: desktop.name,
-      plan: desktop.plan,
-      cpuCores: desktop.cpuCores,
-      memoryMb: desktop.memoryMb,
-      protocol: desktop.protocol,
-    },
+    userId: desktop.userId,
+    name: desktop.name,
+    plan: desktop.plan,
+    cpuCores: desktop.cpuCores,
+    memoryMb: desktop.memoryMb,
+    protocol: desktop.protocol,
+    backend: desktop.backend,
+    gpuSlots: desktop.gpuSlots,
   };
+  if (launch.vmTemplate) spec.template = launch.vmTemplate;
+  if (launch.image) spec.image = launch.image;
+  if (launch.storageGb) spec.storageGb = launch.storageGb;
+  if (launch.gpu) spec.gpu = launch.gpu;
+  return { id: randomId('c'), desktopId: desktop.id, kind, issuedAt, spec };
 }
 
 function toTransitionRecord(r: {
@@ -826,5 +831,6 @@ function factsPatch(facts: DesktopFacts | undefined): Partial<Desktop> {
   if (facts.node !== undefined) patch.node = facts.node;
   if (facts.ipAddress !== undefined) patch.ipAddress = facts.ipAddress;
   if (facts.connectionId !== undefined) patch.connectionId = facts.connectionId;
+  if (facts.sessionUrl !== undefined) patch.sessionUrl = facts.sessionUrl;
   return patch;
 }

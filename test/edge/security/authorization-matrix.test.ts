@@ -111,6 +111,27 @@ const EXPECTED: Record<string, Row> = {
   'GET /api/v1/webhooks/{id}': { subject: 'webhook', expect: ownWebhook(200) },
   'GET /api/v1/webhooks/{id}/deliveries': { subject: 'webhook', expect: ownWebhook(200) },
   'DELETE /api/v1/webhooks/{id}': { subject: 'webhook', expect: ownWebhook(200) },
+  'GET /api/v1/templates': { subject: 'public', expect: signedIn(200) },
+  // {id} is not a template here: unknown to everyone signed in.
+  'GET /api/v1/templates/{id}': { subject: 'public', expect: signedIn(404) },
+  'GET /api/v1/admin/templates': { subject: 'public', expect: adminOnly(200) },
+  'POST /api/v1/admin/templates': {
+    subject: 'public',
+    body: () => ({
+      id: `matrix-${crypto.randomUUID().slice(0, 8)}`,
+      name: 'Matrix',
+      os: 'Ubuntu 24.04',
+      backend: 'proxmox',
+      protocol: 'vnc',
+    }),
+    expect: adminOnly(201),
+  },
+  'PUT /api/v1/admin/templates/{id}': {
+    subject: 'public',
+    body: () => ({ name: 'Matrix', os: 'Ubuntu 24.04', backend: 'proxmox', protocol: 'vnc' }),
+    expect: adminOnly(200),
+  },
+  'DELETE /api/v1/admin/templates/{id}': { subject: 'public', expect: adminOnly(404) },
   // A site with no bridge: reconciliation answers at once that it skipped it.
   'POST /api/v1/admin/reconcile': { subject: 'public', body: (f) => ({ siteId: f.siteId }), expect: adminOnly(200) },
 };

@@ -1,0 +1,10 @@
+/** What a command needs beyond the desktop record: template details and the GPU booked for it. */
+export interface LaunchSpec {
+  vmTemplate: string | null;
+  image: string | null;
+  storageGb: number | null;
+  gpu: { gpuId: string; node: string } | null;
+}
+
+/** The default VM template of the site's bridge, nothing else. */
+export const DEFAULT_LAUNCH: LaunchSpec = { vmTemplate: null, image: null, storageGb: null, gpu: null };
