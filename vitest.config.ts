@@ -38,7 +38,7 @@ export default defineConfig({
         // that start the real processes.
         test: {
           name: 'node',
-          include: ['test/bridge/**/*.test.ts', 'test/simulators/**/*.test.ts', 'test/e2e/**/*.test.ts'],
+          include: ['test/bridge/**/*.test.ts', 'test/simulators/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/faults/**/*.test.ts'],
           environment: 'node',
           testTimeout: 60_000,
           hookTimeout: 120_000,

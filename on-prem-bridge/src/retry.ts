@@ -2,8 +2,9 @@
  * The one retry helper every task uses. Retryable InfraErrors (locks, proxy time-outs,
  * network) are tried again with capped full-jitter exponential backoff (AWS
  * architecture blog, "Exponential Backoff And Jitter") until the step's own deadline
- * or the abort signal; anything else fails the step at once. The final error becomes a
- * TaskError whose message names the action, so every fail frame reads the same way.
+ * (the last wait cut to end at it) or the abort signal; anything else fails the step at
+ * once. The final error becomes a TaskError whose message names the action, so every
+ * fail frame reads the same way.
  */
 import { InfraError } from './drivers/types';
 import { CancelledError, TaskError, describeFailure } from './errors';
@@ -54,11 +55,14 @@ export async function withRetry<T>(action: string, fn: () => Promise<T>, options
       // Whatever a driver threw while we were being cancelled, the cancellation is the story.
       throwIfAborted(options.signal);
       if (!isRetryable(err)) throw asTaskError(err, action);
-      const delay = backoffDelay(attempt, options, options.random);
       const elapsed = now() - started;
-      if (elapsed + delay > options.timeoutMs) {
+      const remaining = options.timeoutMs - elapsed;
+      if (remaining <= 0) {
         throw new TaskError(`${describeFailure(err, action)} (still failing after ${formatDuration(elapsed)})`, { cause: err });
       }
+      // A backoff that would overshoot the deadline is cut short: one last try at the deadline
+      // beats giving up while time is left (a long draw at attempt 4 could forfeit seconds).
+      const delay = Math.min(backoffDelay(attempt, options, options.random), remaining);
       options.onRetry?.(err, attempt + 1, delay);
       await pause(delay, options.signal);
     }

@@ -8,6 +8,11 @@
  *   the link). Anything older simply runs again: tasks observe before they act.
  * - Commands for one desktop run one at a time, in arrival order; at most
  *   `concurrency` run at once overall.
+ * - The newest command of a desktop wins, as at the edge, where every new command
+ *   supersedes the active one: a command issued before one this process has already seen
+ *   for the same desktop is stale (a redelivery that lost a race) and fails without
+ *   touching anything, and a newer command aborts an older one still running, as the
+ *   edge's `cancel` would (which a restarted bridge never gets for work it resumed).
  * - Nothing here is persisted: after a crash the edge's lease lapses, the command is
  *   handed out again and the task resumes from what it finds.
  */
@@ -63,6 +68,8 @@ export function createRunner(options: RunnerOptions): Runner {
   const queue: Job[] = [];
   const busyDesktops = new Set<string>();
   const recent = new Map<string, Result>();
+  /** desktopId → issuedAt (ms) of the newest command seen for it; the least recent are forgotten past 10 000. */
+  const newest = new Map<string, number>();
   let running = 0;
   let draining = false;
   let idleWaiters: Array<() => void> = [];
@@ -94,6 +101,33 @@ export function createRunner(options: RunnerOptions): Runner {
     return new Promise<void>((resolve) => idleWaiters.push(resolve));
   };
 
+  /** The newest issue time seen for the desktop, if newer than `command`'s. */
+  const supersededBy = (command: Command): number | undefined => {
+    const seen = newest.get(command.desktopId);
+    const issued = Date.parse(command.issuedAt);
+    return seen !== undefined && issued < seen ? seen : undefined;
+  };
+
+  const noteIssued = (command: Command) => {
+    const issued = Date.parse(command.issuedAt);
+    if (Number.isNaN(issued)) return;
+    const seen = newest.get(command.desktopId);
+    newest.delete(command.desktopId);
+    newest.set(command.desktopId, seen === undefined ? issued : Math.max(seen, issued));
+    while (newest.size > Math.max(recentLimit, 10_000)) {
+      const oldest = newest.keys().next().value;
+      if (oldest === undefined) break;
+      newest.delete(oldest);
+    }
+  };
+
+  const staleResult = (command: Command, newer: number): Result => ({
+    type: 'fail',
+    commandId: command.id,
+    desktopId: command.desktopId,
+    message: `Superseded: a newer command for desktop ${command.desktopId} (issued ${new Date(newer).toISOString()}) reached this bridge first; nothing was done`,
+  });
+
   // Earliest queued job whose desktop is free: keeps per-desktop order without letting
   // one busy desktop hold back the others.
   const pump = () => {
@@ -101,7 +135,15 @@ export function createRunner(options: RunnerOptions): Runner {
       const index = queue.findIndex((job) => !busyDesktops.has(job.command.desktopId));
       if (index < 0) return;
       const [job] = queue.splice(index, 1);
-      if (job) void run(job);
+      if (!job) continue;
+      // Superseded while it waited behind another command of its desktop.
+      const newer = supersededBy(job.command);
+      if (newer !== undefined) {
+        log.info('dropping a queued command superseded by a newer one', { commandId: job.command.id, desktopId: job.command.desktopId });
+        finish(job, staleResult(job.command, newer));
+        continue;
+      }
+      void run(job);
     }
   };
 
@@ -167,6 +209,27 @@ export function createRunner(options: RunnerOptions): Runner {
       const job: Job = { command, controller: new AbortController(), state: 'queued', done: false };
       jobs.set(command.id, job);
       send({ type: 'accepted', commandId: command.id, desktopId: command.desktopId });
+      const newer = supersededBy(command);
+      if (newer !== undefined) {
+        log.info('refusing a stale command: a newer one for its desktop came first', {
+          commandId: command.id,
+          desktopId: command.desktopId,
+        });
+        finish(job, staleResult(command, newer));
+        return;
+      }
+      noteIssued(command);
+      for (const other of jobs.values()) {
+        if (
+          other !== job &&
+          other.state === 'running' &&
+          other.command.desktopId === command.desktopId &&
+          supersededBy(other.command) !== undefined
+        ) {
+          log.info('a newer command supersedes the running one; aborting it', { commandId: other.command.id, newer: command.id });
+          other.controller.abort(new CancelledError(`superseded by a newer ${command.kind} command`));
+        }
+      }
       if (command.spec.desktopId !== command.desktopId) {
         finish(job, {
           type: 'fail',

@@ -140,7 +140,7 @@ export function allocate(state: GpuSlotState, request: { sessionId: string; slot
       state: { gpus: state.gpus, bookings: { ...state.bookings, [sessionId]: { gpuId: best.gpu.id, slots } } },
     };
   }
-  const reason = state.gpus.length > 0 && slots > largestGpu ? 'too_large' : freeSlots > slots ? 'fragmented' : 'no_capacity';
+  const reason = state.gpus.length > 0 && slots > largestGpu ? 'too_large' : freeSlots >= slots ? 'fragmented' : 'no_capacity';
   return { ok: false, reason, freeSlots, largestFree };
 }
 

@@ -22,7 +22,6 @@ import {
   DesktopIdSchema,
   DesktopSchema,
   DesktopStatusSchema,
-  PLANS,
   PlanSchema,
   TransitionRecordSchema,
 } from '../schemas/desktop';

@@ -92,6 +92,18 @@ describe('stop-desktop', () => {
     expect(progress.at(-1)?.message).toMatch(/VM quit\/powerdown failed - got timeout\); forcing a stop$/);
   });
 
+  it('asks again, rather than pulling the plug, when the shutdown task was refused on a lock', async () => {
+    const infra = makeInfra();
+    const { id, facts } = await createdDesktop(infra);
+    infra.proxmox.failNextTask('qmshutdown', `can't lock file '/var/lock/qemu-server/lock-${facts.vmId}.conf' - got timeout`);
+
+    await stopDesktop(makeDeps(infra))(makeSpec(id), recordingContext().ctx);
+
+    expect(infra.proxmox.vms.get(facts.vmId ?? 0)?.status).toBe('stopped');
+    expect(infra.proxmox.callsOf('shutdownVm')).toHaveLength(2);
+    expect(infra.proxmox.callsOf('stopVm')).toEqual([]);
+  });
+
   it('completes with nothing to do when the VM is gone or already stopped', async () => {
     const infra = makeInfra();
     expect(await stopDesktop(makeDeps(infra))(makeSpec(desktopId()), recordingContext().ctx)).toEqual({});

@@ -65,6 +65,23 @@ describe('withRetry', () => {
     expect(time.now()).toBeLessThanOrEqual(3_000);
   });
 
+  it('cuts the last backoff short to try once more at the deadline instead of giving up early', async () => {
+    const time = fakeTime();
+    let calls = 0;
+    const result = await withRetry(
+      'read the IP address of VM 20000',
+      async () => {
+        if (++calls < 4) throw locked();
+        return '10.0.0.1';
+      },
+      { baseMs: 1_000, capMs: 10_000, timeoutMs: 3_000, signal: new AbortController().signal, random: () => 0.999, ...time },
+    );
+    // 999 + 1998 ms leave 3 ms: the third wait (up to 3996 ms) would overshoot, so it is cut to end at the deadline.
+    expect(result).toBe('10.0.0.1');
+    expect(time.sleeps).toEqual([999, 1_998, 3]);
+    expect(time.now()).toBe(3_000);
+  });
+
   it('says when a system could not be reached at all', async () => {
     const error = await withRetry(
       'look up VM desk-aaaaaaaa',

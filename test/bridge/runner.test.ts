@@ -110,6 +110,45 @@ describe('runner', () => {
     expect(runs[2]?.spec.desktopId).toBe('aaaaaaaa');
   });
 
+  it('refuses a stale command that arrives after a newer one for its desktop, touching nothing', async () => {
+    const { runner, frames, runs } = setup();
+    runner.submit({ ...makeCommand('stop', 'aaaaaaaa'), issuedAt: '2026-11-22T10:00:02.000Z' });
+    runs[0]?.finish();
+    await runner.idle();
+    // A start issued before that stop, delivered late (a resend that lost a race).
+    runner.submit({ ...makeCommand('start', 'aaaaaaaa'), issuedAt: '2026-11-22T10:00:01.000Z' });
+    await runner.idle();
+    expect(runs).toHaveLength(1);
+    expect(frames.at(-1)).toEqual({
+      type: 'fail',
+      commandId: 'cmd-start-aaaaaaaa',
+      desktopId: 'aaaaaaaa',
+      message:
+        'Superseded: a newer command for desktop aaaaaaaa (issued 2026-11-22T10:00:02.000Z) reached this bridge first; nothing was done',
+    });
+  });
+
+  it('aborts the running command of a desktop when a newer one arrives, and drops older ones still queued', async () => {
+    const task: Task = (spec, ctx) =>
+      new Promise((resolve, reject) => {
+        ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason), { once: true });
+        if (spec.name === 'quick') resolve({});
+      });
+    const { runner, frames } = setup({ task });
+    runner.submit({ ...makeCommand('create', 'aaaaaaaa'), issuedAt: '2026-11-22T10:00:00.000Z' });
+    runner.submit({ ...makeCommand('stop', 'aaaaaaaa'), issuedAt: '2026-11-22T10:00:01.000Z' });
+    runner.submit({ ...makeCommand('delete', 'aaaaaaaa', 'cmd-delete-aaaaaaaa', { name: 'quick' }), issuedAt: '2026-11-22T10:00:02.000Z' });
+    await runner.idle();
+    const results = frames.filter((f) => f.type === 'complete' || f.type === 'fail');
+    expect(results.map((f) => [f.commandId, f.type])).toEqual([
+      ['cmd-create-aaaaaaaa', 'fail'],
+      ['cmd-stop-aaaaaaaa', 'fail'],
+      ['cmd-delete-aaaaaaaa', 'complete'],
+    ]);
+    expect(results[0]).toMatchObject({ message: 'Cancelled: superseded by a newer stop command' });
+    expect(results[1]).toMatchObject({ message: expect.stringMatching(/^Superseded: a newer command/) });
+  });
+
   it('runs at most `concurrency` commands at once', async () => {
     const { runner, runs } = setup({ concurrency: 2 });
     for (const id of ['aaaaaaa1', 'aaaaaaa2', 'aaaaaaa3']) runner.submit(makeCommand('create', id));

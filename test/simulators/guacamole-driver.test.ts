@@ -139,6 +139,18 @@ describe('guacamole driver', () => {
     expect(sim.stats().logins).toBe(3);
   });
 
+  it("leaves a session that ends again right after the fresh login to the caller's backoff (retryable)", async () => {
+    const guac = driver();
+    await guac.listConnections();
+    sim.setFaults({ rate: 1, kinds: ['http_403'], max: 2 });
+    const error = await infraError(guac.listConnections());
+    expect(error).toMatchObject({ system: 'guacamole', status: 403, retryable: true });
+    expect(error.message).toContain('the session ended again right after a fresh login');
+    // The next call logs in once more and goes through.
+    expect(await guac.listConnections()).toEqual([]);
+    expect(sim.stats()).toMatchObject({ logins: 3, faultsInjected: { http_403: 2 } });
+  });
+
   it('classifies http_500 as retryable and recovers once the fault is gone', async () => {
     const guac = driver();
     sim.setFaults({ rate: 1, kinds: ['http_500'] });

@@ -393,6 +393,8 @@ describe('/__sim control surface', () => {
 
     const stats = record(await (await fetch(`${sim.url}/__sim/stats`)).json());
     expect(stats).toMatchObject({ faults: null, faultsInjected: { http_500: 1, http_403: 1 }, logins: 1, sessions: 0 });
+    // Counted per endpoint too, with the variable parts named.
+    expect(stats.faultsInjectedByRoute).toEqual({ 'GET /session/data/{dataSource}/connections': { http_500: 1, http_403: 1 } });
   });
 
   it('draws the same faults for the same seed', async () => {

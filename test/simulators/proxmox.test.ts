@@ -289,6 +289,19 @@ describe('Proxmox simulator fault injection', () => {
     expect((await simStats(sim)).faults).toEqual({ proxy_596: 1 });
   });
 
+  it('runs a call whose answer a proxy_596 loses, and not one a proxy_599 stops (NOTES §2)', async () => {
+    sim.setFaults({ rate: 1, kinds: ['proxy_596'] });
+    const lost = await api(sim, 'POST', '/nodes/pve1/qemu/9000/clone', { form: { newid: '320', name: 'desk-320' } });
+    expect([lost.status, lost.text]).toEqual([596, '']);
+    sim.setFaults({ rate: 1, kinds: ['proxy_599'] });
+    const refused = await api(sim, 'POST', '/nodes/pve1/qemu/9000/clone', { form: { newid: '321', name: 'desk-321' } });
+    expect(refused.status).toBe(599);
+    sim.setFaults(null);
+    expect(sim.vm(320)?.name).toBe('desk-320');
+    expect(sim.vm(321)).toBeUndefined();
+    expect(sim.stats().faultsByRoute).toEqual({ 'POST /nodes/{node}/qemu/{vmid}/clone': { proxy_596: 1, proxy_599: 1 } });
+  });
+
   it('rejects a malformed fault configuration', async () => {
     const r = await fetch(`${base()}/__sim/faults`, { method: 'POST', body: JSON.stringify({ rate: 2, kinds: ['meteor'] }) });
     expect(r.status).toBe(400);

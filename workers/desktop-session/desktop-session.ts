@@ -68,7 +68,8 @@ interface State {
   seq: number;
   /** When the current status was entered (ms), for the watchdog. */
   statusSince: number;
-  activeCommand: { id: string; kind: CommandKind } | null;
+  /** `teardown`: a delete that removes what an abandoned create built, leaving the desktop FAILED. */
+  activeCommand: { id: string; kind: CommandKind; teardown?: boolean } | null;
   /** When it last became RUNNING (ms), while RUNNING: the session limit counts from here. */
   runningSince: number | null;
   /** The deadline each warning was sent for (./timers). */
@@ -371,6 +372,25 @@ export class DesktopSession extends DurableObject<Bindings> {
 
     if (frame.type === 'accepted') return { applied: true };
 
+    if (s.activeCommand.teardown) {
+      // Cleaning up after a failed create: the desktop stays FAILED; only its facts change.
+      if (frame.type === 'progress') this.update(s, { statusMessage: `cleaning up: ${frame.message}` });
+      else if (frame.type === 'complete') {
+        this.update(
+          { ...s, activeCommand: null },
+          {
+            vmId: null,
+            node: null,
+            ipAddress: null,
+            connectionId: null,
+            sessionUrl: null,
+            statusMessage: 'Cleaned up what the failed create had built',
+          },
+        );
+      } else this.update({ ...s, activeCommand: null }, { statusMessage: `Clean-up after the failure did not finish: ${frame.message}` });
+      return { applied: true };
+    }
+
     if (frame.type === 'progress') {
       const patch = { ...factsPatch(frame.facts), statusMessage: frame.message };
       const event = kind === 'create' || kind === 'start' ? STEP_EVENT[frame.step] : undefined;
@@ -528,6 +548,14 @@ export class DesktopSession extends DurableObject<Bindings> {
       // The edge gave up (watchdog, undeliverable): tell the bridge to stop, and clean
       // up, whatever it may still be doing for this command.
       effects.push({ kind: 'cancel', siteId: desktop.siteId, commandId: s.activeCommand.id, reason });
+      if (s.activeCommand.kind === 'create') {
+        // A cancel reaches only the bridge that holds the create; if that bridge died, a
+        // restarted one knows nothing of it. The idempotent delete task removes whatever
+        // the abandoned create built, whichever bridge runs it, whenever it is back.
+        const teardown = commandFor(desktop, 'delete', at, s.launch ?? DEFAULT_LAUNCH);
+        effects.push({ kind: 'job', message: { siteId: desktop.siteId, command: teardown } });
+        activeCommand = { id: teardown.id, kind: 'delete', teardown: true };
+      }
     }
     if (to === 'DELETED') effects.push({ kind: 'release', userId: desktop.userId, desktopId: desktop.id });
 

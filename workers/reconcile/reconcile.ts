@@ -46,8 +46,8 @@ export async function reconcileSite(env: Bindings, siteId: string, now = Date.no
   // Leftovers grouped by the desktop they name.
   const byDesktop = new Map<string, { vms: number[]; connections: string[] }>();
   const entry = (id: string) => {
-    let e = byDesktop.get(id);
-    if (!e) byDesktop.set(id, (e = { vms: [], connections: [] }));
+    const e = byDesktop.get(id) ?? { vms: [], connections: [] };
+    byDesktop.set(id, e);
     return e;
   };
   for (const vm of inv.vms) if (vm.desktopId) entry(vm.desktopId).vms.push(vm.vmid);

@@ -61,12 +61,16 @@ export class SiteHub extends DurableObject<Bindings> {
     this.sql = ctx.storage.sql;
     this.cfg = config(env);
     this.sql.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
+    // `orphan` = 1 for reconciliation's clean-ups, which no desktop owns (so no desktop is asked about them).
     this.sql.exec(`CREATE TABLE IF NOT EXISTS commands (
       id TEXT PRIMARY KEY, desktop_id TEXT NOT NULL, body TEXT NOT NULL,
-      lease_until INTEGER NOT NULL, sends INTEGER NOT NULL DEFAULT 1)`);
+      lease_until INTEGER NOT NULL, sends INTEGER NOT NULL DEFAULT 1, orphan INTEGER NOT NULL DEFAULT 0)`);
     // Commands that found the site offline. The queue keeps retrying them with backoff;
     // this copy lets a reconnecting bridge get them at once instead of at the next retry.
     this.sql.exec(`CREATE TABLE IF NOT EXISTS parked (id TEXT PRIMARY KEY, body TEXT NOT NULL, parked_at INTEGER NOT NULL)`);
+    // Added after the first release: objects created before it get the column here.
+    const columns = this.sql.exec<{ name: string }>('PRAGMA table_info(commands)').toArray();
+    if (!columns.some((c) => c.name === 'orphan')) this.sql.exec('ALTER TABLE commands ADD COLUMN orphan INTEGER NOT NULL DEFAULT 0');
     // Desktops whose leftovers reconciliation found, with when it first saw them.
     this.sql.exec(`CREATE TABLE IF NOT EXISTS orphans (desktop_id TEXT PRIMARY KEY, first_seen INTEGER NOT NULL)`);
   }
@@ -117,7 +121,7 @@ export class SiteHub extends DurableObject<Bindings> {
         // Commands this hub had in flight that the bridge no longer runs (it restarted
         // while the link was replaced) are handed out again.
         const running = new Set(frame.running);
-        for (const row of this.inFlight()) if (!running.has(row.id)) this.resend(ws, row.id, row.body);
+        for (const row of this.inFlight()) if (!running.has(row.id)) await this.resend(ws, row);
         await this.dispatchParked();
         return;
       }
@@ -163,7 +167,7 @@ export class SiteHub extends DurableObject<Bindings> {
       await this.linkLost(ws, 'heartbeat timeout');
       return;
     }
-    for (const row of this.inFlight()) if (row.lease_until < now) this.resend(ws, row.id, row.body);
+    for (const row of this.inFlight()) if (row.lease_until < now) await this.resend(ws, row);
     await this.ctx.storage.setAlarm(now + this.cfg.HEARTBEAT_SECONDS * 1000);
   }
 
@@ -239,7 +243,7 @@ export class SiteHub extends DurableObject<Bindings> {
       issuedAt: new Date().toISOString(),
       spec: { desktopId, userId: 'reconcile', name: 'orphan', plan: 'BASIC', cpuCores: 1, memoryMb: 512, protocol: 'vnc' },
     };
-    this.deliver(ws, command);
+    this.deliver(ws, command, true);
     return 'delivered';
   }
 
@@ -293,14 +297,15 @@ export class SiteHub extends DurableObject<Bindings> {
   }
 
   /** Sends a command under a lease: it stays in `commands` until it completes or fails. */
-  private deliver(ws: WebSocket, command: Command): void {
+  private deliver(ws: WebSocket, command: Command, orphan = false): void {
     this.sql.exec(
-      `INSERT INTO commands (id, desktop_id, body, lease_until) VALUES (?, ?, ?, ?)
+      `INSERT INTO commands (id, desktop_id, body, lease_until, orphan) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT(id) DO UPDATE SET lease_until = excluded.lease_until, sends = sends + 1`,
       command.id,
       command.desktopId,
       JSON.stringify(command),
       Date.now() + this.cfg.LEASE_SECONDS * 1000,
+      orphan ? 1 : 0,
     );
     this.send(ws, { type: 'command', command });
   }
@@ -369,13 +374,24 @@ export class SiteHub extends DurableObject<Bindings> {
 
   private inFlight() {
     return this.sql
-      .exec<{ id: string; body: string; lease_until: number }>('SELECT id, body, lease_until FROM commands ORDER BY rowid')
+      .exec<{ id: string; desktop_id: string; body: string; lease_until: number; orphan: number }>(
+        'SELECT id, desktop_id, body, lease_until, orphan FROM commands ORDER BY rowid',
+      )
       .toArray();
   }
 
-  private resend(ws: WebSocket, id: string, body: string): void {
-    this.sql.exec('UPDATE commands SET lease_until = ?, sends = sends + 1 WHERE id = ?', Date.now() + this.cfg.LEASE_SECONDS * 1000, id);
-    this.send(ws, { type: 'command', command: JSON.parse(body) as Command });
+  /** Hands a lapsed or lost command out again, unless its desktop has moved on to another command meanwhile. */
+  private async resend(ws: WebSocket, row: { id: string; desktop_id: string; body: string; orphan: number }): Promise<void> {
+    if (!row.orphan && !(await this.env.DESKTOP_SESSION.getByName(row.desktop_id).isActiveCommand(row.id))) {
+      this.sql.exec('DELETE FROM commands WHERE id = ?', row.id);
+      return;
+    }
+    this.sql.exec(
+      'UPDATE commands SET lease_until = ?, sends = sends + 1 WHERE id = ?',
+      Date.now() + this.cfg.LEASE_SECONDS * 1000,
+      row.id,
+    );
+    this.send(ws, { type: 'command', command: JSON.parse(row.body) as Command });
   }
 
   private renewLeases(ids: string[], now: number): void {

@@ -182,7 +182,12 @@ export function createGuacamoleDriver(opts: GuacamoleDriverOptions): GuacamoleDr
         if (adminToken === token) adminToken = null;
         if (attempt === 0) continue;
         if (message === SESSION_GONE) {
-          throw new InfraError(`guacamole ${method} ${path} → 403 ${type}: the session ended again right after a fresh login`, 'guacamole', 403, true);
+          throw new InfraError(
+            `guacamole ${method} ${path} → 403 ${type}: the session ended again right after a fresh login`,
+            'guacamole',
+            403,
+            true,
+          );
         }
       }
       if (spec.accept.includes(result.status)) return result;

@@ -26,7 +26,14 @@ export async function takeInventory(deps: TaskDeps, signal: AbortSignal, log: Lo
         takenAt,
         vms: vms
           .filter((vm) => !vm.template && (vm.tags.includes(MANAGED_TAG) || desktopIdOf(vm.name) !== null))
-          .map((vm) => ({ vmid: vm.vmid, node: vm.node, name: vm.name, status: vm.status, lock: vm.lock, desktopId: desktopIdOf(vm.name) })),
+          .map((vm) => ({
+            vmid: vm.vmid,
+            node: vm.node,
+            name: vm.name,
+            status: vm.status,
+            lock: vm.lock,
+            desktopId: desktopIdOf(vm.name),
+          })),
         connections: connections
           .filter((c) => desktopIdOf(c.name) !== null)
           .map((c) => ({ identifier: c.identifier, name: c.name, desktopId: desktopIdOf(c.name) })),

@@ -4,6 +4,7 @@
  * is nothing to stop, which is success: stop is asked for by idle timers and expiry,
  * and must not fail a desktop that is already gone.
  */
+import { InfraError } from '../drivers/types';
 import { TaskError, describeFailure } from '../errors';
 import type { Task, TaskDeps } from './context';
 import { createReporter } from './reporter';
@@ -40,25 +41,39 @@ export function stopDesktop(deps: TaskDeps): Task {
   };
 }
 
+/** The shutdown task's own time-out: the guest ignored the request (contracts/proxmox §9). */
+const GUEST_IGNORED_SHUTDOWN = /VM quit\/powerdown failed/;
+
 /**
  * The shutdown task ends on its own after the timeout ("VM quit/powerdown failed - got
- * timeout", contracts/proxmox §9). Only the request is retried: a task that failed means
- * the guest did not go down, and retrying would only wait another full timeout before
- * the hard stop. Our own deadline guards against a task never reported finished.
+ * timeout", contracts/proxmox §9): the guest ignored us, and asking again would only wait
+ * another full timeout before the hard stop. Any other transient failure (the request or
+ * the task refused on a lock, §6) means the guest was never asked, so the graceful
+ * shutdown is tried again instead of pulling the plug on someone's session. Our own
+ * deadline guards against a task never reported finished.
  */
 async function shutDownGracefully(deps: TaskDeps, t: Tools, vm: VmRef): Promise<void> {
   const seconds = deps.settings.shutdownTimeoutSeconds;
-  const upid = await t.attempt(`ask VM ${vm.vmid} to shut down`, async () => {
-    const { status } = await deps.proxmox.getVmStatus(vm.node, vm.vmid);
-    return status === 'stopped' ? null : deps.proxmox.shutdownVm(vm.node, vm.vmid, seconds);
-  });
-  if (!upid) return;
-  const deadline = AbortSignal.timeout(seconds * 1000 + deps.timing.shutdownGraceMs);
-  try {
-    await deps.proxmox.waitForTask(upid, { signal: AbortSignal.any([t.signal, deadline]), pollMs: deps.timing.pollMs });
-  } catch (err) {
-    throwIfAborted(t.signal);
-    if (deadline.aborted) throw new TaskError(`VM ${vm.vmid} did not finish shutting down within ${seconds} s`);
-    throw err;
-  }
+  const budgetMs = seconds * 1000 + deps.timing.shutdownGraceMs;
+  const deadline = AbortSignal.timeout(budgetMs);
+  await t.attempt(
+    `shut down VM ${vm.vmid}`,
+    async () => {
+      const { status } = await deps.proxmox.getVmStatus(vm.node, vm.vmid);
+      if (status === 'stopped') return;
+      const upid = await deps.proxmox.shutdownVm(vm.node, vm.vmid, seconds);
+      try {
+        await deps.proxmox.waitForTask(upid, { signal: AbortSignal.any([t.signal, deadline]), pollMs: deps.timing.pollMs });
+      } catch (err) {
+        throwIfAborted(t.signal);
+        if (deadline.aborted) throw new TaskError(`VM ${vm.vmid} did not finish shutting down within ${seconds} s`);
+        // Its text ends in "got timeout" like a lock time-out, but this one is final.
+        if (err instanceof InfraError && GUEST_IGNORED_SHUTDOWN.test(err.message)) {
+          throw new InfraError(err.message, err.system, err.status, false);
+        }
+        throw err;
+      }
+    },
+    budgetMs,
+  );
 }

@@ -4,8 +4,8 @@
  * reach a state). Both stop at once when the command is cancelled.
  */
 import type { Logger } from '../logger';
-import { TaskError } from '../errors';
-import { throwIfAborted, withRetry } from '../retry';
+import { TaskError, describeFailure } from '../errors';
+import { isRetryable, throwIfAborted, withRetry } from '../retry';
 import { pollInterval, sleep as realSleep } from '../sleep';
 import type { TaskDeps } from './context';
 
@@ -36,21 +36,41 @@ export function toolsFor(deps: TaskDeps, signal: AbortSignal, log: Logger): Tool
         log.warn('retrying after a transient error', { action, attempt: attemptNo, delayMs, error: err }),
     });
 
-  const pollFor = async <T>(action: string, probe: () => Promise<T | null | undefined>, timeoutMs: number) => {
+  /** The value, or at the deadline the transient error of the last probe (if it failed). */
+  const poll = async <T>(
+    action: string,
+    probe: () => Promise<T | null | undefined>,
+    timeoutMs: number,
+  ): Promise<{ found: true; value: T } | { found: false; lastError: unknown }> => {
     const deadline = now() + timeoutMs;
-    for (let poll = 0; ; poll++) {
+    let lastError: unknown;
+    for (let n = 0; ; n++) {
       throwIfAborted(signal);
-      const value = await attempt(action, probe, Math.max(0, deadline - now()));
-      if (value !== null && value !== undefined) return value;
-      if (now() >= deadline) return undefined;
-      await pause(Math.min(pollInterval(poll, deps.timing.pollMs), Math.max(0, deadline - now())), signal);
+      try {
+        const value = await attempt(action, probe, Math.max(0, deadline - now()));
+        if (value !== null && value !== undefined) return { found: true, value };
+        lastError = undefined;
+      } catch (err) {
+        // Transient trouble that lasted to the deadline means the wait timed out; the
+        // caller's time-out message says what that means, and the error why.
+        if (!(err instanceof TaskError && isRetryable(err.cause))) throw err;
+        lastError = err.cause;
+      }
+      if (now() >= deadline) return { found: false, lastError };
+      await pause(Math.min(pollInterval(n, deps.timing.pollMs), Math.max(0, deadline - now())), signal);
     }
   };
 
+  const pollFor = async <T>(action: string, probe: () => Promise<T | null | undefined>, timeoutMs: number) => {
+    const result = await poll(action, probe, timeoutMs);
+    return result.found ? result.value : undefined;
+  };
+
   const pollUntil = async <T>(action: string, probe: () => Promise<T | null | undefined>, timeoutMs: number, timeoutMessage: string) => {
-    const value = await pollFor(action, probe, timeoutMs);
-    if (value === undefined) throw new TaskError(timeoutMessage);
-    return value;
+    const result = await poll(action, probe, timeoutMs);
+    if (result.found) return result.value;
+    const why = result.lastError === undefined ? '' : ` (the last try failed: ${describeFailure(result.lastError, action)})`;
+    throw new TaskError(`${timeoutMessage}${why}`);
   };
 
   return { signal, log, attempt, pollUntil, pollFor };

@@ -202,6 +202,8 @@ export class FakeProxmox implements ProxmoxDriver {
     if (vm.status === 'paused') throw new InfraError('VM is paused - cannot shutdown\n', 'proxmox', 500, false);
     return this.startTask('qmshutdown', vmid, (finish) =>
       setImmediate(() => {
+        const failure = this.takeTaskFault('qmshutdown');
+        if (failure) return finish(failure);
         if (!vm.acpi) return finish('VM quit/powerdown failed - got timeout');
         vm.status = 'stopped';
         finish('OK');
