@@ -14,6 +14,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { cpuMsByGroup } from './cpu';
+import { runGpuPackingSimulation } from './gpu-packing';
 import { ROOT } from '../scripts/lib/local-config';
 import { nodeTs, startProcess } from '../scripts/lib/processes';
 import { freePort, startStack } from '../scripts/lib/stack';
@@ -264,6 +265,7 @@ try {
       transitionToReceiptP95Ms: pct(webhookLatencies, 95),
     },
     cronSweep: await sweepCost(),
+    gpuPacking: runGpuPackingSimulation(),
     statusEndpoint: status,
     bareHelloWorker: bare,
     statusToBareThroughputRatio: Math.round((status.requestsPerSecond / bare.requestsPerSecond) * 1000) / 1000,

@@ -198,3 +198,37 @@ adminRoutes.openapi(
 // The audit log, the overview and templates: admin-only like everything here.
 adminRoutes.route('/', insightRoutes);
 adminRoutes.route('/', adminTemplateRoutes);
+
+const GpuOccupancyOut = z
+  .object({
+    siteId: z.string(),
+    gpus: z.array(
+      z.object({
+        gpuId: z.string(),
+        node: z.string(),
+        slots: z.number(),
+        used: z.number(),
+        free: z.number(),
+        sessions: z.array(z.object({ sessionId: z.string(), slots: z.number() })),
+      }),
+    ),
+    totals: z.object({ slots: z.number(), used: z.number(), free: z.number(), largestFree: z.number() }),
+    orphaned: z.array(z.object({ sessionId: z.string(), gpuId: z.string(), slots: z.number() })),
+  })
+  .openapi('GpuOccupancy');
+
+adminRoutes.openapi(
+  createRoute({
+    method: 'get',
+    path: '/gpus',
+    summary: 'GPU slot occupancy per site and GPU (sessions are desktop ids)',
+    security,
+    responses: { 200: json(z.array(GpuOccupancyOut), 'Occupancy'), ...errors },
+  }),
+  async (c) => {
+    const sites = await withDb(c.var.cfg, (db) => listSites(db));
+    const out = await Promise.all(sites.map(async (s) => ({ siteId: s.id, ...(await c.env.SITE_HUB.getByName(s.id).gpuOccupancy()) })));
+    const used = out.reduce((n, s) => n + s.totals.used, 0);
+    return c.json(success(out, `${used} GPU slots in use`), 200);
+  },
+);

@@ -14,17 +14,10 @@ import { randomId } from '../lib/ids';
 import { newDesktop } from '../lib/new-desktop';
 import { cachedTemplate } from '../lib/template-cache';
 import { TemplateIdSchema } from '../schemas/template';
-import { DEFAULT_LAUNCH } from '../lib/launch';
+import { DEFAULT_LAUNCH, type LaunchSpec } from '../lib/launch';
 import { unwrap } from '../lib/result';
 import { siteBridge } from '../lib/site-link';
-import {
-  type Desktop,
-  DesktopIdSchema,
-  DesktopSchema,
-  DesktopStatusSchema,
-  PlanSchema,
-  TransitionRecordSchema,
-} from '../schemas/desktop';
+import { type Desktop, DesktopIdSchema, DesktopSchema, DesktopStatusSchema, PlanSchema, TransitionRecordSchema } from '../schemas/desktop';
 import { validationHook } from './validation';
 
 const UserIdSchema = z
@@ -203,17 +196,20 @@ desktopRoutes.openapi(
       backend: template?.backend ?? 'proxmox',
       gpuSlots: template?.gpuSlots ?? 0,
     });
-    const launch = template
+    const launch: LaunchSpec = template
       ? { vmTemplate: template.vmTemplate, image: template.image, storageGb: template.storageGb, gpu: null }
-      : DEFAULT_LAUNCH;
+      : { ...DEFAULT_LAUNCH };
     // The quota lives in the user's Durable Object: no database round trip on the way to 202.
     const account = c.env.USER_ACCOUNT.getByName(userId);
     unwrap(await account.reserve(userId, desktop.id, isAdmin(p) && userId === p.sub));
+    const hub = c.env.SITE_HUB.getByName(desktop.siteId);
     let created: Desktop;
     try {
+      // A GPU session's slots are booked on one GPU before anything is launched.
+      if (desktop.gpuSlots > 0) launch.gpu = unwrap(await hub.bookGpu(desktop.id, desktop.gpuSlots));
       created = unwrap(await c.env.DESKTOP_SESSION.getByName(desktop.id).create(desktop, actorOf(p), launch));
     } catch (err) {
-      await account.release(desktop.id).catch(() => {});
+      await Promise.all([account.release(desktop.id).catch(() => {}), launch.gpu ? hub.releaseGpu(desktop.id).catch(() => {}) : null]);
       throw err;
     }
     c.header('Location', `/api/v1/desktops/${created.id}`);
@@ -358,8 +354,16 @@ for (const action of ['start', 'stop'] as const) {
     }),
     async (c) => {
       const p = c.var.principal;
-      const { stub } = await loadDesktop(c.env, p, c.req.valid('param').id);
-      const desktop = unwrap(await stub.act(action, actorOf(p)));
+      const { stub, desktop: before } = await loadDesktop(c.env, p, c.req.valid('param').id);
+      // Starting a GPU desktop launches a new session: book its slots first.
+      const hub = c.env.SITE_HUB.getByName(before.siteId);
+      const gpu =
+        action === 'start' && before.gpuSlots > 0 && before.status === 'STOPPED'
+          ? unwrap(await hub.bookGpu(before.id, before.gpuSlots))
+          : undefined;
+      const result = await stub.act(action, actorOf(p), gpu);
+      if (!result.ok && gpu) await hub.releaseGpu(before.id);
+      const desktop = unwrap(result);
       return c.json(success(desktop, `Desktop ${action} initiated.`), 202);
     },
   );

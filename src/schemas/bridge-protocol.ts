@@ -176,8 +176,27 @@ export const ActivityFrameSchema = z.object({
   type: z.literal('activity'),
   desktops: z.array(z.object({ desktopId: DesktopIdSchema, viewers: z.number().int().positive() })).max(10_000),
 });
+/**
+ * The site's GPUs as its Kubernetes reports them (device-plugin time-slicing: each GPU
+ * offers `slots` replicas), sent on connect and whenever they change; the edge books
+ * sessions' slots against it.
+ */
+export const CapacityFrameSchema = z.object({
+  type: z.literal('capacity'),
+  gpus: z
+    .array(
+      z.object({
+        id: z.string().min(1).max(200),
+        node: z.string().min(1).max(253),
+        model: z.string().max(200),
+        slots: z.number().int().positive().max(64),
+      }),
+    )
+    .max(10_000),
+});
 export const BridgeToEdgeSchema = z.discriminatedUnion('type', [
   ActivityFrameSchema,
+  CapacityFrameSchema,
   ReadyFrameSchema,
   AcceptedFrameSchema,
   ProgressFrameSchema,

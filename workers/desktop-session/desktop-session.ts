@@ -96,7 +96,9 @@ type OutboxEffect =
   /** Frees the desktop's slot in its owner's quota. */
   | { kind: 'release'; userId: string; desktopId: string }
   /** A desktop event for webhook subscribers. */
-  | { kind: 'event'; event: WebhookEvent };
+  | { kind: 'event'; event: WebhookEvent }
+  /** The session no longer runs: its GPU slots at the site are free again. */
+  | { kind: 'gpu_release'; siteId: string; desktopId: string };
 
 /** What the live stream sends (WebSocket text frames, or SSE data lines). */
 export type LiveMessage =
@@ -273,8 +275,10 @@ export class DesktopSession extends DurableObject<Bindings> {
     return ok(this.apply(initial, null, 'create', actor, 'desktop creation requested', {}, 'create'));
   }
 
-  async act(action: Exclude<UserAction, 'create'>, actor: string): Promise<Result<Desktop>> {
-    const s = this.state();
+  /** `gpu`: for a start of a GPU desktop, the slots the route just booked for the new session. */
+  async act(action: Exclude<UserAction, 'create'>, actor: string, gpu?: LaunchSpec['gpu']): Promise<Result<Desktop>> {
+    const found = this.state();
+    const s = found && gpu ? { ...found, launch: { ...(found.launch ?? DEFAULT_LAUNCH), gpu } } : found;
     if (!s) return fail('NOT_FOUND', 'desktop not found');
     const status = s.desktop.status;
     // DELETE is idempotent: asking again while the teardown runs changes nothing.
@@ -558,6 +562,9 @@ export class DesktopSession extends DurableObject<Bindings> {
       }
     }
     if (to === 'DELETED') effects.push({ kind: 'release', userId: desktop.userId, desktopId: desktop.id });
+    const ended = (st: DesktopStatus | null) => st === 'STOPPED' || st === 'FAILED' || st === 'DELETED';
+    if (desktop.gpuSlots > 0 && ended(to) && !ended(from))
+      effects.push({ kind: 'gpu_release', siteId: desktop.siteId, desktopId: desktop.id });
 
     // Entering RUNNING starts the session and the idle clock; leaving it ends them.
     const enteringRunning = to === 'RUNNING' && from !== 'RUNNING';
@@ -711,6 +718,9 @@ export class DesktopSession extends DurableObject<Bindings> {
         return this.env.SITE_HUB.getByName(effect.siteId).cancel(effect.commandId, effect.reason);
       case 'release':
         return this.env.USER_ACCOUNT.getByName(effect.userId).release(effect.desktopId);
+      case 'gpu_release':
+        await this.env.SITE_HUB.getByName(effect.siteId).releaseGpu(effect.desktopId);
+        return;
       case 'event':
         await this.env.EVENTS.send({ kind: 'event', event: effect.event } satisfies EventsMessage, { contentType: 'json' });
         return;

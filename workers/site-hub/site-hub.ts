@@ -15,6 +15,16 @@ import { withDb } from '../../src/db/client';
 import { markSiteLink } from '../../src/db/queries';
 import { type Bindings, type Config, config } from '../../src/env';
 import { randomId } from '../../src/lib/ids';
+import {
+  type GpuSlotState,
+  type Occupancy,
+  allocate,
+  emptyState,
+  isSlotCount,
+  occupancy,
+  release,
+  setInventory,
+} from '../../src/gpu/allocator';
 import { fail, ok, type Result } from '../../src/lib/result';
 import {
   BridgeToEdgeSchema,
@@ -131,6 +141,9 @@ export class SiteHub extends DurableObject<Bindings> {
       case 'activity':
         await this.reportViewers(frame.desktops);
         return;
+      case 'capacity':
+        this.setGpuInventory(frame.gpus);
+        return;
       case 'response':
         this.pendingRequests.get(frame.requestId)?.(frame);
         return;
@@ -245,6 +258,79 @@ export class SiteHub extends DurableObject<Bindings> {
     };
     this.deliver(ws, command, true);
     return 'delivered';
+  }
+
+  // ---- GPU slots (time-slicing replicas) of this site ----
+
+  /**
+   * Books `slots` of one GPU for a desktop before its session is launched (the pod is
+   * then pinned to that GPU's node). Refuses, with the reason a person can act on, when
+   * no single GPU has room; a second booking for the same desktop returns the first.
+   */
+  async bookGpu(desktopId: string, slots: number): Promise<Result<{ gpuId: string; node: string }>> {
+    const state = this.gpuState();
+    const siteId = this.siteId();
+    if (state.gpus.length === 0) {
+      return fail(
+        'GPU_CAPACITY',
+        `Site '${siteId}' has reported no GPUs (is its bridge connected and does its Kubernetes advertise nvidia.com/gpu?)`,
+      );
+    }
+    if (!isSlotCount(slots)) return fail('GPU_CAPACITY', `A session takes 1, 2, 4 or 8 GPU slots, not ${slots}`);
+    const r = allocate(state, { sessionId: desktopId, slots });
+    if (!r.ok) {
+      const total = occupancy(state).totals;
+      const why =
+        r.reason === 'too_large'
+          ? `no GPU at site '${siteId}' has ${slots} slots`
+          : r.reason === 'fragmented'
+            ? `site '${siteId}' has ${r.freeSlots} free GPU slots, but at most ${r.largestFree} on any one GPU and this session needs ${slots} on one`
+            : `all GPUs at site '${siteId}' are busy (${total.used} of ${total.slots} slots in use)`;
+      return fail('GPU_CAPACITY', `No GPU capacity: ${why}; try again when a session ends`);
+    }
+    this.saveGpuState(r.state);
+    const gpu = r.state.gpus.find((g) => g.id === r.gpuId);
+    return ok({ gpuId: r.gpuId, node: gpu?.node ?? 'unknown' });
+  }
+
+  /** The session ended (stopped, failed, deleted): its slots are free again. Idempotent. */
+  async releaseGpu(desktopId: string): Promise<void> {
+    const { state, released } = release(this.gpuState(), desktopId);
+    if (released) this.saveGpuState(state);
+  }
+
+  async gpuOccupancy(): Promise<Occupancy> {
+    return occupancy(this.gpuState());
+  }
+
+  private setGpuInventory(gpus: { id: string; node: string; slots: number }[]): void {
+    const change = setInventory(
+      this.gpuState(),
+      gpus.map((g) => ({ id: g.id, node: g.node, slots: g.slots })),
+    );
+    this.saveGpuState(change.state);
+    if (change.orphaned.length || change.overcommitted.length) {
+      console.warn(
+        JSON.stringify({
+          msg: 'GPU inventory changed under running sessions',
+          siteId: this.siteId(),
+          orphaned: change.orphaned,
+          overcommitted: change.overcommitted,
+        }),
+      );
+    }
+  }
+
+  private gpuState(): GpuSlotState {
+    const row = this.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = 'gpu'`).toArray()[0];
+    return row ? (JSON.parse(row.value) as GpuSlotState) : emptyState();
+  }
+
+  private saveGpuState(state: GpuSlotState): void {
+    this.sql.exec(
+      `INSERT INTO meta (key, value) VALUES ('gpu', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
+      JSON.stringify(state),
+    );
   }
 
   async saveReconcileReport(report: unknown): Promise<void> {

@@ -111,6 +111,7 @@ const EXPECTED: Record<string, Row> = {
   'GET /api/v1/webhooks/{id}': { subject: 'webhook', expect: ownWebhook(200) },
   'GET /api/v1/webhooks/{id}/deliveries': { subject: 'webhook', expect: ownWebhook(200) },
   'DELETE /api/v1/webhooks/{id}': { subject: 'webhook', expect: ownWebhook(200) },
+  'GET /api/v1/admin/gpus': { subject: 'public', expect: adminOnly(200) },
   'GET /api/v1/templates': { subject: 'public', expect: signedIn(200) },
   // {id} is not a template here: unknown to everyone signed in.
   'GET /api/v1/templates/{id}': { subject: 'public', expect: signedIn(404) },

@@ -1,0 +1,75 @@
+/** GPU desktops: slots are booked on one GPU before launch, refused clearly when full, freed when the session ends. */
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import type { Desktop } from '../../src/schemas/desktop';
+import { FakeBridge, registerSite } from './fake-bridge';
+import { api, token, uniqueUser } from './helpers';
+
+const IMAGE = 'ghcr.io/selkies-project/nvidia-egl-desktop:24.04-20250815000000';
+let admin: string;
+let bridge: FakeBridge;
+
+interface Occupancy {
+  siteId: string;
+  gpus: { gpuId: string; node: string; slots: number; used: number; sessions: { sessionId: string; slots: number }[] }[];
+  totals: { slots: number; used: number; free: number };
+}
+
+async function occupancy(): Promise<Occupancy> {
+  const res = await api<Occupancy[]>('GET', '/api/v1/admin/gpus', { token: admin });
+  const local = res.body?.data.find((s) => s.siteId === 'local');
+  if (!local) throw new Error('no occupancy for site local');
+  return local;
+}
+
+async function template(slots: number): Promise<string> {
+  const id = `gpu-${slots}-${crypto.randomUUID().slice(0, 6)}`;
+  const res = await api('POST', '/api/v1/admin/templates', {
+    token: admin,
+    body: { id, name: `GPU ${slots}`, os: 'Ubuntu 24.04', backend: 'selkies', protocol: 'webrtc', gpuSlots: slots, image: IMAGE },
+  });
+  expect(res.status).toBe(201);
+  return id;
+}
+
+beforeAll(async () => {
+  admin = await token('root', { roles: ['admin'] });
+  bridge = await FakeBridge.connect('local', await registerSite('local'));
+  bridge.send({
+    type: 'capacity',
+    gpus: [
+      { id: 'k3s-gpu-1/gpu0', node: 'k3s-gpu-1', model: 'NVIDIA RTX A4000', slots: 8 },
+      { id: 'k3s-gpu-1/gpu1', node: 'k3s-gpu-1', model: 'NVIDIA RTX A4000', slots: 8 },
+    ],
+  });
+  await vi.waitFor(async () => expect((await occupancy()).totals.slots).toBe(16));
+});
+
+describe('GPU capacity', () => {
+  it('books slots on one GPU per session, refuses the launch that does not fit, and frees slots when a session ends', async () => {
+    const whole = await template(8);
+    const launch = async () => api<Desktop>('POST', '/api/v1/desktops', { token: await token(uniqueUser()), body: { templateId: whole } });
+    const first = await launch();
+    const second = await launch();
+    expect([first.status, second.status]).toEqual([202, 202]);
+    const cmd = await bridge.command(first.body!.data.id, 'create');
+    expect(cmd.spec.gpu).toMatchObject({ node: 'k3s-gpu-1' });
+    expect(cmd.spec.gpuSlots).toBe(8);
+
+    const third = await launch();
+    expect(third.status).toBe(409);
+    expect(third.body?.error?.code).toBe('GPU_CAPACITY');
+    expect(third.body?.message).toMatch(/^No GPU capacity: all GPUs at site 'local' are busy \(16 of 16 slots in use\)/);
+    const occ = await occupancy();
+    expect(occ.gpus.map((g) => g.used)).toEqual([8, 8]);
+    for (const g of occ.gpus) expect(g.used).toBeLessThanOrEqual(g.slots);
+    // The refused launch left nothing behind: no desktop and no quota slot taken.
+    expect(occ.gpus.flatMap((g) => g.sessions.map((s) => s.sessionId)).sort()).toEqual([first.body!.data.id, second.body!.data.id].sort());
+
+    // The first session ends (deleted before it ever ran): its GPU is free for the next launch.
+    await api('DELETE', `/api/v1/desktops/${first.body!.data.id}`, { token: admin });
+    const teardown = await bridge.command(first.body!.data.id, 'delete');
+    bridge.complete(teardown);
+    await vi.waitFor(async () => expect((await occupancy()).totals.used).toBe(8));
+    expect((await launch()).status).toBe(202);
+  });
+});
