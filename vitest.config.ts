@@ -15,6 +15,7 @@ export default defineConfig({
                 DATABASE_URL: inject('dbUrl'),
                 DB_WS_PROXY: inject('dbProxy'),
                 JWT_SECRET: TEST_JWT_SECRET,
+                TURN_SHARED_SECRET: 'test-only-turn-secret-0123456789',
                 HEARTBEAT_SECONDS: '2',
                 LEASE_SECONDS: '5',
                 JOB_RETRY_BASE_SECONDS: '1',

@@ -60,6 +60,13 @@ export const ConfigSchema = z
       .transform((v) => v === 'true'),
     /** Audit records older than this are deleted by the cron trigger. */
     AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).default(365),
+    /** coturn's static-auth-secret: the edge mints short-lived TURN credentials from it (Selkies desktops). */
+    TURN_SHARED_SECRET: z.string().min(16, 'TURN_SHARED_SECRET must be at least 16 characters').optional(),
+    /** The TURN server browsers and pods reach (a hostname or IPv4 address) and its port. */
+    TURN_HOST: z.string().default(''),
+    TURN_PORT: z.coerce.number().int().min(1).max(65_535).default(3478),
+    /** How long the TURN credentials handed to a browser by /connect last. */
+    TURN_BROWSER_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(3600),
     /** How long reconciliation lets a VM or connection of a non-existent desktop be, before removing it. */
     RECONCILE_GRACE_SECONDS: z.coerce.number().int().min(0).default(600),
     /**
@@ -96,6 +103,7 @@ export type Bindings = Env & {
   WEBHOOK_RETRY_BASE_SECONDS?: string;
   WEBHOOK_ALLOW_HTTP?: string;
   AUDIT_RETENTION_DAYS?: string;
+  TURN_BROWSER_TTL_SECONDS?: string;
   WARNING_LEAD_MINUTES?: string;
 };
 

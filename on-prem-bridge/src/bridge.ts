@@ -4,7 +4,7 @@
  * drivers and a fake edge, and build a second one to play a restarted process.
  */
 import packageJson from '../../package.json' with { type: 'json' };
-import type { EdgeToBridge } from '../../src/schemas/bridge-protocol';
+import type { EdgeToBridge, SiteRequest } from '../../src/schemas/bridge-protocol';
 import { type EdgeLink, type LinkTiming, createEdgeLink } from './edge-link';
 import type { Logger } from './logger';
 import { type Runner, createRunner } from './runner';
@@ -48,14 +48,22 @@ export function createBridge(options: BridgeOptions): Bridge {
     concurrency: options.concurrency,
   });
 
+  const answer = async (request: SiteRequest, signal: AbortSignal, requestLog: Logger) => {
+    switch (request.op) {
+      case 'open_session':
+        return openSession(deps, request, signal, requestLog.child({ desktopId: request.desktopId }));
+      case 'inventory':
+        return takeInventory(deps, signal, requestLog);
+      case 'session_credentials':
+        return { ok: false as const, error: 'this bridge runs no Selkies sessions' };
+    }
+  };
+
   const handleRequest = async (frame: Extract<EdgeToBridge, { type: 'request' }>) => {
     const { request } = frame;
     const requestLog = log.child({ requestId: frame.requestId, op: request.op });
     const signal = AbortSignal.any([stopping.signal, AbortSignal.timeout(REQUEST_TIMEOUT_MS)]);
-    const result =
-      request.op === 'open_session'
-        ? await openSession(deps, request, signal, requestLog.child({ desktopId: request.desktopId }))
-        : await takeInventory(deps, signal, requestLog);
+    const result = await answer(request, signal, requestLog);
     link.send({ type: 'response', requestId: frame.requestId, ...result });
   };
 

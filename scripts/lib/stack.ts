@@ -54,6 +54,8 @@ export interface Stack {
   stopDatabase(): Promise<void>;
   startDatabase(): Promise<void>;
   jwtSecret: string;
+  /** coturn's shared secret the edge mints TURN credentials from. */
+  turnSecret: string;
   edge: Managed;
   bridge: Managed;
   proxmox: Managed;
@@ -117,6 +119,7 @@ async function launch(opts: StackOptions, dir: string, started: Managed[]): Prom
   const siteId = `e2e-${randomBytes(3).toString('hex')}`;
   const siteKey = `sk_${randomBytes(24).toString('base64url')}`;
   const jwtSecret = randomBytes(32).toString('hex');
+  const turnSecret = randomBytes(24).toString('hex');
   const pool = nodePool(db);
   await pool.query('INSERT INTO sites (id, name, key_hash, created_at) VALUES ($1, $1, $2, now())', [siteId, sha256Hex(siteKey)]);
   await pool.end();
@@ -138,10 +141,11 @@ async function launch(opts: StackOptions, dir: string, started: Managed[]): Prom
   });
 
   const vars = { DB_WS_PROXY: db.wsProxy, DEFAULT_SITE_ID: siteId, ...opts.edgeVars };
+  const secrets = { JWT_SECRET: jwtSecret, DATABASE_URL: db.url, TURN_SHARED_SECRET: turnSecret };
   const edge =
     opts.edgeRuntime === 'workerd'
-      ? startEdgeUnderWorkerd(dir, edgePort, { ...vars, JWT_SECRET: jwtSecret, DATABASE_URL: db.url }, echo)
-      : startEdgeUnderWranglerDev(dir, edgePort, inspectorPort, vars, { JWT_SECRET: jwtSecret, DATABASE_URL: db.url }, echo);
+      ? startEdgeUnderWorkerd(dir, edgePort, { ...vars, ...secrets }, echo)
+      : startEdgeUnderWranglerDev(dir, edgePort, inspectorPort, vars, secrets, echo);
   started.push(edge);
   await Promise.all([proxmox.ready, guacamole.ready, edge.ready]);
 
@@ -197,6 +201,7 @@ async function launch(opts: StackOptions, dir: string, started: Managed[]): Prom
       await dbProcess.ready;
     },
     jwtSecret,
+    turnSecret,
     edge,
     bridge: undefined as unknown as Managed,
     proxmox,

@@ -15,6 +15,7 @@ import { newDesktop } from '../lib/new-desktop';
 import { cachedTemplate } from '../lib/template-cache';
 import { TemplateIdSchema } from '../schemas/template';
 import { DEFAULT_LAUNCH, type LaunchSpec } from '../lib/launch';
+import { browserIceServers, podTurn } from '../lib/session-turn';
 import { unwrap } from '../lib/result';
 import { siteBridge } from '../lib/site-link';
 import { type Desktop, DesktopIdSchema, DesktopSchema, DesktopStatusSchema, PlanSchema, TransitionRecordSchema } from '../schemas/desktop';
@@ -99,10 +100,21 @@ const StatusOut = z.object({
 const DesktopWithSiteOut = DesktopSchema.extend({ siteBridge: SiteBridgeSchema }).openapi('DesktopWithSite');
 const ConnectOut = z.object({
   desktopId: z.string(),
-  connectionUrl: z.string().openapi({ description: 'Open within expiresAt, once: it opens this desktop in the Guacamole web client' }),
+  connectionUrl: z.string().openapi({
+    description:
+      'VNC/RDP desktops: open within expiresAt, once; it opens the desktop in the Guacamole web client. WebRTC (Selkies) desktops: the session’s own address',
+  }),
   url: z.string().openapi({ description: 'The same as connectionUrl' }),
-  expiresAt: z.string(),
+  expiresAt: z.string().openapi({ description: 'Until when the link (or, for WebRTC, the TURN credentials) work' }),
   protocol: z.string(),
+  credentials: z
+    .object({ username: z.string(), password: z.string() })
+    .optional()
+    .openapi({ description: 'WebRTC desktops: the Basic credentials of the session’s web client' }),
+  iceServers: z
+    .array(z.object({ urls: z.array(z.string()), username: z.string().optional(), credential: z.string().optional() }))
+    .optional()
+    .openapi({ description: 'WebRTC desktops: STUN/TURN servers with short-lived credentials (coturn shared-secret scheme)' }),
 });
 
 const errors = {
@@ -197,8 +209,9 @@ desktopRoutes.openapi(
       gpuSlots: template?.gpuSlots ?? 0,
     });
     const launch: LaunchSpec = template
-      ? { vmTemplate: template.vmTemplate, image: template.image, storageGb: template.storageGb, gpu: null }
+      ? { vmTemplate: template.vmTemplate, image: template.image, storageGb: template.storageGb, gpu: null, turn: null }
       : { ...DEFAULT_LAUNCH };
+    if (desktop.backend === 'selkies') launch.turn = await podTurn(cfg, desktop);
     // The quota lives in the user's Durable Object: no database round trip on the way to 202.
     const account = c.env.USER_ACCOUNT.getByName(userId);
     unwrap(await account.reserve(userId, desktop.id, isAdmin(p) && userId === p.sub));
@@ -334,6 +347,22 @@ desktopRoutes.openapi(
   }),
   async (c) => {
     const { stub, desktop } = await loadDesktop(c.env, c.var.principal, c.req.valid('param').id);
+    c.header('Cache-Control', 'no-store');
+    if (desktop.backend === 'selkies') {
+      const running = unwrap(await stub.connectSelkies());
+      const session = unwrap(await c.env.SITE_HUB.getByName(running.siteId).sessionCredentials(running.id));
+      const ice = await browserIceServers(c.var.cfg, running);
+      const data = {
+        desktopId: running.id,
+        connectionUrl: session.url,
+        url: session.url,
+        expiresAt: ice.expiresAt,
+        protocol: running.protocol,
+        credentials: { username: session.username, password: session.password },
+        iceServers: ice.iceServers,
+      };
+      return c.json(success(data, 'Open the URL and sign in with the credentials'), 200);
+    }
     const { ticket, expiresAt } = unwrap(await stub.issueTicket());
     const url = new URL(`/api/v1/connect/${ticket}`, c.req.url).toString();
     c.header('Cache-Control', 'no-store');
@@ -355,14 +384,15 @@ for (const action of ['start', 'stop'] as const) {
     async (c) => {
       const p = c.var.principal;
       const { stub, desktop: before } = await loadDesktop(c.env, p, c.req.valid('param').id);
-      // Starting a GPU desktop launches a new session: book its slots first.
+      // Starting a Selkies desktop launches a new session: fresh TURN credentials for its
+      // pod and, for a GPU desktop, its slots booked first.
       const hub = c.env.SITE_HUB.getByName(before.siteId);
-      const gpu =
-        action === 'start' && before.gpuSlots > 0 && before.status === 'STOPPED'
-          ? unwrap(await hub.bookGpu(before.id, before.gpuSlots))
-          : undefined;
-      const result = await stub.act(action, actorOf(p), gpu);
-      if (!result.ok && gpu) await hub.releaseGpu(before.id);
+      const starting = action === 'start' && before.status === 'STOPPED';
+      const launch: Partial<LaunchSpec> = {};
+      if (starting && before.backend === 'selkies') launch.turn = await podTurn(c.var.cfg, before);
+      if (starting && before.gpuSlots > 0) launch.gpu = unwrap(await hub.bookGpu(before.id, before.gpuSlots));
+      const result = await stub.act(action, actorOf(p), starting ? launch : undefined);
+      if (!result.ok && launch.gpu) await hub.releaseGpu(before.id);
       const desktop = unwrap(result);
       return c.json(success(desktop, `Desktop ${action} initiated.`), 202);
     },

@@ -91,10 +91,12 @@ export const OpenSessionRequestSchema = z.object({
 });
 /** What the site really has (reconciliation): the VMs and connections this control plane made. */
 export const InventoryRequestSchema = z.object({ op: z.literal('inventory') });
+/** A Selkies session's address and its per-session Basic credentials (derived by the bridge, which keeps the secret). */
+export const SessionCredentialsRequestSchema = z.object({ op: z.literal('session_credentials'), desktopId: DesktopIdSchema });
 export const RequestFrameSchema = z.object({
   type: z.literal('request'),
   requestId: z.string(),
-  request: z.discriminatedUnion('op', [OpenSessionRequestSchema, InventoryRequestSchema]),
+  request: z.discriminatedUnion('op', [OpenSessionRequestSchema, InventoryRequestSchema, SessionCredentialsRequestSchema]),
 });
 export const EdgeToBridgeSchema = z.discriminatedUnion('type', [
   HelloFrameSchema,
@@ -165,6 +167,9 @@ export const ResponseFrameSchema = z.object({
   url: z.string().optional(),
   /** inventory: what the site has. */
   inventory: InventorySchema.optional(),
+  /** session_credentials: the Basic credentials of the session's web client (with `url`). */
+  username: z.string().optional(),
+  password: z.string().optional(),
   error: z.string().optional(),
 });
 /**

@@ -1,5 +1,5 @@
 /** Templates as a resource: admins manage them, users launch them. */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Desktop } from '../../src/schemas/desktop';
 import type { Template } from '../../src/schemas/template';
 import { FakeBridge, registerSite } from './fake-bridge';
@@ -13,6 +13,12 @@ const uid = () => crypto.randomUUID().slice(0, 8);
 beforeAll(async () => {
   admin = await token('root', { roles: ['admin'] });
   bridge = await FakeBridge.connect('local', await registerSite('local'));
+  // GPU templates need GPU slots at the site.
+  bridge.send({ type: 'capacity', gpus: [{ id: 'node-a/gpu0', node: 'node-a', model: 'test GPU', slots: 8 }] });
+  await vi.waitFor(async () => {
+    const occ = await api<{ siteId: string; totals: { slots: number } }[]>('GET', '/api/v1/admin/gpus', { token: admin });
+    expect(occ.body?.data.find((s) => s.siteId === 'local')?.totals.slots).toBe(8);
+  });
 });
 
 async function makeTemplate(over: Record<string, unknown> = {}) {
@@ -59,7 +65,16 @@ describe('templates', () => {
       maxSessionMinutes: 240,
     });
     const cmd = await bridge.command(created.body!.data.id, 'create');
-    expect(cmd.spec).toMatchObject({ backend: 'selkies', image: IMAGE, gpuSlots: 2, storageGb: 20, protocol: 'webrtc' });
+    expect(cmd.spec).toMatchObject({
+      backend: 'selkies',
+      image: IMAGE,
+      gpuSlots: 2,
+      storageGb: 20,
+      protocol: 'webrtc',
+      gpu: { node: 'node-a' },
+    });
+    // The pod relays through the site's TURN server with credentials minted for this session.
+    expect(cmd.spec.turn).toMatchObject({ host: '127.0.0.1', port: 3478, username: expect.stringMatching(/^\d+:desk-/) });
   });
 
   it('lets a user ask for less idle time than the template, not more', async () => {

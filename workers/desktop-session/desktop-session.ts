@@ -275,10 +275,10 @@ export class DesktopSession extends DurableObject<Bindings> {
     return ok(this.apply(initial, null, 'create', actor, 'desktop creation requested', {}, 'create'));
   }
 
-  /** `gpu`: for a start of a GPU desktop, the slots the route just booked for the new session. */
-  async act(action: Exclude<UserAction, 'create'>, actor: string, gpu?: LaunchSpec['gpu']): Promise<Result<Desktop>> {
+  /** `launch`: for a start, what the route prepared for the new session (booked GPU slots, fresh TURN credentials). */
+  async act(action: Exclude<UserAction, 'create'>, actor: string, launch?: Partial<LaunchSpec>): Promise<Result<Desktop>> {
     const found = this.state();
-    const s = found && gpu ? { ...found, launch: { ...(found.launch ?? DEFAULT_LAUNCH), gpu } } : found;
+    const s = found && launch ? { ...found, launch: { ...(found.launch ?? DEFAULT_LAUNCH), ...launch } } : found;
     if (!s) return fail('NOT_FOUND', 'desktop not found');
     const status = s.desktop.status;
     // DELETE is idempotent: asking again while the teardown runs changes nothing.
@@ -333,6 +333,19 @@ export class DesktopSession extends DurableObject<Bindings> {
     const desktop = this.update(s, { lastAccessedAt: at, lastActivityAt: at, lastActivitySource: 'connect', lastActivityReason: null });
     this.broadcast({ type: 'activity', source: 'connect', reason: null, desktop });
     return ok({ ticket: `${s.desktop.id}.${secret}`, expiresAt: new Date(expires).toISOString(), desktop });
+  }
+
+  /** A viewer is about to open this Selkies desktop: counts as activity; it must be RUNNING. */
+  async connectSelkies(): Promise<Result<Desktop>> {
+    const s = this.state();
+    if (!s) return fail('NOT_FOUND', 'desktop not found');
+    if (s.desktop.status !== 'RUNNING' || !s.desktop.sessionUrl) {
+      return fail('INVALID_STATE', `Cannot connect to desktop ${s.desktop.id}: it is ${s.desktop.status}, not RUNNING`);
+    }
+    const at = new Date().toISOString();
+    const desktop = this.update(s, { lastAccessedAt: at, lastActivityAt: at, lastActivitySource: 'connect', lastActivityReason: null });
+    this.broadcast({ type: 'activity', source: 'connect', reason: null, desktop });
+    return ok(desktop);
   }
 
   /** Consumes a ticket once; answers what the site needs to open a Guacamole session. */
@@ -839,6 +852,7 @@ function commandFor(desktop: Desktop, kind: CommandKind, issuedAt: string, launc
   if (launch.image) spec.image = launch.image;
   if (launch.storageGb) spec.storageGb = launch.storageGb;
   if (launch.gpu) spec.gpu = launch.gpu;
+  if (launch.turn) spec.turn = launch.turn;
   return { id: randomId('c'), desktopId: desktop.id, kind, issuedAt, spec };
 }
 

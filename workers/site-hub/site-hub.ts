@@ -215,6 +215,15 @@ export class SiteHub extends DurableObject<Bindings> {
     return ok({ url: answer.value.url });
   }
 
+  /** A Selkies session's URL and Basic credentials, from the bridge that derives them. */
+  async sessionCredentials(desktopId: string): Promise<Result<{ url: string; username: string; password: string }>> {
+    const answer = await this.ask({ op: 'session_credentials', desktopId });
+    if (!answer.ok) return answer;
+    const { url, username, password } = answer.value;
+    if (!url || !username || !password) return fail('SITE_UNAVAILABLE', 'The on-prem bridge sent no session credentials');
+    return ok({ url, username, password });
+  }
+
   /** What the site really has: the VMs and connections this control plane made. */
   async inventory(): Promise<Result<Inventory>> {
     const answer = await this.ask({ op: 'inventory' });
