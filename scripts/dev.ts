@@ -1,12 +1,13 @@
 /**
  * `npm run dev`: the whole system on one machine with nothing else installed, as
  * separate processes that can each be stopped and restarted alone (each is its own
- * npm script: db, sim:proxmox, sim:guacamole, edge, bridge):
+ * npm script: db, sim:proxmox, sim:guacamole, sim:kubernetes, edge, bridge):
  *
  *   edge API          http://127.0.0.1:8787   (wrangler dev)
  *   Postgres          embedded PGlite on :5488, Neon WebSocket relay on :5489
  *   Proxmox VE sim    http://127.0.0.1:8006/api2/json
  *   Guacamole sim     http://127.0.0.1:8080/guacamole
+ *   Kubernetes sim    http://127.0.0.1:6443 (bearer dev-token); sessions at http://desk-<id>.desk.localhost:6443/
  *   on-prem bridge    dials out to the edge as site `local`
  *
  * If one process dies the others keep running; restart it with its own npm script.
@@ -25,12 +26,20 @@ const start = (name: string, spec: { command: string; args: string[] }, readyWhe
   );
   return p;
 };
-const SCRIPT: Record<string, string> = { db: 'db', proxmox: 'sim:proxmox', guacamole: 'sim:guacamole', edge: 'edge', bridge: 'bridge' };
+const SCRIPT: Record<string, string> = {
+  db: 'db',
+  proxmox: 'sim:proxmox',
+  guacamole: 'sim:guacamole',
+  kubernetes: 'sim:kubernetes',
+  edge: 'edge',
+  bridge: 'bridge',
+};
 
 const db = start('db', nodeTs('scripts/local-db.ts'), /database ready/);
 const proxmox = start('proxmox', nodeTs('simulators/proxmox/main.ts'), /listening/);
 const guacamole = start('guacamole', nodeTs('simulators/guacamole/main.ts'), /listening/);
-await Promise.all([db.ready, proxmox.ready, guacamole.ready]);
+const kubernetes = start('kubernetes', nodeTs('simulators/kubernetes/main.ts'), /listening/);
+await Promise.all([db.ready, proxmox.ready, guacamole.ready, kubernetes.ready]);
 
 const edgeArgs = ['dev', '--ip', '127.0.0.1', '--port', String(LOCAL.edgePort), '--show-interactive-dev-session=false'];
 if (external) edgeArgs.push('--var', `DATABASE_URL:${external}`);

@@ -12,8 +12,12 @@ import type { TaskDeps } from './tasks/context';
 import { createTaskRegistry } from './tasks';
 import { takeInventory } from './tasks/inventory';
 import { openSession } from './tasks/open-session';
+import { gpuInventory, selkiesCredentials } from './tasks/selkies';
 
 export const BRIDGE_VERSION: string = packageJson.version;
+
+const CAPACITY_CHECK_MS = 500;
+const CAPACITY_REPORT_MS = 60_000;
 
 /** A Guacamole login is quick; an edge waiting on a browser should hear back soon either way. */
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -55,7 +59,9 @@ export function createBridge(options: BridgeOptions): Bridge {
       case 'inventory':
         return takeInventory(deps, signal, requestLog);
       case 'session_credentials':
-        return { ok: false as const, error: 'this bridge runs no Selkies sessions' };
+        return deps.selkies
+          ? selkiesCredentials({ ...deps, selkies: deps.selkies }, request.desktopId)
+          : { ok: false as const, error: 'this bridge runs no Selkies sessions' };
     }
   };
 
@@ -91,11 +97,35 @@ export function createBridge(options: BridgeOptions): Bridge {
     },
   });
 
+  // The site's GPUs, reported to the edge (which books sessions against them) on every
+  // new connection and then every minute, so a node added or drained shows up.
+  let reportedLive = false;
+  let lastReport = 0;
+  const reportCapacity = async () => {
+    if (!deps.selkies || !link.live) {
+      reportedLive = link.live;
+      return;
+    }
+    if (reportedLive && Date.now() - lastReport < CAPACITY_REPORT_MS) return;
+    try {
+      link.send({ type: 'capacity', gpus: await gpuInventory(deps.selkies.driver) });
+      reportedLive = true;
+      lastReport = Date.now();
+    } catch (err) {
+      log.warn('could not read the GPU inventory', { error: err });
+    }
+  };
+  let capacityTimer: ReturnType<typeof setInterval> | undefined;
+
   return {
     runner,
     link,
-    start: () => link.start(),
+    start: () => {
+      link.start();
+      if (deps.selkies) capacityTimer = setInterval(() => void reportCapacity(), CAPACITY_CHECK_MS);
+    },
     async stop(drainTimeoutMs) {
+      clearInterval(capacityTimer);
       const unfinished = await runner.drain(drainTimeoutMs);
       stopping.abort();
       await link.close();

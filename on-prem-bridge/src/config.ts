@@ -22,6 +22,8 @@ export interface BridgeConfig {
     linkedClone: boolean;
   };
   guacamole: { url: string; publicUrl: string; username: string; password: string; dataSource: string };
+  /** Selkies desktops on the site's Kubernetes; null when the site runs VMs only. */
+  selkies: SelkiesConfig | null;
   /** Derives per-desktop passwords; never leaves this process. */
   bridgeSecret: string;
   concurrency: number;
@@ -30,6 +32,16 @@ export interface BridgeConfig {
   /** How long SIGTERM waits for running commands before the process exits anyway. */
   drainTimeoutSeconds: number;
   logLevel: LogLevel;
+}
+
+export interface SelkiesConfig {
+  kubernetesUrl: string;
+  token: string;
+  namespace: string;
+  routeDomain: string;
+  publicScheme: 'https' | 'http';
+  publicPort: number;
+  routeOrigin: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -91,6 +103,27 @@ const EnvSchema = z.object({
   GUACAMOLE_USERNAME: required('a Guacamole administrator'),
   GUACAMOLE_PASSWORD: required("the Guacamole administrator's password"),
   GUACAMOLE_DATA_SOURCE: z.string().min(1).default('postgresql'),
+  // Selkies desktops on Kubernetes (optional: without KUBERNETES_URL this site runs VMs only).
+  KUBERNETES_URL: url()
+    .transform((u) => u.replace(/\/+$/, ''))
+    .optional(),
+  KUBERNETES_TOKEN: z.string().min(1).optional(),
+  KUBERNETES_NAMESPACE: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a namespace name')
+    .default('desktops'),
+  /** Sessions get `desk-<id>.<domain>`: one hostname each (the Selkies web client breaks behind a path prefix). */
+  SELKIES_ROUTE_DOMAIN: z
+    .string()
+    .regex(/^[a-z0-9.-]+$/, 'must be a DNS domain')
+    .default('desk.localhost'),
+  /** How browsers reach the routes: scheme and port of the ingress (Traefik). */
+  SELKIES_PUBLIC_SCHEME: z.enum(['https', 'http']).default('https'),
+  SELKIES_PUBLIC_PORT: int(443, 1, 65_535),
+  /** Where the bridge reaches the ingress to check a route (default: the public address). */
+  SELKIES_ROUTE_ORIGIN: url()
+    .transform((u) => u.replace(/\/+$/, ''))
+    .optional(),
   BRIDGE_SECRET: z.string({ error: 'required (at least 32 random characters)' }).min(32, 'must be at least 32 characters'),
   BRIDGE_CONCURRENCY: int(32, 1, 1000),
   SHUTDOWN_TIMEOUT_SECONDS: int(60, 1, 3600),
@@ -140,6 +173,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       password: e.GUACAMOLE_PASSWORD,
       dataSource: e.GUACAMOLE_DATA_SOURCE,
     },
+    selkies: e.KUBERNETES_URL
+      ? {
+          kubernetesUrl: e.KUBERNETES_URL,
+          token: e.KUBERNETES_TOKEN ?? '',
+          namespace: e.KUBERNETES_NAMESPACE,
+          routeDomain: e.SELKIES_ROUTE_DOMAIN,
+          publicScheme: e.SELKIES_PUBLIC_SCHEME,
+          publicPort: e.SELKIES_PUBLIC_PORT,
+          routeOrigin: e.SELKIES_ROUTE_ORIGIN,
+        }
+      : null,
     bridgeSecret: e.BRIDGE_SECRET,
     concurrency: e.BRIDGE_CONCURRENCY,
     shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT_SECONDS,
@@ -172,6 +216,13 @@ export function configSummary(config: BridgeConfig): Record<string, unknown> {
       password: '(set)',
       dataSource: config.guacamole.dataSource,
     },
+    selkies: config.selkies
+      ? {
+          ...config.selkies,
+          kubernetesUrl: withoutUserinfo(config.selkies.kubernetesUrl),
+          token: config.selkies.token ? '(set)' : '(none)',
+        }
+      : null,
     bridgeSecret: '(set)',
     concurrency: config.concurrency,
     shutdownTimeoutSeconds: config.shutdownTimeoutSeconds,

@@ -5,6 +5,7 @@
 import { createBridge } from './bridge';
 import { ConfigError, configSummary, loadConfig } from './config';
 import { createGuacamoleDriver } from './drivers/guacamole';
+import { createSelkiesDriver } from './drivers/kubernetes';
 import { createProxmoxDriver } from './drivers/proxmox';
 import { createLogger } from './logger';
 import { onShutdownSignals } from './shutdown';
@@ -46,12 +47,26 @@ function main(): void {
     dataSource: config.guacamole.dataSource,
   });
 
+  const selkies = config.selkies
+    ? {
+        driver: createSelkiesDriver({
+          url: config.selkies.kubernetesUrl,
+          token: config.selkies.token,
+          namespace: config.selkies.namespace,
+          routeDomain: config.selkies.routeDomain,
+          routeOrigin: config.selkies.routeOrigin,
+        }),
+        publicScheme: config.selkies.publicScheme,
+        publicPort: config.selkies.publicPort,
+      }
+    : undefined;
+
   const bridge = createBridge({
     edgeUrl: config.edgeUrl,
     siteId: config.siteId,
     siteKey: config.siteKey,
     concurrency: config.concurrency,
-    deps: { proxmox, guacamole, settings: taskSettings(config), timing: DEFAULT_TIMING, clones: newCloneRegistry() },
+    deps: { proxmox, guacamole, selkies, settings: taskSettings(config), timing: DEFAULT_TIMING, clones: newCloneRegistry() },
     log,
   });
 

@@ -24,7 +24,26 @@ export const LOCAL = {
   proxmoxTokenSecret: '11111111-2222-3333-4444-555555555555',
   guacamoleUser: 'guacadmin',
   guacamolePassword: 'guacadmin',
+  kubernetesPort: 6443,
+  kubernetesToken: 'dev-token',
 } as const;
+
+/**
+ * The bridge's Kubernetes settings against the local simulator: sessions are published
+ * at http://desk-<id>.desk.localhost:<port>/ (browsers resolve *.localhost to loopback,
+ * and the simulator plays Traefik for those hosts).
+ */
+export function selkiesBridgeEnv(kubernetesPort: number): Record<string, string> {
+  return {
+    KUBERNETES_URL: `http://127.0.0.1:${kubernetesPort}`,
+    KUBERNETES_TOKEN: LOCAL.kubernetesToken,
+    KUBERNETES_NAMESPACE: 'desktops',
+    SELKIES_ROUTE_DOMAIN: 'desk.localhost',
+    SELKIES_PUBLIC_SCHEME: 'http',
+    SELKIES_PUBLIC_PORT: String(kubernetesPort),
+    SELKIES_ROUTE_ORIGIN: `http://127.0.0.1:${kubernetesPort}`,
+  };
+}
 
 export function parseEnvFile(path: string): Record<string, string> {
   if (!existsSync(path)) return {};
@@ -64,23 +83,22 @@ export function ensureLocalConfig(): LocalConfig {
     writeEnvFile(DEV_VARS, vars, 'Local secrets of the edge Worker, made by npm run dev (see .dev.vars.example). Not committed.');
   }
   const bridge = parseEnvFile(BRIDGE_ENV);
-  if (!bridge.SITE_KEY || !bridge.BRIDGE_SECRET) {
-    writeEnvFile(
-      BRIDGE_ENV,
-      {
-        SITE_ID: LOCAL.siteId,
-        SITE_KEY: bridge.SITE_KEY || `sk_${randomBytes(32).toString('base64url')}`,
-        BRIDGE_SECRET: bridge.BRIDGE_SECRET || randomBytes(32).toString('hex'),
-        EDGE_URL: `http://127.0.0.1:${LOCAL.edgePort}`,
-        PROXMOX_URL: `http://127.0.0.1:${LOCAL.proxmoxPort}/api2/json`,
-        PROXMOX_TOKEN_ID: LOCAL.proxmoxTokenId,
-        PROXMOX_TOKEN_SECRET: LOCAL.proxmoxTokenSecret,
-        GUACAMOLE_URL: `http://127.0.0.1:${LOCAL.guacamolePort}/guacamole`,
-        GUACAMOLE_USERNAME: LOCAL.guacamoleUser,
-        GUACAMOLE_PASSWORD: LOCAL.guacamolePassword,
-      },
-      'Local configuration of the on-prem bridge, made by npm run dev. Not committed.',
-    );
+  const defaults: Record<string, string> = {
+    SITE_ID: LOCAL.siteId,
+    SITE_KEY: `sk_${randomBytes(32).toString('base64url')}`,
+    BRIDGE_SECRET: randomBytes(32).toString('hex'),
+    EDGE_URL: `http://127.0.0.1:${LOCAL.edgePort}`,
+    PROXMOX_URL: `http://127.0.0.1:${LOCAL.proxmoxPort}/api2/json`,
+    PROXMOX_TOKEN_ID: LOCAL.proxmoxTokenId,
+    PROXMOX_TOKEN_SECRET: LOCAL.proxmoxTokenSecret,
+    GUACAMOLE_URL: `http://127.0.0.1:${LOCAL.guacamolePort}/guacamole`,
+    GUACAMOLE_USERNAME: LOCAL.guacamoleUser,
+    GUACAMOLE_PASSWORD: LOCAL.guacamolePassword,
+    ...selkiesBridgeEnv(LOCAL.kubernetesPort),
+  };
+  // Keep what exists (the site key the database knows), add what a newer release needs.
+  if (Object.keys(defaults).some((k) => !bridge[k])) {
+    writeEnvFile(BRIDGE_ENV, { ...defaults, ...bridge }, 'Local configuration of the on-prem bridge, made by npm run dev. Not committed.');
   }
   const b = parseEnvFile(BRIDGE_ENV);
   return { jwtSecret: vars.JWT_SECRET, databaseUrl: vars.DATABASE_URL, siteKey: b.SITE_KEY ?? '', bridgeSecret: b.BRIDGE_SECRET ?? '' };

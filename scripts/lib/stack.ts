@@ -10,7 +10,7 @@ import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ProvidedDatabase, nodePool } from './database';
-import { LOCAL, ROOT, sha256Hex } from './local-config';
+import { LOCAL, ROOT, selkiesBridgeEnv, sha256Hex } from './local-config';
 import { type Managed, QUIET_WRANGLER, nodeTs, startProcess as startManaged } from './processes';
 import { signToken, type TokenRole } from './tokens';
 
@@ -60,6 +60,8 @@ export interface Stack {
   bridge: Managed;
   proxmox: Managed;
   guacamole: Managed;
+  kubernetes: Managed;
+  kubernetesUrl: string;
   token(sub: string, roles?: TokenRole[]): Promise<string>;
   /** Starts a new bridge process (after the old one was stopped or killed). */
   startBridge(): Promise<Managed>;
@@ -88,7 +90,8 @@ async function launch(opts: StackOptions, dir: string, started: Managed[]): Prom
     started.push(p);
     return p;
   };
-  const [edgePort, inspectorPort, proxmoxPort, guacamolePort, pgPort, relayPort] = await Promise.all([
+  const [edgePort, inspectorPort, proxmoxPort, guacamolePort, pgPort, relayPort, kubernetesPort] = await Promise.all([
+    freePort(),
     freePort(),
     freePort(),
     freePort(),
@@ -139,6 +142,13 @@ async function launch(opts: StackOptions, dir: string, started: Managed[]): Prom
     readyWhen: /listening/,
     echo,
   });
+  const kubernetes = startProcess({
+    name: 'kubernetes',
+    ...nodeTs('simulators/kubernetes/main.ts'),
+    env: { KUBERNETES_SIM_PORT: String(kubernetesPort), KUBERNETES_SIM_DELAY_SCALE: scale },
+    readyWhen: /listening/,
+    echo,
+  });
 
   const vars = { DB_WS_PROXY: db.wsProxy, DEFAULT_SITE_ID: siteId, ...opts.edgeVars };
   const secrets = { JWT_SECRET: jwtSecret, DATABASE_URL: db.url, TURN_SHARED_SECRET: turnSecret };
@@ -147,7 +157,7 @@ async function launch(opts: StackOptions, dir: string, started: Managed[]): Prom
       ? startEdgeUnderWorkerd(dir, edgePort, { ...vars, ...secrets }, echo)
       : startEdgeUnderWranglerDev(dir, edgePort, inspectorPort, vars, secrets, echo);
   started.push(edge);
-  await Promise.all([proxmox.ready, guacamole.ready, edge.ready]);
+  await Promise.all([proxmox.ready, guacamole.ready, kubernetes.ready, edge.ready]);
 
   const edgeUrl = `http://127.0.0.1:${edgePort}`;
   const bridgeEnv = {
@@ -161,6 +171,7 @@ async function launch(opts: StackOptions, dir: string, started: Managed[]): Prom
     GUACAMOLE_URL: `http://127.0.0.1:${guacamolePort}/guacamole`,
     GUACAMOLE_USERNAME: LOCAL.guacamoleUser,
     GUACAMOLE_PASSWORD: LOCAL.guacamolePassword,
+    ...selkiesBridgeEnv(kubernetesPort),
     LOG_LEVEL: 'info',
     ...opts.bridgeEnv,
   };
@@ -206,15 +217,17 @@ async function launch(opts: StackOptions, dir: string, started: Managed[]): Prom
     bridge: undefined as unknown as Managed,
     proxmox,
     guacamole,
+    kubernetes,
+    kubernetesUrl: `http://127.0.0.1:${kubernetesPort}`,
     token: (sub, roles = []) => signToken(jwtSecret, sub, { roles }),
     startBridge: async () => {
       retired.push(stack.bridge);
       return startBridge();
     },
     waitForBridge,
-    logs: () => [edge, proxmox, guacamole, ...retired, stack.bridge].map((p) => `--- ${p.name}\n${p.output()}`).join('\n'),
+    logs: () => [edge, proxmox, guacamole, kubernetes, ...retired, stack.bridge].map((p) => `--- ${p.name}\n${p.output()}`).join('\n'),
     async stop() {
-      await Promise.all([stack.bridge, edge, proxmox, guacamole].map((p) => p.stop()));
+      await Promise.all([stack.bridge, edge, proxmox, guacamole, kubernetes].map((p) => p.stop()));
       await db.stop();
       rmSync(dir, { recursive: true, force: true });
     },

@@ -94,3 +94,113 @@ export interface GuacamoleDriver {
   /** `<publicBase>/#/client/<base64url(id\0c\0dataSource)>?token=<token>` (contracts §7). */
   clientUrl(identifier: string, dataSource: string, authToken: string): string;
 }
+
+/** A GPU node as the NVIDIA device plugin and GPU feature discovery describe it (contracts/selkies NOTES §5). */
+export interface GpuNode {
+  node: string;
+  /** Physical GPUs (label nvidia.com/gpu.count; else allocatable ÷ slotsPerGpu). */
+  gpus: number;
+  /** Time-slicing replicas per GPU (label nvidia.com/gpu.replicas; 1 without sharing). */
+  slotsPerGpu: number;
+  /** Allocatable `nvidia.com/gpu` (= gpus × slotsPerGpu with time-slicing). */
+  allocatableSlots: number;
+  /** Label nvidia.com/gpu.product, e.g. `NVIDIA-RTX-A4000`; 'unknown' without GFD. */
+  model: string;
+  /** Node condition Ready=True. */
+  ready: boolean;
+}
+
+/** A container env var: a literal, or a key of a Secret in the driver's namespace (never the secret value itself). */
+export type SelkiesEnvVar = { name: string; value: string } | { name: string; secretKeyRef: { name: string; key: string } };
+
+export interface SelkiesPodSpec {
+  name: string;
+  /** Should carry `app.kubernetes.io/instance: <desktop>`; the driver adds `app.kubernetes.io/managed-by: cdaas`. */
+  labels: Record<string, string>;
+  /** Pin a frozen tag (NOTES §1, §9). */
+  image: string;
+  env: SelkiesEnvVar[];
+  /** `nvidia.com/gpu` to request; 0 = no GPU (then no runtime class and no GPU limit). */
+  gpuSlots: number;
+  /** CPU limit in cores. */
+  cpu: number;
+  memoryMi: number;
+  /** Defaults to the limit (`cpu`). */
+  cpuRequest?: number;
+  /** Defaults to the limit (`memoryMi`). */
+  memoryRequestMi?: number;
+  /** The user's home claim, mounted at /home/ubuntu. */
+  pvcName: string;
+  /** Only schedule onto this node (nodeSelector kubernetes.io/hostname), e.g. where the claim's local volume lives. */
+  nodeName?: string;
+}
+
+export interface SelkiesPodState {
+  phase: 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown';
+  /** Condition Ready=True: the readiness probe on tcp 8080 passed (NOTES §6.2). */
+  ready: boolean;
+  node: string | null;
+  /** Deleted and waiting out its grace period (metadata.deletionTimestamp). */
+  deleting: boolean;
+  /** PodScheduled=False message, e.g. `0/2 nodes are available: 2 Insufficient nvidia.com/gpu. …` (NOTES §6.1). */
+  schedulingMessage: string | null;
+  /** Why the desktop container is not running, e.g. ErrImagePull, CreateContainerConfigError, CrashLoopBackOff, or the pod's failure reason. */
+  containerReason: string | null;
+  /** The text that goes with it (for CrashLoopBackOff the last start error). */
+  containerMessage: string | null;
+}
+
+export interface SelkiesPvcState {
+  /** `Pending` until the first pod using it is scheduled (local-path, WaitForFirstConsumer: not an error). */
+  phase: 'Pending' | 'Bound' | 'Lost';
+  /** The node its local volume lives on, once bound (NOTES §7). */
+  node: string | null;
+  deleting: boolean;
+  /** Requested size, e.g. `20Gi`. */
+  storage: string;
+}
+
+/**
+ * GET https://<host>/health through the ingress with Basic credentials (NOTES §6.3): `ready` = 200;
+ * `unauthorized` = the desktop answered 401 (up, other password); `no-backend` = the ingress has no ready pod
+ * for the host (404/5xx); `unreachable` = no answer at all (network, TLS, time-out).
+ */
+export type RouteCheck = 'ready' | 'unauthorized' | 'no-backend' | 'unreachable';
+
+/** `created`, or `exists` when an object of that name was already there (left as it is). */
+export type EnsureOutcome = 'created' | 'exists';
+
+/**
+ * Selkies desktops on K3s: one Pod, Secret, Service and Ingress/IngressRoute per session and one PVC per user,
+ * all in the driver's namespace (NOTES §7). Creates are idempotent (an existing object is `exists`), deletes of
+ * missing objects succeed, reads of missing objects return null.
+ */
+export interface SelkiesDriver {
+  /** Nodes with allocatable `nvidia.com/gpu`. */
+  listGpuNodes(): Promise<GpuNode[]>;
+  /**
+   * Creates the Opaque Secret, or replaces its data/labels when they differ. A running pod keeps the env it
+   * started with; only a new pod sees new values.
+   */
+  ensureSecret(name: string, data: Record<string, string>, labels: Record<string, string>): Promise<'created' | 'updated' | 'unchanged'>;
+  /** ReadWriteOnce claim on the default class (local-path); an existing claim is not resized. */
+  ensurePvc(name: string, storageGi: number, labels: Record<string, string>): Promise<EnsureOutcome>;
+  /** Throws a retryable InfraError while a pod of that name is still terminating. */
+  ensurePod(spec: SelkiesPodSpec): Promise<EnsureOutcome>;
+  /** ClusterIP Service on port 8080 → the pods matching `selector`. */
+  ensureService(name: string, selector: Record<string, string>, labels?: Record<string, string>): Promise<EnsureOutcome>;
+  /** Ingress (or Traefik IngressRoute) routing `host` at `/` to the service's port 8080 (NOTES §3: one host per session). */
+  ensureRoute(name: string, host: string, serviceName: string, labels?: Record<string, string>): Promise<EnsureOutcome>;
+  getPod(name: string): Promise<SelkiesPodState | null>;
+  getPvc(name: string): Promise<SelkiesPvcState | null>;
+  /** Starts graceful deletion; the pod lingers until its grace period ends (poll getPod until null). */
+  deletePod(name: string, opts?: { gracePeriodSeconds?: number }): Promise<void>;
+  deleteService(name: string): Promise<void>;
+  deleteRoute(name: string): Promise<void>;
+  deleteSecret(name: string): Promise<void>;
+  /** Deletes the claim and, with local-path's reclaimPolicy Delete, the user's data (NOTES §7). */
+  deletePvc(name: string): Promise<void>;
+  /** `<name>.<routeDomain>` */
+  routeHost(name: string): string;
+  checkRoute(host: string, user: string, password: string): Promise<RouteCheck>;
+}

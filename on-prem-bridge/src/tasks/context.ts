@@ -6,6 +6,7 @@
  */
 import type { DesktopFacts, DesktopSpec, Step } from '../../../src/schemas/bridge-protocol';
 import type { GuacamoleDriver, ProxmoxDriver } from '../drivers/types';
+import type { SelkiesSettings } from './selkies';
 import type { Logger } from '../logger';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../retry';
 import type { Sleep } from '../sleep';
@@ -77,6 +78,8 @@ export const newCloneRegistry = (): CloneRegistry => ({ inFlight: new Set(), stu
 export interface TaskDeps {
   proxmox: ProxmoxDriver;
   guacamole: GuacamoleDriver;
+  /** Selkies desktops on the site's Kubernetes; absent when the site runs VMs only. */
+  selkies?: SelkiesSettings;
   settings: TaskSettings;
   timing: TaskTiming;
   /** One per process: what it knows about unnamed clones. */

@@ -1,0 +1,149 @@
+/**
+ * The per-session objects as the API takes them (contracts/selkies NOTES §7), built from the driver's
+ * parameters and nothing else: the driver decides no policy here.
+ */
+import type { V1EnvVar, V1Ingress, V1PersistentVolumeClaim, V1Pod, V1Secret, V1Service } from '@kubernetes/client-node';
+import type { SelkiesEnvVar, SelkiesPodSpec } from './types';
+
+export const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'cdaas' } as const;
+/** NOTES §1: nginx on 8080 is the only port the desktop images serve. */
+export const DESKTOP_PORT = 8080;
+export const TRAEFIK_GROUP = 'traefik.io';
+export const TRAEFIK_VERSION = 'v1alpha1';
+export const INGRESS_ROUTES = 'ingressroutes';
+
+export interface RouteOptions {
+  /** Traefik entry points, e.g. ['websecure']. */
+  entryPoints: string[];
+  /** Secret with the wildcard certificate; no TLS section when absent. */
+  tlsSecretName?: string;
+}
+
+function labelled(labels: Record<string, string> | undefined): Record<string, string> {
+  return { ...labels, ...MANAGED_BY };
+}
+
+function envVar(e: SelkiesEnvVar): V1EnvVar {
+  return 'secretKeyRef' in e
+    ? { name: e.name, valueFrom: { secretKeyRef: { name: e.secretKeyRef.name, key: e.secretKeyRef.key } } }
+    : { name: e.name, value: e.value };
+}
+
+/** Quantities go over the wire as strings (NOTES §7); cores as millicores so 0.5 stays exact. */
+function cpuQuantity(cores: number): string {
+  return Number.isInteger(cores) ? String(cores) : `${Math.round(cores * 1000)}m`;
+}
+
+export function secretManifest(name: string, data: Record<string, string>, labels: Record<string, string>): V1Secret {
+  return { apiVersion: 'v1', kind: 'Secret', metadata: { name, labels: labelled(labels) }, type: 'Opaque', stringData: data };
+}
+
+export function pvcManifest(name: string, storageGi: number, labels: Record<string, string>): V1PersistentVolumeClaim {
+  return {
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: { name, labels: labelled(labels) },
+    // No storageClassName: the cluster's default class (K3s: local-path, WaitForFirstConsumer, NOTES §7).
+    spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: `${storageGi}Gi` } } },
+  };
+}
+
+export function podManifest(spec: SelkiesPodSpec): V1Pod {
+  const gpu = spec.gpuSlots > 0;
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: spec.name, labels: labelled(spec.labels) },
+    spec: {
+      // NOTES §5: on K3s only the `nvidia` runtime class gets the GPU into the container; GPUs go in limits only.
+      ...(gpu ? { runtimeClassName: 'nvidia' } : {}),
+      ...(spec.nodeName ? { nodeSelector: { 'kubernetes.io/hostname': spec.nodeName } } : {}),
+      restartPolicy: 'Always',
+      terminationGracePeriodSeconds: 10,
+      containers: [
+        {
+          name: 'desktop',
+          image: spec.image,
+          env: spec.env.map(envVar),
+          ports: [{ name: 'http', containerPort: DESKTOP_PORT, protocol: 'TCP' }],
+          resources: {
+            limits: {
+              ...(gpu ? { 'nvidia.com/gpu': String(spec.gpuSlots) } : {}),
+              cpu: cpuQuantity(spec.cpu),
+              memory: `${spec.memoryMi}Mi`,
+            },
+            requests: { cpu: cpuQuantity(spec.cpuRequest ?? spec.cpu), memory: `${spec.memoryRequestMi ?? spec.memoryMi}Mi` },
+          },
+          // NOTES §6.2: TCP 8080 accepting ⇒ X and signalling are up; an httpGet would meet nginx's Basic auth (§10.4).
+          readinessProbe: { tcpSocket: { port: DESKTOP_PORT }, periodSeconds: 2, failureThreshold: 150 },
+          volumeMounts: [
+            { name: 'home', mountPath: '/home/ubuntu' },
+            { name: 'dshm', mountPath: '/dev/shm' },
+          ],
+        },
+      ],
+      volumes: [
+        { name: 'home', persistentVolumeClaim: { claimName: spec.pvcName } },
+        { name: 'dshm', emptyDir: { medium: 'Memory' } },
+      ],
+    },
+  };
+}
+
+export function serviceManifest(name: string, selector: Record<string, string>, labels: Record<string, string> | undefined): V1Service {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, labels: labelled(labels) },
+    spec: { type: 'ClusterIP', selector, ports: [{ name: 'http', port: DESKTOP_PORT, targetPort: DESKTOP_PORT, protocol: 'TCP' }] },
+  };
+}
+
+/** NOTES §3/§7: a dedicated host at `/` (path prefixes break the v1.6.2 web client); pathType is required. */
+export function ingressManifest(
+  name: string,
+  host: string,
+  serviceName: string,
+  labels: Record<string, string> | undefined,
+  route: RouteOptions,
+): V1Ingress {
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'Ingress',
+    metadata: {
+      name,
+      labels: labelled(labels),
+      annotations: { 'traefik.ingress.kubernetes.io/router.entrypoints': route.entryPoints.join(',') },
+    },
+    spec: {
+      ingressClassName: 'traefik',
+      ...(route.tlsSecretName ? { tls: [{ hosts: [host], secretName: route.tlsSecretName }] } : {}),
+      rules: [
+        {
+          host,
+          http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: serviceName, port: { number: DESKTOP_PORT } } } }] },
+        },
+      ],
+    },
+  };
+}
+
+/** Traefik v3 IngressRoute (group traefik.io; NOTES §7: one value per matcher). */
+export function ingressRouteManifest(
+  name: string,
+  host: string,
+  serviceName: string,
+  labels: Record<string, string> | undefined,
+  route: RouteOptions,
+): Record<string, unknown> {
+  return {
+    apiVersion: `${TRAEFIK_GROUP}/${TRAEFIK_VERSION}`,
+    kind: 'IngressRoute',
+    metadata: { name, labels: labelled(labels) },
+    spec: {
+      entryPoints: route.entryPoints,
+      routes: [{ match: `Host(\`${host}\`)`, kind: 'Rule', services: [{ name: serviceName, port: DESKTOP_PORT }] }],
+      ...(route.tlsSecretName ? { tls: { secretName: route.tlsSecretName } } : {}),
+    },
+  };
+}

@@ -1,0 +1,251 @@
+/**
+ * Selkies desktops on the site's Kubernetes (contracts/selkies/NOTES.md): per session a
+ * Secret (its Basic password), a Pod from the template's pinned image, a Service and a
+ * route with its own hostname; per user a home PVC that outlives sessions and is mounted
+ * again by the next one.
+ *
+ * Steps report the same progression as a VM (PRD 3.1): `clone` (objects created) →
+ * PROVISIONING, `start_vm` (pod scheduled) → STARTING, `wait_ip` (pod Ready: TCP 8080,
+ * §6.2) → WAITING_FOR_IP, `connection` (the route answers /health with the session's
+ * credentials, §6.3) → CONFIGURING. Every step is an idempotent "ensure", so a resumed
+ * or redelivered command carries on where the last run got to.
+ */
+import { createHmac } from 'node:crypto';
+import type { DesktopSpec } from '../../../src/schemas/bridge-protocol';
+import type { SelkiesDriver, SelkiesEnvVar, SelkiesPodState } from '../drivers/types';
+import { TaskError, describeFailure } from '../errors';
+import type { Task, TaskDeps } from './context';
+import { type Reporter, createReporter } from './reporter';
+import { type Tools, toolsFor } from './tools';
+
+export interface SelkiesSettings {
+  driver: SelkiesDriver;
+  /** How browsers reach session routes: https://desk-<id>.<domain>[:port]/ */
+  publicScheme: 'https' | 'http';
+  publicPort: number;
+}
+
+export type SelkiesDeps = TaskDeps & { selkies: SelkiesSettings };
+
+/** The web client's Basic user; the password is derived per session (never stored). */
+export const SESSION_USER = 'desktop';
+const SCHEDULE_WAIT_MS = 60_000;
+const READY_WAIT_MS = 5 * 60_000;
+const GONE_WAIT_MS = 30_000;
+
+export const sessionName = (desktopId: string) => `desk-${desktopId}`;
+
+/** Kubernetes names are DNS labels: the user id is folded in, with a hash so distinct ids never share a volume. */
+export function homeVolumeName(userId: string): string {
+  const readable = userId
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 40);
+  const hash = createHmac('sha256', 'home-volume').update(userId).digest('hex').slice(0, 10);
+  return `home-${readable || 'user'}-${hash}`;
+}
+
+export function sessionPassword(bridgeSecret: string, desktopId: string): string {
+  return createHmac('sha256', bridgeSecret).update(`selkies-password:${desktopId}`).digest('base64url').slice(0, 24);
+}
+
+export function sessionUrl(s: SelkiesSettings, desktopId: string): string {
+  const port =
+    (s.publicScheme === 'https' && s.publicPort === 443) || (s.publicScheme === 'http' && s.publicPort === 80) ? '' : `:${s.publicPort}`;
+  return `${s.publicScheme}://${s.driver.routeHost(sessionName(desktopId))}${port}/`;
+}
+
+function podEnv(spec: DesktopSpec, name: string): SelkiesEnvVar[] {
+  const turn = spec.turn;
+  // Without TURN settings the image starts its own coturn, or selkies falls back to a
+  // public relay (NOTES §2, §10.2): refuse instead.
+  if (!turn)
+    throw new TaskError('No TURN credentials came with the command; a WebRTC desktop is not started without the site’s TURN server');
+  return [
+    { name: 'PASSWD', secretKeyRef: { name, key: 'password' } },
+    { name: 'SELKIES_BASIC_AUTH_USER', value: SESSION_USER },
+    { name: 'SELKIES_BASIC_AUTH_PASSWORD', secretKeyRef: { name, key: 'password' } },
+    // NVENC when the session has GPU slots, x264 on the CPU otherwise (NOTES §2).
+    { name: 'SELKIES_ENCODER', value: (spec.gpuSlots ?? 0) > 0 ? 'nvh264enc' : 'x264enc' },
+    { name: 'SELKIES_ENABLE_RESIZE', value: 'true' },
+    { name: 'SELKIES_TURN_HOST', value: turn.host },
+    { name: 'SELKIES_TURN_PORT', value: String(turn.port) },
+    { name: 'SELKIES_TURN_PROTOCOL', value: 'udp' },
+    { name: 'SELKIES_TURN_USERNAME', value: turn.username },
+    { name: 'SELKIES_TURN_PASSWORD', secretKeyRef: { name, key: 'turn-credential' } },
+    { name: 'SELKIES_STUN_HOST', value: turn.host },
+    { name: 'SELKIES_STUN_PORT', value: String(turn.port) },
+    { name: 'NVIDIA_DRIVER_CAPABILITIES', value: 'all' },
+  ];
+}
+
+/** Brings a session up (create and start alike): every object ensured, then waited for through the route. */
+async function bringUp(deps: SelkiesDeps, t: Tools, spec: DesktopSpec, r: Reporter): Promise<void> {
+  const { driver } = deps.selkies;
+  const name = sessionName(spec.desktopId);
+  const labels = { 'app.kubernetes.io/instance': name, 'cdaas/desktop': spec.desktopId };
+  const password = sessionPassword(deps.settings.bridgeSecret, spec.desktopId);
+  const gpuSlots = spec.gpuSlots ?? 0;
+  if (gpuSlots > 0 && !spec.gpu) throw new TaskError('The command asks for GPU slots but carries no GPU booking');
+  if (!spec.image) throw new TaskError('The command carries no desktop image');
+  const env = podEnv(spec, name);
+  const pvc = homeVolumeName(spec.userId);
+
+  r.report('allocate', gpuSlots > 0 ? `${gpuSlots} GPU slots booked on ${spec.gpu?.node}` : 'no GPU: CPU encoding', {
+    node: spec.gpu?.node,
+  });
+  r.report('clone', `creating the session's pod ${name} from ${spec.image}`);
+  await t.attempt(`store the session secret ${name}`, () =>
+    driver.ensureSecret(name, { password, 'turn-credential': spec.turn?.credential ?? '' }, labels),
+  );
+  await t.attempt(`create the home volume ${pvc}`, () => driver.ensurePvc(pvc, spec.storageGb ?? 10, { 'cdaas/user': pvc }));
+  await t.attempt(`create the pod ${name}`, () =>
+    driver.ensurePod({
+      name,
+      labels,
+      image: spec.image as string,
+      env,
+      gpuSlots,
+      cpu: spec.cpuCores,
+      memoryMi: spec.memoryMb,
+      cpuRequest: Math.max(1, Math.floor(spec.cpuCores / 4)),
+      memoryRequestMi: Math.min(spec.memoryMb, 2048),
+      pvcName: pvc,
+      nodeName: spec.gpu?.node,
+    }),
+  );
+
+  const scheduled = await t.pollFor(
+    `see the pod ${name} scheduled`,
+    async () => {
+      const pod = await driver.getPod(name);
+      return pod?.node ? pod : null;
+    },
+    SCHEDULE_WAIT_MS,
+  );
+  if (!scheduled) {
+    const pod = await driver.getPod(name);
+    throw new TaskError(
+      `The session's pod was not scheduled within ${SCHEDULE_WAIT_MS / 1000} s: ${podTrouble(pod) ?? 'no node accepted it'}`,
+    );
+  }
+  r.report('start_vm', `pod ${name} scheduled on ${scheduled.node}; starting the desktop`, { node: scheduled.node ?? undefined });
+
+  r.report('wait_ip', 'waiting for the desktop and its signalling server (TCP 8080)');
+  await t.pollUntil(
+    `wait for the pod ${name} to be ready`,
+    async () => {
+      const pod = await driver.getPod(name);
+      const trouble = podTrouble(pod);
+      // An image that cannot be pulled or a container that cannot start will not fix itself.
+      if (trouble && pod?.containerReason && FATAL_CONTAINER_REASONS.has(pod.containerReason))
+        throw new TaskError(`The desktop could not start: ${trouble}`);
+      return pod?.ready ? pod : null;
+    },
+    READY_WAIT_MS,
+    `The desktop did not become ready within ${READY_WAIT_MS / 1000} s`,
+  );
+
+  const host = driver.routeHost(name);
+  const url = sessionUrl(deps.selkies, spec.desktopId);
+  r.report('connection', `publishing the session at ${url}`, { sessionUrl: url });
+  await t.attempt(`create the service ${name}`, () => driver.ensureService(name, labels, labels));
+  await t.attempt(`create the route ${host}`, () => driver.ensureRoute(name, host, name, labels));
+  await t.pollUntil(
+    `check the route ${host}`,
+    async () => {
+      const check = await driver.checkRoute(host, SESSION_USER, password);
+      if (check === 'unauthorized') throw new TaskError(`The session's web client at ${url} refused its own credentials`);
+      return check === 'ready' ? check : null;
+    },
+    READY_WAIT_MS,
+    `The session's address ${url} did not answer within ${READY_WAIT_MS / 1000} s`,
+  );
+}
+
+/** Container states that retrying will not cure (NOTES §6; kubelet reasons). */
+const FATAL_CONTAINER_REASONS = new Set([
+  'ErrImagePull',
+  'ImagePullBackOff',
+  'InvalidImageName',
+  'CreateContainerConfigError',
+  'StartError',
+  'CrashLoopBackOff',
+]);
+
+function podTrouble(pod: SelkiesPodState | null): string | null {
+  if (!pod) return null;
+  if (pod.schedulingMessage) return pod.schedulingMessage;
+  if (pod.containerReason) return `${pod.containerReason}${pod.containerMessage ? `: ${pod.containerMessage}` : ''}`;
+  return null;
+}
+
+/** Ends a session: pod, service and route go (and, on delete, the secret); the user's home volume stays. */
+async function tearDown(deps: SelkiesDeps, t: Tools, spec: DesktopSpec, r: Reporter, removeSecret: boolean): Promise<void> {
+  const { driver } = deps.selkies;
+  const name = sessionName(spec.desktopId);
+  r.report('shutdown', `ending the session ${name}`);
+  await t.attempt(`delete the route of ${name}`, () => driver.deleteRoute(name));
+  await t.attempt(`delete the service ${name}`, () => driver.deleteService(name));
+  await t.attempt(`delete the pod ${name}`, () => driver.deletePod(name, { gracePeriodSeconds: 5 }));
+  await t.pollUntil(
+    `see the pod ${name} gone`,
+    async () => ((await driver.getPod(name)) ? null : true),
+    GONE_WAIT_MS,
+    `The pod ${name} is still terminating after ${GONE_WAIT_MS / 1000} s`,
+  );
+  if (removeSecret) {
+    r.report('destroy', `removing the session's secret; the home volume ${homeVolumeName(spec.userId)} stays`);
+    await t.attempt(`delete the secret ${name}`, () => driver.deleteSecret(name));
+  }
+}
+
+export function selkiesTasks(deps: SelkiesDeps): Record<'create' | 'start' | 'stop' | 'delete', Task> {
+  const up: Task = async (spec, ctx) => {
+    const t = toolsFor(deps, ctx.signal, ctx.log);
+    const r = createReporter(ctx);
+    try {
+      await bringUp(deps, t, spec, r);
+      return { ...r.facts };
+    } catch (err) {
+      const reason = describeFailure(err, `start the session of desktop ${spec.desktopId}`);
+      // A session that did not come up must not hold its GPU slots or a half-made pod.
+      const cleanUp = toolsFor(deps, AbortSignal.timeout(deps.timing.cleanupTimeoutMs), ctx.log);
+      const cleaned = await tearDown(deps, cleanUp, spec, createReporter({ ...ctx, progress: () => {} }), false).then(
+        () => 'its pod, service and route were removed',
+        (e: unknown) => `removing its pod failed: ${describeFailure(e, 'remove the pod')}`,
+      );
+      throw new TaskError(`${reason}; ${cleaned}`, { cause: err });
+    }
+  };
+  const down =
+    (removeSecret: boolean): Task =>
+    async (spec, ctx) => {
+      const t = toolsFor(deps, ctx.signal, ctx.log);
+      const r = createReporter(ctx);
+      await tearDown(deps, t, spec, r, removeSecret);
+      return { ...r.facts };
+    };
+  return { create: up, start: up, stop: down(false), delete: down(true) };
+}
+
+/** The session's address and Basic credentials (the `session_credentials` request). */
+export function selkiesCredentials(deps: SelkiesDeps, desktopId: string): { ok: true; url: string; username: string; password: string } {
+  return {
+    ok: true,
+    url: sessionUrl(deps.selkies, desktopId),
+    username: SESSION_USER,
+    password: sessionPassword(deps.settings.bridgeSecret, desktopId),
+  };
+}
+
+/** The site's GPUs as the edge books them: one entry per physical GPU, with its time-slicing replicas as slots. */
+export async function gpuInventory(driver: SelkiesDriver): Promise<{ id: string; node: string; model: string; slots: number }[]> {
+  const nodes = await driver.listGpuNodes();
+  return nodes
+    .filter((n) => n.ready && n.gpus > 0)
+    .flatMap((n) =>
+      Array.from({ length: n.gpus }, (_, i) => ({ id: `${n.node}/gpu${i}`, node: n.node, model: n.model, slots: n.slotsPerGpu })),
+    );
+}

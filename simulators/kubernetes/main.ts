@@ -1,0 +1,44 @@
+/**
+ * `npm run sim:kubernetes`: the Kubernetes (K3s + Selkies) simulator with realistic delays.
+ * KUBERNETES_SIM_PORT (default 6443), KUBERNETES_SIM_HOST (default 127.0.0.1), KUBERNETES_SIM_TOKEN (default
+ * dev-token), KUBERNETES_SIM_ROUTE_DOMAIN (default desk.localhost) and KUBERNETES_SIM_DELAY_SCALE (multiplier
+ * for the delays below; 0 = instant, default 1).
+ */
+import { startKubernetesSimulator } from './server';
+
+function envNumber(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number, got '${raw}'`);
+  return n;
+}
+
+const scale = envNumber('KUBERNETES_SIM_DELAY_SCALE', 1);
+const ms = (base: number) => Math.round(base * scale);
+
+const sim = await startKubernetesSimulator({
+  host: process.env.KUBERNETES_SIM_HOST || '127.0.0.1',
+  port: envNumber('KUBERNETES_SIM_PORT', 6443),
+  token: process.env.KUBERNETES_SIM_TOKEN || 'dev-token',
+  routeDomain: process.env.KUBERNETES_SIM_ROUTE_DOMAIN || 'desk.localhost',
+  // Orders of magnitude on a small K3s node with the image already pulled: scheduling is quick, the container
+  // needs a few seconds, and the desktop (Xvfb, KDE, selkies, then nginx) a couple more before 8080 accepts.
+  scheduleDelayMs: ms(200),
+  containerStartDelayMs: ms(3000),
+  readyDelayMs: ms(2000),
+  deletionGraceMs: ms(1000),
+  rescheduleIntervalMs: 5000,
+});
+console.log(`kubernetes simulator listening on ${sim.url}`);
+console.log(`session routes: Host: <name>.${sim.routeDomain} to ${sim.url} (bearer token '${sim.token}')`);
+
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    // A second signal exits at once, without waiting for connections to drain.
+    if (stopping) process.exit(1);
+    stopping = true;
+    void sim.stop().then(() => process.exit(0));
+  });
+}
