@@ -9,7 +9,23 @@
  * session, so a hole left by a departing light user can only be refilled by another light
  * user, and a whole-GPU request needs a GPU whose every session has ended: near full, some
  * refusals are fragmentation whatever the placement. Best fit gave the fewest of the
- * policies tried on this workload (first fit, spread, size-segregated, aligned).
+ * policies tried on this workload (first fit, spread, size-segregated, aligned; then, on
+ * seeds 1–10 and 42: lifetime-aware co-location even with the true end times, drain marks
+ * after a fragmentation refusal, size-class affinity, weighting by the larger requests a
+ * placement rules out; src/gpu/allocator.ts says why). With it the peak books 100 % of the
+ * slots, the day averages 44–46 %, and fragmentation is 12–29 % of the 262–517 refusals
+ * (seed 42: 29.2 % of 308), so the issue's "under 2 %" target is not met. It is not
+ * reachable by placement here: 2-slot refusals while the site has only 2 or 3 free slots,
+ * each on a different GPU because the light users who left sat on different GPUs, are alone
+ * more than 2 % of refusals on 9 of those 11 seeds. Policies that refuse small requests which fit
+ * (reserved GPUs) do lower the figure, but only by refusing 4–9 light users who fitted per
+ * fragmentation refusal avoided, so the allocator does not hold any back; one that did
+ * would have to be reported here as its own kind of refusal, not as no_capacity.
+ *
+ * Measured as the allocator reports it: a refusal is fragmentation when the site had at
+ * least the requested free slots in total but no single GPU had them (the simulation
+ * checks the allocator never calls a shortage fragmentation), and every retry that is
+ * refused again counts again.
  *
  * Deterministic for a seed (its own PRNG, no clock), event-driven, no I/O: well under a
  * second, so it runs inside the bench and on its own:

@@ -70,6 +70,18 @@ describe('allocate', () => {
     expect(allocate(state, { sessionId: 'big', slots: 8 })).toEqual({ ok: false, reason: 'fragmented', freeSlots: 8, largestFree: 4 });
   });
 
+  it('calls it fragmented when departures leave lone free slots on different GPUs', () => {
+    // The case no placement can prevent (src/gpu/allocator.ts): the holes are opened by who leaves, not by who was placed where.
+    let state = emptyState(gpus(2));
+    for (let i = 0; i < 16; i++) state = book(state, `light-${i}`, 1).state;
+    const onGpu = (gpuId: string) => Object.entries(state.bookings).find(([, b]) => b.gpuId === gpuId)?.[0] ?? '';
+    state = release(state, onGpu('gpu-00')).state;
+    state = release(state, onGpu('gpu-01')).state;
+    expect(allocate(state, { sessionId: 'pair', slots: 2 })).toEqual({ ok: false, reason: 'fragmented', freeSlots: 2, largestFree: 1 });
+    // A light user is still served, in one of the lone holes.
+    expect(book(state, 'light-again', 1).state.bookings['light-again']?.gpuId).toMatch(/^gpu-0[01]$/);
+  });
+
   it('refuses with too_large when no GPU of the site has that many slots', () => {
     const state = emptyState(gpus(3, 4));
     expect(allocate(state, { sessionId: 's', slots: 8 })).toEqual({ ok: false, reason: 'too_large', freeSlots: 12, largestFree: 4 });
