@@ -69,6 +69,19 @@ describe('Proxmox driver', () => {
     expect(sim.vms().map((v) => v.vmid)).toEqual([9000]);
   });
 
+  it('sends POSTs whole once @kubernetes/client-node is loaded, non-ASCII parameters included', async () => {
+    // Loading the Kubernetes client makes its undici 8 the dispatcher of every fetch in the
+    // process, which refused proxmox-api's own (string-length) Content-Length header.
+    await import('@kubernetes/client-node');
+    const vmid = await pve.allocateVmid(RANGE);
+    const description = 'Büro-Desktop für Zoë — 日本語';
+    await pve.waitForTask(
+      await pve.cloneVm({ node: 'pve1', templateVmid: 9000, newid: vmid, name: `desk-${vmid}`, full: false, description }),
+    );
+    await pve.configureVm('pve1', vmid, { cores: 2, description });
+    expect(await pve.getVmConfig('pve1', vmid)).toMatchObject({ cores: 2, description });
+  });
+
   it('gives 50 concurrent allocate+clone calls 50 distinct VMIDs', async () => {
     const vmids = await Promise.all(
       Array.from({ length: 50 }, async (_, i) => {

@@ -94,10 +94,24 @@ function toSummary(r: Record<string, unknown>): VmSummary {
   };
 }
 
+/**
+ * proxmox-api sets Content-Length to the body's string length, which is wrong for any
+ * non-ASCII parameter, and undici 8 (loaded by @kubernetes/client-node, and then the
+ * global dispatcher for every fetch in the process) refuses a request that sets it at all
+ * ("invalid content-length header"). fetch computes the right value from the body itself.
+ */
+function withoutContentLength(init: RequestInit | undefined): RequestInit | undefined {
+  if (!init?.headers) return init;
+  const headers = new Headers(init.headers);
+  headers.delete('content-length');
+  return { ...init, headers };
+}
+
 export function createProxmoxDriver(opts: ProxmoxDriverOptions): ProxmoxDriver {
   const fetchImpl = opts.fetch ?? globalThis.fetch;
   // proxmox-api types its fetch with undici's own Request/Response classes; the global fetch is the same undici at runtime.
-  const engineFetch = ((url: string | URL, init?: unknown) => fetchImpl(url, init as RequestInit)) as unknown as EngineFetch;
+  const engineFetch = ((url: string | URL, init?: unknown) =>
+    fetchImpl(url, withoutContentLength(init as RequestInit | undefined))) as unknown as EngineFetch;
   const pve: Proxmox.Api = proxmoxApi({
     ...engineTarget(opts.url),
     tokenID: opts.tokenId,
