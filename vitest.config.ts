@@ -39,7 +39,14 @@ export default defineConfig({
         // that start the real processes.
         test: {
           name: 'node',
-          include: ['test/bridge/**/*.test.ts', 'test/simulators/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/faults/**/*.test.ts'],
+          include: [
+            'test/bridge/**/*.test.ts',
+            'test/simulators/**/*.test.ts',
+            'test/e2e/**/*.test.ts',
+            'test/faults/**/*.test.ts',
+            // The dashboard in Debian's chromium (playwright-core) against a whole local stack.
+            'test/browser/**/*.test.ts',
+          ],
           environment: 'node',
           testTimeout: 60_000,
           hookTimeout: 120_000,

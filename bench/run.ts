@@ -14,6 +14,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { cpuMsByGroup } from './cpu';
+import { measurePageWeight } from './page-weight';
 import { runGpuPackingSimulation } from './gpu-packing';
 import { ROOT } from '../scripts/lib/local-config';
 import { nodeTs, startProcess } from '../scripts/lib/processes';
@@ -266,6 +267,8 @@ try {
     },
     cronSweep: await sweepCost(),
     gpuPacking: runGpuPackingSimulation(),
+    // The dashboard's first screen (HTML + JS + CSS, compressed); target under 100 KB.
+    pageWeight: await measurePageWeight(stack),
     statusEndpoint: status,
     bareHelloWorker: bare,
     statusToBareThroughputRatio: Math.round((status.requestsPerSecond / bare.requestsPerSecond) * 1000) / 1000,

@@ -42,6 +42,9 @@ const kubernetes = start('kubernetes', nodeTs('simulators/kubernetes/main.ts'), 
 await Promise.all([db.ready, proxmox.ready, guacamole.ready, kubernetes.ready]);
 
 const edgeArgs = ['dev', '--ip', '127.0.0.1', '--port', String(LOCAL.edgePort), '--show-interactive-dev-session=false'];
+// The dashboard's development sign-in (pick any user and role) is turned on here, on the
+// command line, and nowhere else: wrangler.toml, the configuration that gets deployed, never sets it.
+edgeArgs.push('--var', 'DEV_SIGN_IN:true');
 if (external) edgeArgs.push('--var', `DATABASE_URL:${external}`);
 const edge = start('edge', { command: 'wrangler', args: edgeArgs }, /Ready on/, QUIET_WRANGLER);
 await edge.ready;
@@ -64,7 +67,7 @@ for (;;) {
   await new Promise((r) => setTimeout(r, 500));
 }
 console.log(`
-[dev] ready: http://127.0.0.1:${LOCAL.edgePort}  (health: /healthz, API docs: /api/v1/openapi.json)
+[dev] ready: http://127.0.0.1:${LOCAL.edgePort}  (dashboard: /, health: /healthz, API docs: /api/v1/openapi.json)
 [dev] a token:  TOKEN=$(npm run -s token -- alice)
 [dev] create:   curl -s -X POST http://127.0.0.1:${LOCAL.edgePort}/api/v1/desktops -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"name":"My desktop","plan":"STANDARD"}'
 `);

@@ -23,6 +23,7 @@ import { desktopRoutes } from './routes/desktops';
 import { healthRoutes } from './routes/health';
 import { planRoutes } from './routes/plans';
 import { templateRoutes } from './routes/templates';
+import { dashboardRoutes } from './routes/ui';
 import { usageRoutes } from './routes/usage';
 import { webhookRoutes } from './routes/webhooks';
 
@@ -67,6 +68,13 @@ export function newApp() {
   app.route('/api/v1/templates', templateRoutes);
   app.route('/api/v1/sites', bridgeRoutes);
   app.route('/api/v1/connect', connectRoutes);
+  // The dashboard at / (src/ui). Its pages set their own CSP (scripts, styles and frames as
+  // they need them), which securityHeaders then leaves alone; the API keeps `default-src 'none'`.
+  // They read the API through this same app, in-process, with the visitor's session.
+  app.route(
+    '/',
+    dashboardRoutes((req, c) => app.fetch(req, c.env, c.executionCtx)),
+  );
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
   app.doc31('/api/v1/openapi.json', {

@@ -86,8 +86,47 @@ export const ConfigSchema = z
       .default(10),
     /** Client addresses (CF-Connecting-IP) never rate limited: your own monitoring, local tooling. */
     RATE_LIMIT_EXEMPT_IPS: csv.transform((ips): ReadonlySet<string> => new Set(ips)),
+    // ---- the dashboard (src/ui): sign-in, its session, what its pages may embed ----
+    /** OpenID Connect issuer the dashboard signs people in with (authorisation code + PKCE). Unset: no single sign-on. */
+    OIDC_ISSUER: z.url().optional(),
+    OIDC_CLIENT_ID: z.string().min(1).max(200).optional(),
+    /** A secret: confidential clients authenticate with it (client_secret_basic); public clients leave it unset. */
+    OIDC_CLIENT_SECRET: z.string().min(1).optional(),
+    OIDC_SCOPES: z.string().default('openid profile email'),
+    /** The ID token claim holding roles: a name or a dotted path (Keycloak: realm_access.roles). */
+    OIDC_ROLES_CLAIM: z
+      .string()
+      .regex(/^[A-Za-z0-9_:-]+(\.[A-Za-z0-9_:-]+)*$/, 'a claim name or a dotted path')
+      .default('roles'),
+    /** The value in that claim that makes someone an admin. */
+    OIDC_ADMIN_ROLE: z.string().min(1).default('admin'),
+    /** Signs the dashboard's session cookies; without it a key is derived from JWT_SECRET. */
+    SESSION_SECRET: z.string().min(32, 'SESSION_SECRET must be at least 32 characters').optional(),
+    /** A session ends after this long without a request from the page (it is renewed at half time), and after SESSION_MAX_HOURS in any case. */
+    SESSION_TTL_MINUTES: z.coerce.number().int().min(5).max(1440).default(120),
+    SESSION_MAX_HOURS: z.coerce.number().int().min(1).max(168).default(12),
+    /**
+     * The development sign-in (pick any user and role). Never set in wrangler.toml: `npm run dev` and
+     * the test stacks pass it as a --var, and even then it answers only on a loopback address.
+     */
+    DEV_SIGN_IN: z
+      .enum(['true', 'false'])
+      .default('false')
+      .transform((v) => v === 'true'),
+    /**
+     * CSP sources the desktop view may frame: your Guacamole and Selkies public URLs
+     * (e.g. "https://guac.example.com https://*.desk.example.com"). Empty: any https origin.
+     */
+    DESKTOP_FRAME_SOURCES: z
+      .string()
+      .default('')
+      .transform((s) => s.split(/[\s,]+/).filter(Boolean))
+      .pipe(
+        z.array(z.string().regex(/^(https?:\/\/)?[A-Za-z0-9.*:[\]-]+(\/[^\s;,'"]*)?$|^https?:$/, 'each entry must be a CSP host source')),
+      ),
   })
-  .refine((c) => c.JWT_SECRET || c.JWKS_URL, { message: 'set JWT_SECRET and/or JWKS_URL', path: ['JWT_SECRET'] });
+  .refine((c) => c.JWT_SECRET || c.JWKS_URL, { message: 'set JWT_SECRET and/or JWKS_URL', path: ['JWT_SECRET'] })
+  .refine((c) => !c.OIDC_ISSUER || c.OIDC_CLIENT_ID, { message: 'OIDC_ISSUER needs OIDC_CLIENT_ID', path: ['OIDC_CLIENT_ID'] });
 
 export type Config = z.infer<typeof ConfigSchema>;
 
@@ -105,6 +144,13 @@ export type Bindings = Env & {
   AUDIT_RETENTION_DAYS?: string;
   TURN_BROWSER_TTL_SECONDS?: string;
   WARNING_LEAD_MINUTES?: string;
+  // The dashboard: secrets (wrangler secret put) and settings wrangler.toml leaves to their defaults.
+  OIDC_CLIENT_SECRET?: string;
+  OIDC_SCOPES?: string;
+  OIDC_ADMIN_ROLE?: string;
+  SESSION_SECRET?: string;
+  SESSION_MAX_HOURS?: string;
+  DEV_SIGN_IN?: string;
 };
 
 const cache = new WeakMap<object, Config>();

@@ -35,6 +35,8 @@ export interface StackOptions {
   edgeRuntime?: 'wrangler-dev' | 'workerd';
   /** Extra [vars] for the edge (e.g. WATCHDOG_SECONDS). */
   edgeVars?: Record<string, string>;
+  /** Extra secrets for the edge, passed like JWT_SECRET (never on the command line), e.g. OIDC_CLIENT_SECRET. */
+  edgeSecrets?: Record<string, string>;
   /** Extra environment for the bridge. */
   bridgeEnv?: Record<string, string>;
   /** Keep the embedded database on disk, so it can be stopped and started again (outage tests). */
@@ -151,7 +153,7 @@ async function launch(opts: StackOptions, dir: string, started: Managed[]): Prom
   });
 
   const vars = { DB_WS_PROXY: db.wsProxy, DEFAULT_SITE_ID: siteId, ...opts.edgeVars };
-  const secrets = { JWT_SECRET: jwtSecret, DATABASE_URL: db.url, TURN_SHARED_SECRET: turnSecret };
+  const secrets = { JWT_SECRET: jwtSecret, DATABASE_URL: db.url, TURN_SHARED_SECRET: turnSecret, ...opts.edgeSecrets };
   const edge =
     opts.edgeRuntime === 'workerd'
       ? startEdgeUnderWorkerd(dir, edgePort, { ...vars, ...secrets }, echo)

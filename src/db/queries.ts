@@ -108,6 +108,51 @@ export async function setQuota(db: Db, userId: string, maxDesktops: number): Pro
     .onConflictDoUpdate({ target: users.id, set: { maxDesktops, updatedAt: now } });
 }
 
+export interface UserSummary {
+  userId: string;
+  /** The admin-set limit, or null for the default. */
+  maxDesktops: number | null;
+  active: number;
+  desktops: number;
+  lastCreatedAt: string | null;
+}
+
+/**
+ * Everyone the control plane knows: users with desktops (any status) or an admin-set
+ * quota. Most active first, then the most recent creator. Counts come from the write-through
+ * copy, so a create of the last moments may not be counted yet; the quota itself is kept by
+ * the user's Durable Object.
+ */
+export async function listUsers(db: Db, page: number, pageSize: number): Promise<{ items: UserSummary[]; total: number }> {
+  const known = sql`(select ${desktops.userId} as id from ${desktops} union select ${users.id} from ${users})`;
+  const rows = await db.execute<{
+    id: string;
+    max_desktops: number | null;
+    active: number;
+    desktops: number;
+    last_created_at: string | null;
+  }>(sql`
+    select k.id, u.max_desktops,
+      count(d.id) filter (where d.status <> 'DELETED')::int as active,
+      count(d.id)::int as desktops,
+      max(d.created_at) as last_created_at
+    from ${known} k
+    left join ${users} u on u.id = k.id
+    left join ${desktops} d on d.user_id = k.id
+    group by k.id, u.max_desktops
+    order by active desc, last_created_at desc nulls last, k.id
+    limit ${pageSize} offset ${(page - 1) * pageSize}`);
+  const [total] = (await db.execute<{ n: number }>(sql`select count(*)::int as n from ${known} k`)).rows;
+  const items = rows.rows.map((r) => ({
+    userId: r.id,
+    maxDesktops: r.max_desktops,
+    active: Number(r.active),
+    desktops: Number(r.desktops),
+    lastCreatedAt: r.last_created_at === null ? null : new Date(r.last_created_at).toISOString(),
+  }));
+  return { items, total: Number(total?.n ?? 0) };
+}
+
 export async function listSites(db: Db) {
   return db.select({ id: sites.id, name: sites.name, lastConnectedAt: sites.lastConnectedAt }).from(sites).orderBy(sites.id);
 }

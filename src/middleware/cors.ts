@@ -1,7 +1,9 @@
 /**
- * CORS for the origins in CORS_ORIGINS, and for no other. The API authenticates with a
- * bearer header, never a cookie, so no origin is told it may send credentials: a page
- * needs only `Authorization` to be allowed, which the preflight grants to listed origins.
+ * CORS for the origins in CORS_ORIGINS, and for no other. Other origins' apps authenticate
+ * with a bearer header, so no origin is told it may send credentials: a page needs only
+ * `Authorization` to be allowed, which the preflight grants to listed origins. The one
+ * cookie (the dashboard's session) is therefore only ever sent same-origin, and its
+ * X-CSRF-Token header is deliberately absent from the allowed headers.
  * Requests without an Origin header (curl, services, the bridge, status polling from a
  * backend) pass through after one header lookup.
  */

@@ -21,7 +21,7 @@ const printable = (max: number) =>
     .max(max)
     .regex(/^[^\p{Cc}]*$/u, 'must not contain control characters');
 
-const AuditOut = z.object({
+export const AuditOut = z.object({
   id: z.string(),
   at: z.string(),
   actor: z.string(),
@@ -84,7 +84,7 @@ insightRoutes.openapi(
   },
 );
 
-const OverviewOut = z
+export const OverviewOut = z
   .object({
     at: z.string(),
     desktopsByStatus: z.record(DesktopStatusSchema, z.number()),

@@ -4,7 +4,8 @@ import { createMiddleware } from 'hono/factory';
 import type { AppEnv } from '../app-env';
 import { isAdmin } from '../auth/jwt';
 import { withDb } from '../db/client';
-import { listSites, setQuota, upsertSite } from '../db/queries';
+import { listSites, listUsers, setQuota, upsertSite } from '../db/queries';
+import { DEFAULT_MAX_DESKTOPS } from '../../workers/user-account/user-account';
 import { ApiError } from '../errors';
 import { bearerAuth, errorSpec, jsonSpec } from './openapi';
 import { success } from '../lib/envelope';
@@ -40,7 +41,47 @@ const UserParam = z.object({
     .regex(/^[A-Za-z0-9._@:-]+$/)
     .openapi({ param: { name: 'userId', in: 'path' } }),
 });
-const QuotaOut = z.object({ userId: z.string(), maxDesktops: z.number(), custom: z.boolean(), active: z.number() }).openapi('Quota');
+export const QuotaOut = z.object({ userId: z.string(), maxDesktops: z.number(), custom: z.boolean(), active: z.number() }).openapi('Quota');
+
+export const UserSummaryOut = z
+  .object({
+    userId: z.string(),
+    maxDesktops: z.number(),
+    custom: z.boolean(),
+    active: z.number(),
+    desktops: z.number().openapi({ description: 'Desktops ever created, DELETED ones included' }),
+    lastCreatedAt: z.string().nullable(),
+  })
+  .openapi('UserSummary');
+
+adminRoutes.openapi(
+  createRoute({
+    method: 'get',
+    path: '/users',
+    summary: 'Users with desktops or an admin-set quota, most active first',
+    security,
+    request: {
+      query: z.object({
+        page: z.coerce.number().int().min(1).max(100_000).default(1),
+        pageSize: z.coerce.number().int().min(1).max(200).default(50),
+      }),
+    },
+    responses: {
+      200: json(z.object({ items: z.array(UserSummaryOut), page: z.number(), pageSize: z.number(), total: z.number() }), 'A page of users'),
+      ...errors,
+    },
+  }),
+  async (c) => {
+    const { page, pageSize } = c.req.valid('query');
+    const { items, total } = await withDb(c.var.cfg, (db) => listUsers(db, page, pageSize));
+    const users = items.map(({ maxDesktops, ...u }) => ({
+      ...u,
+      maxDesktops: maxDesktops ?? DEFAULT_MAX_DESKTOPS,
+      custom: maxDesktops !== null,
+    }));
+    return c.json(success({ items: users, page, pageSize, total }, `${total} users`), 200);
+  },
+);
 
 adminRoutes.openapi(
   createRoute({
@@ -199,7 +240,7 @@ adminRoutes.openapi(
 adminRoutes.route('/', insightRoutes);
 adminRoutes.route('/', adminTemplateRoutes);
 
-const GpuOccupancyOut = z
+export const GpuOccupancyOut = z
   .object({
     siteId: z.string(),
     gpus: z.array(

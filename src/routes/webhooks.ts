@@ -28,7 +28,7 @@ const errors = {
 
 const roleOf = (p: Principal) => (isAdmin(p) ? 'admin' : isService(p) ? 'service' : 'user');
 
-const WebhookOut = z
+export const WebhookOut = z
   .object({
     id: z.string(),
     url: z.string(),
@@ -180,7 +180,7 @@ webhookRoutes.openapi(
   },
 );
 
-const DeliveryOut = z.object({
+export const DeliveryOut = z.object({
   eventId: z.string(),
   eventType: z.string(),
   attempt: z.number(),

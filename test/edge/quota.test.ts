@@ -1,5 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import type { UserSummaryOut } from '../../src/routes/admin';
 import type { Desktop } from '../../src/schemas/desktop';
+import type { z } from 'zod';
 import { api, token, uniqueUser } from './helpers';
 
 const create = async (tok: string, body: Record<string, unknown> = {}) =>
@@ -40,6 +42,31 @@ describe('quota', () => {
   it('does not limit admins themselves', async () => {
     const t = await token(uniqueUser('admin'), { roles: ['admin'] });
     for (let i = 0; i < 3; i++) expect((await create(t)).status).toBe(202);
+  });
+
+  it('lists users with their limits and active desktops for admins, those with a custom limit included', async () => {
+    const admin = await token('root', { roles: ['admin'] });
+    const [busy, limited] = [uniqueUser('busy'), uniqueUser('limited')];
+    await api('PUT', `/api/v1/admin/users/${limited}/quota`, { token: admin, body: { maxDesktops: 4 } });
+    expect((await create(await token(busy))).status).toBe(202);
+    type Summary = z.infer<typeof UserSummaryOut>;
+    const find = async (userId: string) => {
+      const all: Summary[] = [];
+      for (let page = 1; ; page++) {
+        const res = await api<{ items: Summary[]; total: number }>('GET', `/api/v1/admin/users?pageSize=200&page=${page}`, {
+          token: admin,
+        });
+        expect(res.status).toBe(200);
+        all.push(...(res.body?.data.items ?? []));
+        if (all.length >= (res.body?.data.total ?? 0) || res.body?.data.items.length === 0) break;
+      }
+      return all.find((u) => u.userId === userId);
+    };
+    // The list reads the write-through copy, which follows the create within moments.
+    await vi.waitFor(async () => expect(await find(busy)).toMatchObject({ maxDesktops: 1, custom: false, active: 1, desktops: 1 }));
+    expect(await find(limited)).toMatchObject({ maxDesktops: 4, custom: true, active: 0, desktops: 0, lastCreatedAt: null });
+    expect((await api('GET', '/api/v1/admin/users', { token: await token(busy) })).status).toBe(403);
+    expect((await api('GET', '/api/v1/admin/users?pageSize=0', { token: admin })).status).toBe(400);
   });
 
   it('refuses a negative or absurd limit', async () => {

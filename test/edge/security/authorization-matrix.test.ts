@@ -86,6 +86,7 @@ const EXPECTED: Record<string, Row> = {
   'GET /api/v1/desktops/{id}/live': { subject: 'desktop', expect: ownDesktop(200) },
   'POST /api/v1/desktops/{id}/keepalive': { subject: 'desktop', expect: ownDesktop(409) },
 
+  'GET /api/v1/admin/users': { subject: 'public', expect: adminOnly(200) },
   'GET /api/v1/admin/users/{userId}/quota': { subject: 'user', expect: adminOnly(200) },
   'PUT /api/v1/admin/users/{userId}/quota': { subject: 'user', body: () => ({ maxDesktops: 3 }), expect: adminOnly(200) },
   'GET /api/v1/admin/sites': { subject: 'public', expect: adminOnly(200) },
