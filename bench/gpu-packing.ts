@@ -31,6 +31,7 @@
  * second, so it runs inside the bench and on its own:
  *   node --import tsx -e "import('./bench/gpu-packing.ts').then(m => console.log(m.runGpuPackingSimulation()))"
  */
+import { mulberry32 } from '../simulators/shared/seeded-random';
 import { type GpuSlotState, type SlotCount, allocate, emptyState, occupancy, release } from '../src/gpu/allocator';
 
 const GPUS = 125;
@@ -75,18 +76,6 @@ export interface GpuPackingResult {
   slotsPerGpu: number;
   targets: { peakUtilisationAtLeast85Pct: boolean; fragmentationUnder2PctOfRefusals: boolean; noGpuOverItsSlots: boolean };
   runMs: number;
-}
-
-/** mulberry32: small, fast and good enough to draw a workload from a seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function normal(rand: () => number): number {
@@ -188,7 +177,7 @@ const round1 = (x: number) => Math.round(x * 10) / 10;
 
 export function runGpuPackingSimulation(seed = 42): GpuPackingResult {
   const started = performance.now();
-  const rand = prng(seed);
+  const rand = mulberry32(seed);
   const sessions = workload(rand);
   const capacity = GPUS * SLOTS_PER_GPU;
   let state: GpuSlotState = emptyState(

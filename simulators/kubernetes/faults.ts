@@ -3,7 +3,8 @@
  * misconfiguration, drawn from a seeded PRNG so that a run can be replayed (same seed, same request
  * order, same faults).
  */
-import { z } from 'zod';
+import type { z } from 'zod';
+import { drawFault, faultConfigSchema } from '../shared/faults';
 import { mulberry32 } from '../shared/seeded-random';
 
 /**
@@ -20,11 +21,7 @@ import { mulberry32 } from '../shared/seeded-random';
 export const FAULT_KINDS = ['http_500', 'too_many_requests', 'timeout_504', 'conflict_409', 'unschedulable', 'image_pull'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
-export const FaultConfigSchema = z.object({
-  rate: z.number().min(0).max(1),
-  kinds: z.array(z.enum(FAULT_KINDS)).min(1),
-  seed: z.number().int().optional(),
-});
+export const FaultConfigSchema = faultConfigSchema(FAULT_KINDS);
 export type FaultConfig = z.infer<typeof FaultConfigSchema>;
 
 /**
@@ -55,17 +52,12 @@ export class FaultInjector {
 
   /** One draw per occasion among the kinds that can apply to it. */
   draw(applicable: readonly FaultKind[], channel: FaultChannel = 'api'): FaultKind | null {
-    const config = this.config;
-    if (!config || config.rate <= 0) return null;
-    const eligible = config.kinds.filter((k) => applicable.includes(k));
-    if (eligible.length === 0) return null;
     let random = this.random.get(channel);
     if (!random) {
-      random = mulberry32(config.seed ?? 1);
+      random = mulberry32(this.config?.seed ?? 1);
       this.random.set(channel, random);
     }
-    if (random() >= config.rate) return null;
-    const kind = eligible[Math.floor(random() * eligible.length)] ?? null;
+    const kind = drawFault(this.config, random, applicable);
     if (kind) this.counts.set(kind, (this.counts.get(kind) ?? 0) + 1);
     return kind;
   }

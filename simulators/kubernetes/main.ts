@@ -4,15 +4,8 @@
  * dev-token), KUBERNETES_SIM_ROUTE_DOMAIN (default desk.localhost) and KUBERNETES_SIM_DELAY_SCALE (multiplier
  * for the delays below; 0 = instant, default 1).
  */
+import { envNumber } from '../shared/env';
 import { startKubernetesSimulator } from './server';
-
-function envNumber(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number, got '${raw}'`);
-  return n;
-}
 
 const scale = envNumber('KUBERNETES_SIM_DELAY_SCALE', 1);
 const ms = (base: number) => Math.round(base * scale);

@@ -2,7 +2,8 @@
  * Fault injection: the failures a real cluster produces under load (NOTES §2 proxy pseudo-statuses,
  * §6 lock time-outs, §10 agent time-outs), drawn from a seeded PRNG so a run can be replayed.
  */
-import { z } from 'zod';
+import type { z } from 'zod';
+import { drawFault, faultConfigSchema } from '../shared/faults';
 import { mulberry32 } from '../shared/seeded-random';
 
 /**
@@ -17,11 +18,7 @@ import { mulberry32 } from '../shared/seeded-random';
 export const FAULT_KINDS = ['http_500', 'proxy_596', 'proxy_599', 'task_error', 'locked', 'agent_timeout'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
-export const FaultConfigSchema = z.object({
-  rate: z.number().min(0).max(1),
-  kinds: z.array(z.enum(FAULT_KINDS)).min(1),
-  seed: z.number().int().optional(),
-});
+export const FaultConfigSchema = faultConfigSchema(FAULT_KINDS);
 export type FaultConfig = z.infer<typeof FaultConfigSchema>;
 
 export class FaultInjector {
@@ -50,12 +47,7 @@ export class FaultInjector {
    * give the same faults.
    */
   draw(applicable: readonly FaultKind[], route = 'unknown'): FaultKind | null {
-    const config = this.config;
-    if (!config || config.rate <= 0) return null;
-    const eligible = config.kinds.filter((k) => applicable.includes(k));
-    if (eligible.length === 0) return null;
-    if (this.random() >= config.rate) return null;
-    const kind = eligible[Math.floor(this.random() * eligible.length)] ?? null;
+    const kind = drawFault(this.config, this.random, applicable);
     if (kind) {
       this.counts.set(kind, (this.counts.get(kind) ?? 0) + 1);
       const perRoute = this.byRoute.get(route) ?? new Map<FaultKind, number>();

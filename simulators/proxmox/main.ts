@@ -3,15 +3,8 @@
  * PROXMOX_SIM_PORT (default 8006), PROXMOX_SIM_HOST (default 127.0.0.1) and
  * PROXMOX_SIM_DELAY_SCALE (multiplier for the delays below; 0 = instant, default 1).
  */
+import { envNumber } from '../shared/env';
 import { startProxmoxSimulator } from './server';
-
-function envNumber(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number, got '${raw}'`);
-  return n;
-}
 
 const scale = envNumber('PROXMOX_SIM_DELAY_SCALE', 1);
 const ms = (base: number) => Math.round(base * scale);

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { homeVolumeName, sessionName } from '../../on-prem-bridge/src/tasks/selkies';
 import { type Stack, startStack } from '../../scripts/lib/stack';
 import type { Desktop } from '../../src/schemas/desktop';
+import { edgeClient, until } from './support/edge-client';
 
 const IMAGE = 'ghcr.io/selkies-project/nvidia-egl-desktop:24.04-20250815000000';
 const NS = 'desktops';
@@ -45,24 +46,7 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-async function call<T>(method: string, path: string, tok: string, body?: unknown) {
-  const res = await fetch(`${stack.edgeUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${tok}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  return { status: res.status, body: (await res.json()) as { success: boolean; message: string; data: T } };
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+const call = edgeClient(() => stack.edgeUrl);
 
 const waitFor = (tok: string, id: string, status: Desktop['status']) =>
   until(`${id} ${status}`, async () => {

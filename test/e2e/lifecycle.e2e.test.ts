@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Stack, startStack } from '../../scripts/lib/stack';
 import { LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../scripts/lib/tokens';
 import type { Desktop, TransitionRecord } from '../../src/schemas/desktop';
+import { edgeClient } from './support/edge-client';
 
 let stack: Stack;
 /** An identity provider's JWKS endpoint, with one key of each asymmetric algorithm the edge accepts. */
@@ -36,14 +37,7 @@ afterAll(async () => {
 
 const PVE_AUTH = { authorization: 'PVEAPIToken=root@pam!dev=11111111-2222-3333-4444-555555555555' };
 
-async function call<T>(method: string, path: string, tok: string, body?: unknown) {
-  const res = await fetch(`${stack.edgeUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${tok}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  return { status: res.status, body: (await res.json()) as { success: boolean; message: string; data: T } };
-}
+const call = edgeClient(() => stack.edgeUrl);
 
 async function waitForStatus(tok: string, id: string, want: Desktop['status'], timeoutMs = 60_000): Promise<Desktop> {
   const deadline = Date.now() + timeoutMs;

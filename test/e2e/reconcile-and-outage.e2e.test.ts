@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Stack, startStack } from '../../scripts/lib/stack';
 import type { Desktop } from '../../src/schemas/desktop';
+import { edgeClient, until } from './support/edge-client';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -17,24 +18,7 @@ afterAll(async () => {
 
 const PVE = { authorization: 'PVEAPIToken=root@pam!dev=11111111-2222-3333-4444-555555555555' };
 
-async function call<T>(method: string, path: string, tok: string, body?: unknown) {
-  const res = await fetch(`${stack.edgeUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${tok}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  return { status: res.status, body: (await res.json()) as { success: boolean; message: string; data: T } };
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+const call = edgeClient(() => stack.edgeUrl);
 
 const statusOf = async (tok: string, id: string) => (await call<Desktop>('GET', `/api/v1/desktops/${id}`, tok)).body.data;
 const waitFor = (tok: string, id: string, status: Desktop['status']) =>
@@ -121,7 +105,7 @@ describe('Postgres outage', () => {
         const row = l.status === 200 ? l.body.data.items.find((d) => d.id === id) : undefined;
         return row?.status === 'RUNNING' ? row : undefined;
       },
-      90_000,
+      { timeoutMs: 90_000 },
     );
     expect(caughtUp.vmId).not.toBeNull();
   }, 120_000);

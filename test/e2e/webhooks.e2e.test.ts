@@ -10,6 +10,7 @@ import { type Stack, startStack } from '../../scripts/lib/stack';
 import { verifySignature } from '../../src/lib/webhook-signature';
 import type { Desktop } from '../../src/schemas/desktop';
 import type { DesktopEvent } from '../../src/schemas/events';
+import { edgeClient, until } from './support/edge-client';
 
 interface Received {
   headers: IncomingHttpHeaders;
@@ -46,24 +47,7 @@ afterAll(async () => {
   receiver?.close();
 });
 
-async function call<T>(method: string, path: string, tok: string, body?: unknown) {
-  const res = await fetch(`${stack.edgeUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${tok}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  return { status: res.status, body: (await res.json()) as { success: boolean; message: string; data: T } };
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+const call = edgeClient(() => stack.edgeUrl);
 
 describe('webhooks', () => {
   it('delivers signed events, running → idle_warning → stopped, each exactly once despite a failing receiver', async () => {
@@ -93,7 +77,9 @@ describe('webhooks', () => {
       accepted()
         .map((r) => JSON.parse(r.body) as DesktopEvent)
         .filter((e) => e.data.desktop.id === desktopId);
-    await until('the stopped event', () => (eventsOf().some((e) => e.type === 'desktop.stopped') ? true : undefined), 90_000);
+    await until('the stopped event', () => (eventsOf().some((e) => e.type === 'desktop.stopped') ? true : undefined), {
+      timeoutMs: 90_000,
+    });
 
     for (const r of received) {
       expect(await verifySignature(secret, r.body, String(r.headers['x-webhook-signature']))).toBe(true);
