@@ -4,7 +4,9 @@
  * src/schemas/bridge-protocol.ts and records what the edge sends. (The real bridge is
  * exercised against the simulators in the Node end-to-end tests.)
  */
-import { exports } from 'cloudflare:workers';
+import { env, exports } from 'cloudflare:workers';
+import { vi } from 'vitest';
+import type { Bindings } from '../../src/env';
 import type { BridgeToEdge, Command, DesktopFacts, EdgeToBridge, Step } from '../../src/schemas/bridge-protocol';
 import { api, token } from './helpers';
 
@@ -21,7 +23,13 @@ export class FakeBridge {
   readonly received: EdgeToBridge[] = [];
   private waiters: { match: (f: EdgeToBridge) => boolean; resolve: (f: EdgeToBridge) => void }[] = [];
 
-  private constructor(readonly ws: WebSocket) {
+  /** When the hub saw this link open (its status' connectedAt), to tell it from a later link of the same site. */
+  private connectedAt: string | null = null;
+
+  private constructor(
+    readonly ws: WebSocket,
+    readonly siteId: string,
+  ) {
     ws.addEventListener('message', (ev) => {
       const frame = JSON.parse(String(ev.data)) as EdgeToBridge;
       this.received.push(frame);
@@ -42,9 +50,10 @@ export class FakeBridge {
     );
     if (res.status !== 101 || !res.webSocket) throw new Error(`bridge upgrade refused: ${res.status} ${await res.text()}`);
     res.webSocket.accept();
-    const bridge = new FakeBridge(res.webSocket);
+    const bridge = new FakeBridge(res.webSocket, siteId);
     await bridge.waitFor((f) => f.type === 'hello');
     bridge.send({ type: 'ready', protocolVersion: 1, bridgeVersion: 'fake', running: [] });
+    bridge.connectedAt = (await (env as Bindings).SITE_HUB.getByName(siteId).status()).connectedAt;
     return bridge;
   }
 
@@ -94,7 +103,17 @@ export class FakeBridge {
     this.complete(cmd, { ...facts, node: 'pve1' });
   }
 
-  close(): void {
+  /**
+   * Hangs up and waits until the site's hub has let go of this link. The hub handles (and
+   * logs) a close asynchronously; a test file that ended first would have its environment
+   * torn down under that log line.
+   */
+  async close(): Promise<void> {
     this.ws.close(1000, 'test done');
+    const hub = (env as Bindings).SITE_HUB.getByName(this.siteId);
+    await vi.waitFor(async () => {
+      const now = await hub.status();
+      if (now.connected && now.connectedAt === this.connectedAt) throw new Error('the hub still holds this link');
+    });
   }
 }

@@ -111,7 +111,7 @@ describe('jobs queue', () => {
     const d = await seedQueued('flaky-site');
     const cmd = await first.command(d.id, 'create');
     first.send({ type: 'accepted', commandId: cmd.id, desktopId: d.id });
-    first.close();
+    await first.close();
     await vi.waitFor(async () => expect((await env.SITE_HUB.getByName('flaky-site').status()).connected).toBe(false));
     const second = await FakeBridge.connect('flaky-site', key);
     const again = await second.command(d.id, 'create');

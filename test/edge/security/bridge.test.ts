@@ -63,7 +63,7 @@ describe('bridge endpoint credentials', () => {
     expect(plain.status).toBe(400);
     expect(plain.webSocket).toBeNull();
     const bridge = await FakeBridge.connect(siteA, keyA);
-    bridge.close();
+    await bridge.close();
   });
 });
 

@@ -506,7 +506,7 @@ describe('fuzzing every route', () => {
     const sites = await api<{ id: string }[]>('GET', '/api/v1/admin/sites', { token: admin });
     expect(sites.body!.data.map((s) => s.id)).toContain(bystander.site);
     // The site key was not rotated: its bridge still gets in.
-    (await FakeBridge.connect(bystander.site, bystander.key)).close();
+    await (await FakeBridge.connect(bystander.site, bystander.key)).close();
     expect(Object.keys(Object.prototype)).toEqual([]);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect(({} as Record<string, unknown>).isAdmin).toBeUndefined();
