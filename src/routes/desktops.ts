@@ -39,8 +39,8 @@ export const CreateDesktopSchema = z
       .min(1)
       .max(100)
       .regex(/^[^\p{Cc}]*$/u, 'name must not contain control characters')
-      .default('Cloud Desktop')
-      .openapi({ example: 'Content Creation Workspace' }),
+      .optional()
+      .openapi({ example: 'Content Creation Workspace', description: "Default: the template's name, or 'Cloud Desktop'" }),
     // Plans are upper case in the PRD; "premium" from a lenient client means the same.
     plan: z
       .preprocess((v) => (typeof v === 'string' ? v.toUpperCase() : v), PlanSchema)
@@ -196,7 +196,7 @@ desktopRoutes.openapi(
     const desktop = newDesktop({
       id: randomId('dk'),
       userId,
-      name: body.name,
+      name: body.name ?? template?.name ?? 'Cloud Desktop',
       plan: body.plan ?? template?.defaultPlan ?? 'BASIC',
       protocol: template?.protocol ?? body.protocol ?? 'vnc',
       siteId: cfg.DEFAULT_SITE_ID,

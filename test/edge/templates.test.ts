@@ -90,7 +90,8 @@ describe('templates', () => {
       token: await token(uniqueUser()),
       body: { templateId: id, idleTimeoutMinutes: 10 },
     });
-    expect(shorter.body?.data).toMatchObject({ idleTimeoutMinutes: 10, backend: 'proxmox', protocol: 'rdp', gpuSlots: 0 });
+    // Without a name of its own, the desktop is called after its template.
+    expect(shorter.body?.data).toMatchObject({ name: 'GPU box', idleTimeoutMinutes: 10, backend: 'proxmox', protocol: 'rdp', gpuSlots: 0 });
     const longer = await api('POST', '/api/v1/desktops', {
       token: await token(uniqueUser()),
       body: { templateId: id, idleTimeoutMinutes: 120 },
