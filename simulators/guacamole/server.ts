@@ -4,9 +4,9 @@
  * simulator-only control endpoints under `<base>/__sim/`. Behaviour follows
  * /work/shared/contracts/guacamole/NOTES.md (section numbers in comments) and the guacamole-client sources it cites.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { listen, simulatorServer } from '../shared/http-server';
 import { CLIENT_PAGE_HTML } from './client-page';
 import { apiErrorBody, GuacError, internalError, notFound, sessionDenied } from './errors';
 import { type FaultConfig, FaultConfigSchema, FaultInjector } from './faults';
@@ -417,11 +417,11 @@ export async function startGuacamoleSimulator(options: Partial<GuacamoleSimOptio
     sendText(res, 404, 'Not Found');
   }
 
-  const server = createServer((req, res) => {
-    counters.requests++;
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const path = url.pathname;
-    const handle = async () => {
+  const server = simulatorServer(
+    async (req, res) => {
+      counters.requests++;
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      const path = url.pathname;
       if (path === base) {
         // Tomcat redirects the bare context path to the directory form, keeping the query (§7 relocation needs it).
         res.writeHead(302, { Location: `${base}/${url.search}` });
@@ -443,24 +443,15 @@ export async function startGuacamoleSimulator(options: Partial<GuacamoleSimOptio
       if (rest.startsWith('/api/')) return handleApi(req, res, url, rest.slice('/api/'.length));
       if (rest.startsWith('/__sim/')) return handleSim(req, res, rest.slice('/__sim'.length));
       sendText(res, 404, 'Not Found');
-    };
-    handle().catch((error: unknown) => {
+    },
+    (res, error) => {
       console.error('guacamole simulator: request failed', error);
-      if (!res.headersSent) sendText(res, 500, 'Internal Server Error');
-      else res.destroy();
-    });
-  });
+      sendText(res, 500, 'Internal Server Error');
+    },
+  );
 
   const tunnel = attachTunnel(server, base, state);
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listen(server, config.host, config.port);
 
   return {
     url: `http://${config.host}:${port}${base}`,

@@ -17,9 +17,9 @@
  *   PUT    /__sim/pvcs/<ns>/<name>/files         {"path", "content"}: the user writes a file to the volume
  *   GET    /__sim/pods/<ns>/<name>/mounts        {"<mountPath>": {"claimName", "files"}} as the pod sees them
  */
-import { createServer, type IncomingMessage, request as httpRequest, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type IncomingMessage, request as httpRequest, type ServerResponse } from 'node:http';
 import { z } from 'zod';
+import { listen, simulatorServer } from '../shared/http-server';
 import { type FaultConfig, FaultConfigSchema, FaultInjector, type FaultKind } from './faults';
 import {
   authenticate,
@@ -338,39 +338,26 @@ export async function startKubernetesSimulator(overrides: StartOptions = {}): Pr
     sendJson(res, 404, { error: `no simulator endpoint ${key}` });
   }
 
-  const server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://simulator');
-    const host = hostOnly(req.headers.host);
-    const routeRequest =
-      !localHosts.has(host) && (host.endsWith(`.${options.routeDomain}`) || isRouteHost(cluster, host, options.ingressRouteCrd));
-    const work = routeRequest
-      ? Promise.resolve(
-          handleRoute(cluster, req, res, host, {
-            withIngressRoutes: options.ingressRouteCrd,
-            allowEmptyServices: options.allowEmptyServices,
-          }),
-        )
-      : url.pathname.startsWith('/__sim/')
-        ? control(req, res, url)
-        : api(req, res, url);
-    work.catch((e: unknown) => {
-      if (res.headersSent) return;
-      try {
-        if (e instanceof StatusError) sendStatus(res, e);
-        else if (e instanceof PageNotFound) sendText(res, 404, '404 page not found\n');
-        else
-          sendStatus(res, new StatusError(500, 'InternalError', `Internal error occurred: ${e instanceof Error ? e.message : String(e)}`));
-      } catch {
-        res.destroy();
-      }
-    });
-  });
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const server = simulatorServer(
+    async (req, res) => {
+      const url = new URL(req.url ?? '/', 'http://simulator');
+      const host = hostOnly(req.headers.host);
+      const routeRequest =
+        !localHosts.has(host) && (host.endsWith(`.${options.routeDomain}`) || isRouteHost(cluster, host, options.ingressRouteCrd));
+      if (routeRequest)
+        return handleRoute(cluster, req, res, host, {
+          withIngressRoutes: options.ingressRouteCrd,
+          allowEmptyServices: options.allowEmptyServices,
+        });
+      return url.pathname.startsWith('/__sim/') ? control(req, res, url) : api(req, res, url);
+    },
+    (res, e) => {
+      if (e instanceof StatusError) sendStatus(res, e);
+      else if (e instanceof PageNotFound) sendText(res, 404, '404 page not found\n');
+      else sendStatus(res, new StatusError(500, 'InternalError', `Internal error occurred: ${e instanceof Error ? e.message : String(e)}`));
+    },
+  );
+  const port = await listen(server, options.host, options.port);
   const url = `http://${options.host}:${port}`;
 
   const simulator: KubernetesSimulator = {

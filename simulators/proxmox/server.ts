@@ -11,8 +11,8 @@
  *   DELETE /__sim/faults  no more faults
  *   POST   /__sim/reset   templates only, no tasks, zero stats, the faults of the start options
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { listen, simulatorServer } from '../shared/http-server';
 import { FaultConfigSchema, type FaultConfig, FaultInjector, type FaultKind } from './faults';
 import { authenticate, die, extractParams, PveError, paramError, readBody, sendBodiless, sendData, sendError, sendJson } from './http';
 import { Listing, ROUTES, type Route } from './routes';
@@ -206,29 +206,19 @@ export async function startProxmoxSimulator(overrides: Partial<ProxmoxSimOptions
     sendJson(res, 404, 'Not Found', { data: null, message: `no simulator endpoint ${key}` });
   }
 
-  const server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://simulator');
-    const work = url.pathname.startsWith('/__sim/')
-      ? control(req, res, url)
-      : url.pathname === API_PREFIX || url.pathname.startsWith(`${API_PREFIX}/`)
-        ? api(req, res, url)
-        : Promise.resolve(sendJson(res, 404, 'Not Found', { data: null, message: 'not an API path' }));
-    work.catch((e: unknown) => {
-      if (res.headersSent) return;
-      try {
-        if (e instanceof PveError) sendError(res, e.status, e.message, e.errors);
-        else sendError(res, 500, e instanceof Error ? e.message : String(e));
-      } catch {
-        res.destroy();
-      }
-    });
-  });
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const server = simulatorServer(
+    async (req, res) => {
+      const url = new URL(req.url ?? '/', 'http://simulator');
+      if (url.pathname.startsWith('/__sim/')) return control(req, res, url);
+      if (url.pathname === API_PREFIX || url.pathname.startsWith(`${API_PREFIX}/`)) return api(req, res, url);
+      sendJson(res, 404, 'Not Found', { data: null, message: 'not an API path' });
+    },
+    (res, e) => {
+      if (e instanceof PveError) sendError(res, e.status, e.message, e.errors);
+      else sendError(res, 500, e instanceof Error ? e.message : String(e));
+    },
+  );
+  const port = await listen(server, options.host, options.port);
 
   const snapshot = (vmid: number): SimVmSnapshot | undefined => {
     const vm = cluster.vms.get(vmid);
