@@ -10,7 +10,7 @@ import type { Desktop } from '../../src/schemas/desktop';
 import type { LiveMessage } from '../../workers/desktop-session/desktop-session';
 import { seedDesktop } from './builders';
 import { FakeBridge, registerSite } from './fake-bridge';
-import { api, token } from './helpers';
+import { api, settled, token } from './helpers';
 
 const SITE = 'clock-site';
 const MIN = 60_000;
@@ -57,13 +57,8 @@ async function timeTravel(id: string, ms: number): Promise<void> {
 }
 
 async function alarmAt(id: string): Promise<number | null> {
-  // The outbox and the write-through settle first; then the alarm belongs to the clocks.
-  const stub = env.DESKTOP_SESSION.getByName(id);
-  await vi.waitFor(async () => {
-    const sync = await stub.syncStatus();
-    expect([sync.outbox, sync.dbRevision]).toEqual([0, sync.revision]);
-  });
-  return runInDurableObject(stub, (_o, state) => state.storage.getAlarm());
+  await settled(id);
+  return runInDurableObject(env.DESKTOP_SESSION.getByName(id), (_o, state) => state.storage.getAlarm());
 }
 
 async function live(id: string, user: string): Promise<LiveMessage[]> {
@@ -75,7 +70,9 @@ async function live(id: string, user: string): Promise<LiveMessage[]> {
   if (!res.webSocket) throw new Error(`no live WebSocket: ${res.status}`);
   const messages: LiveMessage[] = [];
   res.webSocket.accept();
-  res.webSocket.addEventListener('message', (ev) => messages.push(JSON.parse(String(ev.data)) as LiveMessage));
+  res.webSocket.addEventListener('message', (ev) => {
+    messages.push(JSON.parse(String(ev.data)) as LiveMessage);
+  });
   await vi.waitFor(() => expect(messages.length).toBeGreaterThan(0));
   return messages;
 }

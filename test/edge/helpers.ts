@@ -1,6 +1,7 @@
 /** Helpers for the Workers tests: tokens and calls through the Worker's own fetch. */
-import { exports } from 'cloudflare:workers';
+import { env, exports } from 'cloudflare:workers';
 import { SignJWT } from 'jose';
+import { expect, vi } from 'vitest';
 import { TEST_JWT_SECRET } from '../support/test-secrets';
 
 export const ISSUER = 'cdaas-local';
@@ -52,4 +53,17 @@ export async function api<T = unknown>(
     json = null;
   }
   return { status: res.status, body: json, headers: res.headers, text };
+}
+
+/**
+ * Waits until a desktop's outbox is empty and Postgres holds its latest revision. From then
+ * on its alarm belongs to its clocks alone: a test that edits the object's storage and runs
+ * the alarm does not race a write-through alarm of its own that is firing at that moment.
+ */
+export async function settled(desktopId: string): Promise<void> {
+  const stub = env.DESKTOP_SESSION.getByName(desktopId);
+  await vi.waitFor(async () => {
+    const sync = await stub.syncStatus();
+    expect([sync.outbox, sync.dbRevision]).toEqual([0, sync.revision]);
+  });
 }

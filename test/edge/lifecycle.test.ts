@@ -7,7 +7,7 @@ import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Desktop, TransitionRecord } from '../../src/schemas/desktop';
 import { FakeBridge, registerSite } from './fake-bridge';
-import { api, token, uniqueUser } from './helpers';
+import { api, settled, token, uniqueUser } from './helpers';
 
 let bridge: FakeBridge;
 
@@ -171,6 +171,9 @@ describe('lifecycle through the bridge', () => {
     const create = await bridge.command(d.id, 'create');
     bridge.progress(create, 'clone', 'cloning template 9000');
     await waitForStatus(user, d.id, 'PROVISIONING');
+    // The step's write-through to Postgres runs from the alarm a moment later; let it finish,
+    // or the alarm below may be mid-flight on its own and not be there to run.
+    await settled(d.id);
     const stub = env.DESKTOP_SESSION.getByName(d.id);
     // Pretend the step began an hour ago, then let the alarm fire.
     await runInDurableObject(stub, (obj, state) => {
