@@ -10,12 +10,14 @@ import { inArray } from 'drizzle-orm';
 import { applyRetention } from '../../workers/cron/retention';
 import type { Desktop } from '../../src/schemas/desktop';
 import { sweepOverdueDesktops } from '../../workers/cron/sweep';
-import { api, token, uniqueUser } from './helpers';
+import { api, settled, token, uniqueUser } from './helpers';
 
 const HOUR = 3_600_000;
 
 /** Makes a desktop look as if it entered its status `ageMs` ago and its alarm had been lost. */
 async function ageAndLoseAlarm(id: string, ageMs: number): Promise<void> {
+  // A write-through alarm firing meanwhile would put the alarm back and run the watchdog itself.
+  await settled(id);
   const stub = env.DESKTOP_SESSION.getByName(id);
   const { desktop, revision } = await runInDurableObject(stub, async (obj, state) => {
     const row = state.storage.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = 'state'`).one();
