@@ -265,6 +265,8 @@ desktopRoutes.openapi(
     method: 'get',
     path: '/user/{userId}',
     summary: "A user's desktops",
+    description:
+      'Their active (not DELETED) desktops, newest first, read from the desktops themselves: current, and available while Postgres is unreachable. A service sees those it created.',
     security,
     request: { params: z.object({ userId: UserIdSchema.openapi({ param: { name: 'userId', in: 'path' } }) }) },
     responses: { 200: json(z.array(DesktopOut), 'The user’s active desktops'), ...errors },
@@ -273,8 +275,15 @@ desktopRoutes.openapi(
     const p = c.var.principal;
     const { userId } = c.req.valid('param');
     if (userId !== p.sub && !isAdmin(p) && !isService(p)) throw new ApiError('FORBIDDEN', 'You can only see your own desktops');
-    const filter = { userId, createdBy: isService(p) && !isAdmin(p) ? actorOf(p) : undefined, includeDeleted: false };
-    const { items } = await withDb(c.var.cfg, (db) => listDesktops(db, filter, { offset: 0, limit: 100 }));
+    const createdBy = isService(p) && !isAdmin(p) ? actorOf(p) : undefined;
+    // Read from the Durable Objects rather than Postgres: a desktop created a moment ago is
+    // listed at once (its row reaches Postgres a little later), with its current status, and
+    // the list keeps working while Postgres is unreachable.
+    const ids = await c.env.USER_ACCOUNT.getByName(userId).activeDesktops();
+    const found = await Promise.all(ids.slice(0, 100).map((id) => c.env.DESKTOP_SESSION.getByName(id).get()));
+    const items = found.filter(
+      (d): d is Desktop => !!d && d.userId === userId && d.status !== 'DELETED' && (!createdBy || d.createdBy === createdBy),
+    );
     return c.json(success(items, `${items.length} desktop${items.length === 1 ? '' : 's'} for ${userId}`), 200);
   },
 );

@@ -104,11 +104,12 @@ export function dashboardRoutes(fetchApi: ApiFetch) {
     const get = apiReader(c, fetchApi);
     const [templates, desktops] = await Promise.all([
       load(get<Template[]>('/api/v1/templates')),
-      load(get<Page<Desktop>>(`/api/v1/desktops?userId=${q(s.sub)}&pageSize=100`)),
+      // The user's list is read from the Durable Objects: a desktop launched a moment ago is on it.
+      load(get<Desktop[]>(`/api/v1/desktops/user/${q(s.sub)}`)),
     ]);
     const props = {
       templates: 'problem' in templates ? templates.problem : templates,
-      desktops: 'problem' in desktops ? desktops.problem : desktops.items,
+      desktops: 'problem' in desktops ? desktops.problem : desktops,
     };
     return respond(c, <LauncherPage session={s} model={uiModel(c.var.cfg)} {...props} />, <LauncherMain {...props} />);
   });

@@ -92,6 +92,10 @@ describe('Postgres outage', () => {
     expect(created.status).toBe(202);
     const id = created.body.data.id;
     await waitFor(tok, id, 'RUNNING');
+    // The user's own list is read from the Durable Objects: it still answers, and is current.
+    const mine = await call<Desktop[]>('GET', '/api/v1/desktops/user/outage-bob', tok);
+    expect(mine.status).toBe(200);
+    expect(mine.body.data.map((d) => [d.id, d.status])).toEqual([[id, 'RUNNING']]);
     // Queries across desktops need the database: a clear 503, not a 500.
     const list = await call<unknown>('GET', '/api/v1/desktops', tok);
     expect(list.status).toBe(503);

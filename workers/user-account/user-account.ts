@@ -48,6 +48,14 @@ export class UserAccount extends DurableObject<Bindings> {
     this.sql.exec('DELETE FROM active_desktops WHERE desktop_id = ?', desktopId);
   }
 
+  /** The user's active desktops, newest first: what their desktop list is read from. */
+  async activeDesktops(): Promise<string[]> {
+    return this.sql
+      .exec<{ desktop_id: string }>('SELECT desktop_id FROM active_desktops ORDER BY reserved_at DESC, desktop_id')
+      .toArray()
+      .map((r) => r.desktop_id);
+  }
+
   async setLimit(maxDesktops: number): Promise<Quota> {
     this.sql.exec(
       `INSERT INTO settings (key, value) VALUES ('maxDesktops', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
