@@ -1,6 +1,6 @@
 /** Who may call what: bearer JWT verification and desktop ownership. */
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { Desktop } from '../../src/schemas/desktop';
 import { AUDIENCE, ISSUER, api, token, uniqueUser } from './helpers';
 
@@ -105,8 +105,11 @@ describe('ownership', () => {
     const d = (await create(await token(owner))).body!.data;
     const admin = await token(uniqueUser('admin'), { roles: ['admin'] });
     expect((await api('GET', `/api/v1/desktops/${d.id}`, { token: admin })).status).toBe(200);
-    const byUser = await api<{ items: Desktop[] }>('GET', `${LIST}?userId=${owner}`, { token: admin });
-    expect(byUser.body?.data.items.map((x) => x.id)).toEqual([d.id]);
+    // The paginated list reads Postgres, which the create reaches a moment after its 202.
+    await vi.waitFor(async () => {
+      const byUser = await api<{ items: Desktop[] }>('GET', `${LIST}?userId=${owner}`, { token: admin });
+      expect(byUser.body?.data.items.map((x) => x.id)).toEqual([d.id]);
+    });
     expect((await api('DELETE', `/api/v1/desktops/${d.id}`, { token: admin })).status).toBe(202);
   });
 
