@@ -3,6 +3,7 @@
  * stack accepts (HS256 with the JWT_SECRET of .dev.vars), and nothing else.
  */
 import { parseArgs } from 'node:util';
+import { isUserId } from '../src/schemas/user-id';
 import { ensureLocalConfig } from './lib/local-config';
 import { signToken, type TokenRole } from './lib/tokens';
 
@@ -13,7 +14,7 @@ const { positionals, values } = parseArgs({
 const user = positionals[0];
 const roles = (values.role ?? []).flatMap((r) => r.split(','));
 const bad = roles.filter((r) => r !== 'admin' && r !== 'service');
-if (!user || bad.length > 0 || !/^[A-Za-z0-9._@:-]{1,128}$/.test(user)) {
+if (!user || bad.length > 0 || !isUserId(user)) {
   process.stderr.write('usage: npm run -s token -- USER [--role admin|service] [--ttl 12h]\n');
   process.exit(2);
 }

@@ -7,6 +7,7 @@
 import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
 import type { Config } from '../env';
 import { ApiError } from '../errors';
+import { isUserId, USER_ID_MAX } from '../schemas/user-id';
 
 export type Role = 'admin' | 'service';
 
@@ -91,7 +92,8 @@ export async function verifyBearer(authorization: string | undefined, cfg: Confi
     throw unauthorized(describeJoseError(err));
   }
   const sub = payload.sub;
-  if (!sub || sub.length > 200) throw unauthorized('Invalid token: sub claim missing');
+  if (!sub) throw unauthorized('Invalid token: sub claim missing');
+  if (!isUserId(sub)) throw unauthorized(`Invalid token: sub must be printable ASCII without spaces, at most ${USER_ID_MAX} characters`);
   const claimed = Array.isArray(payload.roles) ? payload.roles : [];
   const roles = new Set<Role>(claimed.filter((r): r is Role => r === 'admin' || r === 'service'));
   const principal = { sub, roles };

@@ -8,6 +8,7 @@
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import { z } from 'zod';
 import type { Config } from '../env';
+import { isUserId, USER_ID_MAX } from '../schemas/user-id';
 import { randomToken } from './session-token';
 
 export class OidcError extends Error {
@@ -169,13 +170,11 @@ export async function finishSignIn(
   return payload;
 }
 
-/** Our user ids (the API's userId rule): a subject outside it cannot own desktops. */
-const USER_ID = /^[A-Za-z0-9._@:-]{1,128}$/;
-
 /** `sub`, admin or not (from the configured roles claim), and a display name. */
 export function principalClaims(cfg: Config, claims: JWTPayload): { sub: string; admin: boolean; name: string | null } {
   const sub = claims.sub ?? '';
-  if (!USER_ID.test(sub)) throw new OidcError('Your account id cannot be used here (letters, digits and . _ @ : - only, at most 128)');
+  if (!isUserId(sub))
+    throw new OidcError(`Your account id cannot be used here (printable ASCII without spaces, at most ${USER_ID_MAX} characters)`);
   let value: unknown = claims;
   for (const part of cfg.OIDC_ROLES_CLAIM.split('.')) {
     value = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[part] : undefined;

@@ -9,6 +9,7 @@
  */
 import { SignJWT, jwtVerify } from 'jose';
 import { z } from 'zod';
+import { UserIdSchema } from '../schemas/user-id';
 
 export type SealPurpose = 'session' | 'oidc-flow';
 
@@ -66,7 +67,7 @@ export async function unseal<T extends z.ZodType>(
 }
 
 export const SessionSchema = z.object({
-  sub: z.string().min(1).max(128),
+  sub: UserIdSchema,
   /** Only `admin` travels in a session: a person at a browser is never a service. */
   roles: z.array(z.literal('admin')).max(1),
   name: z.string().max(200).nullable(),

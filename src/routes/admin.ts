@@ -10,6 +10,7 @@ import { ApiError } from '../errors';
 import { bearerAuth, errorSpec, jsonSpec } from './openapi';
 import { success } from '../lib/envelope';
 import { randomToken, sha256Hex } from '../lib/ids';
+import { UserIdSchema } from '../schemas/user-id';
 import { reconcileAllSites, reconcileSite } from '../../workers/reconcile/reconcile';
 import { insightRoutes } from './admin-insights';
 import { adminTemplateRoutes } from './templates';
@@ -34,12 +35,7 @@ const errors = {
 } as const;
 
 const UserParam = z.object({
-  userId: z
-    .string()
-    .min(1)
-    .max(128)
-    .regex(/^[A-Za-z0-9._@:-]+$/)
-    .openapi({ param: { name: 'userId', in: 'path' } }),
+  userId: UserIdSchema.openapi({ param: { name: 'userId', in: 'path' } }),
 });
 export const QuotaOut = z.object({ userId: z.string(), maxDesktops: z.number(), custom: z.boolean(), active: z.number() }).openapi('Quota');
 

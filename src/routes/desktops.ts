@@ -14,18 +14,13 @@ import { randomId } from '../lib/ids';
 import { newDesktop } from '../lib/new-desktop';
 import { cachedTemplate } from '../lib/template-cache';
 import { TemplateIdSchema } from '../schemas/template';
+import { UserIdSchema } from '../schemas/user-id';
 import { DEFAULT_LAUNCH, type LaunchSpec } from '../lib/launch';
 import { browserIceServers, podTurn } from '../lib/session-turn';
 import { unwrap } from '../lib/result';
 import { siteBridge } from '../lib/site-link';
 import { type Desktop, DesktopIdSchema, DesktopSchema, DesktopStatusSchema, PlanSchema, TransitionRecordSchema } from '../schemas/desktop';
 import { validationHook } from './validation';
-
-const UserIdSchema = z
-  .string()
-  .min(1)
-  .max(128)
-  .regex(/^[A-Za-z0-9._@:-]+$/, 'userId may contain letters, digits and . _ @ : -');
 
 export const CreateDesktopSchema = z
   .strictObject({

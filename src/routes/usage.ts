@@ -12,6 +12,7 @@ import { usageIntervals } from '../db/schema';
 import { ApiError } from '../errors';
 import { success } from '../lib/envelope';
 import { PlanSchema } from '../schemas/desktop';
+import { UserIdSchema } from '../schemas/user-id';
 import { bearerAuth, errorSpec, jsonSpec } from './openapi';
 import { validationHook } from './validation';
 
@@ -53,12 +54,7 @@ usageRoutes.openapi(
     security: bearerAuth,
     request: {
       query: z.object({
-        userId: z
-          .string()
-          .min(1)
-          .max(128)
-          .regex(/^[A-Za-z0-9._@:-]+$/, 'not a user id')
-          .optional(),
+        userId: UserIdSchema.optional(),
         from: z.iso.datetime({ offset: true }).optional(),
         to: z.iso.datetime({ offset: true }).optional(),
       }),

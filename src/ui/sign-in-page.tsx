@@ -52,7 +52,7 @@ export const SignInPage: FC<SignInProps> = ({ next, sso, dev, problem, signedOut
               required
               value="alice"
               autocomplete="username"
-              pattern="[A-Za-z0-9._@:\-]{1,128}"
+              pattern="[!-~]{1,255}"
               aria-describedby="dev-user-hint"
             />
             <p id="dev-user-hint" class="hint">

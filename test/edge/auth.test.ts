@@ -100,6 +100,22 @@ describe('ownership', () => {
     expect((await api('GET', `${LIST}?userId=${owner}`, { token: stranger })).status).toBe(403);
   });
 
+  it('takes the subjects identity providers issue (Auth0 style) as user ids, everywhere', async () => {
+    const owner = `auth0|${crypto.randomUUID()}`;
+    const tok = await token(owner);
+    const d = (await create(tok)).body!.data;
+    expect(d.userId).toBe(owner);
+    const mine = await api<Desktop[]>('GET', `/api/v1/desktops/user/${encodeURIComponent(owner)}`, { token: tok });
+    expect(mine.status).toBe(200);
+    expect(mine.body?.data.map((x) => x.id)).toEqual([d.id]);
+    const admin = await token(uniqueUser('admin'), { roles: ['admin'] });
+    const quota = await api<{ userId: string; active: number }>('GET', `/api/v1/admin/users/${encodeURIComponent(owner)}/quota`, {
+      token: admin,
+    });
+    expect(quota.body?.data).toMatchObject({ userId: owner, active: 1 });
+    expect((await api('DELETE', `/api/v1/desktops/${d.id}`, { token: tok })).status).toBe(202);
+  });
+
   it('lets an admin see and act on any desktop', async () => {
     const owner = uniqueUser();
     const d = (await create(await token(owner))).body!.data;

@@ -157,6 +157,8 @@ const ATTACKS: [string, () => Promise<string>][] = [
   ],
   ['no exp claim', () => hs256(claims({ exp: undefined }))],
   ['no sub claim', () => hs256(claims({ sub: undefined }))],
+  ['a sub with a space in it', () => hs256(claims({ sub: 'alice smith' }))],
+  ['a sub over 255 characters', () => hs256(claims({ sub: 'a'.repeat(256) }))],
   [
     'another environment (staging issuer and staging secret)',
     () => hs256(claims({ iss: 'cdaas-staging' }), 'staging-only-secret-staging-only-secret-0123'),
@@ -178,6 +180,6 @@ describe('bearer tokens that must not verify', () => {
   });
 
   it('counts its attacks', () => {
-    expect(ATTACKS.length).toBe(24);
+    expect(ATTACKS.length).toBe(26);
   });
 });
