@@ -50,7 +50,7 @@ describe.runIf(full)('a bridge down for longer than a watchdog', () => {
     await stack.bridge.stop('SIGKILL');
     await fleet.settle([desktop], 'create', 30_000);
     expect(desktop.status).toBe('FAILED');
-    expect(desktop.failure).toMatch(/^Timed out after 4 s in PROVISIONING/);
+    expect(desktop.failure).toMatch(/^Timed out after 4 s in PROVISIONING \(.+\) while the bridge of site '.+' was offline$/);
     expect(isReadable(desktop.failure ?? null)).toBe(true);
 
     await stack.startBridge();

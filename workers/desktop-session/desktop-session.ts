@@ -483,23 +483,40 @@ export class DesktopSession extends DurableObject<Bindings> {
   }
 
   override async alarm(): Promise<void> {
+    const offline = await this.bridgeOfflineForWatchdog();
     // Several clocks can be due at once (a warning and its stop after a long outage).
     for (let i = 0; i < 5; i++) {
       const s = this.state();
       const due = s ? dueAction(this.timerState(s), Date.now(), this.timerPolicy) : null;
       if (!s || !due) break;
-      this.runDue(s, due);
+      this.runDue(s, due, offline);
     }
     await this.flush();
   }
 
-  private runDue(s: State, due: DueAction): void {
+  /**
+   * When a watchdog is about to fire: is the site's bridge offline? Then the step did not
+   * hang, nobody was there to run it, and the desktop's error says so. Asked only then, so
+   * other clocks cost no SiteHub call; if the hub cannot answer, the message stays plain.
+   */
+  private async bridgeOfflineForWatchdog(): Promise<boolean> {
+    const s = this.state();
+    if (!s || dueAction(this.timerState(s), Date.now(), this.timerPolicy)?.kind !== 'watchdog') return false;
+    try {
+      return !(await this.env.SITE_HUB.getByName(s.desktop.siteId).status()).connected;
+    } catch {
+      return false;
+    }
+  }
+
+  private runDue(s: State, due: DueAction, bridgeOffline: boolean): void {
     const d = s.desktop;
     const status = d.status;
     switch (due.kind) {
       case 'watchdog': {
         const seconds = this.timerPolicy.watchdogSeconds(status);
-        const message = `Timed out after ${seconds} s in ${status} (${STEP_NAMES[status] ?? status})`;
+        const offline = bridgeOffline ? ` while the bridge of site '${d.siteId}' was offline` : '';
+        const message = `Timed out after ${seconds} s in ${status} (${STEP_NAMES[status] ?? status})${offline}`;
         this.apply(s, status, 'watchdog_expired', 'system:watchdog', message, { errorMessage: message }, undefined, true);
         return;
       }
