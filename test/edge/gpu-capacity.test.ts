@@ -1,4 +1,6 @@
 /** GPU desktops: slots are booked on one GPU before launch, refused clearly when full, freed when the session ends. */
+import { env } from 'cloudflare:workers';
+import { runInDurableObject } from 'cloudflare:test';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Desktop } from '../../src/schemas/desktop';
 import { FakeBridge, registerSite } from './fake-bridge';
@@ -71,5 +73,32 @@ describe('GPU capacity', () => {
     bridge.complete(teardown);
     await vi.waitFor(async () => expect((await occupancy()).totals.used).toBe(8));
     expect((await launch()).status).toBe(202);
+  });
+
+  it('does not refuse a launch for the slots of a desktop that is DELETED but whose release has not run yet', async () => {
+    const whole = await template(8);
+    const launch = async () => api<Desktop>('POST', '/api/v1/desktops', { token: await token(uniqueUser()), body: { templateId: whole } });
+    // Fill the site, whatever ran before.
+    while ((await occupancy()).totals.free >= 8) expect((await launch()).status).toBe(202);
+    const ended = (await occupancy()).gpus[0]?.sessions[0]?.sessionId ?? '';
+    await api('DELETE', `/api/v1/desktops/${ended}`, { token: admin });
+    bridge.complete(await bridge.command(ended, 'delete'));
+    await vi.waitFor(async () => expect((await occupancy()).totals.used).toBe(8));
+    // As if the DELETED desktop's outbox had not reached the hub yet: its booking still holds the GPU.
+    await runInDurableObject(env.SITE_HUB.getByName('local'), (_o, state) => {
+      const row = state.storage.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = 'gpu'`).one();
+      const gpu = JSON.parse(row.value) as { gpus: { id: string }[]; bookings: Record<string, { gpuId: string; slots: number }> };
+      const taken = new Set(Object.values(gpu.bookings).map((b) => b.gpuId));
+      const free = gpu.gpus.find((g) => !taken.has(g.id));
+      if (!free) throw new Error('no free GPU to hold');
+      gpu.bookings[ended] = { gpuId: free.id, slots: 8 };
+      state.storage.sql.exec(`UPDATE meta SET value = ? WHERE key = 'gpu'`, JSON.stringify(gpu));
+    });
+    expect((await occupancy()).totals.used).toBe(16);
+    const next = await launch();
+    expect(next.status).toBe(202);
+    const occ = await occupancy();
+    expect(occ.totals.used).toBe(16);
+    expect(occ.gpus.flatMap((g) => g.sessions.map((x) => x.sessionId))).not.toContain(ended);
   });
 });

@@ -165,6 +165,20 @@ describe('lifecycle through the bridge', () => {
     expect((await statusOf(user, d.id)).status).toBe('PENDING');
   });
 
+  it('frees the quota slot of a desktop the moment it is DELETED, even before its release has run', async () => {
+    const user = uniqueUser();
+    const d = await createDesktop(user);
+    expect((await api('DELETE', `/api/v1/desktops/${d.id}`, { token: await token(user) })).status).toBe(202);
+    bridge.complete(await bridge.command(d.id, 'delete'));
+    await waitForStatus(user, d.id, 'DELETED');
+    // As if the desktop's outbox had not reached the user's account yet: the slot is still taken there.
+    await runInDurableObject(env.USER_ACCOUNT.getByName(user), (_o, state) => {
+      state.storage.sql.exec('INSERT OR REPLACE INTO active_desktops (desktop_id, reserved_at) VALUES (?, ?)', d.id, Date.now());
+    });
+    const again = await api<Desktop>('POST', '/api/v1/desktops', { token: await token(user), body: { plan: 'BASIC' } });
+    expect(again.status).toBe(202);
+  });
+
   it('fails a stuck step with a watchdog and says why', async () => {
     const user = uniqueUser();
     const d = await createDesktop(user);

@@ -1,3 +1,5 @@
+import { env } from 'cloudflare:workers';
+import { runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it, vi } from 'vitest';
 import type { UserSummaryOut } from '../../src/routes/admin';
 import type { Desktop } from '../../src/schemas/desktop';
@@ -22,6 +24,20 @@ describe('quota', () => {
     const results = await Promise.all(Array.from({ length: 6 }, () => create(t)));
     expect(results.filter((r) => r.status === 202)).toHaveLength(1);
     expect(results.filter((r) => r.status === 409)).toHaveLength(5);
+  });
+
+  it('holds the slot of a create on its way, and frees the slot of a create that died before its desktop existed', async () => {
+    const user = uniqueUser();
+    const t = await token(user);
+    const reserve = (desktopId: string, at: number) =>
+      runInDurableObject(env.USER_ACCOUNT.getByName(user), (_o, state) => {
+        state.storage.sql.exec('DELETE FROM active_desktops');
+        state.storage.sql.exec('INSERT INTO active_desktops (desktop_id, reserved_at) VALUES (?, ?)', desktopId, at);
+      });
+    await reserve('dkonitswayxxxxxxxxxxxxx', Date.now());
+    expect((await create(t)).status).toBe(409);
+    await reserve('dkabandonedxxxxxxxxxxxx', Date.now() - 10 * 60_000);
+    expect((await create(t)).status).toBe(202);
   });
 
   it('applies the limit an admin sets', async () => {

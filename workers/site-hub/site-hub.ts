@@ -286,9 +286,12 @@ export class SiteHub extends DurableObject<Bindings> {
       );
     }
     if (!isSlotCount(slots)) return fail('GPU_CAPACITY', `A session takes 1, 2, 4 or 8 GPU slots, not ${slots}`);
-    const r = allocate(state, { sessionId: desktopId, slots });
+    let r = allocate(state, { sessionId: desktopId, slots });
+    if (!r.ok && r.reason !== 'too_large' && (await this.releaseDeletedBookings()) > 0) {
+      r = allocate(this.gpuState(), { sessionId: desktopId, slots });
+    }
     if (!r.ok) {
-      const total = occupancy(state).totals;
+      const total = occupancy(this.gpuState()).totals;
       const why =
         r.reason === 'too_large'
           ? `no GPU at site '${siteId}' has ${slots} slots`
@@ -303,6 +306,29 @@ export class SiteHub extends DurableObject<Bindings> {
   }
 
   /** The session ended (stopped, failed, deleted): its slots are free again. Idempotent. */
+  /**
+   * Before refusing for capacity: a desktop that reached DELETED frees its GPU slots through
+   * its outbox a moment later, so a user who ends a session and launches again at once could
+   * be refused by slots already free. Only DELETED counts: a STOPPED or FAILED desktop may
+   * be booking again for a start right now, and a booking without a desktop yet belongs to
+   * a launch on its way. Answers how many bookings it released.
+   */
+  private async releaseDeletedBookings(): Promise<number> {
+    const ids = Object.keys(this.gpuState().bookings);
+    const views = await Promise.all(
+      ids.map((id) =>
+        this.env.DESKTOP_SESSION.getByName(id)
+          .status()
+          .catch(() => undefined),
+      ),
+    );
+    const deleted = ids.filter((_, i) => views[i]?.status === 'DELETED');
+    let state = this.gpuState();
+    for (const id of deleted) state = release(state, id).state;
+    if (deleted.length > 0) this.saveGpuState(state);
+    return deleted.length;
+  }
+
   async releaseGpu(desktopId: string): Promise<void> {
     const { state, released } = release(this.gpuState(), desktopId);
     if (released) this.saveGpuState(state);

@@ -13,6 +13,9 @@ import { fail, ok, type Result } from '../../src/lib/result';
 /** One active (not DELETED) desktop per user unless an admin set another limit (PRD 3.1 "check existing desktop"). */
 export const DEFAULT_MAX_DESKTOPS = 1;
 
+/** A create takes milliseconds from its reservation to its desktop's Durable Object. */
+const ABANDONED_RESERVATION_MS = 5 * 60_000;
+
 export interface Quota {
   maxDesktops: number;
   custom: boolean;
@@ -31,8 +34,11 @@ export class UserAccount extends DurableObject<Bindings> {
 
   /** Takes a slot for `desktopId`, unless the user is at their limit (admins acting for themselves have none). */
   async reserve(userId: string, desktopId: string, unlimited: boolean): Promise<Result<Quota>> {
+    const full = (q: Quota) => !unlimited && q.active >= q.maxDesktops;
+    if (full(this.quotaNow())) await this.releaseEnded();
+    // Checked again after that await: this check and the insert below run as one step.
     const q = this.quotaNow();
-    if (!unlimited && q.active >= q.maxDesktops) {
+    if (full(q)) {
       const plural = q.maxDesktops === 1 ? '' : 's';
       return fail(
         'QUOTA_EXCEEDED',
@@ -41,6 +47,31 @@ export class UserAccount extends DurableObject<Bindings> {
     }
     this.sql.exec('INSERT INTO active_desktops (desktop_id, reserved_at) VALUES (?, ?) ON CONFLICT DO NOTHING', desktopId, Date.now());
     return ok(this.quotaNow());
+  }
+
+  /**
+   * Before refusing at the limit: a desktop that reached DELETED frees its slot through its
+   * outbox a moment later, so a user who deletes and creates at once could be refused by a
+   * slot already free. Those are released here, and so is a reservation whose desktop never
+   * came to exist (its create died between the two steps). A reservation younger than that
+   * belongs to a create still on its way and stays.
+   */
+  private async releaseEnded(): Promise<void> {
+    const rows = this.sql
+      .exec<{ desktop_id: string; reserved_at: number }>('SELECT desktop_id, reserved_at FROM active_desktops')
+      .toArray();
+    const views = await Promise.all(
+      rows.map((r) =>
+        this.env.DESKTOP_SESSION.getByName(r.desktop_id)
+          .status()
+          .catch(() => undefined),
+      ),
+    );
+    rows.forEach((r, i) => {
+      const view = views[i];
+      const abandoned = view === null && Date.now() - r.reserved_at > ABANDONED_RESERVATION_MS;
+      if (view?.status === 'DELETED' || abandoned) this.sql.exec('DELETE FROM active_desktops WHERE desktop_id = ?', r.desktop_id);
+    });
   }
 
   /** The desktop is DELETED (or its creation was abandoned): its slot is free again. Idempotent. */
