@@ -305,7 +305,6 @@ export class SiteHub extends DurableObject<Bindings> {
     return ok({ gpuId: r.gpuId, node: gpu?.node ?? 'unknown' });
   }
 
-  /** The session ended (stopped, failed, deleted): its slots are free again. Idempotent. */
   /**
    * Before refusing for capacity: a desktop that reached DELETED frees its GPU slots through
    * its outbox a moment later, so a user who ends a session and launches again at once could
@@ -329,6 +328,7 @@ export class SiteHub extends DurableObject<Bindings> {
     return deleted.length;
   }
 
+  /** The session ended (stopped, failed, deleted): its slots are free again. Idempotent. */
   async releaseGpu(desktopId: string): Promise<void> {
     const { state, released } = release(this.gpuState(), desktopId);
     if (released) this.saveGpuState(state);
