@@ -14,6 +14,7 @@ import { DurableObject } from 'cloudflare:workers';
 import { withDb } from '../../src/db/client';
 import { markSiteLink } from '../../src/db/queries';
 import { type Bindings, type Config, config } from '../../src/env';
+import { desktopStatuses } from '../../src/lib/desktop-statuses';
 import { randomId } from '../../src/lib/ids';
 import {
   type GpuSlotState,
@@ -314,13 +315,7 @@ export class SiteHub extends DurableObject<Bindings> {
    */
   private async releaseDeletedBookings(): Promise<number> {
     const ids = Object.keys(this.gpuState().bookings);
-    const views = await Promise.all(
-      ids.map((id) =>
-        this.env.DESKTOP_SESSION.getByName(id)
-          .status()
-          .catch(() => undefined),
-      ),
-    );
+    const views = await desktopStatuses(this.env, ids);
     const deleted = ids.filter((_, i) => views[i]?.status === 'DELETED');
     let state = this.gpuState();
     for (const id of deleted) state = release(state, id).state;

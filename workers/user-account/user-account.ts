@@ -8,6 +8,7 @@
  */
 import { DurableObject } from 'cloudflare:workers';
 import type { Bindings } from '../../src/env';
+import { desktopStatuses } from '../../src/lib/desktop-statuses';
 import { fail, ok, type Result } from '../../src/lib/result';
 
 /** One active (not DELETED) desktop per user unless an admin set another limit (PRD 3.1 "check existing desktop"). */
@@ -60,12 +61,9 @@ export class UserAccount extends DurableObject<Bindings> {
     const rows = this.sql
       .exec<{ desktop_id: string; reserved_at: number }>('SELECT desktop_id, reserved_at FROM active_desktops')
       .toArray();
-    const views = await Promise.all(
-      rows.map((r) =>
-        this.env.DESKTOP_SESSION.getByName(r.desktop_id)
-          .status()
-          .catch(() => undefined),
-      ),
+    const views = await desktopStatuses(
+      this.env,
+      rows.map((r) => r.desktop_id),
     );
     rows.forEach((r, i) => {
       const view = views[i];
