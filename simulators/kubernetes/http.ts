@@ -193,12 +193,6 @@ export function sendStatus(res: ServerResponse, error: StatusError): void {
   sendJson(res, error.code, error.toStatus(), error.headers);
 }
 
-export async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
-  return Buffer.concat(chunks).toString('utf8');
-}
-
 export interface SimToken {
   token: string;
   /** The user as RBAC messages name it, e.g. `system:serviceaccount:cdaas:bridge`. */

@@ -19,7 +19,7 @@
  */
 import { type IncomingMessage, request as httpRequest, type ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { listen, simulatorServer } from '../shared/http-server';
+import { listen, readBody, readJson, simulatorServer } from '../shared/http-server';
 import { type FaultConfig, FaultConfigSchema, FaultInjector, type FaultKind } from './faults';
 import {
   authenticate,
@@ -27,7 +27,6 @@ import {
   conflict,
   forbidden,
   PageNotFound,
-  readBody,
   type SimToken,
   StatusError,
   sendJson,
@@ -295,12 +294,7 @@ export async function startKubernetesSimulator(overrides: StartOptions = {}): Pr
       return sendJson(res, 200, { faults: null });
     }
     if (key === 'POST /__sim/faults') {
-      let body: unknown;
-      try {
-        body = JSON.parse((await readBody(req)) || 'null');
-      } catch {
-        body = undefined;
-      }
+      const body = await readJson(req);
       const parsed = FaultConfigSchema.safeParse(body);
       if (!parsed.success) return sendJson(res, 400, { error: parsed.error.message });
       simulator.setFaults(parsed.data);
@@ -319,12 +313,7 @@ export async function startKubernetesSimulator(overrides: StartOptions = {}): Pr
         return sendJson(res, 200, { claim: `${ns}/${name}`, phase, files: content });
       }
       if (method === 'PUT' || method === 'POST') {
-        let body: unknown;
-        try {
-          body = JSON.parse((await readBody(req)) || 'null');
-        } catch {
-          body = undefined;
-        }
+        const body = await readJson(req);
         const parsed = FileWriteSchema.safeParse(body);
         if (!parsed.success) return sendJson(res, 400, { error: parsed.error.message });
         if (!cluster.writeClaimFile(ns, name, parsed.data.path, parsed.data.content))

@@ -88,12 +88,6 @@ export function authenticate(req: IncomingMessage, tokens: ApiToken[]): Caller |
   return token ? { userid: token.id } : { reason: 'Authentication failed!' };
 }
 
-export async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
-  return Buffer.concat(chunks).toString('utf8');
-}
-
 /** NOTES §1: a repeated form key becomes a list. */
 function fromSearchParams(sp: URLSearchParams, into: Record<string, RawValue>): void {
   for (const key of new Set(sp.keys())) {

@@ -12,9 +12,9 @@
  *   POST   /__sim/reset   templates only, no tasks, zero stats, the faults of the start options
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { listen, simulatorServer } from '../shared/http-server';
+import { listen, readBody, readJson, simulatorServer } from '../shared/http-server';
 import { FaultConfigSchema, type FaultConfig, FaultInjector, type FaultKind } from './faults';
-import { authenticate, die, extractParams, PveError, paramError, readBody, sendBodiless, sendData, sendError, sendJson } from './http';
+import { authenticate, die, extractParams, PveError, paramError, sendBodiless, sendData, sendError, sendJson } from './http';
 import { Listing, ROUTES, type Route } from './routes';
 import { type EndpointSchema, loadEndpointSchemas, type RawValue, validateParams } from './schema';
 import { Cluster, type ProxmoxSimOptions, type SimStats, type SimTask, type VmConfig } from './state';
@@ -192,12 +192,7 @@ export async function startProxmoxSimulator(overrides: Partial<ProxmoxSimOptions
       return sendData(res, null);
     }
     if (key === 'POST /__sim/faults') {
-      let body: unknown;
-      try {
-        body = JSON.parse((await readBody(req)) || 'null');
-      } catch {
-        body = undefined;
-      }
+      const body = await readJson(req);
       const parsed = FaultConfigSchema.safeParse(body);
       if (!parsed.success) return sendJson(res, 400, 'Bad Request', { data: null, message: parsed.error.message });
       simulator.setFaults(parsed.data);

@@ -37,3 +37,18 @@ export async function listen(server: Server, host: string, port: number): Promis
   });
   return (server.address() as AddressInfo).port;
 }
+
+export async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** A control endpoint's JSON body: null when empty, undefined when malformed (for its schema to refuse). */
+export async function readJson(req: IncomingMessage): Promise<unknown> {
+  try {
+    return JSON.parse((await readBody(req)) || 'null');
+  } catch {
+    return undefined;
+  }
+}
