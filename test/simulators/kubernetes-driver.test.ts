@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createSelkiesDriver, type SelkiesDriverOptions } from '../../on-prem-bridge/src/drivers/kubernetes';
 import { InfraError, type SelkiesDriver, type SelkiesPodSpec } from '../../on-prem-bridge/src/drivers/types';
 import { type KubernetesSimulator, startKubernetesSimulator } from '../../simulators/kubernetes/server';
+import { until } from './support/until';
 
 const NS = 'desktops';
 const IMAGE = 'ghcr.io/selkies-project/nvidia-egl-desktop:24.04-20250101000000';
@@ -31,16 +32,6 @@ async function failure(promise: Promise<unknown>): Promise<InfraError> {
   );
   if (!(error instanceof InfraError)) throw new Error(`expected an InfraError, got ${String(error)}`);
   return error;
-}
-
-async function until<T>(probe: () => Promise<T | null | undefined | false>, timeoutMs = 2000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== null && v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error('condition not reached');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 function podSpec(session: string, overrides: Partial<SelkiesPodSpec> = {}): SelkiesPodSpec {

@@ -6,6 +6,7 @@
 import { KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type FaultConfig, type KubernetesSimulator, startKubernetesSimulator } from '../../simulators/kubernetes/server';
+import { until } from './support/until';
 
 const NS = 'desktops';
 const IMAGE = 'ghcr.io/selkies-project/nvidia-egl-desktop:24.04-20250101000000';
@@ -32,16 +33,6 @@ function client(sim: KubernetesSimulator, token: string | null = sim.token) {
     }
     return { status: res.status, headers: res.headers, body: parsed, text };
   };
-}
-
-async function until<T>(probe: () => Promise<T | null | undefined | false>, timeoutMs = 2000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== null && v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error('condition not reached');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 function gpuPod(

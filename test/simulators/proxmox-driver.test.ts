@@ -7,6 +7,7 @@ import { createProxmoxDriver } from '../../on-prem-bridge/src/drivers/proxmox';
 import { pickGuestIpv4 } from '../../on-prem-bridge/src/drivers/proxmox-guest';
 import { InfraError, type ProxmoxDriver } from '../../on-prem-bridge/src/drivers/types';
 import { DEFAULT_TOKEN, type FaultKind, type ProxmoxSimulator, startProxmoxSimulator } from '../../simulators/proxmox/server';
+import { until } from './support/until';
 
 const RANGE = { min: 41000, max: 41999 };
 
@@ -21,16 +22,6 @@ async function failure(promise: Promise<unknown>): Promise<InfraError> {
   );
   if (!(error instanceof InfraError)) throw new Error(`expected an InfraError, got ${String(error)}`);
   return error;
-}
-
-async function until<T>(probe: () => Promise<T | null>, timeoutMs = 2000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== null) return v;
-    if (Date.now() > deadline) throw new Error('condition not reached');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 describe('Proxmox driver', () => {
