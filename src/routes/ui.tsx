@@ -12,6 +12,7 @@
  * refreshes a page after an action without losing its place.
  */
 import type { Context } from 'hono';
+import type { Session } from '../auth/session-token';
 import { Hono } from 'hono';
 import type { Child } from 'hono/jsx';
 import { notFound } from '../errors';
@@ -60,6 +61,17 @@ function respond(c: Ctx, full: Child, main: Child, status: 200 | 403 | 404 = 200
   // c.html takes an element, not any Child: the fragment makes one.
   // biome-ignore lint/complexity/noUselessFragments: see above
   return c.html(<>{body}</>, status);
+}
+
+/** An admin page the visitor cannot have: the alert alone for the script's fragment requests, in a page otherwise. */
+function refuseAdmin(c: Ctx, s: Session, title: string, alert: Child, status: 403 | 404) {
+  const full = (
+    <Layout title={title} session={s} section="admin">
+      <h1>{title}</h1>
+      {alert}
+    </Layout>
+  );
+  return respond(c, full, alert, status);
 }
 
 /** Signed out: pages send the browser to sign in (and back); the script's fragment requests learn it from a 401. */
@@ -123,27 +135,10 @@ export function dashboardRoutes(fetchApi: ApiFetch) {
           Your account does not have the admin role. <a href="/">Back to your desktops</a>.
         </Alert>
       );
-      return respond(
-        c,
-        <Layout title="Not allowed" session={s} section="admin">
-          <h1>Not allowed</h1>
-          {body}
-        </Layout>,
-        body,
-        403,
-      );
+      return refuseAdmin(c, s, 'Not allowed', body, 403);
     }
     if (!(section in ADMIN_SECTIONS)) {
-      const body = <Alert tone="error" title={`There is no admin page called “${section}”.`} />;
-      return respond(
-        c,
-        <Layout title="Not found" session={s} section="admin">
-          <h1>Not found</h1>
-          {body}
-        </Layout>,
-        body,
-        404,
-      );
+      return refuseAdmin(c, s, 'Not found', <Alert tone="error" title={`There is no admin page called “${section}”.`} />, 404);
     }
     const which = section as AdminSection;
     const content = await adminContent(c, which, apiReader(c, fetchApi));
