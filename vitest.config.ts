@@ -54,6 +54,7 @@ export default defineConfig({
             'test/browser/**/*.test.ts',
           ],
           environment: 'node',
+          globalSetup: ['./test/support/node-global-setup.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },

