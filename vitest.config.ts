@@ -1,5 +1,6 @@
 import { cloudflareTest } from '@cloudflare/vitest-plugin';
 import { defineConfig } from 'vitest/config';
+import { LOCAL_EDGE_VARS } from './scripts/lib/local-config.ts';
 import { TEST_JWT_SECRET } from './test/support/test-secrets.ts';
 
 export default defineConfig({
@@ -18,6 +19,8 @@ export default defineConfig({
             wrangler: { configPath: './wrangler.toml' },
             miniflare: {
               bindings: {
+                // The development values the deployed wrangler.toml leaves out (loopback addresses).
+                ...LOCAL_EDGE_VARS,
                 DATABASE_URL: inject('dbUrl'),
                 DB_WS_PROXY: inject('dbProxy'),
                 JWT_SECRET: TEST_JWT_SECRET,

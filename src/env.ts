@@ -132,6 +132,8 @@ export type Config = z.infer<typeof ConfigSchema>;
 
 /** The generated Env plus tuning variables that deployments (and tests) may set. */
 export type Bindings = Env & {
+  // Development only (.dev.vars, the test stacks): the relay to the embedded Postgres.
+  DB_WS_PROXY?: string;
   JOB_MAX_ATTEMPTS?: string;
   JOB_RETRY_BASE_SECONDS?: string;
   JOB_RETRY_CAP_SECONDS?: string;

@@ -29,6 +29,20 @@ export const LOCAL = {
 } as const;
 
 /**
+ * The edge's development values that the deployed wrangler.toml must not carry (loopback
+ * addresses): `npm run dev` keeps them in .dev.vars, the test stacks pass them as vars.
+ */
+export const LOCAL_EDGE_VARS = {
+  /** The local TURN address handed to Selkies pods and browsers. */
+  TURN_HOST: '127.0.0.1',
+  /** Local tooling, the test stacks and the benchmark all come from loopback. */
+  RATE_LIMIT_EXEMPT_IPS: '127.0.0.1,::1',
+} as const;
+
+/** neonConfig.wsProxy for the local relay to the embedded Postgres (DB_WS_PROXY). */
+export const relayAddress = (port: number) => `127.0.0.1:${port}/v1`;
+
+/**
  * The bridge's Kubernetes settings against the local simulator: sessions are published
  * at http://desk-<id>.desk.localhost:<port>/ (browsers resolve *.localhost to loopback,
  * and the simulator plays Traefik for those hosts).
@@ -75,11 +89,16 @@ export interface LocalConfig {
 /** Reads the local secrets, creating whichever file is missing. */
 export function ensureLocalConfig(): LocalConfig {
   const vars = parseEnvFile(DEV_VARS);
-  if (!vars.JWT_SECRET || !vars.DATABASE_URL || !vars.TURN_SHARED_SECRET) {
+  const devValues: Record<string, string> = { DB_WS_PROXY: relayAddress(LOCAL.wsRelayPort), ...LOCAL_EDGE_VARS };
+  // A .dev.vars from before these moved out of wrangler.toml gets them added; a value set
+  // there (even "" to try the rate limits locally) is kept.
+  const devValueMissing = Object.keys(devValues).some((k) => vars[k] === undefined);
+  if (!vars.JWT_SECRET || !vars.DATABASE_URL || !vars.TURN_SHARED_SECRET || devValueMissing) {
     vars.JWT_SECRET ||= randomBytes(32).toString('hex');
     vars.JWKS_URL ??= '';
     vars.TURN_SHARED_SECRET ||= randomBytes(24).toString('hex');
     vars.DATABASE_URL ||= `postgres://postgres:postgres@127.0.0.1:${LOCAL.pgPort}/postgres`;
+    for (const [k, v] of Object.entries(devValues)) vars[k] ??= v;
     writeEnvFile(DEV_VARS, vars, 'Local secrets of the edge Worker, made by npm run dev (see .dev.vars.example). Not committed.');
   }
   const bridge = parseEnvFile(BRIDGE_ENV);

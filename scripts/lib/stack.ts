@@ -10,7 +10,7 @@ import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ProvidedDatabase, nodePool } from './database';
-import { LOCAL, ROOT, selkiesBridgeEnv, sha256Hex } from './local-config';
+import { LOCAL, LOCAL_EDGE_VARS, ROOT, relayAddress, selkiesBridgeEnv, sha256Hex } from './local-config';
 import { type Managed, QUIET_WRANGLER, nodeTs, startProcess as startManaged } from './processes';
 import { signToken, type TokenRole } from './tokens';
 
@@ -116,7 +116,7 @@ async function launch(opts: StackOptions, dir: string, started: Managed[]): Prom
   const external = process.env.DATABASE_URL || undefined;
   const db = {
     url: external ?? `postgres://postgres:postgres@127.0.0.1:${pgPort}/postgres`,
-    wsProxy: `127.0.0.1:${relayPort}/v1`,
+    wsProxy: relayAddress(relayPort),
     embedded: !external,
     stop: () => stack.dbProcess.stop(),
   };
@@ -152,7 +152,7 @@ async function launch(opts: StackOptions, dir: string, started: Managed[]): Prom
     echo,
   });
 
-  const vars = { DB_WS_PROXY: db.wsProxy, DEFAULT_SITE_ID: siteId, ...opts.edgeVars };
+  const vars = { ...LOCAL_EDGE_VARS, DB_WS_PROXY: db.wsProxy, DEFAULT_SITE_ID: siteId, ...opts.edgeVars };
   const secrets = { JWT_SECRET: jwtSecret, DATABASE_URL: db.url, TURN_SHARED_SECRET: turnSecret, ...opts.edgeSecrets };
   const edge =
     opts.edgeRuntime === 'workerd'
