@@ -55,6 +55,8 @@ export default defineConfig({
             'test/faults/**/*.test.ts',
             // The dashboard in Debian's chromium (playwright-core) against a whole local stack.
             'test/browser/**/*.test.ts',
+            // The deployment kit: deploy:check, the bridge's Dockerfile, systemd unit and package.
+            'test/deploy/**/*.test.ts',
           ],
           environment: 'node',
           globalSetup: ['./test/support/node-global-setup.ts'],

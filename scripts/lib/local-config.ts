@@ -86,19 +86,27 @@ export interface LocalConfig {
   bridgeSecret: string;
 }
 
+/**
+ * The edge's .dev.vars with whatever is missing filled in: fresh secrets, the local
+ * database, and the development values the deployed wrangler.toml leaves out. A value
+ * already there (even "" to try the rate limits locally) is kept.
+ */
+export function completeDevVars(existing: Record<string, string>): Record<string, string> & { JWT_SECRET: string; DATABASE_URL: string } {
+  const vars: Record<string, string> = { ...existing };
+  vars.JWT_SECRET ||= randomBytes(32).toString('hex');
+  vars.JWKS_URL ??= '';
+  vars.TURN_SHARED_SECRET ||= randomBytes(24).toString('hex');
+  vars.DATABASE_URL ||= `postgres://postgres:postgres@127.0.0.1:${LOCAL.pgPort}/postgres`;
+  vars.DB_WS_PROXY ??= relayAddress(LOCAL.wsRelayPort);
+  for (const [k, v] of Object.entries(LOCAL_EDGE_VARS)) vars[k] ??= v;
+  return { ...vars, JWT_SECRET: vars.JWT_SECRET, DATABASE_URL: vars.DATABASE_URL };
+}
+
 /** Reads the local secrets, creating whichever file is missing. */
 export function ensureLocalConfig(): LocalConfig {
-  const vars = parseEnvFile(DEV_VARS);
-  const devValues: Record<string, string> = { DB_WS_PROXY: relayAddress(LOCAL.wsRelayPort), ...LOCAL_EDGE_VARS };
-  // A .dev.vars from before these moved out of wrangler.toml gets them added; a value set
-  // there (even "" to try the rate limits locally) is kept.
-  const devValueMissing = Object.keys(devValues).some((k) => vars[k] === undefined);
-  if (!vars.JWT_SECRET || !vars.DATABASE_URL || !vars.TURN_SHARED_SECRET || devValueMissing) {
-    vars.JWT_SECRET ||= randomBytes(32).toString('hex');
-    vars.JWKS_URL ??= '';
-    vars.TURN_SHARED_SECRET ||= randomBytes(24).toString('hex');
-    vars.DATABASE_URL ||= `postgres://postgres:postgres@127.0.0.1:${LOCAL.pgPort}/postgres`;
-    for (const [k, v] of Object.entries(devValues)) vars[k] ??= v;
+  const existing = parseEnvFile(DEV_VARS);
+  const vars = completeDevVars(existing);
+  if (Object.keys(vars).some((k) => vars[k] !== existing[k])) {
     writeEnvFile(DEV_VARS, vars, 'Local secrets of the edge Worker, made by npm run dev (see .dev.vars.example). Not committed.');
   }
   const bridge = parseEnvFile(BRIDGE_ENV);
