@@ -65,7 +65,7 @@ const VMID_RANGE = /^(\d{3,9})-(\d{3,9})$/;
 const TEMPLATE_LIST = /^([a-z0-9][a-z0-9._-]*=\d{3,9})(,[a-z0-9][a-z0-9._-]*=\d{3,9})*$/i;
 
 // Names are the environment variables so a failure points at what to fix.
-const EnvSchema = z.object({
+export const EnvSchema = z.object({
   EDGE_URL: httpUrl('http://127.0.0.1:8787'),
   SITE_ID: z
     .string()

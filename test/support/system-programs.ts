@@ -7,6 +7,7 @@
  *    with only Node and npm still runs the browser tests);
  *  - coturn's turnserver and turnutils_uclient, for the TURN credential test: no npm package ships
  *    them, so without Debian's coturn that test is skipped.
+ *  - systemd-analyze, which verifies the bridge's systemd unit as systemd reads it (Debian's systemd).
  *
  * A program that is missing skips its tests with one line saying what and how to get it, except
  * when CI is set: there every test must run, so a missing program fails the run.
@@ -20,6 +21,8 @@ export interface SystemPrograms {
   /** Empty when coturn is not installed. */
   turnserver: string;
   turnutilsUclient: string;
+  /** Empty when systemd is not installed. */
+  systemdAnalyze: string;
 }
 
 declare module 'vitest' {
@@ -86,7 +89,15 @@ export async function findSystemPrograms(): Promise<{ programs: SystemPrograms; 
       how: '`sudo apt-get install -y coturn`',
     });
   }
-  return { programs: { chromium: failure ? '' : (found.path ?? ''), turnserver, turnutilsUclient }, skips };
+  const systemdAnalyze = findOnPath('systemd-analyze') ?? '';
+  if (!systemdAnalyze) {
+    skips.push({
+      tests: 'test/deploy/bridge-packaging.test.ts (systemd-analyze verify)',
+      needs: 'systemd-analyze',
+      how: '`sudo apt-get install -y systemd`',
+    });
+  }
+  return { programs: { chromium: failure ? '' : (found.path ?? ''), turnserver, turnutilsUclient, systemdAnalyze }, skips };
 }
 
 export const describeSkip = (s: Skip) => `skipped: ${s.tests}: needs ${s.needs}; install with ${s.how} (CI=1 makes this an error)`;
