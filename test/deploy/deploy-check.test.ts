@@ -119,6 +119,11 @@ describe('npm run deploy:check', () => {
     );
   });
 
+  it('moves those values into an existing .dev.vars, keeping what it has (even an empty exemption list)', () => {
+    const old = { JWT_SECRET: 'kept', DATABASE_URL: 'postgres://kept', TURN_SHARED_SECRET: 'kept too', RATE_LIMIT_EXEMPT_IPS: '' };
+    expect(completeDevVars(old)).toEqual({ ...old, JWKS_URL: '', DB_WS_PROXY: '127.0.0.1:5489/v1', TURN_HOST: '127.0.0.1' });
+  });
+
   const mistakes: { mistake: string; change: (c: RawConfig, s: Record<string, string>) => void; fails: string[] }[] = [
     {
       mistake: 'a loopback TURN_HOST',
