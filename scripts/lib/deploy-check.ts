@@ -41,7 +41,7 @@ const MIN_KEY_BITS = 128;
 export function checkDeployment(d: Deployment): CheckRow[] {
   const vars = stringVars(d.config.vars);
   const known = new Map<string, string | null>([...Object.entries(vars), ...d.secrets]);
-  const isSet = (name: string) => (known.has(name) && known.get(name) !== '') || false;
+  const isSet = (name: string) => known.has(name) && known.get(name) !== '';
   return [
     ...environmentRows(d),
     ...loopbackRows(vars, d.secrets),
