@@ -196,7 +196,7 @@ describe.skipIf(!hasChromium)('the embed example in chromium', () => {
     await context.close();
   }, 180_000);
 
-  it('tells the page why when the desktop fails, and when the app refuses a token for someone else’s desktop', async () => {
+  it('tells the page why when the desktop fails, when the app refuses a token for someone else’s desktop, and when the API refuses the token', async () => {
     const { context, page, problems } = await newProfile(browser);
     await page.goto(app.url);
     await page.getByRole('button', { name: 'Launch Legacy Image' }).click();
@@ -212,24 +212,38 @@ describe.skipIf(!hasChromium)('the embed example in chromium', () => {
     const other = await newProfile(browser);
     await other.page.goto(app.url);
     await other.page.getByRole('button', { name: 'Launch Ubuntu Desktop' }).waitFor();
-    await other.page.evaluate((desktopId) => {
-      const el = document.createElement('cloud-desktop');
-      el.setAttribute('desktop-id', desktopId);
-      el.setAttribute('token-endpoint', '/api/embed-token');
-      el.addEventListener('failed', (e) => {
-        document.body.dataset.failed = JSON.stringify((e as CustomEvent).detail);
-      });
-      document.querySelector('main')?.append(el);
-    }, mine);
-    const refusal: Locator = other.page.locator('cloud-desktop').getByRole('alert').filter({ hasText: 'No such desktop' });
-    await refusal.waitFor();
-    expect(JSON.parse((await other.page.locator('body').getAttribute('data-failed')) ?? '{}')).toEqual({
-      desktopId: mine,
-      code: 'TOKEN_REFUSED',
-      reason: 'No such desktop',
+    const embedHere = (p: Page, desktopId: string, tokenEndpoint: string) =>
+      p.evaluate(
+        ([id, endpoint]) => {
+          const el = document.createElement('cloud-desktop');
+          el.setAttribute('desktop-id', id);
+          el.setAttribute('token-endpoint', endpoint);
+          el.addEventListener('failed', (e) => {
+            el.dataset.failed = JSON.stringify((e as CustomEvent).detail);
+          });
+          document.querySelector('main')?.append(el);
+        },
+        [desktopId, tokenEndpoint] as const,
+      );
+    const failureOf = async (el: Locator) => JSON.parse((await el.getAttribute('data-failed')) ?? '{}') as unknown;
+    await embedHere(other.page, mine, '/api/embed-token');
+    const refused = other.page.locator('cloud-desktop').first();
+    await refused.getByRole('alert').filter({ hasText: 'No such desktop' }).waitFor();
+    expect(await failureOf(refused)).toEqual({ desktopId: mine, code: 'TOKEN_REFUSED', reason: 'No such desktop' });
+    expect(await refused.getByRole('button', { name: 'Try again' }).isVisible()).toBe(true);
+
+    // A token the API does not take: the element asks its endpoint once more, then gives up and says why.
+    let asked = 0;
+    await other.page.route('**/bad-token-endpoint', (route) => {
+      asked++;
+      return route.fulfill({ json: { token: 'not-a-token', expiresAt: new Date(Date.now() + 600_000).toISOString() } });
     });
-    expect(await other.page.locator('cloud-desktop').getByRole('button', { name: 'Try again' }).isVisible()).toBe(true);
-    // Its console shows only the refused token request's "Failed to load resource", which newProfile lets pass.
+    await embedHere(other.page, mine, '/bad-token-endpoint');
+    const rejected = other.page.locator('cloud-desktop').nth(1);
+    await rejected.getByRole('alert').filter({ hasText: 'The API refused the desktop token' }).waitFor();
+    expect(await failureOf(rejected)).toMatchObject({ code: 'TOKEN_REFUSED', reason: 'The API refused the desktop token: Invalid token' });
+    expect(asked).toBe(2);
+    // Its console shows only the refused requests' "Failed to load resource", which newProfile lets pass.
     expect(other.problems).toEqual([]);
     expect(problems).toEqual([]);
     await page.getByRole('button', { name: 'End session' }).click();
