@@ -267,7 +267,7 @@ try {
     },
     cronSweep: await sweepCost(),
     gpuPacking: runGpuPackingSimulation(),
-    // The dashboard's first screen (HTML + JS + CSS, compressed); target under 100 KB.
+    // The dashboard's first screen (HTML + JS + CSS, compressed; target under 100 KB), and the embeddable element.
     pageWeight: await measurePageWeight(stack),
     statusEndpoint: status,
     bareHelloWorker: bare,

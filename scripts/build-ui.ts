@@ -1,6 +1,7 @@
 /**
  * Builds the dashboard's script (src/ui/client/dashboard.ts, compiled by tsc with the DOM
- * types, so it is type-checked as it is built) and stylesheet into
+ * types, so it is type-checked as it is built), its stylesheet, and the embeddable
+ * <cloud-desktop> element (src/ui/client/cloud-desktop.ts) into
  * src/ui/generated/dashboard-assets.json, which the Worker imports and serves itself: no
  * bundler, no CDN, nothing to upload beside the Worker. test/browser/assets.test.ts fails
  * when the generated file is stale.
@@ -35,6 +36,8 @@ export function buildDashboardAssets(): string {
       '.',
       '--allowImportingTsExtensions',
       'false',
+      // Comments are for the sources: a third-party page loads the element on every visit.
+      '--removeComments',
     ];
     try {
       execFileSync(bin('tsc'), tsc, { cwd: ROOT, stdio: 'pipe' });
@@ -44,7 +47,17 @@ export function buildDashboardAssets(): string {
     }
     const js = readFileSync(join(out, 'src/ui/client/dashboard.js'), 'utf8');
     const css = readFileSync(join(ROOT, 'src/ui/client/dashboard.css'), 'utf8');
-    const json = `${JSON.stringify({ generatedBy: 'scripts/build-ui.ts', js, jsHash: hash(js), css, cssHash: hash(css) }, null, 2)}\n`;
+    const embedJs = readFileSync(join(out, 'src/ui/client/cloud-desktop.js'), 'utf8');
+    const assets = {
+      generatedBy: 'scripts/build-ui.ts',
+      js,
+      jsHash: hash(js),
+      css,
+      cssHash: hash(css),
+      embedJs,
+      embedJsHash: hash(embedJs),
+    };
+    const json = `${JSON.stringify(assets, null, 2)}\n`;
     return execFileSync(bin('biome'), ['format', `--stdin-file-path=${ASSETS_FILE}`], { cwd: ROOT, input: json, stdio: 'pipe' }).toString();
   } finally {
     rmSync(out, { recursive: true, force: true });

@@ -9,6 +9,7 @@
  *   Guacamole sim     http://127.0.0.1:8080/guacamole
  *   Kubernetes sim    http://127.0.0.1:6443 (bearer dev-token); sessions at http://desk-<id>.desk.localhost:6443/
  *   on-prem bridge    dials out to the edge as site `local`
+ *   embed example     http://127.0.0.1:8090   (a streaming app's page with <cloud-desktop>)
  *
  * If one process dies the others keep running; restart it with its own npm script.
  */
@@ -33,6 +34,7 @@ const SCRIPT: Record<string, string> = {
   kubernetes: 'sim:kubernetes',
   edge: 'edge',
   bridge: 'bridge',
+  'embed-app': 'example:embed',
 };
 
 const db = start('db', nodeTs('scripts/local-db.ts'), /database ready/);
@@ -45,10 +47,13 @@ const edgeArgs = ['dev', '--ip', '127.0.0.1', '--port', String(LOCAL.edgePort), 
 // The dashboard's development sign-in (pick any user and role) is turned on here, on the
 // command line, and nowhere else: wrangler.toml, the configuration that gets deployed, never sets it.
 edgeArgs.push('--var', 'DEV_SIGN_IN:true');
+// The embed example app's page calls the API from its own origin.
+edgeArgs.push('--var', `CORS_ORIGINS:http://127.0.0.1:${LOCAL.embedExamplePort}`);
 if (external) edgeArgs.push('--var', `DATABASE_URL:${external}`);
 const edge = start('edge', { command: 'wrangler', args: edgeArgs }, /Ready on/, QUIET_WRANGLER);
 await edge.ready;
 start('bridge', nodeTs('on-prem-bridge/src/main.ts', ['--env-file=.local/bridge.env']), /connected|hello/i);
+start('embed-app', nodeTs('examples/embed-app/main.ts'), /listening/);
 
 // Report when the site's bridge shows as connected.
 const deadline = Date.now() + 60_000;
@@ -68,6 +73,7 @@ for (;;) {
 }
 console.log(`
 [dev] ready: http://127.0.0.1:${LOCAL.edgePort}  (dashboard: /, health: /healthz, API docs: /api/v1/openapi.json)
+[dev] embed example (a streaming app's page): http://127.0.0.1:${LOCAL.embedExamplePort}
 [dev] a token:  TOKEN=$(npm run -s token -- alice)
 [dev] create:   curl -s -X POST http://127.0.0.1:${LOCAL.edgePort}/api/v1/desktops -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"name":"My desktop","plan":"STANDARD"}'
 `);

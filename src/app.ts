@@ -11,7 +11,7 @@ import type { AppEnv } from './app-env';
 import { config } from './env';
 import { ApiError } from './errors';
 import { audit } from './middleware/audit';
-import { requireAuth } from './middleware/auth';
+import { authenticate } from './middleware/authenticate';
 import { cors } from './middleware/cors';
 import { errorResponse, onError } from './middleware/errors';
 import { rateLimitByClient, rateLimitByPrincipal } from './middleware/rate-limit';
@@ -19,6 +19,7 @@ import { securityHeaders } from './middleware/security-headers';
 import { adminRoutes } from './routes/admin';
 import { bridgeRoutes } from './routes/bridge';
 import { connectRoutes } from './routes/connect';
+import { desktopTokenRoutes } from './routes/desktop-tokens';
 import { desktopRoutes } from './routes/desktops';
 import { healthRoutes } from './routes/health';
 import { planRoutes } from './routes/plans';
@@ -53,15 +54,16 @@ export function newApp() {
   );
 
   // `/x/*` matches `/x` as well: one registration each, or a request would pay its limit twice.
-  app.use('/api/v1/desktops/*', requireAuth, rateLimitByPrincipal, audit);
-  app.use('/api/v1/admin/*', requireAuth, rateLimitByPrincipal, audit);
-  app.use('/api/v1/webhooks/*', requireAuth, rateLimitByPrincipal, audit);
-  app.use('/api/v1/usage/*', requireAuth, rateLimitByPrincipal);
-  app.use('/api/v1/templates/*', requireAuth, rateLimitByPrincipal);
+  app.use('/api/v1/desktops/*', authenticate, rateLimitByPrincipal, audit);
+  app.use('/api/v1/admin/*', authenticate, rateLimitByPrincipal, audit);
+  app.use('/api/v1/webhooks/*', authenticate, rateLimitByPrincipal, audit);
+  app.use('/api/v1/usage/*', authenticate, rateLimitByPrincipal);
+  app.use('/api/v1/templates/*', authenticate, rateLimitByPrincipal);
 
   app.route('/healthz', healthRoutes);
   app.route('/api/v1/plans', planRoutes);
   app.route('/api/v1/desktops', desktopRoutes);
+  app.route('/api/v1/desktops', desktopTokenRoutes);
   app.route('/api/v1/admin', adminRoutes);
   app.route('/api/v1/webhooks', webhookRoutes);
   app.route('/api/v1/usage', usageRoutes);

@@ -26,6 +26,8 @@ export const LOCAL = {
   guacamolePassword: 'guacadmin',
   kubernetesPort: 6443,
   kubernetesToken: 'dev-token',
+  /** The embed example app (examples/embed-app), a streaming app's page on an origin of its own. */
+  embedExamplePort: 8090,
 } as const;
 
 /**

@@ -1,6 +1,7 @@
 /**
  * The dashboard's sealed cookies: the session (who is signed in) and the sign-in flow's
- * state (OIDC state, nonce, PKCE verifier). Each is a short-lived HS256 JWT whose key is
+ * state (OIDC state, nonce, PKCE verifier); and the embed's desktop tokens (./desktop-token).
+ * Each is a short-lived HS256 JWT whose key is
  * derived with HKDF from SESSION_SECRET (or JWT_SECRET) and a purpose label, so a session
  * never verifies as an API bearer token or as flow state, nor the other way round.
  *
@@ -11,7 +12,7 @@ import { SignJWT, jwtVerify } from 'jose';
 import { z } from 'zod';
 import { UserIdSchema } from '../schemas/user-id';
 
-export type SealPurpose = 'session' | 'oidc-flow';
+export type SealPurpose = 'session' | 'oidc-flow' | 'desktop-token';
 
 const ISSUER = 'cdaas-dashboard';
 const keyCache = new Map<string, Promise<Uint8Array>>();

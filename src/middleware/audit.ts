@@ -1,6 +1,6 @@
 /**
  * The audit trail of the API: every lifecycle action (create, start, stop, delete,
- * connect, keepalive) and every admin or subscription change is recorded with actor,
+ * connect, keepalive, minting a desktop token) and every admin or subscription change is recorded with actor,
  * role, action, target, source IP, request id, time and outcome (the HTTP status, so
  * refused attempts are audited too). Records travel through the events queue to
  * Postgres, so a slow or absent database never delays or fails the request.
@@ -8,6 +8,7 @@
 import type { Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import type { AppEnv } from '../app-env';
+import { desktopScopeOf } from '../auth/desktop-token';
 import { isAdmin, isService } from '../auth/jwt';
 import { randomId } from '../lib/ids';
 import type { AuditRecord, EventsMessage } from '../schemas/jobs';
@@ -20,7 +21,8 @@ function actionOf(method: string, path: string): { action: string; target: strin
   if (area === 'desktops') {
     if (method === 'POST' && !a) return { action: 'desktop.create', target: null };
     if (method === 'DELETE' && a && !b) return { action: 'desktop.delete', target: a };
-    if (method === 'POST' && a && b && ['start', 'stop', 'keepalive'].includes(b)) return { action: `desktop.${b}`, target: a };
+    if (method === 'POST' && a && b && ['start', 'stop', 'keepalive', 'embed-token'].includes(b))
+      return { action: `desktop.${b}`, target: a };
     if (method === 'GET' && a && b === 'connect') return { action: 'desktop.connect', target: a };
     return null;
   }
@@ -50,7 +52,8 @@ async function record(c: Context<AppEnv>, what: { action: string; target: string
     id: randomId('au'),
     at: new Date().toISOString(),
     actor: p ? p.sub : 'anonymous',
-    role: p ? (isAdmin(p) ? 'admin' : isService(p) ? 'service' : 'user') : 'anonymous',
+    // `embed`: the owner, through a desktop token an app minted for its page.
+    role: p ? (desktopScopeOf(p) ? 'embed' : isAdmin(p) ? 'admin' : isService(p) ? 'service' : 'user') : 'anonymous',
     action: what.action,
     target: clean(created ?? what.target),
     sourceIp: clean(c.req.header('cf-connecting-ip')),

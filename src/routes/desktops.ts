@@ -4,6 +4,7 @@
  */
 import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import type { AppEnv } from '../app-env';
+import { desktopScopeOf } from '../auth/desktop-token';
 import { actorOf, isAdmin, isService, type Principal } from '../auth/jwt';
 import { withDb } from '../db/client';
 import { listDesktops } from '../db/queries';
@@ -122,8 +123,10 @@ const errors = {
 const json = jsonSpec;
 const security = bearerAuth;
 
-/** A user acts on their own desktops; admins on all; a service on those it created. */
-export function canAccess(p: Principal, d: Pick<Desktop, 'userId' | 'createdBy'>): boolean {
+/** A user acts on their own desktops; admins on all; a service on those it created; a desktop token on its one desktop. */
+export function canAccess(p: Principal, d: Pick<Desktop, 'id' | 'userId' | 'createdBy'>): boolean {
+  const scope = desktopScopeOf(p);
+  if (scope) return scope.desktopId === d.id && d.userId === p.sub;
   if (isAdmin(p)) return true;
   if (isService(p)) return d.createdBy === actorOf(p);
   return d.userId === p.sub;
@@ -141,7 +144,7 @@ function targetUser(p: Principal, requested: string | undefined): string {
 
 export const desktopRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
-async function loadDesktop(env: AppEnv['Bindings'], p: Principal, id: string) {
+export async function loadDesktop(env: AppEnv['Bindings'], p: Principal, id: string) {
   if (!DesktopIdSchema.safeParse(id).success) throw notFound('Desktop');
   const stub = env.DESKTOP_SESSION.getByName(id);
   const desktop = await stub.get();

@@ -6,6 +6,7 @@
  *  GET /                  launcher: your desktops (live) and the templates you may launch
  *  GET /admin[/section]   admin console: overview, sessions, users, templates, audit, webhooks
  *  GET /ui/dashboard.<hash>.js|css   the script and the stylesheet
+ *  GET /embed/cloud-desktop[.<hash>].js   the <cloud-desktop> element, for other sites' pages
  *  + the sign-in routes of ui-auth.ts
  *
  * A request with `X-Fragment: main` gets only the page's <main> content: the script
@@ -41,7 +42,7 @@ import {
   WebhooksView,
 } from '../ui/admin-pages';
 import { type ApiFetch, ApiProblem, type ApiGet, type Page, apiReader } from '../ui/api';
-import { ASSETS, lookupAsset } from '../ui/assets';
+import { ASSETS, EMBED, lookupAsset, lookupEmbed } from '../ui/assets';
 import { pageHeaders } from '../ui/csp';
 import { uiModel } from '../ui/desktop-model';
 import { LauncherMain, LauncherPage } from '../ui/launcher-page';
@@ -108,6 +109,23 @@ export function dashboardRoutes(fetchApi: ApiFetch) {
     // An old hash (a page rendered before a deploy) still gets today's file, just not cached for long.
     const cache = hit.current ? 'public, max-age=31536000, immutable' : 'no-cache';
     return c.body(asset.body, 200, { 'Content-Type': asset.type, 'Cache-Control': cache });
+  });
+
+  ui.get('/embed/:file', (c) => {
+    const hit = lookupEmbed(c.req.param('file'));
+    if (!hit) throw notFound('Script');
+    const etag = `"${EMBED.hash}"`;
+    const headers = {
+      'Content-Type': EMBED.type,
+      // A pinned version never changes; the unversioned URL follows deploys within minutes.
+      'Cache-Control': hit.versioned && hit.current ? 'public, max-age=31536000, immutable' : 'public, max-age=300',
+      ETag: etag,
+      // Any site may load it (as a module script: a CORS request, without credentials).
+      'Access-Control-Allow-Origin': '*',
+      'Cross-Origin-Resource-Policy': 'cross-origin',
+    };
+    if (c.req.header('if-none-match') === etag) return c.body(null, 304, headers);
+    return c.body(EMBED.body, 200, headers);
   });
 
   ui.get('/', async (c) => {

@@ -14,7 +14,7 @@ export const AuditRecordSchema = z.object({
   id: z.string(),
   at: z.string(),
   actor: z.string(),
-  role: z.enum(['user', 'admin', 'service', 'system', 'anonymous']),
+  role: z.enum(['user', 'admin', 'service', 'system', 'anonymous', 'embed']),
   action: z.string(),
   target: z.string().nullable(),
   sourceIp: z.string().nullable(),

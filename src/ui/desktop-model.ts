@@ -8,24 +8,10 @@ import type { Config } from '../env';
 import { DESKTOP_STATUSES, type DesktopStatus, PLANS, type Plan } from '../schemas/desktop';
 import { memory } from './format';
 import type { CardAction, UiModel } from './model-types';
-
-export const STATUS_TEXT: Record<DesktopStatus, string> = {
-  PENDING: 'Queued',
-  PROVISIONING: 'Creating the machine',
-  STARTING: 'Starting',
-  WAITING_FOR_IP: 'Waiting for the network',
-  CONFIGURING: 'Setting up remote access',
-  RUNNING: 'Running',
-  STOPPING: 'Stopping',
-  STOPPED: 'Stopped',
-  FAILED: 'Failed',
-  DELETED: 'Terminated',
-};
+import { CREATE_STEPS, STATUS_TEXT } from './status-text';
 
 export const planText = (plan: Plan) =>
   `${plan.charAt(0)}${plan.slice(1).toLowerCase()} · ${PLANS[plan].cpuCores} vCPU, ${memory(PLANS[plan].memoryMb)}`;
-
-export const CREATE_STEPS: DesktopStatus[] = ['PENDING', 'PROVISIONING', 'STARTING', 'WAITING_FOR_IP', 'CONFIGURING', 'RUNNING'];
 
 /** Badge colour of a status (the words carry the meaning; colour only repeats it). */
 export function tone(status: DesktopStatus): 'ok' | 'bad' | 'idle' | 'busy' {

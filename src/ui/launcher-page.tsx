@@ -8,7 +8,8 @@ import type { FC } from 'hono/jsx';
 import type { Session } from '../auth/session-token';
 import type { Desktop, DesktopStatus, Plan } from '../schemas/desktop';
 import type { Template } from '../schemas/template';
-import { CREATE_STEPS, STATUS_TEXT, actionsFor, planText, tone } from './desktop-model';
+import { actionsFor, planText, tone } from './desktop-model';
+import { CREATE_STEPS, STATUS_TEXT } from './status-text';
 import { Alert, Layout } from './layout';
 import type { CardAction, UiModel } from './model-types';
 

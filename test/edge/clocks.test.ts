@@ -20,21 +20,12 @@ beforeAll(async () => {
   bridge = await FakeBridge.connect(SITE, await registerSite(SITE));
 });
 
-async function runningDesktop(user: string, overrides: Parameters<typeof seedDesktop>[2] = {}): Promise<Desktop> {
-  const d = await seedDesktop(SITE, user, overrides);
-  await bridge.runCreate(await bridge.command(d.id, 'create'), { vmId: 31000, ipAddress: '10.30.0.1', connectionId: '31' });
-  return vi.waitFor(
-    async () => {
-      const now = await env.DESKTOP_SESSION.getByName(d.id).get();
-      expect(now?.status).toBe('RUNNING');
-      return now as Desktop;
-    },
-    { timeout: 10_000, interval: 20 },
-  );
-}
+const runningDesktop = (user: string, overrides: Parameters<typeof seedDesktop>[2] = {}) => bridge.runningDesktop(user, overrides);
 
 /** Moves every time the desktop recorded `ms` into the past: for its clocks, that much time has passed. */
 async function timeTravel(id: string, ms: number): Promise<void> {
+  // A write-through alarm firing meanwhile would run the clocks on the times before the change.
+  await settled(id);
   await runInDurableObject(env.DESKTOP_SESSION.getByName(id), (obj, state) => {
     const row = state.storage.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = 'state'`).one();
     const s = JSON.parse(row.value) as {
@@ -103,6 +94,23 @@ describe('idle stop', () => {
     await bridge.command(d.id, 'stop');
     const events = await env.DESKTOP_SESSION.getByName(d.id).history();
     expect(events.at(-1)).toMatchObject({ from: 'RUNNING', to: 'STOPPING', event: 'idle_timeout', actor: 'system:idle' });
+  });
+
+  it('repeats a warning in force to a viewer who arrives after it went out, and not once activity moved the deadline', async () => {
+    const d = await runningDesktop('idle-late', { idleTimeoutMinutes: 30 });
+    await timeTravel(d.id, 25 * MIN);
+    await runDurableObjectAlarm(env.DESKTOP_SESSION.getByName(d.id));
+    const late = await live(d.id, 'idle-late');
+    await vi.waitFor(() => expect(late).toHaveLength(2));
+    expect(late[0]).toMatchObject({ type: 'snapshot' });
+    expect(late[1]).toMatchObject({ type: 'warning', warning: 'idle', at: (await get(d.id)).idleStopAt });
+
+    await api('POST', `/api/v1/desktops/${d.id}/keepalive`, { token: await token('idle-late') });
+    const after = await live(d.id, 'idle-late');
+    // Another activity is broadcast after anything the stream sent on opening: once it is here, so is all of that.
+    await api('POST', `/api/v1/desktops/${d.id}/keepalive`, { token: await token('idle-late') });
+    await vi.waitFor(() => expect(after.at(-1)?.type).toBe('activity'));
+    expect(after.map((m) => m.type)).toEqual(['snapshot', 'activity']);
   });
 
   it('cancels the stop on activity, and records the keepalive reason', async () => {

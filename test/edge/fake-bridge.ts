@@ -5,9 +5,12 @@
  * exercised against the simulators in the Node end-to-end tests.)
  */
 import { env, exports } from 'cloudflare:workers';
-import { vi } from 'vitest';
+import { expect, vi } from 'vitest';
 import type { Bindings } from '../../src/env';
+import type { NewDesktopInput } from '../../src/lib/new-desktop';
+import type { Desktop } from '../../src/schemas/desktop';
 import type { BridgeToEdge, Command, DesktopFacts, EdgeToBridge, Step } from '../../src/schemas/bridge-protocol';
+import { seedDesktop } from './builders';
 import { api, token } from './helpers';
 
 export async function registerSite(id: string): Promise<string> {
@@ -101,6 +104,20 @@ export class FakeBridge {
     this.progress(cmd, 'wait_ip', 'waiting for the guest agent');
     this.progress(cmd, 'connection', 'creating the Guacamole connection', { ipAddress: facts.ipAddress });
     this.complete(cmd, { ...facts, node: 'pve1' });
+  }
+
+  /** A desktop of this site, seeded and brought up to RUNNING by a whole create. */
+  async runningDesktop(userId: string, overrides: Partial<NewDesktopInput> = {}): Promise<Desktop> {
+    const d = await seedDesktop(this.siteId, userId, overrides);
+    await this.runCreate(await this.command(d.id, 'create'), { vmId: 31000, ipAddress: '10.30.0.1', connectionId: '31' });
+    return vi.waitFor(
+      async () => {
+        const now = await (env as Bindings).DESKTOP_SESSION.getByName(d.id).get();
+        expect(now?.status).toBe('RUNNING');
+        return now as Desktop;
+      },
+      { timeout: 10_000, interval: 20 },
+    );
   }
 
   /**

@@ -1,6 +1,13 @@
 /** The desktop's clocks as a pure function: when warnings and stops are due. */
 import { describe, expect, it } from 'vitest';
-import { type TimerPolicy, type TimerState, dueAction, idleStopAt, nextWakeUp } from '../../workers/desktop-session/timers';
+import {
+  type TimerPolicy,
+  type TimerState,
+  dueAction,
+  idleStopAt,
+  nextWakeUp,
+  warningsInForce,
+} from '../../workers/desktop-session/timers';
 
 const MIN = 60_000;
 const policy: TimerPolicy = { watchdogSeconds: () => 600, warningLeadMs: 5 * MIN };
@@ -42,6 +49,15 @@ describe('idle clock', () => {
     expect(dueAction(t, T0 + 30 * MIN, policy)).toBeNull();
     expect(nextWakeUp(t, policy)).toBe(activity + 25 * MIN);
     expect(dueAction(t, activity + 25 * MIN, policy)).toEqual({ kind: 'warning', warning: 'idle', at: activity + 30 * MIN });
+  });
+
+  it('keeps a given warning in force until its deadline passes or moves', () => {
+    const t = running({ warned: { idle: T0 + 30 * MIN } });
+    expect(warningsInForce(running(), T0 + 26 * MIN, policy)).toEqual([]);
+    expect(warningsInForce(t, T0 + 26 * MIN, policy)).toEqual([{ kind: 'idle', at: T0 + 30 * MIN }]);
+    expect(warningsInForce(t, T0 + 30 * MIN, policy)).toEqual([]);
+    expect(warningsInForce({ ...t, lastActivityAt: T0 + 27 * MIN }, T0 + 28 * MIN, policy)).toEqual([]);
+    expect(warningsInForce({ ...t, status: 'STOPPED', runningSince: null }, T0 + 26 * MIN, policy)).toEqual([]);
   });
 
   it('has no idle clock unless RUNNING', () => {

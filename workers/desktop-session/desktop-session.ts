@@ -41,6 +41,7 @@ import {
   idleStopAt,
   nextWakeUp,
   sessionEndsAt,
+  warningsInForce,
 } from './timers';
 import {
   ACTION_COMMAND,
@@ -235,6 +236,10 @@ export class DesktopSession extends DurableObject<Bindings> {
     const pair = new WebSocketPair();
     this.ctx.acceptWebSocket(pair[1], [LIVE_TAG]);
     pair[1].send(JSON.stringify({ type: 'snapshot', desktop: s.desktop } satisfies LiveMessage));
+    for (const w of warningsInForce(this.timerState(s), Date.now(), this.timerPolicy)) {
+      const at = new Date(w.at).toISOString();
+      pair[1].send(JSON.stringify({ type: 'warning', warning: w.kind, at, desktop: s.desktop } satisfies LiveMessage));
+    }
     return new Response(null, { status: 101, webSocket: pair[0] });
   }
 

@@ -104,3 +104,15 @@ export function nextWakeUp(t: TimerState, policy: TimerPolicy): number | null {
   }
   return next;
 }
+
+/**
+ * The warnings already given for deadlines still ahead (activity since then would have
+ * moved the deadline): the live stream repeats them after its snapshot, so a viewer who
+ * arrives after a warning went out still sees it.
+ */
+export function warningsInForce(t: TimerState, now: number, policy: TimerPolicy): { kind: WarningKind; at: number }[] {
+  const out: { kind: WarningKind; at: number }[] = [];
+  for (const d of deadlines(t, policy))
+    if (d.warning && d.at > now && t.warned[d.warning.kind] === d.at) out.push({ kind: d.warning.kind, at: d.at });
+  return out;
+}

@@ -85,6 +85,8 @@ const EXPECTED: Record<string, Row> = {
   // Authorised like GET /{id}; without Upgrade: websocket it answers Server-Sent Events.
   'GET /api/v1/desktops/{id}/live': { subject: 'desktop', expect: ownDesktop(200) },
   'POST /api/v1/desktops/{id}/keepalive': { subject: 'desktop', expect: ownDesktop(409) },
+  // A token scoped to the desktop, for a page that embeds it (desktop-tokens.test.ts: what such a token may do).
+  'POST /api/v1/desktops/{id}/embed-token': { subject: 'desktop', expect: ownDesktop(200) },
 
   'GET /api/v1/admin/users': { subject: 'public', expect: adminOnly(200) },
   'GET /api/v1/admin/users/{userId}/quota': { subject: 'user', expect: adminOnly(200) },
