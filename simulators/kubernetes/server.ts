@@ -18,7 +18,9 @@
  *   GET    /__sim/pods/<ns>/<name>/mounts        {"<mountPath>": {"claimName", "files"}} as the pod sees them
  */
 import { type IncomingMessage, request as httpRequest, type ServerResponse } from 'node:http';
+import { createSecureContext, type SecureContext } from 'node:tls';
 import { z } from 'zod';
+import { selfSignedCert } from '../shared/certificates';
 import { listen, readBody, readJson, simulatorServer } from '../shared/http-server';
 import { type FaultConfig, FaultConfigSchema, FaultInjector, type FaultKind } from './faults';
 import {
@@ -35,7 +37,7 @@ import {
   unauthorized,
 } from './http';
 import { apiVersionOf, discovery, findResource, type ResourceInfo, RESOURCES, SERVER_VERSION } from './resources';
-import { handleRoute, hostOnly, isRouteHost } from './route';
+import { handleRoute, hostOnly, isRouteHost, tlsSecretFor } from './route';
 import type { KubeObject } from './objects';
 import { Cluster, type KubernetesSimOptions, type SimNodeSpec, type SimStats } from './state';
 
@@ -346,8 +348,42 @@ export async function startKubernetesSimulator(overrides: StartOptions = {}): Pr
       else sendStatus(res, new StatusError(500, 'InternalError', `Internal error occurred: ${e instanceof Error ? e.message : String(e)}`));
     },
   );
-  const port = await listen(server, options.host, options.port);
-  const url = `http://${options.host}:${port}`;
+  const isRouteName = (host: string) =>
+    !localHosts.has(host) && (host.endsWith(`.${options.routeDomain}`) || isRouteHost(cluster, host, options.ingressRouteCrd));
+  // Traefik's websecure entry point: the certificate of the route's TLS secret when one matches, else its default.
+  const traefikDefault = options.tls ? await selfSignedCert('TRAEFIK DEFAULT CERT') : undefined;
+  const defaultContext = traefikDefault ? createSecureContext({ cert: traefikDefault.cert, key: traefikDefault.key }) : undefined;
+  const contexts = new Map<string, SecureContext>();
+  const routeContext = (servername: string): SecureContext | undefined => {
+    const host = servername.toLowerCase();
+    if (!isRouteName(host)) return undefined;
+    const ref = tlsSecretFor(cluster, host, options.ingressRouteCrd);
+    const secret = ref ? cluster.peek(RESOURCES.find((r) => r.kind === 'Secret') as ResourceInfo, ref.namespace, ref.name) : undefined;
+    const data = (secret?.data ?? {}) as Record<string, string>;
+    const cert = data['tls.crt'];
+    const key = data['tls.key'];
+    if (!secret || !cert || !key) return defaultContext;
+    const cacheKey = `${secret.metadata.uid}/${secret.metadata.resourceVersion}`;
+    let context = contexts.get(cacheKey);
+    if (!context) {
+      try {
+        context = createSecureContext({ cert: Buffer.from(cert, 'base64'), key: Buffer.from(key, 'base64') });
+      } catch {
+        // Traefik logs an unusable certificate and serves its default one.
+        return defaultContext;
+      }
+      contexts.set(cacheKey, context);
+    }
+    return context;
+  };
+  const listening = await listen(
+    server,
+    options.host,
+    options.port,
+    options.tls ? { ...options.tls, contextFor: routeContext } : undefined,
+  );
+  const port = listening.port;
+  const url = `${listening.scheme}://${options.host}:${port}`;
 
   const simulator: KubernetesSimulator = {
     url,
@@ -356,10 +392,7 @@ export async function startKubernetesSimulator(overrides: StartOptions = {}): Pr
     routeDomain: options.routeDomain,
     async stop() {
       cluster.dispose();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      await listening.close();
     },
     objects: () => cluster.dump(),
     object: (kind, namespace, name) => {

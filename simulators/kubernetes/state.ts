@@ -8,6 +8,7 @@
  *
  * Every pod behaves like a Selkies desktop image (NOTES §1): nginx on 8080 with Basic auth on every path.
  */
+import type { SimTls } from '../shared/http-server';
 import { createHash, randomUUID } from 'node:crypto';
 import {
   applyDefaults,
@@ -138,6 +139,10 @@ export interface KubernetesSimOptions {
   rescheduleIntervalMs: number;
   /** The simulator's clock for timestamps (ms epoch); delays always run on real timers. */
   now: () => number;
+  /** HTTPS for the API server (and, through SNI, for the routes), as K3s serves it with its own CA. */
+  tls?: SimTls;
+  /** A `kubernetes.io/tls` secret the operator stored for the session hosts (e.g. by cert-manager): seeded at start. */
+  routeTls?: { namespace: string; secretName: string; cert: string; key: string };
 }
 
 interface ContainerState {
@@ -318,6 +323,13 @@ export class Cluster {
     for (const [i, node] of this.options.nodes.entries())
       this.put(resourceByKind('Node'), undefined, node.name, nodeBody(node, i, this.now()));
     for (const name of this.options.runtimeClasses) this.put(resourceByKind('RuntimeClass'), undefined, name, { handler: name });
+    const tls = this.options.routeTls;
+    if (tls && this.options.namespaces.includes(tls.namespace)) {
+      this.put(resourceByKind('Secret'), tls.namespace, tls.secretName, {
+        type: 'kubernetes.io/tls',
+        data: { 'tls.crt': Buffer.from(tls.cert).toString('base64'), 'tls.key': Buffer.from(tls.key).toString('base64') },
+      });
+    }
     this.put(resourceByKind('StorageClass'), undefined, LOCAL_PATH, {
       metadata: { annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' } },
       provisioner: 'rancher.io/local-path',
