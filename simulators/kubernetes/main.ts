@@ -36,6 +36,8 @@ const sim = await startKubernetesSimulator({
   containerStartDelayMs: ms(3000),
   readyDelayMs: ms(2000),
   deletionGraceMs: ms(1000),
+  // The first pull of a multi-GB desktop image on a node; later sessions there start from the cache.
+  imagePullMs: ms(8000),
   rescheduleIntervalMs: 5000,
 });
 console.log(`kubernetes simulator listening on ${sim.url}`);

@@ -75,6 +75,8 @@ export function defaultOptions(): KubernetesSimOptions {
     readyDelayMs: 0,
     deletionGraceMs: 0,
     rescheduleIntervalMs: 1000,
+    imagePullMs: 0,
+    imageSizeBytes: 3_421_234_567,
     now: Date.now,
   };
 }
@@ -158,8 +160,9 @@ function verbOf(method: string, target: ApiTarget): string {
   return method.toLowerCase();
 }
 
-/** RBAC as the tokens of the options grant it: namespace-limited Roles, read-only bindings. */
+/** RBAC as the tokens of the options grant it: namespace-limited Roles, read-only bindings, denied resources. */
 function authorize(caller: SimToken, target: ApiTarget, verb: string): void {
+  if (caller.deny?.includes(`${verb} ${target.r.plural}`)) throw forbidden(target.r, caller.user, verb, target.namespace, target.name);
   const read = verb === 'get' || verb === 'list';
   const limited = caller.namespaces !== undefined;
   const allowed =
@@ -204,6 +207,34 @@ export async function startKubernetesSimulator(overrides: StartOptions = {}): Pr
     const method = req.method ?? 'GET';
     if (path === '/version' && method === 'GET') return sendJson(res, 200, SERVER_VERSION);
     if (['/healthz', '/livez', '/readyz'].includes(path)) return sendText(res, 200, 'ok');
+    // authorization.k8s.io SelfSubjectAccessReview: "may I?", answered from the same rules as the requests themselves.
+    if (path === '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews' && method === 'POST') {
+      const body = parseJson(await readBody(req)) as { spec?: { resourceAttributes?: Record<string, string> } } | undefined;
+      const attrs = body?.spec?.resourceAttributes ?? {};
+      const r = RESOURCES.find((x) => x.plural === attrs.resource && x.group === (attrs.group ?? ''));
+      let allowed = false;
+      let reason = '';
+      if (r && enabled(r)) {
+        try {
+          authorize(
+            caller,
+            { r, namespace: attrs.namespace || undefined, name: attrs.name || undefined, subresource: undefined },
+            attrs.verb ?? '',
+          );
+          allowed = r.verbs.includes(attrs.verb ?? '');
+          reason = allowed ? 'RBAC: allowed by ClusterRoleBinding' : '';
+        } catch {
+          allowed = false;
+        }
+      }
+      return sendJson(res, 201, {
+        kind: 'SelfSubjectAccessReview',
+        apiVersion: 'authorization.k8s.io/v1',
+        metadata: { creationTimestamp: null },
+        spec: { resourceAttributes: attrs },
+        status: { allowed, ...(reason ? { reason } : {}) },
+      });
+    }
     const doc = method === 'GET' ? discovery(path, enabled) : null;
     if (doc) return sendJson(res, 200, doc);
     const target = parseApiPath(path, enabled);
