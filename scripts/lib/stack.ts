@@ -10,7 +10,8 @@ import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ProvidedDatabase, nodePool } from './database';
-import { LOCAL, ROOT, selkiesBridgeEnv, sha256Hex } from './local-config';
+import { ensureDevCa } from '../../simulators/shared/certificates';
+import { kubernetesRouteTlsEnv, ROOT, selkiesBridgeEnv, sha256Hex, simulatorBridgeEnv, simulatorTlsEnv } from './local-config';
 import { type Managed, QUIET_WRANGLER, nodeTs, startProcess as startManaged } from './processes';
 import { signToken, type TokenRole } from './tokens';
 
@@ -41,12 +42,19 @@ export interface StackOptions {
   bridgeEnv?: Record<string, string>;
   /** Keep the embedded database on disk, so it can be stopped and started again (outage tests). */
   persistentDatabase?: boolean;
+  /** Extra environment for the Proxmox simulator (e.g. PROXMOX_SIM_PRIVILEGES for a restricted token). */
+  proxmoxEnv?: Record<string, string>;
   echo?: boolean;
 }
 
 export interface Stack {
   edgeUrl: string;
+  /** Plain http on loopback (tests read the simulators directly); the bridge itself speaks https with `caFile`. */
   proxmoxUrl: string;
+  /** The stack's private CA (the simulators' certificates are signed by it). */
+  caFile: string;
+  /** The bridge's environment, as started (for a second bridge, or `doctor`). */
+  bridgeEnv: Record<string, string>;
   guacamoleUrl: string;
   siteId: string;
   db: ProvidedDatabase;
@@ -130,24 +138,34 @@ async function launch(opts: StackOptions, dir: string, started: Managed[]): Prom
   await pool.end();
 
   const scale = String(opts.simDelayScale ?? 0);
+  // HTTPS everywhere, with a CA of the stack's own, as at a real site.
+  const ca = await ensureDevCa(join(dir, 'ca'));
+  const tlsEnv = simulatorTlsEnv(ca);
   const proxmox = startProcess({
     name: 'proxmox',
     ...nodeTs('simulators/proxmox/main.ts'),
-    env: { PROXMOX_SIM_PORT: String(proxmoxPort), PROXMOX_SIM_DELAY_SCALE: scale },
+    env: {
+      PROXMOX_SIM_PORT: String(proxmoxPort),
+      PROXMOX_SIM_DELAY_SCALE: scale,
+      // pvestatd's lag is on in every stack (1 s instead of 10 s): the bridge must not depend on /cluster/resources.
+      PROXMOX_SIM_STATUS_CACHE_MS: '1000',
+      ...tlsEnv,
+      ...opts.proxmoxEnv,
+    },
     readyWhen: /listening/,
     echo,
   });
   const guacamole = startProcess({
     name: 'guacamole',
     ...nodeTs('simulators/guacamole/main.ts'),
-    env: { GUACAMOLE_SIM_PORT: String(guacamolePort) },
+    env: { GUACAMOLE_SIM_PORT: String(guacamolePort), ...tlsEnv },
     readyWhen: /listening/,
     echo,
   });
   const kubernetes = startProcess({
     name: 'kubernetes',
     ...nodeTs('simulators/kubernetes/main.ts'),
-    env: { KUBERNETES_SIM_PORT: String(kubernetesPort), KUBERNETES_SIM_DELAY_SCALE: scale },
+    env: { KUBERNETES_SIM_PORT: String(kubernetesPort), KUBERNETES_SIM_DELAY_SCALE: scale, ...tlsEnv, ...kubernetesRouteTlsEnv(ca) },
     readyWhen: /listening/,
     echo,
   });
@@ -167,13 +185,9 @@ async function launch(opts: StackOptions, dir: string, started: Managed[]): Prom
     SITE_ID: siteId,
     SITE_KEY: siteKey,
     BRIDGE_SECRET: randomBytes(32).toString('hex'),
-    PROXMOX_URL: `http://127.0.0.1:${proxmoxPort}/api2/json`,
-    PROXMOX_TOKEN_ID: LOCAL.proxmoxTokenId,
-    PROXMOX_TOKEN_SECRET: LOCAL.proxmoxTokenSecret,
-    GUACAMOLE_URL: `http://127.0.0.1:${guacamolePort}/guacamole`,
-    GUACAMOLE_USERNAME: LOCAL.guacamoleUser,
-    GUACAMOLE_PASSWORD: LOCAL.guacamolePassword,
-    ...selkiesBridgeEnv(kubernetesPort),
+    BRIDGE_STATE_DIR: join(dir, 'bridge-state'),
+    ...simulatorBridgeEnv({ proxmox: proxmoxPort, guacamole: guacamolePort }, ca.caFile),
+    ...selkiesBridgeEnv(kubernetesPort, ca.caFile),
     LOG_LEVEL: 'info',
     ...opts.bridgeEnv,
   };
@@ -203,6 +217,8 @@ async function launch(opts: StackOptions, dir: string, started: Managed[]): Prom
   const stack: Stack = {
     edgeUrl,
     proxmoxUrl: `http://127.0.0.1:${proxmoxPort}/api2/json`,
+    caFile: ca.caFile,
+    bridgeEnv,
     guacamoleUrl: `http://127.0.0.1:${guacamolePort}/guacamole`,
     siteId,
     db,

@@ -136,6 +136,8 @@ const EXPECTED: Record<string, Row> = {
   'DELETE /api/v1/admin/templates/{id}': { subject: 'public', expect: adminOnly(404) },
   // A site with no bridge: reconciliation answers at once that it skipped it.
   'POST /api/v1/admin/reconcile': { subject: 'public', body: (f) => ({ siteId: f.siteId }), expect: adminOnly(200) },
+  // No site's last report has this id: an admin is told so.
+  'POST /api/v1/admin/reconcile/{id}/confirm': { subject: 'public', expect: adminOnly(404) },
 };
 
 interface Case {
