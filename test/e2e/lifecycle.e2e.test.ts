@@ -71,7 +71,7 @@ async function guacConnections(token: string): Promise<{ identifier: string; nam
 }
 
 const vmsNamed = async (name: string) =>
-  (await pve<{ name?: string; vmid: number }[]>('/cluster/resources?type=vm')).filter((v) => v.name === name);
+  (await pve<{ name?: string; vmid: number }[]>('/nodes/pve1/qemu')).filter((v) => v.name === name);
 
 describe('desktop lifecycle, end to end', () => {
   it('creates a PREMIUM desktop, connects, stops, starts and deletes it, leaving nothing behind', async () => {

@@ -45,7 +45,7 @@ async function pveTask(upid: string): Promise<void> {
 }
 
 const vmsNamed = async (name: string) =>
-  (await pve<{ name?: string; vmid: number }[]>('GET', '/cluster/resources?type=vm')).filter((v) => v.name === name);
+  (await pve<{ name?: string; vmid: number }[]>('GET', '/nodes/pve1/qemu')).filter((v) => v.name === name);
 
 describe('reconciliation, end to end', () => {
   it('fails a RUNNING desktop whose VM was destroyed behind its back, and removes a VM nobody owns', async () => {
