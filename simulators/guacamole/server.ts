@@ -289,6 +289,12 @@ export async function startGuacamoleSimulator(options: Partial<GuacamoleSimOptio
         return { status: 200, body: state.listActiveConnections(username) };
 
       case 'self':
+        // `self` is the caller's own UserResource (SessionResource#getSelf): the user, or its permission sets.
+        if (id === 'permissions' || id === 'effectivePermissions') {
+          if (sub !== undefined) break;
+          allow('GET');
+          return { status: 200, body: state.getPermissions(username, username) };
+        }
         if (id !== undefined) break;
         allow('GET');
         return { status: 200, body: state.getUser(username, username) };

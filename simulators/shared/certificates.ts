@@ -180,10 +180,15 @@ export async function ensureDevCa(dir: string, routeDomain = 'desk.localhost'): 
   return { dir, caFile: f('ca.pem'), ca, server, serverCertFile: f('server.pem'), serverKeyFile: f('server-key.pem'), routes };
 }
 
-/** The simulators' TLS from SIM_TLS_CERT / SIM_TLS_KEY (file paths), or none (plain HTTP). */
+/**
+ * The simulators' TLS from SIM_TLS_CERT / SIM_TLS_KEY (file paths); without them the certificate `npm run dev` made in
+ * .local/ca, so `npm run sim:proxmox` alone serves what .local/bridge.env expects; else none (plain HTTP).
+ */
 export function simTlsFromEnv(env: Record<string, string | undefined> = process.env): { cert: string; key: string } | undefined {
-  const certFile = env.SIM_TLS_CERT;
-  const keyFile = env.SIM_TLS_KEY;
+  const local = join(process.cwd(), '.local/ca');
+  const fallback = existsSync(join(local, 'server.pem')) && existsSync(join(local, 'server-key.pem'));
+  const certFile = env.SIM_TLS_CERT ?? (fallback ? join(local, 'server.pem') : undefined);
+  const keyFile = env.SIM_TLS_KEY ?? (fallback ? join(local, 'server-key.pem') : undefined);
   if (!certFile && !keyFile) return undefined;
   if (!certFile || !keyFile) throw new Error('SIM_TLS_CERT and SIM_TLS_KEY go together (PEM files of the certificate and its key)');
   return { cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8') };
