@@ -228,7 +228,13 @@ export function createEdgeLink(options: EdgeLinkOptions): EdgeLink {
     live = true;
     const pending = buffer;
     buffer = [];
-    log.info('edge link ready', { siteId: hello.siteId, heartbeatMs: hello.heartbeatMs, leaseMs: hello.leaseMs, flushing: pending.length });
+    log.info('edge link ready', {
+      siteId: hello.siteId,
+      deploymentId: hello.deploymentId ?? null,
+      heartbeatMs: hello.heartbeatMs,
+      leaseMs: hello.leaseMs,
+      flushing: pending.length,
+    });
     for (const frame of pending) write(ws, frame);
 
     clearInterval(heartbeatTimer);

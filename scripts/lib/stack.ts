@@ -44,6 +44,8 @@ export interface StackOptions {
   persistentDatabase?: boolean;
   /** Extra environment for the Proxmox simulator (e.g. PROXMOX_SIM_PRIVILEGES for a restricted token). */
   proxmoxEnv?: Record<string, string>;
+  /** Use this stack's simulators instead of starting new ones: a second deployment on the same Proxmox and Guacamole. */
+  sharedSimulatorsOf?: Stack;
   echo?: boolean;
 }
 
@@ -138,10 +140,19 @@ async function launch(opts: StackOptions, dir: string, started: Managed[]): Prom
   await pool.end();
 
   const scale = String(opts.simDelayScale ?? 0);
+  const shared = opts.sharedSimulatorsOf;
   // HTTPS everywhere, with a CA of the stack's own, as at a real site.
-  const ca = await ensureDevCa(join(dir, 'ca'));
+  const ca = await ensureDevCa(shared ? join(shared.caFile, '..') : join(dir, 'ca'));
   const tlsEnv = simulatorTlsEnv(ca);
-  const proxmox = startProcess({
+  const simPorts = shared
+    ? {
+        proxmox: Number(new URL(shared.proxmoxUrl).port),
+        guacamole: Number(new URL(shared.guacamoleUrl).port),
+        kubernetes: Number(new URL(shared.kubernetesUrl).port),
+      }
+    : { proxmox: proxmoxPort, guacamole: guacamolePort, kubernetes: kubernetesPort };
+  const startSim = (o: Parameters<typeof startManaged>[0]): Managed => (shared ? sharedProcess(shared, o.name) : startProcess(o));
+  const proxmox = startSim({
     name: 'proxmox',
     ...nodeTs('simulators/proxmox/main.ts'),
     env: {
@@ -155,14 +166,14 @@ async function launch(opts: StackOptions, dir: string, started: Managed[]): Prom
     readyWhen: /listening/,
     echo,
   });
-  const guacamole = startProcess({
+  const guacamole = startSim({
     name: 'guacamole',
     ...nodeTs('simulators/guacamole/main.ts'),
     env: { GUACAMOLE_SIM_PORT: String(guacamolePort), ...tlsEnv },
     readyWhen: /listening/,
     echo,
   });
-  const kubernetes = startProcess({
+  const kubernetes = startSim({
     name: 'kubernetes',
     ...nodeTs('simulators/kubernetes/main.ts'),
     env: { KUBERNETES_SIM_PORT: String(kubernetesPort), KUBERNETES_SIM_DELAY_SCALE: scale, ...tlsEnv, ...kubernetesRouteTlsEnv(ca) },
@@ -186,8 +197,8 @@ async function launch(opts: StackOptions, dir: string, started: Managed[]): Prom
     SITE_KEY: siteKey,
     BRIDGE_SECRET: randomBytes(32).toString('hex'),
     BRIDGE_STATE_DIR: join(dir, 'bridge-state'),
-    ...simulatorBridgeEnv({ proxmox: proxmoxPort, guacamole: guacamolePort }, ca.caFile),
-    ...selkiesBridgeEnv(kubernetesPort, ca.caFile),
+    ...simulatorBridgeEnv({ proxmox: simPorts.proxmox, guacamole: simPorts.guacamole }, ca.caFile),
+    ...selkiesBridgeEnv(simPorts.kubernetes, ca.caFile),
     LOG_LEVEL: 'info',
     ...opts.bridgeEnv,
   };
@@ -216,10 +227,10 @@ async function launch(opts: StackOptions, dir: string, started: Managed[]): Prom
 
   const stack: Stack = {
     edgeUrl,
-    proxmoxUrl: `http://127.0.0.1:${proxmoxPort}/api2/json`,
+    proxmoxUrl: `http://127.0.0.1:${simPorts.proxmox}/api2/json`,
     caFile: ca.caFile,
     bridgeEnv,
-    guacamoleUrl: `http://127.0.0.1:${guacamolePort}/guacamole`,
+    guacamoleUrl: `http://127.0.0.1:${simPorts.guacamole}/guacamole`,
     siteId,
     db,
     dbProcess,
@@ -236,7 +247,7 @@ async function launch(opts: StackOptions, dir: string, started: Managed[]): Prom
     proxmox,
     guacamole,
     kubernetes,
-    kubernetesUrl: `http://127.0.0.1:${kubernetesPort}`,
+    kubernetesUrl: `http://127.0.0.1:${simPorts.kubernetes}`,
     token: (sub, roles = []) => signToken(jwtSecret, sub, { roles }),
     startBridge: async () => {
       retired.push(stack.bridge);
@@ -245,7 +256,8 @@ async function launch(opts: StackOptions, dir: string, started: Managed[]): Prom
     waitForBridge,
     logs: () => [edge, proxmox, guacamole, kubernetes, ...retired, stack.bridge].map((p) => `--- ${p.name}\n${p.output()}`).join('\n'),
     async stop() {
-      await Promise.all([stack.bridge, edge, proxmox, guacamole, kubernetes].map((p) => p.stop()));
+      // Simulators of another stack are that stack's to stop.
+      await Promise.all([stack.bridge, edge, ...(shared ? [] : [proxmox, guacamole, kubernetes])].map((p) => p.stop()));
       await db.stop();
       rmSync(dir, { recursive: true, force: true });
     },
@@ -253,6 +265,12 @@ async function launch(opts: StackOptions, dir: string, started: Managed[]): Prom
   await startBridge();
   await waitForBridge(true);
   return stack;
+}
+
+/** Another stack's simulator process, as this stack sees it: already running, stopped by its owner. */
+function sharedProcess(owner: Stack, name: string): Managed {
+  const p = owner[name as 'proxmox' | 'guacamole' | 'kubernetes'];
+  return { ...p, stop: async () => {} };
 }
 
 function startEdgeUnderWranglerDev(

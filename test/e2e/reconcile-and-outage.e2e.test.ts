@@ -62,9 +62,15 @@ describe('reconciliation, end to end', () => {
     // Someone destroys the VM directly in Proxmox.
     await pveTask(await pve<string>('POST', `/nodes/${running.node}/qemu/${running.vmId}/status/stop`, {}));
     await pveTask(await pve<string>('DELETE', `/nodes/${running.node}/qemu/${running.vmId}`));
-    // And someone clones a VM with our naming scheme that no desktop owns.
+    // A VM with this deployment's marks that no desktop owns (a crashed bridge's leftover), and one named like ours
+    // without them (somebody else's), which reconciliation must leave alone.
     const ghost = 'dkghostghostghostghost';
+    const stranger = 'dkstrangerstrangerstr';
+    const deployment = /"deploymentId":"([a-z0-9]+)"/.exec(stack.logs())?.[1];
+    expect(deployment).toBeDefined();
     await pveTask(await pve<string>('POST', '/nodes/pve1/qemu/9000/clone', { newid: '29990', name: `desk-${ghost}` }));
+    await pve('PUT', '/nodes/pve1/qemu/29990/config', { tags: `cdaas;desk-${ghost};cdaas-site-${stack.siteId};cdaas-dep-${deployment}` });
+    await pveTask(await pve<string>('POST', '/nodes/pve1/qemu/9000/clone', { newid: '29991', name: `desk-${stranger}` }));
     expect(await vmsNamed(`desk-${ghost}`)).toHaveLength(1);
 
     const res = await call<
@@ -79,6 +85,7 @@ describe('reconciliation, end to end', () => {
     expect(failed.status).toBe('FAILED');
     expect(failed.errorMessage).toMatch(/VM no longer exists/);
     await until('the orphan VM to be removed', async () => ((await vmsNamed(`desk-${ghost}`)).length === 0 ? true : undefined));
+    expect(await vmsNamed(`desk-${stranger}`)).toHaveLength(1);
     const last = await call<unknown[]>('GET', '/api/v1/admin/reconcile', admin);
     expect(last.body.data).toHaveLength(1);
   });
