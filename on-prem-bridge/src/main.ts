@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { createBridge } from './bridge';
 import { type BridgeConfig, ConfigError, configSummary, loadConfig } from './config';
-import { formatChecks, runDoctor, type DoctorTargets } from './doctor';
+import { certificateFix, type DoctorTargets, formatChecks, runDoctor, tlsProblem } from './doctor';
 import { createGuacamoleDriver } from './drivers/guacamole';
 import { createSelkiesDriver } from './drivers/kubernetes';
 import { createProxmoxDriver } from './drivers/proxmox';
@@ -14,7 +14,7 @@ import { createLogger } from './logger';
 import { onShutdownSignals } from './shutdown';
 import { DEFAULT_TIMING } from './tasks/context';
 import { taskSettings } from './tasks';
-import { trustedFetch } from './tls-trust';
+import { type Trust, trustedFetch } from './tls-trust';
 import { fileLedger } from './vm-ledger';
 
 function readConfig(): BridgeConfig {
@@ -91,16 +91,19 @@ async function main(): Promise<void> {
   process.on('unhandledRejection', crash('unhandled rejection'));
 
   const d = drivers(config);
-  // The start checks: a certificate that does not verify will not verify later either, so the bridge stops with
-  // the fix; a backend that is down or a missing privilege is logged, and the bridge starts (it may come up later).
-  const checks = await runDoctor(doctorTargets(config, d));
-  const untrusted = checks.filter((c) => c.verdict === 'fail' && c.check === 'TLS verified');
+  // A certificate that does not verify will not verify later either: the bridge stops here, with the fix. The
+  // handshakes run side by side and take milliseconds, so a restarted bridge is back at once.
+  const backends: Array<[string, string, Trust]> = [
+    ['Proxmox', config.proxmox.url, config.proxmox.trust],
+    ['Guacamole', config.guacamole.url, config.guacamole.trust],
+    ...(config.selkies ? [['Kubernetes', config.selkies.kubernetesUrl, config.selkies.trust] as [string, string, Trust]] : []),
+  ];
+  const problems = await Promise.all(backends.map(async ([name, url, trust]) => ({ name, url, problem: await tlsProblem(url, trust) })));
+  const untrusted = problems.filter((p) => p.problem?.kind === 'untrusted');
   if (untrusted.length) {
-    for (const c of untrusted) process.stderr.write(`${c.detail}\n`);
+    for (const p of untrusted) process.stderr.write(`${certificateFix(p.name, p.url, p.problem?.reason ?? '')}\n`);
     process.exit(78);
   }
-  for (const c of checks.filter((c) => c.verdict !== 'ok'))
-    log.warn(`start check: ${c.backend} ${c.check}`, { result: c.verdict, detail: c.detail });
 
   const bridge = createBridge({
     edgeUrl: config.edgeUrl,
@@ -137,6 +140,15 @@ async function main(): Promise<void> {
   }, log);
 
   bridge.start();
+  // The rest of doctor's checks, in the background: a backend that is down or a missing privilege is logged, and
+  // the bridge works on (a backend may come up later; a command that needs what is missing fails naming it).
+  void runDoctor(doctorTargets(config, d)).then(
+    (checks) => {
+      for (const c of checks.filter((c) => c.verdict !== 'ok'))
+        log.warn(`start check: ${c.backend} ${c.check}`, { result: c.verdict, detail: c.detail });
+    },
+    (err: unknown) => log.warn('start checks failed to run', { error: err }),
+  );
 }
 
 if (process.argv[2] === 'doctor') void doctor();
