@@ -377,7 +377,8 @@ export function validateDeployment(dep: Deployment, errors: FieldError[]): void 
 
 function validCidr(cidr: string): boolean {
   const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(cidr);
-  return m !== null && m.slice(1, 5).every((o) => Number(o) <= 255) && Number(m[5]) <= 32;
+  if (!m) return false;
+  return m.slice(1, 5).every((o) => Number(o) <= 255) && Number(m[5]) <= 32;
 }
 
 /**
