@@ -14,6 +14,7 @@ import { createHmac } from 'node:crypto';
 import type { DesktopSpec } from '../../../src/schemas/bridge-protocol';
 import type { SelkiesDriver, SelkiesEnvVar, SelkiesPodState } from '../drivers/types';
 import { TaskError, describeFailure } from '../errors';
+import { formatDuration } from '../retry';
 import type { Task, TaskDeps } from './context';
 import { type Reporter, createReporter } from './reporter';
 import { type Tools, toolsFor } from './tools';
@@ -211,7 +212,7 @@ async function waitUntilReady(deps: SelkiesDeps, t: Tools, name: string, image: 
     },
     pullDeadlineMs + READY_WAIT_MS,
   );
-  if (!ready) throw new TaskError(`The desktop did not become ready within ${Math.round((pullDeadlineMs + READY_WAIT_MS) / 1000)} s`);
+  if (!ready) throw new TaskError(`The desktop did not become ready within ${formatDuration(pullDeadlineMs + READY_WAIT_MS)}`);
 }
 
 function podTrouble(pod: SelkiesPodState | null): string | null {
