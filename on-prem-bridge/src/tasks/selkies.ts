@@ -205,7 +205,7 @@ async function waitUntilReady(deps: SelkiesDeps, t: Tools, name: string, image: 
         }
         if (pulling && Date.now() - started > pullDeadlineMs)
           throw new TaskError(
-            `The image ${image} could not be pulled within ${Math.round(pullDeadlineMs / 1000)} s: ${trouble ?? 'ImagePullBackOff'}`,
+            `The image ${image} could not be pulled within ${formatDuration(pullDeadlineMs)}: ${trouble ?? 'ImagePullBackOff'}`,
           );
       }
       return null;
