@@ -157,7 +157,7 @@ const EnvSchema = z.object({
   KUBERNETES_CA_FILE: optionalFile(),
   KUBERNETES_FINGERPRINT: fingerprint(),
   SELKIES_ROUTE_CA_FILE: optionalFile(),
-  SELKIES_ROUTE_TLS_SECRET: z
+  SELKIES_ROUTE_CERTIFICATE: z
     .string()
     .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a Secret name')
     .optional(),
@@ -282,7 +282,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
           routeOrigin: e.SELKIES_ROUTE_ORIGIN,
           trust: kubernetesTrust,
           routeTrust,
-          routeTlsSecretName: e.SELKIES_ROUTE_TLS_SECRET,
+          routeTlsSecretName: e.SELKIES_ROUTE_CERTIFICATE,
           useIngressRoute: e.SELKIES_INGRESS_ROUTE,
           blockedCidrs: (parseNetworks(e.KUBERNETES_BLOCKED_CIDRS) ?? []).map((n) => n.text),
           pullDeadlineSeconds: e.SELKIES_PULL_DEADLINE_SECONDS,

@@ -235,7 +235,7 @@ export async function runDoctor(t: DoctorTargets): Promise<Check[]> {
       check: 'certificate',
       verdict: routeTls ? 'warn' : 'ok',
       detail: routeTls
-        ? "no SELKIES_ROUTE_TLS_SECRET: Traefik answers https routes with its self-signed default certificate unless it has a default of the site's own"
+        ? "no SELKIES_ROUTE_CERTIFICATE: Traefik answers https routes with its self-signed default certificate unless it has a default of the site's own"
         : selkies.routeTlsSecretName
           ? `routes name the secret ${selkies.routeTlsSecretName}`
           : `plain ${selkies.publicScheme} routes`,

@@ -48,7 +48,7 @@ export function selkiesBridgeEnv(kubernetesPort: number, caFile: string): Record
     SELKIES_PUBLIC_PORT: String(kubernetesPort),
     SELKIES_ROUTE_ORIGIN: `https://127.0.0.1:${kubernetesPort}`,
     SELKIES_ROUTE_CA_FILE: caFile,
-    SELKIES_ROUTE_TLS_SECRET: 'desk-wildcard-tls',
+    SELKIES_ROUTE_CERTIFICATE: 'desk-wildcard-tls',
   };
 }
 
