@@ -5,18 +5,25 @@
  *
  *   edge API          http://127.0.0.1:8787   (wrangler dev)
  *   Postgres          embedded PGlite on :5488, Neon WebSocket relay on :5489
- *   Proxmox VE sim    http://127.0.0.1:8006/api2/json
- *   Guacamole sim     http://127.0.0.1:8080/guacamole
- *   Kubernetes sim    http://127.0.0.1:6443 (bearer dev-token); sessions at http://desk-<id>.desk.localhost:6443/
+ *   Proxmox VE sim    https://127.0.0.1:8006/api2/json
+ *   Guacamole sim     https://127.0.0.1:8080/guacamole (http:// too, for the browser on this machine)
+ *   Kubernetes sim    https://127.0.0.1:6443 (bearer dev-token); sessions at http://desk-<id>.desk.localhost:6443/
+ *
+ * The simulators serve HTTPS with certificates of a local CA made on first start in .local/ca
+ * (ca.pem), which .local/bridge.env points the bridge at; plain http still answers on loopback.
  *   on-prem bridge    dials out to the edge as site `local`
  *   embed example     http://127.0.0.1:8090   (a streaming app's page with <cloud-desktop>)
  *
  * If one process dies the others keep running; restart it with its own npm script.
  */
-import { LOCAL, ensureLocalConfig } from './lib/local-config';
+import { ensureDevCa } from '../simulators/shared/certificates';
+import { LOCAL, LOCAL_CA_DIR, ensureLocalConfig, kubernetesRouteTlsEnv, simulatorTlsEnv } from './lib/local-config';
 import { type Managed, QUIET_WRANGLER, nodeTs, startProcess } from './lib/processes';
 
-ensureLocalConfig();
+// The simulators' HTTPS: a CA of this checkout's own; the bridge trusts it through .local/bridge.env.
+const ca = await ensureDevCa(LOCAL_CA_DIR);
+ensureLocalConfig(ca.caFile);
+const tlsEnv = simulatorTlsEnv(ca);
 const external = process.env.DATABASE_URL;
 const children: Managed[] = [];
 const start = (name: string, spec: { command: string; args: string[] }, readyWhen: RegExp, env: Record<string, string> = {}) => {
@@ -38,9 +45,9 @@ const SCRIPT: Record<string, string> = {
 };
 
 const db = start('db', nodeTs('scripts/local-db.ts'), /database ready/);
-const proxmox = start('proxmox', nodeTs('simulators/proxmox/main.ts'), /listening/);
-const guacamole = start('guacamole', nodeTs('simulators/guacamole/main.ts'), /listening/);
-const kubernetes = start('kubernetes', nodeTs('simulators/kubernetes/main.ts'), /listening/);
+const proxmox = start('proxmox', nodeTs('simulators/proxmox/main.ts'), /listening/, tlsEnv);
+const guacamole = start('guacamole', nodeTs('simulators/guacamole/main.ts'), /listening/, tlsEnv);
+const kubernetes = start('kubernetes', nodeTs('simulators/kubernetes/main.ts'), /listening/, { ...tlsEnv, ...kubernetesRouteTlsEnv(ca) });
 await Promise.all([db.ready, proxmox.ready, guacamole.ready, kubernetes.ready]);
 
 const edgeArgs = ['dev', '--ip', '127.0.0.1', '--port', String(LOCAL.edgePort), '--show-interactive-dev-session=false'];

@@ -69,6 +69,8 @@ export const ConfigSchema = z
     TURN_BROWSER_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(3600),
     /** How long reconciliation lets a VM or connection of a non-existent desktop be, before removing it. */
     RECONCILE_GRACE_SECONDS: z.coerce.number().int().min(0).default(600),
+    /** At most this many desktops' leftovers are removed per site and pass; more wait for an admin's confirmation. */
+    RECONCILE_MAX_REMOVALS: z.coerce.number().int().min(0).default(5),
     /**
      * Browser origins allowed to call the API (exact `scheme://host[:port]`, comma-separated).
      * Empty: no cross-origin access at all (the API needs none for curl, services or the bridge).
@@ -140,6 +142,7 @@ export type Bindings = Env & {
   LEASE_SECONDS?: string;
   HEARTBEAT_SECONDS?: string;
   RECONCILE_GRACE_SECONDS?: string;
+  RECONCILE_MAX_REMOVALS?: string;
   IDLE_TIMEOUT_MINUTES?: string;
   WEBHOOK_RETRY_BASE_SECONDS?: string;
   WEBHOOK_ALLOW_HTTP?: string;

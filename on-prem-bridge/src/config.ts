@@ -4,7 +4,13 @@
  * object and in the drivers; `configSummary` is the only form that may be logged.
  */
 import { z } from 'zod';
+import { parseNetworks, type Ipv4Network } from './guest-address';
 import { LOG_LEVELS, type LogLevel } from './logger';
+import { cleartextAllowed, type Trust, trustFrom } from './tls-trust';
+
+/** How a template's guests get their login, and so what Guacamole's connection carries (README "Connect your own site"). */
+export const DESKTOP_LOGINS = ['cloud-init', 'vnc-password', 'rdp-nla'] as const;
+export type DesktopLogin = (typeof DESKTOP_LOGINS)[number];
 
 export interface BridgeConfig {
   edgeUrl: string;
@@ -18,10 +24,22 @@ export interface BridgeConfig {
     templateVmid: number;
     /** Named templates a DesktopSpec may ask for (`template`); the default is templateVmid. */
     templates: Record<string, number>;
+    /** How each template (by vmid) sets its guests' login; templates not listed use `defaultLogin`. */
+    logins: Record<number, DesktopLogin>;
+    defaultLogin: DesktopLogin;
+    /** Where guests' addresses must lie before Guacamole is pointed at them (none = any routable unicast address). */
+    guestNetworks: Ipv4Network[];
+    trust: Trust;
     vmidRange: { min: number; max: number };
     linkedClone: boolean;
   };
-  guacamole: { url: string; publicUrl: string; username: string; password: string; dataSource: string };
+  guacamole: { url: string; publicUrl: string; username: string; password: string; dataSource: string; trust: Trust };
+  /** The VNC password baked into `vnc-password` templates (VNC authentication uses its first 8 characters). */
+  vncPassword: string | null;
+  /** How long a started desktop may take to answer on its VNC/RDP port before the start fails. */
+  desktopWaitSeconds: number;
+  /** Where the bridge records a desktop's VMID before cloning it, so a resumed command finds the clone. */
+  stateDir: string;
   /** Selkies desktops on the site's Kubernetes; null when the site runs VMs only. */
   selkies: SelkiesConfig | null;
   /** Derives per-desktop passwords; never leaves this process. */
@@ -42,6 +60,16 @@ export interface SelkiesConfig {
   publicScheme: 'https' | 'http';
   publicPort: number;
   routeOrigin: string | undefined;
+  trust: Trust;
+  /** How the bridge checks a route's certificate (the wildcard certificate's CA). */
+  routeTrust: Trust;
+  /** Secret with the wildcard certificate that routes name in their TLS section (else Traefik answers with its default one). */
+  routeTlsSecretName: string | undefined;
+  useIngressRoute: boolean;
+  /** Networks the desktop pods may not reach (NetworkPolicy): the cluster's pod and service ranges, link-local. */
+  blockedCidrs: string[];
+  /** How long a session's image may take to pull (the kubelet retries ErrImagePull until then). */
+  pullDeadlineSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -62,7 +90,10 @@ const int = (fallback: number, min: number, max: number) =>
 const required = (what: string) => z.string({ error: `required (${what})` }).min(1, `required (${what})`);
 
 const VMID_RANGE = /^(\d{3,9})-(\d{3,9})$/;
-const TEMPLATE_LIST = /^([a-z0-9][a-z0-9._-]*=\d{3,9})(,[a-z0-9][a-z0-9._-]*=\d{3,9})*$/i;
+const LOGIN = `(?::(?:${DESKTOP_LOGINS.join('|')}))?`;
+const TEMPLATE_LIST = new RegExp(`^([a-z0-9][a-z0-9._-]*=\\d{3,9}${LOGIN})(,[a-z0-9][a-z0-9._-]*=\\d{3,9}${LOGIN})*$`, 'i');
+const optionalFile = () => z.string().min(1).optional();
+const fingerprint = () => z.string().min(1).optional();
 
 // Names are the environment variables so a failure points at what to fix.
 export const EnvSchema = z.object({
@@ -86,7 +117,20 @@ export const EnvSchema = z.object({
     .regex(/^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$/, 'must be a node name')
     .default('pve1'),
   PROXMOX_TEMPLATE_VMID: int(9000, 100, 999_999_999),
-  PROXMOX_TEMPLATES: z.string().regex(TEMPLATE_LIST, 'must look like name=vmid,name=vmid').optional(),
+  PROXMOX_TEMPLATES: z
+    .string()
+    .regex(TEMPLATE_LIST, `must look like name=vmid[:login],… (login: ${DESKTOP_LOGINS.join(', ')})`)
+    .optional(),
+  PROXMOX_TEMPLATE_LOGIN: z.enum(DESKTOP_LOGINS, { error: `must be one of ${DESKTOP_LOGINS.join(', ')}` }).default('cloud-init'),
+  PROXMOX_GUEST_NETWORKS: z
+    .string()
+    .refine((v) => parseNetworks(v) !== null, 'must be IPv4 networks in CIDR form, comma-separated (e.g. 10.20.0.0/16)')
+    .optional(),
+  PROXMOX_CA_FILE: optionalFile(),
+  PROXMOX_FINGERPRINT: fingerprint(),
+  DESKTOP_VNC_PASSWORD: z.string().min(6, 'must be at least 6 characters').optional(),
+  DESKTOP_WAIT_SECONDS: int(180, 1, 3600),
+  BRIDGE_STATE_DIR: z.string().min(1).default('.local/bridge-state'),
   PROXMOX_VMID_RANGE: z
     .string()
     .regex(VMID_RANGE, 'must look like 20000-29999')
@@ -103,11 +147,27 @@ export const EnvSchema = z.object({
   GUACAMOLE_USERNAME: required('a Guacamole administrator'),
   GUACAMOLE_PASSWORD: required("the Guacamole administrator's password"),
   GUACAMOLE_DATA_SOURCE: z.string().min(1).default('postgresql'),
+  GUACAMOLE_CA_FILE: optionalFile(),
+  GUACAMOLE_FINGERPRINT: fingerprint(),
   // Selkies desktops on Kubernetes (optional: without KUBERNETES_URL this site runs VMs only).
   KUBERNETES_URL: url()
     .transform((u) => u.replace(/\/+$/, ''))
     .optional(),
   KUBERNETES_TOKEN: z.string().min(1).optional(),
+  KUBERNETES_CA_FILE: optionalFile(),
+  KUBERNETES_FINGERPRINT: fingerprint(),
+  SELKIES_ROUTE_CA_FILE: optionalFile(),
+  SELKIES_ROUTE_CERTIFICATE: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a Secret name')
+    .optional(),
+  SELKIES_INGRESS_ROUTE: z.stringbool({ error: 'must be true or false' }).default(false),
+  // K3s's defaults: pods 10.42.0.0/16, services 10.43.0.0/16; link-local holds cloud metadata services.
+  KUBERNETES_BLOCKED_CIDRS: z
+    .string()
+    .refine((v) => parseNetworks(v) !== null, 'must be IPv4 networks in CIDR form, comma-separated')
+    .default('10.42.0.0/16,10.43.0.0/16,169.254.0.0/16'),
+  SELKIES_PULL_DEADLINE_SECONDS: int(900, 10, 6 * 3600),
   KUBERNETES_NAMESPACE: z
     .string()
     .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a namespace name')
@@ -143,15 +203,45 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const e = parsed.data;
   const [, lo, hi] = VMID_RANGE.exec(e.PROXMOX_VMID_RANGE) ?? [];
-  const templates = Object.fromEntries(
-    (e.PROXMOX_TEMPLATES ?? '')
-      .split(',')
-      .filter(Boolean)
-      .map((pair) => {
-        const [name = '', vmid = ''] = pair.split('=');
-        return [name.trim(), Number(vmid)];
-      }),
-  );
+  const templates: Record<string, number> = {};
+  const logins: Record<number, DesktopLogin> = {};
+  for (const pair of (e.PROXMOX_TEMPLATES ?? '').split(',').filter(Boolean)) {
+    const [name = '', rest = ''] = pair.split('=');
+    const [vmid = '', login] = rest.split(':');
+    templates[name.trim()] = Number(vmid);
+    if (login) logins[Number(vmid)] = login as DesktopLogin;
+  }
+  const problems: string[] = [];
+  // Credentials never cross a network in clear: plain http(s)/ws only to this machine.
+  const urls: [string, string | undefined][] = [
+    ['EDGE_URL', e.EDGE_URL],
+    ['PROXMOX_URL', e.PROXMOX_URL],
+    ['GUACAMOLE_URL', e.GUACAMOLE_URL],
+    ['KUBERNETES_URL', e.KUBERNETES_URL],
+    ['SELKIES_ROUTE_ORIGIN', e.SELKIES_ROUTE_ORIGIN],
+  ];
+  for (const [name, value] of urls) {
+    if (value && !cleartextAllowed(value))
+      problems.push(
+        `${name}: plain ${new URL(value).protocol.replace(':', '')} is only allowed to a loopback address; use ${new URL(value).protocol.startsWith('ws') ? 'wss' : 'https'}://`,
+      );
+  }
+  const trust = (caVar: string, file: string | undefined, pin: string | undefined): Trust => {
+    try {
+      return trustFrom(caVar, file, pin);
+    } catch (err) {
+      problems.push(err instanceof Error ? err.message : String(err));
+      return { kind: 'system' };
+    }
+  };
+  const proxmoxTrust = trust('PROXMOX_CA_FILE', e.PROXMOX_CA_FILE, e.PROXMOX_FINGERPRINT);
+  const guacamoleTrust = trust('GUACAMOLE_CA_FILE', e.GUACAMOLE_CA_FILE, e.GUACAMOLE_FINGERPRINT);
+  const kubernetesTrust = trust('KUBERNETES_CA_FILE', e.KUBERNETES_CA_FILE, e.KUBERNETES_FINGERPRINT);
+  const routeTrust = trust('SELKIES_ROUTE_CA_FILE', e.SELKIES_ROUTE_CA_FILE, undefined);
+  const usesVncPassword = e.PROXMOX_TEMPLATE_LOGIN === 'vnc-password' || Object.values(logins).includes('vnc-password');
+  if (usesVncPassword && !e.DESKTOP_VNC_PASSWORD)
+    problems.push('DESKTOP_VNC_PASSWORD: required (the VNC password baked into the vnc-password templates)');
+  if (problems.length) throw new ConfigError(problems);
   return {
     edgeUrl: e.EDGE_URL,
     siteId: e.SITE_ID,
@@ -163,15 +253,23 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       node: e.PROXMOX_NODE,
       templateVmid: e.PROXMOX_TEMPLATE_VMID,
       templates,
+      logins,
+      defaultLogin: e.PROXMOX_TEMPLATE_LOGIN,
+      guestNetworks: e.PROXMOX_GUEST_NETWORKS ? (parseNetworks(e.PROXMOX_GUEST_NETWORKS) ?? []) : [],
+      trust: proxmoxTrust,
       vmidRange: { min: Number(lo), max: Number(hi) },
       linkedClone: e.PROXMOX_LINKED_CLONE,
     },
+    vncPassword: e.DESKTOP_VNC_PASSWORD ?? null,
+    desktopWaitSeconds: e.DESKTOP_WAIT_SECONDS,
+    stateDir: e.BRIDGE_STATE_DIR,
     guacamole: {
       url: e.GUACAMOLE_URL,
       publicUrl: e.GUACAMOLE_PUBLIC_URL ?? e.GUACAMOLE_URL,
       username: e.GUACAMOLE_USERNAME,
       password: e.GUACAMOLE_PASSWORD,
       dataSource: e.GUACAMOLE_DATA_SOURCE,
+      trust: guacamoleTrust,
     },
     selkies: e.KUBERNETES_URL
       ? {
@@ -182,6 +280,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
           publicScheme: e.SELKIES_PUBLIC_SCHEME,
           publicPort: e.SELKIES_PUBLIC_PORT,
           routeOrigin: e.SELKIES_ROUTE_ORIGIN,
+          trust: kubernetesTrust,
+          routeTrust,
+          routeTlsSecretName: e.SELKIES_ROUTE_CERTIFICATE,
+          useIngressRoute: e.SELKIES_INGRESS_ROUTE,
+          blockedCidrs: (parseNetworks(e.KUBERNETES_BLOCKED_CIDRS) ?? []).map((n) => n.text),
+          pullDeadlineSeconds: e.SELKIES_PULL_DEADLINE_SECONDS,
         }
       : null,
     bridgeSecret: e.BRIDGE_SECRET,
@@ -206,6 +310,10 @@ export function configSummary(config: BridgeConfig): Record<string, unknown> {
       node: config.proxmox.node,
       templateVmid: config.proxmox.templateVmid,
       templates: config.proxmox.templates,
+      logins: config.proxmox.logins,
+      defaultLogin: config.proxmox.defaultLogin,
+      guestNetworks: config.proxmox.guestNetworks.map((n) => n.text),
+      trust: trustSummary(config.proxmox.trust),
       vmidRange: `${config.proxmox.vmidRange.min}-${config.proxmox.vmidRange.max}`,
       linkedClone: config.proxmox.linkedClone,
     },
@@ -215,12 +323,18 @@ export function configSummary(config: BridgeConfig): Record<string, unknown> {
       username: config.guacamole.username,
       password: '(set)',
       dataSource: config.guacamole.dataSource,
+      trust: trustSummary(config.guacamole.trust),
     },
+    vncPassword: config.vncPassword ? '(set)' : '(none)',
+    desktopWaitSeconds: config.desktopWaitSeconds,
+    stateDir: config.stateDir,
     selkies: config.selkies
       ? {
           ...config.selkies,
           kubernetesUrl: withoutUserinfo(config.selkies.kubernetesUrl),
           token: config.selkies.token ? '(set)' : '(none)',
+          trust: trustSummary(config.selkies.trust),
+          routeTrust: trustSummary(config.selkies.routeTrust),
         }
       : null,
     bridgeSecret: '(set)',
@@ -230,6 +344,13 @@ export function configSummary(config: BridgeConfig): Record<string, unknown> {
     drainTimeoutSeconds: config.drainTimeoutSeconds,
     logLevel: config.logLevel,
   };
+}
+
+/** CA bundles are long and public, fingerprints public: the summary names the file or the fingerprint. */
+function trustSummary(trust: Trust): string {
+  if (trust.kind === 'ca') return `ca:${trust.file}`;
+  if (trust.kind === 'fingerprint') return `sha256:${trust.sha256}`;
+  return 'system';
 }
 
 // A URL may carry credentials (https://user:pass@host); the summary must not.

@@ -61,6 +61,8 @@ export interface EdgeLink {
   close(): Promise<void>;
   /** True between the edge's `hello` and the socket closing. */
   readonly live: boolean;
+  /** The deployment id of the last `hello` (null before one, or from an edge that sends none). */
+  readonly deploymentId: string | null;
   /** Frames waiting for the next connection. */
   readonly buffered: number;
 }
@@ -90,6 +92,7 @@ export function createEdgeLink(options: EdgeLinkOptions): EdgeLink {
   let heartbeatTimer: NodeJS.Timeout | undefined;
   let helloTimer: NodeJS.Timeout | undefined;
   let lastHeardAt = 0;
+  let deploymentId: string | null = null;
   let closed: Promise<void> = Promise.resolve();
 
   const write = (ws: WebSocket, frame: BridgeToEdge) => {
@@ -213,6 +216,11 @@ export function createEdgeLink(options: EdgeLinkOptions): EdgeLink {
   };
 
   const onHello = (ws: WebSocket, hello: Extract<EdgeToBridge, { type: 'hello' }>) => {
+    if (hello.deploymentId) {
+      if (deploymentId && deploymentId !== hello.deploymentId)
+        log.warn('the edge names another deployment than before; new objects get its mark', { was: deploymentId, now: hello.deploymentId });
+      deploymentId = hello.deploymentId;
+    }
     if (hello.protocolVersion !== PROTOCOL_VERSION) {
       log.warn('edge speaks another protocol version', { edge: hello.protocolVersion, bridge: PROTOCOL_VERSION });
     }
@@ -220,7 +228,13 @@ export function createEdgeLink(options: EdgeLinkOptions): EdgeLink {
     live = true;
     const pending = buffer;
     buffer = [];
-    log.info('edge link ready', { siteId: hello.siteId, heartbeatMs: hello.heartbeatMs, leaseMs: hello.leaseMs, flushing: pending.length });
+    log.info('edge link ready', {
+      siteId: hello.siteId,
+      deploymentId: hello.deploymentId ?? null,
+      heartbeatMs: hello.heartbeatMs,
+      leaseMs: hello.leaseMs,
+      flushing: pending.length,
+    });
     for (const frame of pending) write(ws, frame);
 
     clearInterval(heartbeatTimer);
@@ -290,6 +304,9 @@ export function createEdgeLink(options: EdgeLinkOptions): EdgeLink {
     },
     get live() {
       return live;
+    },
+    get deploymentId() {
+      return deploymentId;
     },
     get buffered() {
       return buffer.length;

@@ -7,10 +7,13 @@ import { randomBytes, createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { DevCa } from '../../simulators/shared/certificates';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const DEV_VARS = join(ROOT, '.dev.vars');
 export const BRIDGE_ENV = join(ROOT, '.local/bridge.env');
+/** The local CA (npm run dev): the simulators' certificates are signed by it, the bridge trusts it. */
+export const LOCAL_CA_DIR = join(ROOT, '.local/ca');
 
 /** Fixed local addresses (DESIGN.md "Local default"). */
 export const LOCAL = {
@@ -47,18 +50,49 @@ export const relayAddress = (port: number) => `127.0.0.1:${port}/v1`;
 /**
  * The bridge's Kubernetes settings against the local simulator: sessions are published
  * at http://desk-<id>.desk.localhost:<port>/ (browsers resolve *.localhost to loopback,
- * and the simulator plays Traefik for those hosts).
+ * and the simulator plays Traefik for those hosts). The bridge itself speaks HTTPS to the
+ * API and to the routes, verifying both with the local CA, as it would at a real site.
  */
-export function selkiesBridgeEnv(kubernetesPort: number): Record<string, string> {
+export function selkiesBridgeEnv(kubernetesPort: number, caFile: string): Record<string, string> {
   return {
-    KUBERNETES_URL: `http://127.0.0.1:${kubernetesPort}`,
+    KUBERNETES_URL: `https://127.0.0.1:${kubernetesPort}`,
+    KUBERNETES_CA_FILE: caFile,
     KUBERNETES_TOKEN: LOCAL.kubernetesToken,
     KUBERNETES_NAMESPACE: 'desktops',
     SELKIES_ROUTE_DOMAIN: 'desk.localhost',
     SELKIES_PUBLIC_SCHEME: 'http',
     SELKIES_PUBLIC_PORT: String(kubernetesPort),
-    SELKIES_ROUTE_ORIGIN: `http://127.0.0.1:${kubernetesPort}`,
+    SELKIES_ROUTE_ORIGIN: `https://127.0.0.1:${kubernetesPort}`,
+    SELKIES_ROUTE_CA_FILE: caFile,
+    SELKIES_ROUTE_CERTIFICATE: 'desk-wildcard-tls',
   };
+}
+
+/** The bridge's Proxmox and Guacamole settings against the local simulators, over HTTPS with the local CA. */
+export function simulatorBridgeEnv(ports: { proxmox: number; guacamole: number }, caFile: string): Record<string, string> {
+  return {
+    PROXMOX_URL: `https://127.0.0.1:${ports.proxmox}/api2/json`,
+    PROXMOX_CA_FILE: caFile,
+    PROXMOX_TOKEN_ID: LOCAL.proxmoxTokenId,
+    PROXMOX_TOKEN_SECRET: LOCAL.proxmoxTokenSecret,
+    // The simulated guests live on loopback addresses (127.N.x.y), which only an explicit network admits.
+    PROXMOX_GUEST_NETWORKS: '127.0.0.0/8',
+    GUACAMOLE_URL: `https://127.0.0.1:${ports.guacamole}/guacamole`,
+    GUACAMOLE_CA_FILE: caFile,
+    // Browsers on this machine open the plain loopback address (no warning about the local CA).
+    GUACAMOLE_PUBLIC_URL: `http://127.0.0.1:${ports.guacamole}/guacamole`,
+    GUACAMOLE_USERNAME: LOCAL.guacamoleUser,
+    GUACAMOLE_PASSWORD: LOCAL.guacamolePassword,
+  };
+}
+
+/** The simulators' certificate files and the routes' wildcard certificate (for the Kubernetes simulator's TLS secret). */
+export function simulatorTlsEnv(ca: DevCa): Record<string, string> {
+  return { SIM_TLS_CERT: ca.serverCertFile, SIM_TLS_KEY: ca.serverKeyFile };
+}
+
+export function kubernetesRouteTlsEnv(ca: DevCa): Record<string, string> {
+  return { KUBERNETES_SIM_ROUTE_TLS_CERT: join(ca.dir, 'routes.pem'), KUBERNETES_SIM_ROUTE_TLS_KEY: join(ca.dir, 'routes-key.pem') };
 }
 
 export function parseEnvFile(path: string): Record<string, string> {
@@ -105,7 +139,7 @@ export function completeDevVars(existing: Record<string, string>): Record<string
 }
 
 /** Reads the local secrets, creating whichever file is missing. */
-export function ensureLocalConfig(): LocalConfig {
+export function ensureLocalConfig(caFile = join(LOCAL_CA_DIR, 'ca.pem')): LocalConfig {
   const existing = parseEnvFile(DEV_VARS);
   const vars = completeDevVars(existing);
   if (Object.keys(vars).some((k) => vars[k] !== existing[k])) {
@@ -117,17 +151,22 @@ export function ensureLocalConfig(): LocalConfig {
     SITE_KEY: `sk_${randomBytes(32).toString('base64url')}`,
     BRIDGE_SECRET: randomBytes(32).toString('hex'),
     EDGE_URL: `http://127.0.0.1:${LOCAL.edgePort}`,
-    PROXMOX_URL: `http://127.0.0.1:${LOCAL.proxmoxPort}/api2/json`,
-    PROXMOX_TOKEN_ID: LOCAL.proxmoxTokenId,
-    PROXMOX_TOKEN_SECRET: LOCAL.proxmoxTokenSecret,
-    GUACAMOLE_URL: `http://127.0.0.1:${LOCAL.guacamolePort}/guacamole`,
-    GUACAMOLE_USERNAME: LOCAL.guacamoleUser,
-    GUACAMOLE_PASSWORD: LOCAL.guacamolePassword,
-    ...selkiesBridgeEnv(LOCAL.kubernetesPort),
+    BRIDGE_STATE_DIR: '.local/bridge-state',
+    ...simulatorBridgeEnv({ proxmox: LOCAL.proxmoxPort, guacamole: LOCAL.guacamolePort }, caFile),
+    ...selkiesBridgeEnv(LOCAL.kubernetesPort, caFile),
   };
+  // The simulators speak HTTPS now: a file of an earlier release pointing at http:// gets the https settings.
+  const outdated = bridge.PROXMOX_URL?.startsWith('http://127.0.0.1') === true;
   // Keep what exists (the site key the database knows), add what a newer release needs.
-  if (Object.keys(defaults).some((k) => !bridge[k])) {
-    writeEnvFile(BRIDGE_ENV, { ...defaults, ...bridge }, 'Local configuration of the on-prem bridge, made by npm run dev. Not committed.');
+  if (outdated || Object.keys(defaults).some((k) => !bridge[k])) {
+    const keep = outdated
+      ? { SITE_ID: bridge.SITE_ID ?? '', SITE_KEY: bridge.SITE_KEY ?? '', BRIDGE_SECRET: bridge.BRIDGE_SECRET ?? '' }
+      : bridge;
+    writeEnvFile(
+      BRIDGE_ENV,
+      { ...defaults, ...Object.fromEntries(Object.entries(keep).filter(([, v]) => v)) },
+      'Local configuration of the on-prem bridge, made by npm run dev. Not committed.',
+    );
   }
   const b = parseEnvFile(BRIDGE_ENV);
   return { jwtSecret: vars.JWT_SECRET, databaseUrl: vars.DATABASE_URL, siteKey: b.SITE_KEY ?? '', bridgeSecret: b.BRIDGE_SECRET ?? '' };

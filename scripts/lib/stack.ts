@@ -10,7 +10,17 @@ import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ProvidedDatabase, nodePool } from './database';
-import { LOCAL, LOCAL_EDGE_VARS, ROOT, relayAddress, selkiesBridgeEnv, sha256Hex } from './local-config';
+import { ensureDevCa } from '../../simulators/shared/certificates';
+import {
+  kubernetesRouteTlsEnv,
+  LOCAL_EDGE_VARS,
+  ROOT,
+  relayAddress,
+  selkiesBridgeEnv,
+  sha256Hex,
+  simulatorBridgeEnv,
+  simulatorTlsEnv,
+} from './local-config';
 import { type Managed, QUIET_WRANGLER, nodeTs, startProcess as startManaged } from './processes';
 import { signToken, type TokenRole } from './tokens';
 
@@ -41,12 +51,21 @@ export interface StackOptions {
   bridgeEnv?: Record<string, string>;
   /** Keep the embedded database on disk, so it can be stopped and started again (outage tests). */
   persistentDatabase?: boolean;
+  /** Extra environment for the Proxmox simulator (e.g. PROXMOX_SIM_PRIVILEGES for a restricted token). */
+  proxmoxEnv?: Record<string, string>;
+  /** Use this stack's simulators instead of starting new ones: a second deployment on the same Proxmox and Guacamole. */
+  sharedSimulatorsOf?: Stack;
   echo?: boolean;
 }
 
 export interface Stack {
   edgeUrl: string;
+  /** Plain http on loopback (tests read the simulators directly); the bridge itself speaks https with `caFile`. */
   proxmoxUrl: string;
+  /** The stack's private CA (the simulators' certificates are signed by it). */
+  caFile: string;
+  /** The bridge's environment, as started (for a second bridge, or `doctor`). */
+  bridgeEnv: Record<string, string>;
   guacamoleUrl: string;
   siteId: string;
   db: ProvidedDatabase;
@@ -130,24 +149,43 @@ async function launch(opts: StackOptions, dir: string, started: Managed[]): Prom
   await pool.end();
 
   const scale = String(opts.simDelayScale ?? 0);
-  const proxmox = startProcess({
+  const shared = opts.sharedSimulatorsOf;
+  // HTTPS everywhere, with a CA of the stack's own, as at a real site.
+  const ca = await ensureDevCa(shared ? join(shared.caFile, '..') : join(dir, 'ca'));
+  const tlsEnv = simulatorTlsEnv(ca);
+  const simPorts = shared
+    ? {
+        proxmox: Number(new URL(shared.proxmoxUrl).port),
+        guacamole: Number(new URL(shared.guacamoleUrl).port),
+        kubernetes: Number(new URL(shared.kubernetesUrl).port),
+      }
+    : { proxmox: proxmoxPort, guacamole: guacamolePort, kubernetes: kubernetesPort };
+  const startSim = (o: Parameters<typeof startManaged>[0]): Managed => (shared ? sharedProcess(shared, o.name) : startProcess(o));
+  const proxmox = startSim({
     name: 'proxmox',
     ...nodeTs('simulators/proxmox/main.ts'),
-    env: { PROXMOX_SIM_PORT: String(proxmoxPort), PROXMOX_SIM_DELAY_SCALE: scale },
+    env: {
+      PROXMOX_SIM_PORT: String(proxmoxPort),
+      PROXMOX_SIM_DELAY_SCALE: scale,
+      // pvestatd's lag is on in every stack (1 s instead of 10 s): the bridge must not depend on /cluster/resources.
+      PROXMOX_SIM_STATUS_CACHE_MS: '1000',
+      ...tlsEnv,
+      ...opts.proxmoxEnv,
+    },
     readyWhen: /listening/,
     echo,
   });
-  const guacamole = startProcess({
+  const guacamole = startSim({
     name: 'guacamole',
     ...nodeTs('simulators/guacamole/main.ts'),
-    env: { GUACAMOLE_SIM_PORT: String(guacamolePort) },
+    env: { GUACAMOLE_SIM_PORT: String(guacamolePort), ...tlsEnv },
     readyWhen: /listening/,
     echo,
   });
-  const kubernetes = startProcess({
+  const kubernetes = startSim({
     name: 'kubernetes',
     ...nodeTs('simulators/kubernetes/main.ts'),
-    env: { KUBERNETES_SIM_PORT: String(kubernetesPort), KUBERNETES_SIM_DELAY_SCALE: scale },
+    env: { KUBERNETES_SIM_PORT: String(kubernetesPort), KUBERNETES_SIM_DELAY_SCALE: scale, ...tlsEnv, ...kubernetesRouteTlsEnv(ca) },
     readyWhen: /listening/,
     echo,
   });
@@ -167,13 +205,9 @@ async function launch(opts: StackOptions, dir: string, started: Managed[]): Prom
     SITE_ID: siteId,
     SITE_KEY: siteKey,
     BRIDGE_SECRET: randomBytes(32).toString('hex'),
-    PROXMOX_URL: `http://127.0.0.1:${proxmoxPort}/api2/json`,
-    PROXMOX_TOKEN_ID: LOCAL.proxmoxTokenId,
-    PROXMOX_TOKEN_SECRET: LOCAL.proxmoxTokenSecret,
-    GUACAMOLE_URL: `http://127.0.0.1:${guacamolePort}/guacamole`,
-    GUACAMOLE_USERNAME: LOCAL.guacamoleUser,
-    GUACAMOLE_PASSWORD: LOCAL.guacamolePassword,
-    ...selkiesBridgeEnv(kubernetesPort),
+    BRIDGE_STATE_DIR: join(dir, 'bridge-state'),
+    ...simulatorBridgeEnv({ proxmox: simPorts.proxmox, guacamole: simPorts.guacamole }, ca.caFile),
+    ...selkiesBridgeEnv(simPorts.kubernetes, ca.caFile),
     LOG_LEVEL: 'info',
     ...opts.bridgeEnv,
   };
@@ -202,8 +236,10 @@ async function launch(opts: StackOptions, dir: string, started: Managed[]): Prom
 
   const stack: Stack = {
     edgeUrl,
-    proxmoxUrl: `http://127.0.0.1:${proxmoxPort}/api2/json`,
-    guacamoleUrl: `http://127.0.0.1:${guacamolePort}/guacamole`,
+    proxmoxUrl: `http://127.0.0.1:${simPorts.proxmox}/api2/json`,
+    caFile: ca.caFile,
+    bridgeEnv,
+    guacamoleUrl: `http://127.0.0.1:${simPorts.guacamole}/guacamole`,
     siteId,
     db,
     dbProcess,
@@ -220,7 +256,7 @@ async function launch(opts: StackOptions, dir: string, started: Managed[]): Prom
     proxmox,
     guacamole,
     kubernetes,
-    kubernetesUrl: `http://127.0.0.1:${kubernetesPort}`,
+    kubernetesUrl: `http://127.0.0.1:${simPorts.kubernetes}`,
     token: (sub, roles = []) => signToken(jwtSecret, sub, { roles }),
     startBridge: async () => {
       retired.push(stack.bridge);
@@ -229,7 +265,8 @@ async function launch(opts: StackOptions, dir: string, started: Managed[]): Prom
     waitForBridge,
     logs: () => [edge, proxmox, guacamole, kubernetes, ...retired, stack.bridge].map((p) => `--- ${p.name}\n${p.output()}`).join('\n'),
     async stop() {
-      await Promise.all([stack.bridge, edge, proxmox, guacamole, kubernetes].map((p) => p.stop()));
+      // Simulators of another stack are that stack's to stop.
+      await Promise.all([stack.bridge, edge, ...(shared ? [] : [proxmox, guacamole, kubernetes])].map((p) => p.stop()));
       await db.stop();
       rmSync(dir, { recursive: true, force: true });
     },
@@ -237,6 +274,12 @@ async function launch(opts: StackOptions, dir: string, started: Managed[]): Prom
   await startBridge();
   await waitForBridge(true);
   return stack;
+}
+
+/** Another stack's simulator process, as this stack sees it: already running, stopped by its owner. */
+function sharedProcess(owner: Stack, name: string): Managed {
+  const p = owner[name as 'proxmox' | 'guacamole' | 'kubernetes'];
+  return { ...p, stop: async () => {} };
 }
 
 function startEdgeUnderWranglerDev(

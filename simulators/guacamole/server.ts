@@ -6,11 +6,12 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { listen, simulatorServer } from '../shared/http-server';
+import { listen, type SimTls, simulatorServer } from '../shared/http-server';
 import { CLIENT_PAGE_HTML } from './client-page';
 import { apiErrorBody, GuacError, internalError, notFound, sessionDenied } from './errors';
 import { type FaultConfig, FaultConfigSchema, FaultInjector } from './faults';
 import { isObjectPermissionType, type ObjectPermissionType } from './permissions';
+import type { PasswordPolicy } from './password-policy';
 import { type DataContext, GuacamoleState } from './state';
 import { attachTunnel } from './tunnel';
 
@@ -33,6 +34,10 @@ export interface GuacamoleSimOptions {
   maxRequestBytes: number;
   /** Clock for session expiry; tests pass a fake one instead of sleeping. */
   now: () => number;
+  /** HTTPS with this certificate (plain HTTP stays possible on a loopback address). */
+  tls?: SimTls;
+  /** The JDBC password policy (guacamole.properties `postgresql-user-password-*`); none by default. */
+  passwordPolicy?: PasswordPolicy;
 }
 
 export interface GuacamoleSimStats {
@@ -181,6 +186,7 @@ export async function startGuacamoleSimulator(options: Partial<GuacamoleSimOptio
       : [config.dataSource, ...config.availableDataSources],
     sessionTimeoutMs: config.sessionTimeoutMinutes * 60_000,
     now: config.now,
+    passwordPolicy: config.passwordPolicy,
   });
   const faults = new FaultInjector();
   const counters = { requests: 0, apiRequests: 0 };
@@ -283,6 +289,12 @@ export async function startGuacamoleSimulator(options: Partial<GuacamoleSimOptio
         return { status: 200, body: state.listActiveConnections(username) };
 
       case 'self':
+        // `self` is the caller's own UserResource (SessionResource#getSelf): the user, or its permission sets.
+        if (id === 'permissions' || id === 'effectivePermissions') {
+          if (sub !== undefined) break;
+          allow('GET');
+          return { status: 200, body: state.getPermissions(username, username) };
+        }
         if (id !== undefined) break;
         allow('GET');
         return { status: 200, body: state.getUser(username, username) };
@@ -359,7 +371,9 @@ export async function startGuacamoleSimulator(options: Partial<GuacamoleSimOptio
         password = basic?.password ?? null;
       }
       const token = request.form.get('token') ?? request.url.searchParams.get('token');
-      return { status: 200, body: state.login({ username, password, token }) };
+      const newPassword = request.form.get('new-password');
+      const confirmNewPassword = request.form.get('confirm-new-password');
+      return { status: 200, body: state.login({ username, password, token, newPassword, confirmNewPassword }) };
     }
 
     if (first === 'tokens' && second !== undefined && third === undefined) {
@@ -451,17 +465,15 @@ export async function startGuacamoleSimulator(options: Partial<GuacamoleSimOptio
   );
 
   const tunnel = attachTunnel(server, base, state);
-  const port = await listen(server, config.host, config.port);
+  const listening = await listen(server, config.host, config.port, config.tls);
+  const port = listening.port;
 
   return {
-    url: `http://${config.host}:${port}${base}`,
+    url: `${listening.scheme}://${config.host}:${port}${base}`,
     port,
     async stop() {
       tunnel.closeAll();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      await listening.close();
     },
     connections: () => state.snapshot().connections,
     users: () => state.snapshot().users,

@@ -26,6 +26,15 @@ import {
   type ObjectPermissionType,
   PermissionSet,
 } from './permissions';
+import {
+  isPasswordExpired,
+  NO_POLICY,
+  type PasswordPolicy,
+  passwordExpired,
+  recordPassword,
+  verifyPassword,
+  verifyPasswordAge,
+} from './password-policy';
 
 /** Attribute names of the JDBC connection schema; anything else is dropped by filterExternalObject (§4). */
 export const CONNECTION_ATTRIBUTES = [
@@ -74,6 +83,9 @@ export interface StoredConnection {
 interface StoredUser {
   username: string;
   password: string | null;
+  /** When the password was last set, and the ones it replaced (newest first; only kept with a history size). */
+  passwordSetAt: number;
+  passwordHistory: string[];
   attributes: Record<string, string>;
   lastActive?: number;
   permissions: PermissionSet;
@@ -102,6 +114,7 @@ export interface StateOptions {
   availableDataSources: string[];
   sessionTimeoutMs: number;
   now: () => number;
+  passwordPolicy?: PasswordPolicy;
 }
 
 export interface LoginResult {
@@ -236,6 +249,8 @@ export class GuacamoleState {
     const admin: StoredUser = {
       username: this.options.adminUsername,
       password: this.options.adminPassword,
+      passwordSetAt: this.options.now(),
+      passwordHistory: [],
       attributes: {},
       permissions: new PermissionSet(),
     };
@@ -258,7 +273,13 @@ export class GuacamoleState {
    * POST /api/tokens. A still-valid `token` is re-used as is (JDBC ignores the credentials then); otherwise the
    * username/password must match a stored, enabled user.
    */
-  login(input: { username: string | null; password: string | null; token: string | null }): LoginResult {
+  login(input: {
+    username: string | null;
+    password: string | null;
+    token: string | null;
+    newPassword?: string | null;
+    confirmNewPassword?: string | null;
+  }): LoginResult {
     const existing = input.token ? this.liveSession(input.token) : undefined;
     if (existing) {
       existing.lastAccess = this.options.now();
@@ -268,6 +289,18 @@ export class GuacamoleState {
     if (!user || user.password === null || user.password !== input.password || user.attributes.disabled === 'true') {
       this.counters.failedLogins++;
       throw invalidLogin();
+    }
+    const record = { password: user.password, setAt: user.passwordSetAt, history: user.passwordHistory };
+    if (isPasswordExpired(this.policy, record, this.options.now())) {
+      // UserService#resetExpiredPassword: the same login, with the new password twice.
+      const next = input.newPassword ?? null;
+      if (next === null || (input.confirmNewPassword ?? null) === null) throw passwordExpired();
+      if (next === input.password)
+        throw badRequest('New passwords may not be identical to the current password if password reset is required.');
+      if (next === '') throw badRequest('Passwords may not be blank.');
+      if (next !== input.confirmNewPassword) throw badRequest('New password does not match.');
+      verifyPassword(this.policy, user.username, next, user.passwordHistory);
+      this.setPassword(user, next);
     }
     const session: Session = {
       token: randomBytes(32).toString('hex').toUpperCase(),
@@ -330,6 +363,19 @@ export class GuacamoleState {
     if (dataSource === this.options.dataSource) return 'primary';
     if (this.options.availableDataSources.includes(dataSource)) return 'secondary';
     throw unknownDataSource(dataSource);
+  }
+
+  private get policy(): PasswordPolicy {
+    return this.options.passwordPolicy ?? NO_POLICY;
+  }
+
+  /** A new password: the old one goes into the history (recordPassword), the age starts again. */
+  private setPassword(user: StoredUser, password: string): void {
+    const record = { password: user.password, setAt: user.passwordSetAt, history: user.passwordHistory };
+    recordPassword(this.policy, record);
+    user.passwordHistory = record.history;
+    user.password = password;
+    user.passwordSetAt = this.options.now();
   }
 
   // --- permission checks (ModeledDirectoryObjectService) -----------------------------------------------------
@@ -534,10 +580,13 @@ export class GuacamoleState {
     if (!this.isAdmin(username) && !this.permissionsOf(username).system.has('CREATE_USER')) throw permissionDenied();
     if (isBlank(input.username)) throw badRequest('The username must not be blank.');
     if (this.users.has(input.username)) throw badRequest(`User "${input.username}" already exists.`);
+    if (input.password !== null) verifyPassword(this.policy, input.username, input.password, []);
 
     const user: StoredUser = {
       username: input.username,
       password: input.password,
+      passwordSetAt: this.options.now(),
+      passwordHistory: [],
       attributes: stored(attributes),
       permissions: new PermissionSet(),
     };
@@ -558,7 +607,14 @@ export class GuacamoleState {
     if (input.username === username) throw permissionDenied();
     const attributes = filterAttributes(USER_ATTRIBUTES, input.attributes);
     if (!this.may(username, 'userPermissions', target, 'UPDATE')) throw permissionDenied();
-    if (input.password !== null) user.password = input.password;
+    if (input.password !== null) {
+      // UserService#beforeUpdate: age only for the unprivileged, complexity and history always.
+      const record = { password: user.password, setAt: user.passwordSetAt, history: user.passwordHistory };
+      if (!this.isAdmin(username)) verifyPasswordAge(this.policy, record, this.options.now());
+      // The history holds the passwords replaced so far, so setting the current one again passes once, then not.
+      verifyPassword(this.policy, user.username, input.password, user.passwordHistory);
+      this.setPassword(user, input.password);
+    }
     user.attributes = stored(attributes);
   }
 

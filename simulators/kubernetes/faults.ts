@@ -15,10 +15,19 @@ import { mulberry32 } from '../shared/seeded-random';
  * - conflict_409: a PUT/PATCH fails with 409 Conflict "the object has been modified" (a concurrent writer)
  * - unschedulable: a scheduling attempt reports `Insufficient nvidia.com/gpu` on every GPU node even with room
  *   (another scheduler or a stale cache); the pod is tried again on the next attempt
- * - image_pull: a pod's image cannot be pulled: ErrImagePull, then ImagePullBackOff for the life of that pod
- *   (an unreachable registry, NOTES §10 pitfall 5)
+ * - image_pull: a registry hiccup: two pull attempts fail (ErrImagePull, then ImagePullBackOff), the kubelet's
+ *   third gets through (NOTES §10 pitfall 5; the kubelet retries pulls, so the first failure is not final)
+ * - image_missing: the registry has no such image: ErrImagePull / ImagePullBackOff for the life of the pod
  */
-export const FAULT_KINDS = ['http_500', 'too_many_requests', 'timeout_504', 'conflict_409', 'unschedulable', 'image_pull'] as const;
+export const FAULT_KINDS = [
+  'http_500',
+  'too_many_requests',
+  'timeout_504',
+  'conflict_409',
+  'unschedulable',
+  'image_pull',
+  'image_missing',
+] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export const FaultConfigSchema = faultConfigSchema(FAULT_KINDS);

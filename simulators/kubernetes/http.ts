@@ -201,6 +201,8 @@ export interface SimToken {
   namespaces?: string[];
   /** Only get/list (a `view` binding). */
   readOnly?: boolean;
+  /** `<verb> <plural>` pairs the token's Role lacks, e.g. `create networkpolicies`. */
+  deny?: string[];
 }
 
 /** `Authorization: Bearer <token>`; anything else is a 401 (the anonymous user is disabled on K3s). */

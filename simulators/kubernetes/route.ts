@@ -76,6 +76,29 @@ function findTarget(cluster: Cluster, host: string, path: string, withIngressRou
   return null;
 }
 
+/**
+ * The TLS secret Traefik would serve for `host` (NOTES §3): an Ingress `spec.tls[]` entry listing the host, or the
+ * `spec.tls.secretName` of an IngressRoute whose rule matches it. Null: Traefik falls back to its generated default
+ * certificate ("TRAEFIK DEFAULT CERT", doc.traefik.io TLS), which no client trusts.
+ */
+export function tlsSecretFor(cluster: Cluster, host: string, withIngressRoutes: boolean): { namespace: string; name: string } | null {
+  for (const ing of cluster.all(resourceByKind('Ingress'))) {
+    for (const tls of IngressSchema.parse(ing).spec?.tls ?? []) {
+      if (tls.secretName && (tls.hosts ?? []).some((h) => hostMatches(h, host)))
+        return { namespace: ing.metadata.namespace ?? '', name: tls.secretName };
+    }
+  }
+  if (!withIngressRoutes) return null;
+  for (const ir of cluster.all(resourceByKind('IngressRoute'))) {
+    const spec = IngressRouteSchema.parse(ir).spec;
+    const secretName = spec?.tls?.secretName;
+    if (!secretName) continue;
+    if ((spec?.routes ?? []).some((route) => parseRule(route.match ?? '').hosts.some((h) => hostMatches(h, host))))
+      return { namespace: ir.metadata.namespace ?? '', name: secretName };
+  }
+  return null;
+}
+
 /** True when some Ingress/IngressRoute names this host: the request is for the route, not for the API. */
 export function isRouteHost(cluster: Cluster, host: string, withIngressRoutes: boolean): boolean {
   return findTarget(cluster, host, '/', withIngressRoutes) !== null;

@@ -219,6 +219,24 @@ export const IngressSchema = z.looseObject({ ...base, spec: IngressSpecSchema.op
 export type Ingress = z.infer<typeof IngressSchema>;
 export const IngressRouteSchema = z.looseObject({ ...base, spec: IngressRouteSpecSchema.optional() });
 export type IngressRoute = z.infer<typeof IngressRouteSchema>;
+const PeerSchema = z.looseObject({
+  podSelector: z.looseObject({}).optional(),
+  namespaceSelector: z.looseObject({}).optional(),
+  ipBlock: z.looseObject({ cidr: z.string().optional(), except: z.array(z.string()).optional() }).optional(),
+});
+const NetworkPolicyPortSchema = z.looseObject({
+  protocol: z.string().optional(),
+  port: z.union([z.number(), z.string()]).optional(),
+  endPort: z.number().optional(),
+});
+const NetworkPolicySpecSchema = z.looseObject({
+  podSelector: z.looseObject({}).optional(),
+  policyTypes: z.array(z.string()).optional(),
+  ingress: z.array(z.looseObject({ from: z.array(PeerSchema).optional(), ports: z.array(NetworkPolicyPortSchema).optional() })).optional(),
+  egress: z.array(z.looseObject({ to: z.array(PeerSchema).optional(), ports: z.array(NetworkPolicyPortSchema).optional() })).optional(),
+});
+export const NetworkPolicySchema = z.looseObject({ ...base, spec: NetworkPolicySpecSchema.optional() });
+export type NetworkPolicy = z.infer<typeof NetworkPolicySchema>;
 export const DeploymentSchema = z.looseObject({ ...base, spec: DeploymentSpecSchema.optional() });
 export type Deployment = z.infer<typeof DeploymentSchema>;
 export const GenericSchema = z.looseObject({ ...base });
@@ -232,6 +250,7 @@ export const SCHEMA_BY_KIND: Record<string, z.ZodType<Record<string, unknown>>> 
   Ingress: IngressSchema,
   IngressRoute: IngressRouteSchema,
   Deployment: DeploymentSchema,
+  NetworkPolicy: NetworkPolicySchema,
 };
 
 function jsonType(value: unknown): string {

@@ -18,7 +18,9 @@
  *   GET    /__sim/pods/<ns>/<name>/mounts        {"<mountPath>": {"claimName", "files"}} as the pod sees them
  */
 import { type IncomingMessage, request as httpRequest, type ServerResponse } from 'node:http';
+import { createSecureContext, type SecureContext } from 'node:tls';
 import { z } from 'zod';
+import { selfSignedCert } from '../shared/certificates';
 import { listen, readBody, readJson, simulatorServer } from '../shared/http-server';
 import { type FaultConfig, FaultConfigSchema, FaultInjector, type FaultKind } from './faults';
 import {
@@ -35,7 +37,7 @@ import {
   unauthorized,
 } from './http';
 import { apiVersionOf, discovery, findResource, type ResourceInfo, RESOURCES, SERVER_VERSION } from './resources';
-import { handleRoute, hostOnly, isRouteHost } from './route';
+import { handleRoute, hostOnly, isRouteHost, tlsSecretFor } from './route';
 import type { KubeObject } from './objects';
 import { Cluster, type KubernetesSimOptions, type SimNodeSpec, type SimStats } from './state';
 
@@ -73,6 +75,8 @@ export function defaultOptions(): KubernetesSimOptions {
     readyDelayMs: 0,
     deletionGraceMs: 0,
     rescheduleIntervalMs: 1000,
+    imagePullMs: 0,
+    imageSizeBytes: 3_421_234_567,
     now: Date.now,
   };
 }
@@ -156,8 +160,9 @@ function verbOf(method: string, target: ApiTarget): string {
   return method.toLowerCase();
 }
 
-/** RBAC as the tokens of the options grant it: namespace-limited Roles, read-only bindings. */
+/** RBAC as the tokens of the options grant it: namespace-limited Roles, read-only bindings, denied resources. */
 function authorize(caller: SimToken, target: ApiTarget, verb: string): void {
+  if (caller.deny?.includes(`${verb} ${target.r.plural}`)) throw forbidden(target.r, caller.user, verb, target.namespace, target.name);
   const read = verb === 'get' || verb === 'list';
   const limited = caller.namespaces !== undefined;
   const allowed =
@@ -202,6 +207,34 @@ export async function startKubernetesSimulator(overrides: StartOptions = {}): Pr
     const method = req.method ?? 'GET';
     if (path === '/version' && method === 'GET') return sendJson(res, 200, SERVER_VERSION);
     if (['/healthz', '/livez', '/readyz'].includes(path)) return sendText(res, 200, 'ok');
+    // authorization.k8s.io SelfSubjectAccessReview: "may I?", answered from the same rules as the requests themselves.
+    if (path === '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews' && method === 'POST') {
+      const body = parseJson(await readBody(req)) as { spec?: { resourceAttributes?: Record<string, string> } } | undefined;
+      const attrs = body?.spec?.resourceAttributes ?? {};
+      const r = RESOURCES.find((x) => x.plural === attrs.resource && x.group === (attrs.group ?? ''));
+      let allowed = false;
+      let reason = '';
+      if (r && enabled(r)) {
+        try {
+          authorize(
+            caller,
+            { r, namespace: attrs.namespace || undefined, name: attrs.name || undefined, subresource: undefined },
+            attrs.verb ?? '',
+          );
+          allowed = r.verbs.includes(attrs.verb ?? '');
+          reason = allowed ? 'RBAC: allowed by ClusterRoleBinding' : '';
+        } catch {
+          allowed = false;
+        }
+      }
+      return sendJson(res, 201, {
+        kind: 'SelfSubjectAccessReview',
+        apiVersion: 'authorization.k8s.io/v1',
+        metadata: { creationTimestamp: null },
+        spec: { resourceAttributes: attrs },
+        status: { allowed, ...(reason ? { reason } : {}) },
+      });
+    }
     const doc = method === 'GET' ? discovery(path, enabled) : null;
     if (doc) return sendJson(res, 200, doc);
     const target = parseApiPath(path, enabled);
@@ -346,8 +379,42 @@ export async function startKubernetesSimulator(overrides: StartOptions = {}): Pr
       else sendStatus(res, new StatusError(500, 'InternalError', `Internal error occurred: ${e instanceof Error ? e.message : String(e)}`));
     },
   );
-  const port = await listen(server, options.host, options.port);
-  const url = `http://${options.host}:${port}`;
+  const isRouteName = (host: string) =>
+    !localHosts.has(host) && (host.endsWith(`.${options.routeDomain}`) || isRouteHost(cluster, host, options.ingressRouteCrd));
+  // Traefik's websecure entry point: the certificate of the route's TLS secret when one matches, else its default.
+  const traefikDefault = options.tls ? await selfSignedCert('TRAEFIK DEFAULT CERT') : undefined;
+  const defaultContext = traefikDefault ? createSecureContext({ cert: traefikDefault.cert, key: traefikDefault.key }) : undefined;
+  const contexts = new Map<string, SecureContext>();
+  const routeContext = (servername: string): SecureContext | undefined => {
+    const host = servername.toLowerCase();
+    if (!isRouteName(host)) return undefined;
+    const ref = tlsSecretFor(cluster, host, options.ingressRouteCrd);
+    const secret = ref ? cluster.peek(RESOURCES.find((r) => r.kind === 'Secret') as ResourceInfo, ref.namespace, ref.name) : undefined;
+    const data = (secret?.data ?? {}) as Record<string, string>;
+    const cert = data['tls.crt'];
+    const key = data['tls.key'];
+    if (!secret || !cert || !key) return defaultContext;
+    const cacheKey = `${secret.metadata.uid}/${secret.metadata.resourceVersion}`;
+    let context = contexts.get(cacheKey);
+    if (!context) {
+      try {
+        context = createSecureContext({ cert: Buffer.from(cert, 'base64'), key: Buffer.from(key, 'base64') });
+      } catch {
+        // Traefik logs an unusable certificate and serves its default one.
+        return defaultContext;
+      }
+      contexts.set(cacheKey, context);
+    }
+    return context;
+  };
+  const listening = await listen(
+    server,
+    options.host,
+    options.port,
+    options.tls ? { ...options.tls, contextFor: routeContext } : undefined,
+  );
+  const port = listening.port;
+  const url = `${listening.scheme}://${options.host}:${port}`;
 
   const simulator: KubernetesSimulator = {
     url,
@@ -356,10 +423,7 @@ export async function startKubernetesSimulator(overrides: StartOptions = {}): Pr
     routeDomain: options.routeDomain,
     async stop() {
       cluster.dispose();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      await listening.close();
     },
     objects: () => cluster.dump(),
     object: (kind, namespace, name) => {

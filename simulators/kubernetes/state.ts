@@ -8,6 +8,7 @@
  *
  * Every pod behaves like a Selkies desktop image (NOTES §1): nginx on 8080 with Basic auth on every path.
  */
+import type { SimTls } from '../shared/http-server';
 import { createHash, randomUUID } from 'node:crypto';
 import {
   applyDefaults,
@@ -57,6 +58,7 @@ import {
   GenericSchema,
   IngressRouteSchema,
   IngressSchema,
+  NetworkPolicySchema,
   type ObjectMeta,
   type Pod,
   PodSchema,
@@ -78,6 +80,7 @@ import {
   validateDeployment,
   validateIngress,
   validateIngressRoute,
+  validateNetworkPolicy,
   validateMeta,
   validatePod,
   validatePvc,
@@ -136,8 +139,19 @@ export interface KubernetesSimOptions {
   deletionGraceMs: number;
   /** How often unschedulable pods are tried again (besides cluster events); 0 = only on events. */
   rescheduleIntervalMs: number;
+  /**
+   * The first pull of an image on a node (the desktop images are several GB: minutes on a cold node); later pods on
+   * that node find it cached. 0 = every image is cached everywhere.
+   */
+  imagePullMs: number;
+  /** Bytes the kubelet reports in its "Successfully pulled image" event. */
+  imageSizeBytes: number;
   /** The simulator's clock for timestamps (ms epoch); delays always run on real timers. */
   now: () => number;
+  /** HTTPS for the API server (and, through SNI, for the routes), as K3s serves it with its own CA. */
+  tls?: SimTls;
+  /** A `kubernetes.io/tls` secret the operator stored for the session hosts (e.g. by cert-manager): seeded at start. */
+  routeTls?: { namespace: string; secretName: string; cert: string; key: string };
 }
 
 interface ContainerState {
@@ -185,7 +199,11 @@ interface PodRuntime {
   status: PodStatus;
   /** Env of each container as resolved at its start (later Secret changes do not reach a running container). */
   env: Map<string, Labels>;
-  imagePullFails: boolean | undefined;
+  /** Pull attempts left that fail (the image_pull fault: a registry hiccup the kubelet's retries get past). */
+  pullFailuresLeft: number | undefined;
+  /** The image_missing fault: the registry has no such manifest; the kubelet retries forever. */
+  imageMissing: boolean | undefined;
+  pullAttempts: number;
   waitingOnConfig: boolean;
   unschedulable: boolean;
 }
@@ -218,6 +236,9 @@ export class Cluster {
   private periodicTimer: NodeJS.Timeout | null = null;
   private resourceVersion = 1000;
   private podIpCounter = 0;
+  /** `<node>|<image>`: what each node has pulled already. */
+  private readonly imageCache = new Set<string>();
+  private eventCounter = 0;
   private serviceIpCounter = 0;
   stats: SimStats = Cluster.emptyStats();
 
@@ -248,6 +269,7 @@ export class Cluster {
     this.store.clear();
     this.pods.clear();
     this.volumes.clear();
+    this.imageCache.clear();
     this.stats = Cluster.emptyStats();
     this.seed();
   }
@@ -318,6 +340,13 @@ export class Cluster {
     for (const [i, node] of this.options.nodes.entries())
       this.put(resourceByKind('Node'), undefined, node.name, nodeBody(node, i, this.now()));
     for (const name of this.options.runtimeClasses) this.put(resourceByKind('RuntimeClass'), undefined, name, { handler: name });
+    const tls = this.options.routeTls;
+    if (tls && this.options.namespaces.includes(tls.namespace)) {
+      this.put(resourceByKind('Secret'), tls.namespace, tls.secretName, {
+        type: 'kubernetes.io/tls',
+        data: { 'tls.crt': Buffer.from(tls.cert).toString('base64'), 'tls.key': Buffer.from(tls.key).toString('base64') },
+      });
+    }
     this.put(resourceByKind('StorageClass'), undefined, LOCAL_PATH, {
       metadata: { annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' } },
       provisioner: 'rancher.io/local-path',
@@ -362,15 +391,28 @@ export class Cluster {
 
   list(r: ResourceInfo, namespace: string | undefined, labelSelector: string | null, fieldSelector: string | null): KubeObject[] {
     const byLabels = parseLabelSelector(labelSelector);
+    const involved = (o: Record<string, unknown>, key: string) =>
+      isRecord(o.involvedObject) && typeof o.involvedObject[key] === 'string' ? (o.involvedObject[key] as string) : undefined;
+    // The fields the API server's event registry supports (pkg/registry/core/event: involvedObject.*, reason, type).
+    const eventFields: Record<string, (o: Record<string, unknown>) => string | undefined> = {
+      'involvedObject.kind': (o) => involved(o, 'kind'),
+      'involvedObject.name': (o) => involved(o, 'name'),
+      'involvedObject.namespace': (o) => involved(o, 'namespace'),
+      'involvedObject.uid': (o) => involved(o, 'uid'),
+      reason: (o) => (typeof o.reason === 'string' ? o.reason : undefined),
+      type: (o) => (typeof o.type === 'string' ? o.type : undefined),
+    };
     const podFields: Record<string, (o: Record<string, unknown>) => string | undefined> =
-      r.kind === 'Pod'
-        ? {
-            'spec.nodeName': (o: Record<string, unknown>) =>
-              isRecord(o.spec) && typeof o.spec.nodeName === 'string' ? o.spec.nodeName : undefined,
-            'status.phase': (o: Record<string, unknown>) =>
-              isRecord(o.status) && typeof o.status.phase === 'string' ? o.status.phase : undefined,
-          }
-        : {};
+      r.kind === 'Event'
+        ? eventFields
+        : r.kind === 'Pod'
+          ? {
+              'spec.nodeName': (o: Record<string, unknown>) =>
+                isRecord(o.spec) && typeof o.spec.nodeName === 'string' ? o.spec.nodeName : undefined,
+              'status.phase': (o: Record<string, unknown>) =>
+                isRecord(o.status) && typeof o.status.phase === 'string' ? o.status.phase : undefined,
+            }
+          : {};
     const byFields = parseFieldSelector(fieldSelector, podFields);
     return this.all(r, namespace)
       .filter((o) => byLabels(o.metadata.labels ?? {}) && byFields(o))
@@ -435,6 +477,9 @@ export class Cluster {
         break;
       case 'IngressRoute':
         validateIngressRoute(IngressRouteSchema.parse(obj), errors);
+        break;
+      case 'NetworkPolicy':
+        validateNetworkPolicy(NetworkPolicySchema.parse(obj), errors);
         break;
       case 'Deployment': {
         const dep = DeploymentSchema.parse(obj);
@@ -729,7 +774,9 @@ export class Cluster {
     const runtime: PodRuntime = {
       status: { phase: 'Pending', conditions: [], qosClass: qosClass(spec) },
       env: new Map(),
-      imagePullFails: undefined,
+      pullFailuresLeft: undefined,
+      imageMissing: undefined,
+      pullAttempts: 0,
       waitingOnConfig: false,
       unschedulable: false,
     };
@@ -1062,30 +1109,7 @@ export class Cluster {
       return;
     }
 
-    runtime.imagePullFails ??= this.faults.draw(['image_pull'], 'cluster') === 'image_pull';
-    if (runtime.imagePullFails) {
-      for (const [i, c] of (spec.containers ?? []).entries()) {
-        const cs = statuses[i];
-        if (cs)
-          cs.state = {
-            waiting: {
-              reason: 'ErrImagePull',
-              message: `failed to pull and unpack image "${c.image}": failed to resolve reference "${c.image}": failed to do request: Head "https://${(c.image ?? '').split('/')[0]}/v2/": dial tcp: lookup ${(c.image ?? '').split('/')[0]}: i/o timeout`,
-            },
-          };
-      }
-      this.touch(pod);
-      this.later(this.options.containerStartDelayMs, () => {
-        const current = this.live(pod);
-        if (!current || current.metadata.deletionTimestamp) return;
-        for (const [i, c] of (spec.containers ?? []).entries()) {
-          const cs = statuses[i];
-          if (cs) cs.state = { waiting: { reason: 'ImagePullBackOff', message: `Back-off pulling image "${c.image}"` } };
-        }
-        this.touch(current);
-      });
-      return;
-    }
+    if (!this.pullImages(pod, runtime)) return;
 
     const index = this.options.nodes.findIndex((n) => n.name === spec.nodeName);
     this.podIpCounter += 1;
@@ -1163,6 +1187,112 @@ export class Cluster {
     const probed = (spec.containers ?? []).some((c) => c.readinessProbe !== undefined);
     if (probed) this.later(this.options.readyDelayMs, markReady);
     else markReady();
+  }
+
+  /**
+   * The kubelet's image pull (pkg/kubelet/images): `Pulling` → `Pulled` (with the time and size) on success; on a
+   * failure ErrImagePull, then ImagePullBackOff with doubling back-off (10 s, 20 s, … here scaled to the
+   * container start delay), and another attempt after it. The image_pull fault fails two attempts and then lets the
+   * pull through, as a registry hiccup does; image_missing never does. True when the images are there.
+   */
+  private pullImages(pod: KubeObject, runtime: PodRuntime): boolean {
+    const spec = this.podSpec(pod);
+    const node = spec.nodeName ?? '';
+    const statuses = runtime.status.containerStatuses ?? [];
+    const images = [...new Set((spec.containers ?? []).map((c) => c.image ?? ''))];
+    const missing = images.filter((image) => !this.imageCache.has(`${node}|${image}`));
+    if (missing.length === 0 && runtime.pullAttempts === 0) {
+      for (const image of images) this.recordEvent(pod, 'Normal', 'Pulled', `Container image "${image}" already present on machine`);
+      return true;
+    }
+    if (missing.length === 0) return true;
+    const image = missing[0] ?? '';
+    runtime.pullFailuresLeft ??= this.faults.draw(['image_pull'], 'cluster') === 'image_pull' ? 2 : 0;
+    runtime.imageMissing ??= this.faults.draw(['image_missing'], 'cluster') === 'image_missing';
+    runtime.pullAttempts += 1;
+    this.recordEvent(pod, 'Normal', 'Pulling', `Pulling image "${image}"`);
+    const started = Date.now();
+    const pullMs =
+      runtime.pullFailuresLeft > 0 || runtime.imageMissing ? Math.min(this.options.imagePullMs, 1000) : this.options.imagePullMs;
+    this.later(pullMs, () => {
+      const current = this.live(pod);
+      if (!current || current.metadata.deletionTimestamp) return;
+      if ((runtime.pullFailuresLeft ?? 0) > 0 || runtime.imageMissing) {
+        if (!runtime.imageMissing) runtime.pullFailuresLeft = (runtime.pullFailuresLeft ?? 1) - 1;
+        const host = image.split('/')[0] ?? image;
+        const why = runtime.imageMissing
+          ? `failed to pull and unpack image "${image}": failed to resolve reference "${image}": ${image}: not found`
+          : `failed to pull and unpack image "${image}": failed to copy: httpReadSeeker: failed open: failed to do request: Get "https://${host}/v2/": dial tcp: lookup ${host}: i/o timeout`;
+        for (const cs of statuses) if (cs.image === image) cs.state = { waiting: { reason: 'ErrImagePull', message: why } };
+        this.recordEvent(current, 'Warning', 'Failed', `Failed to pull image "${image}": ${why}`);
+        this.recordEvent(current, 'Warning', 'Failed', 'Error: ErrImagePull');
+        this.touch(current);
+        // ErrImagePull for a moment, then ImagePullBackOff until the next attempt.
+        const backOffMs = Math.max(200, this.options.containerStartDelayMs) * 2 ** Math.min(runtime.pullAttempts - 1, 5);
+        this.later(Math.max(20, this.options.containerStartDelayMs / 4), () => {
+          const again = this.live(pod);
+          if (!again || again.metadata.deletionTimestamp) return;
+          for (const cs of statuses)
+            if (cs.image === image) cs.state = { waiting: { reason: 'ImagePullBackOff', message: `Back-off pulling image "${image}"` } };
+          this.recordEvent(again, 'Normal', 'BackOff', `Back-off pulling image "${image}"`);
+          this.recordEvent(again, 'Warning', 'Failed', 'Error: ImagePullBackOff');
+          this.touch(again);
+        });
+        this.later(backOffMs, () => this.startContainers(pod));
+        return;
+      }
+      this.imageCache.add(`${node}|${image}`);
+      const seconds = ((Date.now() - started) / 1000).toFixed(3);
+      this.recordEvent(
+        current,
+        'Normal',
+        'Pulled',
+        `Successfully pulled image "${image}" in ${seconds}s (${seconds}s including waiting). Image size: ${this.options.imageSizeBytes} bytes.`,
+      );
+      for (const cs of statuses) if (cs.image === image) cs.state = { waiting: { reason: 'ContainerCreating' } };
+      this.touch(current);
+      this.startContainers(pod);
+    });
+    for (const cs of statuses)
+      if (cs.image === image && cs.state.waiting?.reason !== 'ImagePullBackOff') cs.state = { waiting: { reason: 'ContainerCreating' } };
+    this.touch(pod);
+    return false;
+  }
+
+  /** A core/v1 Event about a pod, as the kubelet records it (repeats bump `count` and `lastTimestamp`). */
+  private recordEvent(pod: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string): void {
+    const r = resourceByKind('Event');
+    const ns = pod.metadata.namespace ?? 'default';
+    const now = this.now();
+    const same = this.all(r, ns).find(
+      (e) => isRecord(e.involvedObject) && e.involvedObject.uid === pod.metadata.uid && e.reason === reason && e.message === message,
+    );
+    if (same) {
+      same.count = Number(same.count ?? 1) + 1;
+      same.lastTimestamp = now;
+      same.metadata.resourceVersion = this.nextVersion();
+      return;
+    }
+    this.eventCounter += 1;
+    this.put(r, ns, `${pod.metadata.name}.${(0x180000000 + this.eventCounter).toString(16)}`, {
+      involvedObject: {
+        kind: 'Pod',
+        namespace: ns,
+        name: pod.metadata.name,
+        uid: pod.metadata.uid,
+        apiVersion: 'v1',
+        fieldPath: 'spec.containers{desktop}',
+      },
+      reason,
+      message,
+      type,
+      count: 1,
+      firstTimestamp: now,
+      lastTimestamp: now,
+      source: { component: 'kubelet', host: this.podSpec(pod).nodeName ?? '' },
+      reportingComponent: 'kubelet',
+      reportingInstance: this.podSpec(pod).nodeName ?? '',
+    });
   }
 
   private wakeConfigWaiters(): void {

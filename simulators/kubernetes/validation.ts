@@ -6,7 +6,19 @@
 import { badRequest, type FieldError } from './http';
 import { parseQuantity, QUANTITY_PATTERN } from './quantity';
 import type { ResourceInfo } from './resources';
-import type { Container, Deployment, Ingress, IngressRoute, ObjectMeta, Pod, PodSpec, Pvc, Secret, Service } from './schemas';
+import type {
+  Container,
+  Deployment,
+  Ingress,
+  IngressRoute,
+  NetworkPolicy,
+  ObjectMeta,
+  Pod,
+  PodSpec,
+  Pvc,
+  Secret,
+  Service,
+} from './schemas';
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -361,4 +373,59 @@ export function validateDeployment(dep: Deployment, errors: FieldError[]): void 
       supported: ['Always'],
     });
   validatePodSpec(spec?.template?.spec, 'spec.template.spec', errors);
+}
+
+function validCidr(cidr: string): boolean {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(cidr);
+  if (!m) return false;
+  return m.slice(1, 5).every((o) => Number(o) <= 255) && Number(m[5]) <= 32;
+}
+
+/**
+ * networking/validation ValidateNetworkPolicySpec, as far as clients meet it: policyTypes are Ingress/Egress,
+ * ports have a known protocol and a port in range, an ipBlock's cidr is valid and its `except` entries lie inside it.
+ */
+export function validateNetworkPolicy(policy: NetworkPolicy, errors: FieldError[]): void {
+  const spec = policy.spec;
+  if (!spec?.podSelector) errors.push({ type: 'Required', field: 'spec.podSelector', detail: 'Required value' });
+  for (const [i, t] of (spec?.policyTypes ?? []).entries())
+    if (t !== 'Ingress' && t !== 'Egress')
+      errors.push({
+        type: 'NotSupported',
+        field: `spec.policyTypes[${i}]`,
+        detail: `Unsupported value: "${t}": supported values: "Ingress", "Egress"`,
+        value: t,
+      });
+  const ports = (list: NonNullable<NonNullable<NetworkPolicy['spec']>['ingress']>[number]['ports'], field: string) => {
+    for (const [j, p] of (list ?? []).entries()) {
+      if (p.protocol !== undefined && !['TCP', 'UDP', 'SCTP'].includes(p.protocol))
+        errors.push({
+          type: 'NotSupported',
+          field: `${field}[${j}].protocol`,
+          detail: `Unsupported value: "${p.protocol}": supported values: "SCTP", "TCP", "UDP"`,
+          value: p.protocol,
+        });
+      if (typeof p.port === 'number' && (p.port < 1 || p.port > 65535))
+        errors.push({ type: 'Invalid', field: `${field}[${j}].port`, detail: 'must be between 1 and 65535, inclusive', value: p.port });
+    }
+  };
+  const peers = (list: Array<{ ipBlock?: { cidr?: string; except?: string[] } }> | undefined, field: string) => {
+    for (const [j, peer] of (list ?? []).entries()) {
+      const block = peer.ipBlock;
+      if (!block) continue;
+      if (!block.cidr || !validCidr(block.cidr))
+        errors.push({ type: 'Invalid', field: `${field}[${j}].ipBlock.cidr`, detail: 'must be a valid CIDR', value: block.cidr ?? '' });
+      for (const [k, e] of (block.except ?? []).entries())
+        if (!validCidr(e))
+          errors.push({ type: 'Invalid', field: `${field}[${j}].ipBlock.except[${k}]`, detail: 'must be a valid CIDR', value: e });
+    }
+  };
+  for (const [i, rule] of (spec?.ingress ?? []).entries()) {
+    ports(rule.ports, `spec.ingress[${i}].ports`);
+    peers(rule.from, `spec.ingress[${i}].from`);
+  }
+  for (const [i, rule] of (spec?.egress ?? []).entries()) {
+    ports(rule.ports, `spec.egress[${i}].ports`);
+    peers(rule.to, `spec.egress[${i}].to`);
+  }
 }

@@ -4,6 +4,7 @@
  * and request parameters from query string, form or JSON body.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Privileges } from './permissions';
 import type { RawValue } from './schema';
 
 /** NOTES §1: proxmox-api compares this string literally — no space after the semicolon. */
@@ -70,12 +71,15 @@ export function sendBodiless(res: ServerResponse, status: number, reason: string
 export interface Caller {
   /** `root@pam!dev` — the UPID user field of tasks this caller starts. */
   userid: string;
+  privileges: Privileges;
 }
 
 export interface ApiToken {
   /** `user@realm!tokenid` */
   id: string;
   secret: string;
+  /** A privilege-separated token's privileges on `/` (propagated); absent = root's, all of them. */
+  privileges?: string[];
 }
 
 /** NOTES §3: `Authorization: PVEAPIToken=<user>@<realm>!<tokenid>=<uuid>`; returns the caller or the 401 reason. */
@@ -85,7 +89,7 @@ export function authenticate(req: IncomingMessage, tokens: ApiToken[]): Caller |
   const m = /^PVEAPIToken=([^=\s]+@[^=\s]+![^=\s]+)=(\S+)$/.exec(header.trim());
   if (!m) return { reason: 'No ticket' };
   const token = tokens.find((t) => t.id === m[1] && t.secret === m[2]);
-  return token ? { userid: token.id } : { reason: 'Authentication failed!' };
+  return token ? { userid: token.id, privileges: new Privileges(token.privileges) } : { reason: 'Authentication failed!' };
 }
 
 /** NOTES §1: a repeated form key becomes a list. */

@@ -6,8 +6,9 @@ import { randomUUID } from 'node:crypto';
 import type { FaultKind } from './faults';
 import { agentState, assertAgentAnswers, guestInterfaces, macOf } from './guest';
 import { type Caller, die, paramError } from './http';
+import { configPrivilege } from './permissions';
 import type { Params } from './schema';
-import { Cluster, type ConfigValue, isUpid, type SimTask, type SimVm, type VmConfig } from './state';
+import { Cluster, isUpid, noSuchVm, type SimTask, type SimVm, type VmConfig } from './state';
 
 export interface RouteContext {
   cluster: Cluster;
@@ -95,9 +96,22 @@ function vmStatus(vm: SimVm, now: number): Record<string, unknown> {
   };
 }
 
-function resourceOf(vm: SimVm, now: number): Record<string, unknown> {
-  const { cpus, ...rest } = vmStatus(vm, now);
-  return { id: `qemu/${vm.vmid}`, type: 'qemu', node: vm.node, ...rest, maxcpu: cpus, template: vm.config.template ? 1 : 0 };
+/**
+ * pm Cluster.pm resources: vmid, node and type from the cluster's vmlist, name/status/template and the sizes from
+ * pvestatd's last broadcast (`status: "unknown"` and no name before the first one), lock and tags from the config.
+ */
+function resourceOf(cluster: Cluster, vm: SimVm): Record<string, unknown> {
+  const stats = cluster.statusCache.stats(vm.vmid, () => cluster.liveStats(vm));
+  const c = vm.config;
+  return {
+    id: `qemu/${vm.vmid}`,
+    type: 'qemu',
+    node: vm.node,
+    vmid: vm.vmid,
+    ...(stats ?? { status: 'unknown' }),
+    ...(c.tags !== undefined ? { tags: String(c.tags) } : {}),
+    ...(c.lock !== undefined ? { lock: String(c.lock) } : {}),
+  };
 }
 
 function taskStatus(task: SimTask): Record<string, unknown> {
@@ -177,6 +191,8 @@ function prepareUpdate(ctx: RouteContext): () => void {
   if (digest !== undefined && digest !== cluster.digest(vm.config)) die('checksum mismatch (file change by other user?)');
   const deletes = splitList(opt(params, 'delete'));
   const changes = Object.entries(params).filter(([k]) => !UPDATE_CONTROL.has(k));
+  // qs update_vm_api `$check_vm_modify_config_perm`: each option needs its own VM.Config.* privilege.
+  for (const key of [...changes.map(([k]) => k), ...deletes]) ctx.caller.privileges.check(`/vms/${vm.vmid}`, configPrivilege(key));
   for (const [k] of changes) {
     if (deletes.includes(k)) paramError({ delete: `you can't use '-${k}' and '-delete ${k}' at the same time` });
   }
@@ -191,6 +207,8 @@ function prepareUpdate(ctx: RouteContext): () => void {
 
 function agentVm(ctx: RouteContext, command: string): SimVm {
   const vm = ctx.cluster.vmOn(String(ctx.params.node), int(ctx.params, 'vmid'));
+  // PVE 9 (qs API2/Qemu/Agent.pm): read-only agent commands need VM.GuestAgent.Audit.
+  ctx.caller.privileges.check(`/vms/${vm.vmid}`, 'VM.GuestAgent.Audit');
   assertAgentAnswers(vm, ctx.cluster.now(), ctx.fault, command);
   return vm;
 }
@@ -226,9 +244,13 @@ export const ROUTES: Route[] = [
   {
     method: 'GET',
     path: '/cluster/resources',
-    handle: ({ cluster, params }) => {
+    handle: ({ cluster, params, caller }) => {
       const type = opt(params, 'type');
-      const vms = [...cluster.vms.values()].sort((a, b) => a.vmid - b.vmid).map((vm) => resourceOf(vm, cluster.now()));
+      // Guests are listed only where the caller has VM.Audit (Cluster.pm: `$rpcenv->check($authuser, "/vms/$vmid", ['VM.Audit'], 1)`).
+      const vms = [...cluster.vms.values()]
+        .filter(() => caller.privileges.has('VM.Audit'))
+        .sort((a, b) => a.vmid - b.vmid)
+        .map((vm) => resourceOf(cluster, vm));
       const nodes = cluster.options.nodes.map((node) => ({
         id: `node/${node}`,
         type: 'node',
@@ -282,8 +304,11 @@ export const ROUTES: Route[] = [
   {
     method: 'GET',
     path: '/nodes/{node}/qemu',
-    handle: ({ cluster, params }) =>
-      [...cluster.vms.values()].filter((vm) => vm.node === params.node).map((vm) => vmStatus(vm, cluster.now())),
+    // qs vmlist: read from the configs (live), only VMs the caller has VM.Audit on.
+    handle: ({ cluster, params, caller }) =>
+      [...cluster.vms.values()]
+        .filter((vm) => vm.node === params.node && caller.privileges.has('VM.Audit'))
+        .map((vm) => vmStatus(vm, cluster.now())),
   },
   {
     method: 'POST',
@@ -295,6 +320,9 @@ export const ROUTES: Route[] = [
       const vmid = int(params, 'vmid');
       const newid = int(params, 'newid');
       const src = cluster.vmOn(node, vmid);
+      // qs clone_vm permissions: VM.Clone on the source, VM.Allocate on the new id, space on the target storage.
+      ctx.caller.privileges.check(`/vms/${vmid}`, 'VM.Clone');
+      ctx.caller.privileges.check(`/vms/${newid}`, 'VM.Allocate');
       const snapname = opt(params, 'snapname');
       if (snapname !== undefined) die(`snapshot '${snapname}' does not exist`);
       cluster.checkLock(src);
@@ -311,6 +339,8 @@ export const ROUTES: Route[] = [
       if (target !== undefined && target !== node) die(`can't clone VM to node '${target}' (VM uses local storage)`);
       const storage = opt(params, 'storage');
       if (storage !== undefined && !STORAGES.includes(storage)) die(`storage '${storage}' does not exist`);
+      if (full) ctx.caller.privileges.check(`/storage/${storage ?? 'local-lvm'}`, 'Datastore.AllocateSpace');
+      ctx.caller.privileges.check('/sdn/zones/localnetwork/vmbr0', 'SDN.Use');
       if (cluster.vms.has(newid)) die(`unable to create VM ${newid}: config file already exists`);
 
       const { config, log: diskLog } = cloneConfig(src, newid, params, full, cluster);
@@ -321,6 +351,7 @@ export const ROUTES: Route[] = [
         config: { lock: 'clone', description: ' qmclone temporary file\n' },
         status: 'stopped',
         ipv4: cluster.nextIpv4(),
+        desktop: src.desktop,
       };
       cluster.vms.set(newid, vm);
       const task = cluster.runTask({
@@ -329,7 +360,13 @@ export const ROUTES: Route[] = [
         id: String(vmid), // NOTES §5: the task id of a clone is the source vmid
         user: ctx.caller.userid,
         delayMs: cluster.options.cloneDelayMs,
+        // qs clone_vm: the worker holds the new VM's config flock for the whole copy, so calls on it wait.
+        flock: newid,
         begin: (log) => log.push(...diskLog),
+        // qs L4676: the config (name included) is written after each disk, still locked.
+        midway: () => {
+          if (cluster.vms.get(newid) === vm) vm.config = { ...config, lock: 'clone' };
+        },
         complete: (log) => {
           if (full) log.push('transferred 32.0 GiB of 32.0 GiB (100.00%)');
           vm.config = config;
@@ -346,8 +383,9 @@ export const ROUTES: Route[] = [
   {
     method: 'GET',
     path: '/nodes/{node}/qemu/{vmid}/config',
-    handle: ({ cluster, params }) => {
+    handle: ({ cluster, params, caller }) => {
       const vm = cluster.vmOn(String(params.node), int(params, 'vmid'));
+      caller.privileges.check(`/vms/${vm.vmid}`, 'VM.Audit');
       const snapshot = opt(params, 'snapshot');
       if (snapshot !== undefined) die(`snapshot '${snapshot}' does not exist`);
       const out: VmConfig = { ...vm.config, digest: cluster.digest(vm.config) };
@@ -359,8 +397,11 @@ export const ROUTES: Route[] = [
   {
     method: 'PUT',
     path: '/nodes/{node}/qemu/{vmid}/config',
-    handle: (ctx) => {
-      prepareUpdate(ctx)();
+    // The synchronous update runs under the VM's flock (qs update_vm_api `lock_config`): during a clone it waits.
+    handle: async (ctx) => {
+      const vmid = int(ctx.params, 'vmid');
+      ctx.cluster.vmOn(String(ctx.params.node), vmid);
+      await ctx.cluster.withFlock(vmid, () => prepareUpdate(ctx)());
       return null;
     },
   },
@@ -394,8 +435,9 @@ export const ROUTES: Route[] = [
   {
     method: 'GET',
     path: '/nodes/{node}/qemu/{vmid}/status/current',
-    handle: ({ cluster, params }) => {
+    handle: ({ cluster, params, caller }) => {
       const vm = cluster.vmOn(String(params.node), int(params, 'vmid'));
+      caller.privileges.check(`/vms/${vm.vmid}`, 'VM.Audit');
       const running = vm.status === 'running';
       return {
         ...vmStatus(vm, cluster.now()),
@@ -413,26 +455,21 @@ export const ROUTES: Route[] = [
     handle: (ctx) => {
       const { cluster, params } = ctx;
       const vm = cluster.vmOn(String(params.node), int(params, 'vmid'));
-      const { bootDelayMs, ipDelayMs } = cluster.options;
+      ctx.caller.privileges.check(`/vms/${vm.vmid}`, 'VM.PowerMgmt');
       return cluster.runTask({
         node: vm.node,
         type: 'qmstart',
         id: String(vm.vmid),
         user: ctx.caller.userid,
         delayMs: cluster.options.startDelayMs,
+        flock: vm.vmid,
         // NOTES §9: these start errors are reported by the task, not the HTTP call.
         begin: () => {
           cluster.checkLock(vm, params.skiplock);
           if (vm.config.template) throw new Error("you can't start a vm if it's a template");
           if (vm.status === 'running') throw new Error(`VM ${vm.vmid} already running`);
         },
-        complete: () => {
-          const now = cluster.now();
-          vm.status = 'running';
-          vm.startedAt = now;
-          vm.agentAt = now + bootDelayMs;
-          vm.ipAt = now + bootDelayMs + ipDelayMs;
-        },
+        complete: () => cluster.bootGuest(vm),
         injectedError:
           ctx.fault === 'task_error' ? `can't lock file '/var/lock/qemu-server/lock-${vm.vmid}.conf' - got timeout` : undefined,
       }).upid;
@@ -445,18 +482,17 @@ export const ROUTES: Route[] = [
     handle: (ctx) => {
       const { cluster, params } = ctx;
       const vm = cluster.vmOn(String(params.node), int(params, 'vmid'));
+      ctx.caller.privileges.check(`/vms/${vm.vmid}`, 'VM.PowerMgmt');
       return cluster.runTask({
         node: vm.node,
         type: 'qmstop',
         id: String(vm.vmid),
         user: ctx.caller.userid,
         delayMs: vm.status === 'running' ? cluster.options.stopDelayMs : 0,
+        flock: vm.vmid,
         begin: () => cluster.checkLock(vm, params.skiplock),
         // A hard stop of a stopped VM is OK (NOTES §9).
-        complete: () => {
-          vm.status = 'stopped';
-          vm.startedAt = vm.agentAt = vm.ipAt = undefined;
-        },
+        complete: () => cluster.haltGuest(vm),
         injectedError:
           ctx.fault === 'task_error' ? `can't lock file '/var/lock/qemu-server/lock-${vm.vmid}.conf' - got timeout` : undefined,
       }).upid;
@@ -469,6 +505,7 @@ export const ROUTES: Route[] = [
     handle: (ctx) => {
       const { cluster, params } = ctx;
       const vm = cluster.vmOn(String(params.node), int(params, 'vmid'));
+      ctx.caller.privileges.check(`/vms/${vm.vmid}`, 'VM.PowerMgmt');
       const limitMs = (params.timeout !== undefined ? Number(params.timeout) : 60) * 1000;
       const guestMs = vm.status === 'running' ? cluster.options.shutdownDelayMs : 0;
       const timedOut = guestMs > limitMs;
@@ -478,6 +515,7 @@ export const ROUTES: Route[] = [
         id: String(vm.vmid),
         user: ctx.caller.userid,
         delayMs: Math.min(guestMs, limitMs),
+        flock: vm.vmid,
         begin: () => cluster.checkLock(vm, params.skiplock),
         complete: (log) => {
           if (timedOut) {
@@ -485,8 +523,7 @@ export const ROUTES: Route[] = [
             if (params.forceStop !== 1) throw new Error('VM quit/powerdown failed - got timeout');
             log.push('VM still running - terminating now with SIGTERM');
           }
-          vm.status = 'stopped';
-          vm.startedAt = vm.agentAt = vm.ipAt = undefined;
+          cluster.haltGuest(vm);
         },
         injectedError:
           ctx.fault === 'task_error' ? `can't lock file '/var/lock/qemu-server/lock-${vm.vmid}.conf' - got timeout` : undefined,
@@ -497,23 +534,39 @@ export const ROUTES: Route[] = [
     method: 'DELETE',
     path: '/nodes/{node}/qemu/{vmid}',
     startsTask: true,
+    /**
+     * qs destroy_vm: `$early_checks` run in the request (the config must exist, protection, running), and again in the
+     * worker under the VM's flock. A second destroy of the same VM passes the first round, waits for the first one's
+     * flock (≤ lockWaitMs, else `can't lock file`) and then finds the config gone: `Configuration file … does not exist`.
+     */
     handle: (ctx) => {
       const { cluster, params } = ctx;
-      const vm = cluster.vmOn(String(params.node), int(params, 'vmid'));
-      if (vm.status === 'running') die(`VM ${vm.vmid} is running - destroy failed`);
-      if (vm.config.protection) die(`can't remove VM ${vm.vmid} - protection mode enabled`);
-      let lockBefore: ConfigValue | undefined;
+      const node = String(params.node);
+      const vmid = int(params, 'vmid');
+      const earlyChecks = () => {
+        const vm = cluster.vmOn(node, vmid);
+        if (vm.config.protection) die(`can't remove VM ${vm.vmid} - protection mode enabled`);
+        if (vm.status === 'running') die(`VM ${vm.vmid} is running - destroy failed`);
+        return vm;
+      };
+      const vm = earlyChecks();
+      ctx.caller.privileges.check(`/vms/${vmid}`, 'VM.Allocate');
+      let setLock = false;
       return cluster.runTask({
-        node: vm.node,
+        node,
         type: 'qmdestroy',
-        id: String(vm.vmid),
+        id: String(vmid),
         user: ctx.caller.userid,
         delayMs: cluster.options.destroyDelayMs,
+        flock: vmid,
         begin: () => {
+          const current = cluster.vms.get(vmid);
+          if (current !== vm) throw noSuchVm(node, vmid);
+          earlyChecks();
           cluster.checkLock(vm, params.skiplock);
-          lockBefore = vm.config.lock;
           // NOTES §6/§9: the config stays (locked) until the task ends, so the vmid is not free before.
           vm.config.lock = 'destroyed';
+          setLock = true;
         },
         complete: (log) => {
           const base = `base-${vm.vmid}-disk-`;
@@ -527,11 +580,12 @@ export const ROUTES: Route[] = [
             const volname = String(value).split(',')[0]?.split(':')[1]?.split('/').pop();
             if (volname) log.push(`  Logical volume "${volname}" successfully removed.`);
           }
+          cluster.guests.close(vm.vmid);
           if (cluster.vms.get(vm.vmid) === vm) cluster.vms.delete(vm.vmid);
         },
+        // Only this task's own lock is undone: a destroy that failed before locking leaves the config as it found it.
         onError: () => {
-          if (lockBefore === undefined) delete vm.config.lock;
-          else vm.config.lock = lockBefore;
+          if (setLock && vm.config.lock === 'destroyed') delete vm.config.lock;
         },
         injectedError:
           ctx.fault === 'task_error' ? `can't lock file '/var/lock/qemu-server/lock-${vm.vmid}.conf' - got timeout` : undefined,
@@ -551,6 +605,24 @@ export const ROUTES: Route[] = [
     handle: (ctx) => {
       agentVm(ctx, 'guest-ping');
       return { result: {} };
+    },
+  },
+  {
+    method: 'GET',
+    path: '/access/permissions',
+    // pve-access-control API2/AccessControl.pm permissions: a token may read its own.
+    handle: ({ caller, params }) => caller.privileges.dump(opt(params, 'path')),
+  },
+  {
+    method: 'GET',
+    path: '/storage/{storage}',
+    handle: ({ caller, params }) => {
+      const storage = String(params.storage);
+      caller.privileges.check(`/storage/${storage}`, 'Datastore.Audit');
+      if (!STORAGES.includes(storage)) die(`storage '${storage}' does not exist`);
+      return storage === 'local'
+        ? { storage, type: 'dir', path: '/var/lib/vz', content: 'iso,vztmpl,backup', digest: '6f0c3a3d' }
+        : { storage, type: 'lvmthin', vgname: 'pve', thinpool: 'data', content: 'images,rootdir', digest: '6f0c3a3d' };
     },
   },
   {

@@ -44,6 +44,9 @@ export function defaultOptions(): ProxmoxSimOptions {
     ipSeed: 0,
     faults: null,
     now: Date.now,
+    statusCacheMs: 0,
+    lockWaitMs: 10_000,
+    desktopDelayMs: 0,
   };
 }
 
@@ -213,7 +216,8 @@ export async function startProxmoxSimulator(overrides: Partial<ProxmoxSimOptions
       else sendError(res, 500, e instanceof Error ? e.message : String(e));
     },
   );
-  const port = await listen(server, options.host, options.port);
+  const listening = await listen(server, options.host, options.port, options.tls);
+  const port = listening.port;
 
   const snapshot = (vmid: number): SimVmSnapshot | undefined => {
     const vm = cluster.vms.get(vmid);
@@ -232,14 +236,11 @@ export async function startProxmoxSimulator(overrides: Partial<ProxmoxSimOptions
   };
 
   const simulator: ProxmoxSimulator = {
-    url: `http://${options.host}:${port}${API_PREFIX}`,
+    url: `${listening.scheme}://${options.host}:${port}${API_PREFIX}`,
     port,
     async stop() {
-      cluster.dispose();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      cluster.shutdown();
+      await listening.close();
     },
     vms: () =>
       [...cluster.vms.keys()]

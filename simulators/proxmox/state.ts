@@ -4,9 +4,13 @@
  * worker runs here as a task that takes a configurable time; 0 ms finishes before the HTTP reply.
  */
 import { createHash } from 'node:crypto';
+import type { SimTls } from '../shared/http-server';
 import type { FaultConfig } from './faults';
+import { Flocks, lockTimeout } from './flock';
+import { type DesktopProtocol, GuestDesktops } from './guest-desktop';
 import type { ApiToken } from './http';
 import { PveError } from './http';
+import { StatusCache, type VmStats } from './status-cache';
 
 export type ConfigValue = string | number;
 export type VmConfig = Record<string, ConfigValue>;
@@ -17,6 +21,8 @@ export interface SimTemplate {
   name: string;
   /** Replaces the default template config (name/template are still set from the fields above). */
   config?: VmConfig;
+  /** What the template's guests serve once booted (default: a VNC server and xrdp). */
+  desktop?: DesktopProtocol[];
 }
 
 export interface ProxmoxSimOptions {
@@ -46,6 +52,14 @@ export interface ProxmoxSimOptions {
   faults: FaultConfig | null;
   /** The simulator's clock (ms epoch) for task times and guest boot phases; task delays always run on real timers. */
   now: () => number;
+  /** HTTPS with this certificate, as pveproxy serves it (plain HTTP stays possible on a loopback address). */
+  tls?: SimTls;
+  /** pvestatd's update interval: how stale /cluster/resources' name, status and template may be (0 = live). */
+  statusCacheMs: number;
+  /** How long a call waits for a VM's config flock before `can't lock file … got timeout` (PVE: 10 s). */
+  lockWaitMs: number;
+  /** After the guest reports its address: until its VNC server / xrdp accepts connections. */
+  desktopDelayMs: number;
 }
 
 export type TaskType = 'qmclone' | 'qmconfig' | 'qmstart' | 'qmstop' | 'qmshutdown' | 'qmdestroy';
@@ -76,7 +90,11 @@ export interface SimVm {
   startedAt?: number;
   agentAt?: number;
   ipAt?: number;
+  /** The desktop service (VNC/RDP) listens from here on. */
+  desktopAt?: number;
   ipv4: string;
+  /** What the guest serves, inherited from its template. */
+  desktop: DesktopProtocol[];
 }
 
 export interface SimStats {
@@ -101,6 +119,10 @@ export interface TaskSpec {
   onError?: (message: string) => void;
   /** Fault injection: fail with this text after the delay instead of completing. */
   injectedError?: string;
+  /** The VM whose config flock the worker holds from before `begin` to the end (waiting up to lockWaitMs for it). */
+  flock?: number;
+  /** Halfway through the delay (a clone writes its config after the first disk). */
+  midway?: () => void;
 }
 
 const UPID_RE =
@@ -130,6 +152,8 @@ export function defaultTemplateConfig(t: SimTemplate): VmConfig {
     net0: 'virtio=BC:24:11:5E:90:00,bridge=vmbr0,firewall=1',
     numa: 0,
     ostype: 'l26',
+    // The cloud-init drive that carries ciuser/cipassword into the guest (a template without one ignores them).
+    ide2: `local-lvm:vm-${t.vmid}-cloudinit,media=cdrom`,
     scsi0: `local-lvm:base-${t.vmid}-disk-0,size=32G`,
     scsihw: 'virtio-scsi-single',
     smbios1: 'uuid=6f1c3d2e-8a4b-4c5d-9e6f-0a1b2c3d4e5f',
@@ -151,10 +175,71 @@ export class Cluster {
   private delayWallSince = 0;
 
   private readonly bootTime: number;
+  readonly flocks = new Flocks();
+  readonly guests = new GuestDesktops();
+  readonly statusCache: StatusCache;
 
   constructor(readonly options: ProxmoxSimOptions) {
     this.bootTime = options.now();
+    this.statusCache = new StatusCache(options.statusCacheMs, () => this.collectStats());
     this.reset();
+    this.statusCache.start();
+  }
+
+  /** What pvestatd would broadcast for every VM now. */
+  private collectStats(): Map<number, VmStats> {
+    return new Map([...this.vms.values()].map((vm) => [vm.vmid, this.liveStats(vm)]));
+  }
+
+  liveStats(vm: SimVm): VmStats {
+    const c = vm.config;
+    const running = vm.status === 'running';
+    const memMiB = Number(/^(?:current=)?(\d+)/.exec(String(c.memory ?? '512'))?.[1] ?? 512);
+    return {
+      name: c.name !== undefined ? String(c.name) : `VM ${vm.vmid}`,
+      status: vm.status,
+      template: c.template ? 1 : 0,
+      uptime: running && vm.startedAt ? Math.floor((this.now() - vm.startedAt) / 1000) : 0,
+      maxcpu: Number(c.cores ?? 1) * Number(c.sockets ?? 1),
+      cpu: running ? 0.012 : 0,
+      maxmem: memMiB * 1024 ** 2,
+      mem: running ? Math.floor((memMiB * 1024 ** 2) / 3) : 0,
+      maxdisk: 32 * 1024 ** 3,
+      disk: 0,
+      netin: running ? 184_320 : 0,
+      netout: running ? 20_480 : 0,
+      diskread: running ? 512 * 1024 ** 2 : 0,
+      diskwrite: running ? 64 * 1024 ** 2 : 0,
+    };
+  }
+
+  /** A sync API call that changes a VM's config: under its flock, waiting for a worker that holds it. */
+  async withFlock<T>(vmid: number, fn: () => T | Promise<T>): Promise<T> {
+    const release = await this.flocks.acquire(vmid, this.options.lockWaitMs);
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+
+  /** The guest is up: its agent answers after bootDelayMs, its address after ipDelayMs more, its desktop later still. */
+  bootGuest(vm: SimVm): void {
+    const now = this.now();
+    const { bootDelayMs, ipDelayMs, desktopDelayMs } = this.options;
+    vm.status = 'running';
+    vm.startedAt = now;
+    vm.agentAt = now + bootDelayMs;
+    vm.ipAt = vm.agentAt + ipDelayMs;
+    vm.desktopAt = vm.ipAt + desktopDelayMs;
+    // The listener runs on the real clock whatever the simulator's clock says.
+    this.guests.openAt(vm.vmid, vm.ipv4, vm.desktop, Date.now() + bootDelayMs + ipDelayMs + desktopDelayMs);
+  }
+
+  haltGuest(vm: SimVm): void {
+    vm.status = 'stopped';
+    vm.startedAt = vm.agentAt = vm.ipAt = vm.desktopAt = undefined;
+    this.guests.close(vm.vmid);
   }
 
   now(): number {
@@ -168,6 +253,7 @@ export class Cluster {
   /** Back to the templates only; pending task timers are dropped. */
   reset(): void {
     this.dispose();
+    this.flocks.clear();
     this.vms.clear();
     this.tasks.clear();
     this.stats = Cluster.emptyStats();
@@ -176,8 +262,16 @@ export class Cluster {
     this.ipCounter = 0;
     for (const t of this.options.templates) {
       const config = { ...(t.config ?? defaultTemplateConfig(t)), name: t.name, template: 1 };
-      this.vms.set(t.vmid, { vmid: t.vmid, node: t.node, config, status: 'stopped', ipv4: this.nextIpv4() });
+      this.vms.set(t.vmid, {
+        vmid: t.vmid,
+        node: t.node,
+        config,
+        status: 'stopped',
+        ipv4: this.nextIpv4(),
+        desktop: t.desktop ?? ['vnc', 'rdp'],
+      });
     }
+    this.statusCache.refresh();
   }
 
   /** The counters, with the delay interval still in progress counted up to now. */
@@ -194,6 +288,13 @@ export class Cluster {
   dispose(): void {
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
+    this.guests.closeAll();
+  }
+
+  /** Stops the background work (pvestatd, guests); the simulator is going away. */
+  shutdown(): void {
+    this.dispose();
+    this.statusCache.stop();
   }
 
   hasNode(node: string): boolean {
@@ -252,7 +353,10 @@ export class Cluster {
     this.stats.tasks.total += 1;
     this.stats.tasks.byType[spec.type] = (this.stats.tasks.byType[spec.type] ?? 0) + 1;
 
+    let release: (() => void) | null = null;
     const finish = (error?: unknown) => {
+      release?.();
+      release = null;
       if (error === undefined) {
         task.log.push('TASK OK');
         task.exitstatus = 'OK';
@@ -266,13 +370,14 @@ export class Cluster {
       task.status = 'stopped';
       task.endtime = Math.floor(this.now() / 1000);
     };
+    const later = (ms: number, fn: () => void) => {
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        fn();
+      }, ms);
+      this.timers.add(timer);
+    };
 
-    try {
-      spec.begin?.(task.log);
-    } catch (e) {
-      finish(e);
-      return task;
-    }
     const run = () => {
       try {
         if (spec.injectedError) throw new Error(spec.injectedError);
@@ -282,18 +387,46 @@ export class Cluster {
         finish(e);
       }
     };
-    if (task.delayMs === 0) {
-      run();
+    const afterLock = () => {
+      try {
+        spec.begin?.(task.log);
+      } catch (e) {
+        finish(e);
+        return;
+      }
+      if (task.delayMs === 0) {
+        spec.midway?.();
+        run();
+        return;
+      }
+      this.stats.taskDelayMs += task.delayMs;
+      if (this.activeDelays++ === 0) this.delayWallSince = Date.now();
+      if (spec.midway) later(task.delayMs / 2, () => task.status === 'running' && spec.midway?.());
+      later(task.delayMs, () => {
+        if (--this.activeDelays === 0) this.stats.taskDelayWallMs += Date.now() - this.delayWallSince;
+        run();
+      });
+    };
+
+    if (spec.flock === undefined) {
+      afterLock();
       return task;
     }
-    this.stats.taskDelayMs += task.delayMs;
-    if (this.activeDelays++ === 0) this.delayWallSince = Date.now();
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      if (--this.activeDelays === 0) this.stats.taskDelayWallMs += Date.now() - this.delayWallSince;
-      run();
-    }, task.delayMs);
-    this.timers.add(timer);
+    // A free flock is taken at once, so an instant task still ends before the HTTP reply.
+    release = this.flocks.tryAcquire(spec.flock);
+    if (release) {
+      afterLock();
+      return task;
+    }
+    task.log.push(`trying to acquire lock...`);
+    this.flocks.acquire(spec.flock, this.options.lockWaitMs).then(
+      (r) => {
+        release = r;
+        task.log.push(' OK');
+        afterLock();
+      },
+      () => finish(lockTimeout(Number(spec.flock))),
+    );
     return task;
   }
 

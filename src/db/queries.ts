@@ -188,6 +188,16 @@ export async function settledDesktopIds(db: Db, siteId: string, limit = 5000): P
   return rows.map((r) => r.id);
 }
 
+/** Of these desktop ids, those Postgres knows as not DELETED (reconciliation's second witness beside the Durable Objects). */
+export async function liveDesktopIds(db: Db, ids: string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const rows = await db
+    .select({ id: desktops.id })
+    .from(desktops)
+    .where(and(inArray(desktops.id, ids), ne(desktops.status, 'DELETED')));
+  return new Set(rows.map((r) => r.id));
+}
+
 /** Live subscriptions that may see events of this desktop: its user's, the service's that created it, every admin's. */
 export async function subscribersFor(db: Db, desktop: { userId: string; createdBy: string }) {
   const [role, sub] = desktop.createdBy.split(':', 2);

@@ -11,7 +11,7 @@ import { bearerAuth, errorSpec, jsonSpec } from './openapi';
 import { success } from '../lib/envelope';
 import { randomToken, sha256Hex } from '../lib/ids';
 import { UserIdSchema } from '../schemas/user-id';
-import { reconcileAllSites, reconcileSite } from '../../workers/reconcile/reconcile';
+import { confirmReconcileReport, reconcileAllSites, reconcileSite } from '../../workers/reconcile/reconcile';
 import { insightRoutes } from './admin-insights';
 import { adminTemplateRoutes } from './templates';
 import { validationHook } from './validation';
@@ -180,11 +180,22 @@ adminRoutes.openapi(
 
 const ReconcileReportOut = z
   .object({
+    id: z.string(),
     siteId: z.string(),
     at: z.string(),
     skipped: z.string().optional(),
-    inventory: z.object({ vms: z.number(), connections: z.number(), takenAt: z.string() }).optional(),
-    orphans: z.array(z.object({ desktopId: z.string(), vms: z.array(z.number()), connections: z.array(z.string()), removal: z.string() })),
+    inventory: z.object({ vms: z.number(), connections: z.number(), sessions: z.number(), takenAt: z.string() }).optional(),
+    orphans: z.array(
+      z.object({
+        desktopId: z.string(),
+        vms: z.array(z.number()),
+        connections: z.array(z.string()),
+        session: z.boolean(),
+        removal: z.string(),
+      }),
+    ),
+    foreign: z.number(),
+    confirmation: z.object({ needed: z.number(), limit: z.number() }).optional(),
     corrected: z.array(z.object({ desktopId: z.string(), outcome: z.string() })),
     checked: z.number(),
   })
@@ -196,7 +207,7 @@ adminRoutes.openapi(
     path: '/reconcile',
     summary: 'Reconcile now: compare desktops with the VMs and connections each site reports',
     description:
-      'Orphans (leftovers of desktops that no longer exist) are reported and removed once older than RECONCILE_GRACE_SECONDS; settled desktops whose VM vanished become FAILED, those powered off outside the control plane STOPPED. The cron trigger runs the same every 5 minutes.',
+      "Orphans (leftovers carrying this site's and deployment's marks, of desktops neither the Durable Objects nor Postgres know) are reported and removed once older than RECONCILE_GRACE_SECONDS, at most RECONCILE_MAX_REMOVALS per site and pass; beyond that the report lists them as awaiting confirmation. Settled desktops whose VM vanished become FAILED, those powered off outside the control plane STOPPED. The cron trigger runs the same every 5 minutes.",
     security,
     request: {
       body: {
@@ -214,6 +225,25 @@ adminRoutes.openapi(
       success(reports, `${reports.length} site${reports.length === 1 ? '' : 's'} reconciled; ${drift} finding${drift === 1 ? '' : 's'}`),
       200,
     );
+  },
+);
+
+adminRoutes.openapi(
+  createRoute({
+    method: 'post',
+    path: '/reconcile/{reportId}/confirm',
+    summary: "Confirm a site's last reconciliation report: remove the orphans it lists as awaiting confirmation",
+    security,
+    request: { params: z.object({ reportId: z.string().min(1).max(64) }) },
+    responses: { 200: json(ReconcileReportOut, 'The report, with the removals sent'), ...errors },
+  }),
+  async (c) => {
+    const { reportId } = c.req.valid('param');
+    const confirmed = await confirmReconcileReport(c.env, reportId);
+    if (!confirmed.ok)
+      throw new ApiError('NOT_FOUND', `No site's last reconciliation report is ${reportId}; reconcile again and confirm the new report`);
+    const sent = confirmed.report.orphans.filter((o) => o.removal === 'sent').length;
+    return c.json(success(confirmed.report, `Removal of ${sent} orphan${sent === 1 ? '' : 's'} sent`), 200);
   },
 );
 

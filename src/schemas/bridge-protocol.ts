@@ -80,6 +80,14 @@ export const HelloFrameSchema = z.object({
   /** How long a command's lease lasts without a heartbeat. */
   leaseMs: z.number().int().positive(),
   heartbeatMs: z.number().int().positive(),
+  /**
+   * This control-plane deployment's id at the site (kept by its SiteHub): the bridge marks what it makes with it
+   * and the site id, and reconciliation acts only on objects carrying both. Absent from older edges.
+   */
+  deploymentId: z
+    .string()
+    .regex(/^[a-z0-9]{6,32}$/)
+    .optional(),
 });
 export const CommandFrameSchema = z.object({ type: z.literal('command'), command: CommandSchema });
 export const CancelFrameSchema = z.object({ type: z.literal('cancel'), commandId: z.string(), reason: z.string() });
@@ -143,7 +151,7 @@ export const FailFrameSchema = z.object({
 export const InventorySchema = z.object({
   /** When the bridge read it (ISO); the edge only judges desktops that were settled before this. */
   takenAt: z.string(),
-  /** VMs named desk-<id> or tagged cdaas. */
+  /** VMs named desk-<id> or tagged cdaas (live names and power states). */
   vms: z.array(
     z.object({
       vmid: z.number().int(),
@@ -152,10 +160,32 @@ export const InventorySchema = z.object({
       status: z.string(),
       lock: z.string().optional(),
       desktopId: DesktopIdSchema.nullable(),
+      /** Tagged with this site and this deployment: the only VMs reconciliation may remove. */
+      owned: z.boolean().optional(),
     }),
   ),
   /** Guacamole connections named desk-<id>. */
-  connections: z.array(z.object({ identifier: z.string(), name: z.string(), desktopId: DesktopIdSchema.nullable() })),
+  connections: z.array(
+    z.object({
+      identifier: z.string(),
+      name: z.string(),
+      desktopId: DesktopIdSchema.nullable(),
+      /** Its desktop user carries this site's and deployment's mark. */
+      owned: z.boolean().optional(),
+    }),
+  ),
+  /** Selkies sessions (pod, service, route) labelled for this site and deployment; absent from VM-only bridges. */
+  sessions: z
+    .array(
+      z.object({
+        desktopId: DesktopIdSchema,
+        /** Pod phase, or null when only the service/route/secret is left. */
+        phase: z.string().nullable(),
+        node: z.string().nullable(),
+        gpuSlots: z.number().int().nonnegative(),
+      }),
+    )
+    .optional(),
 });
 export type Inventory = z.infer<typeof InventorySchema>;
 

@@ -160,7 +160,7 @@ describe('delete-desktop', () => {
     const { id } = await createdDesktop(infra);
     infra.proxmox.failNext('destroyVm', new InfraError("can't remove VM 20000 - protection mode enabled\n", 'proxmox', 500, false));
     const failure = await failureOf(deleteDesktop(makeDeps(infra))(makeSpec(id), recordingContext().ctx));
-    expect(failure.message).toBe(`Proxmox refused to destroy VM desk-${id}: can't remove VM 20000 - protection mode enabled`);
+    expect(failure.message).toBe(`Proxmox refused to destroy VM 20000: can't remove VM 20000 - protection mode enabled`);
   });
 });
 

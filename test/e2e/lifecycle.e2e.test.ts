@@ -70,8 +70,7 @@ async function guacConnections(token: string): Promise<{ identifier: string; nam
   return Object.values((await res.json()) as Record<string, { identifier: string; name: string }>);
 }
 
-const vmsNamed = async (name: string) =>
-  (await pve<{ name?: string; vmid: number }[]>('/cluster/resources?type=vm')).filter((v) => v.name === name);
+const vmsNamed = async (name: string) => (await pve<{ name?: string; vmid: number }[]>('/nodes/pve1/qemu')).filter((v) => v.name === name);
 
 describe('desktop lifecycle, end to end', () => {
   it('creates a PREMIUM desktop, connects, stops, starts and deletes it, leaving nothing behind', async () => {

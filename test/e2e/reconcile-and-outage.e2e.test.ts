@@ -1,6 +1,7 @@
 /**
  * With the real processes: reconciliation against what the Proxmox and Guacamole
- * simulators really hold, and a Postgres outage during transitions (nothing lost; the
+ * simulators really hold, two deployments (say staging and production) sharing one Proxmox
+ * and one Guacamole, and a Postgres outage during transitions (nothing lost; the
  * write-through catches up when the database is back).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -44,8 +45,35 @@ async function pveTask(upid: string): Promise<void> {
   });
 }
 
+const vmNames = async () => (await pve<{ name?: string }[]>('GET', '/nodes/pve1/qemu')).map((v) => v.name ?? '');
+
+async function connectionNames(): Promise<string[]> {
+  const login = await fetch(`${stack.guacamoleUrl}/api/tokens`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ username: 'guacadmin', password: 'guacadmin' }),
+  });
+  const { authToken } = (await login.json()) as { authToken: string };
+  const res = await fetch(`${stack.guacamoleUrl}/api/session/data/postgresql/connections`, { headers: { 'Guacamole-Token': authToken } });
+  return Object.values((await res.json()) as Record<string, { name: string }>).map((c) => c.name);
+}
+
+/** A leftover of one deployment: a VM with its marks whose desktop that deployment never had (a crashed bridge's). */
+async function leftoverOf(stack: Stack, vmid: number): Promise<string> {
+  const ghost = `dkleft${vmid}${stack.siteId.replace(/[^a-z0-9]/g, '')}`.slice(0, 22);
+  const deployment = /"deploymentId":"([a-z0-9]+)"/.exec(stack.logs())?.[1];
+  expect(deployment, `${stack.siteId}'s deployment id in its bridge's log`).toBeDefined();
+  const upid = await pve<string>('POST', '/nodes/pve1/qemu/9000/clone', { newid: String(vmid), name: `desk-${ghost}` });
+  await until('the leftover clone', async () => {
+    const st = await pve<{ status: string }>('GET', `/nodes/pve1/tasks/${encodeURIComponent(upid)}/status`);
+    return st.status === 'stopped' ? true : undefined;
+  });
+  await pve('PUT', `/nodes/pve1/qemu/${vmid}/config`, { tags: `cdaas;desk-${ghost};cdaas-site-${stack.siteId};cdaas-dep-${deployment}` });
+  return ghost;
+}
+
 const vmsNamed = async (name: string) =>
-  (await pve<{ name?: string; vmid: number }[]>('GET', '/cluster/resources?type=vm')).filter((v) => v.name === name);
+  (await pve<{ name?: string; vmid: number }[]>('GET', '/nodes/pve1/qemu')).filter((v) => v.name === name);
 
 describe('reconciliation, end to end', () => {
   it('fails a RUNNING desktop whose VM was destroyed behind its back, and removes a VM nobody owns', async () => {
@@ -62,9 +90,15 @@ describe('reconciliation, end to end', () => {
     // Someone destroys the VM directly in Proxmox.
     await pveTask(await pve<string>('POST', `/nodes/${running.node}/qemu/${running.vmId}/status/stop`, {}));
     await pveTask(await pve<string>('DELETE', `/nodes/${running.node}/qemu/${running.vmId}`));
-    // And someone clones a VM with our naming scheme that no desktop owns.
+    // A VM with this deployment's marks that no desktop owns (a crashed bridge's leftover), and one named like ours
+    // without them (somebody else's), which reconciliation must leave alone.
     const ghost = 'dkghostghostghostghost';
+    const stranger = 'dkstrangerstrangerstr';
+    const deployment = /"deploymentId":"([a-z0-9]+)"/.exec(stack.logs())?.[1];
+    expect(deployment).toBeDefined();
     await pveTask(await pve<string>('POST', '/nodes/pve1/qemu/9000/clone', { newid: '29990', name: `desk-${ghost}` }));
+    await pve('PUT', '/nodes/pve1/qemu/29990/config', { tags: `cdaas;desk-${ghost};cdaas-site-${stack.siteId};cdaas-dep-${deployment}` });
+    await pveTask(await pve<string>('POST', '/nodes/pve1/qemu/9000/clone', { newid: '29991', name: `desk-${stranger}` }));
     expect(await vmsNamed(`desk-${ghost}`)).toHaveLength(1);
 
     const res = await call<
@@ -79,6 +113,7 @@ describe('reconciliation, end to end', () => {
     expect(failed.status).toBe('FAILED');
     expect(failed.errorMessage).toMatch(/VM no longer exists/);
     await until('the orphan VM to be removed', async () => ((await vmsNamed(`desk-${ghost}`)).length === 0 ? true : undefined));
+    expect(await vmsNamed(`desk-${stranger}`)).toHaveLength(1);
     const last = await call<unknown[]>('GET', '/api/v1/admin/reconcile', admin);
     expect(last.body.data).toHaveLength(1);
   });
@@ -113,4 +148,58 @@ describe('Postgres outage', () => {
     );
     expect(caughtUp.vmId).not.toBeNull();
   }, 120_000);
+});
+
+describe('two deployments sharing one Proxmox and one Guacamole', () => {
+  it('each reconciles its own leftovers and never touches the other’s VMs or connections', async () => {
+    // This file's stack is deployment A; B is a second edge, database, site hub and bridge on the same simulators.
+    const a = stack;
+    const b = await startStack({ edgeVars: { RECONCILE_GRACE_SECONDS: '0' }, sharedSimulatorsOf: a });
+    try {
+      const desktops: Array<{ stack: Stack; id: string }> = [];
+      for (const stack of [a, b]) {
+        const call = edgeClient(() => stack.edgeUrl);
+        const tok = await stack.token('shared-alice');
+        const { id } = (await call<Desktop>('POST', '/api/v1/desktops', tok, { plan: 'BASIC' })).body.data;
+        await until(
+          `${id} RUNNING`,
+          async () => ((await call<Desktop>('GET', `/api/v1/desktops/${id}`, tok)).body.data.status === 'RUNNING' ? true : undefined),
+          {
+            timeoutMs: 90_000,
+          },
+        );
+        desktops.push({ stack, id });
+      }
+      const leftA = await leftoverOf(a, 29980);
+      const leftB = await leftoverOf(b, 29981);
+
+      for (const stack of [a, b]) {
+        const admin = await stack.token('root', ['admin']);
+        const res = await edgeClient(() => stack.edgeUrl)<
+          Array<{ orphans: { desktopId: string; removal: string }[]; foreign: number; corrected: unknown[] }>
+        >('POST', '/api/v1/admin/reconcile', admin, { siteId: stack.siteId });
+        const [report] = res.body.data;
+        const own = stack === a ? leftA : leftB;
+        // Its own leftover goes; the other deployment's desktop (VM and connection) is counted as foreign, nothing more.
+        expect(report?.orphans).toEqual([expect.objectContaining({ desktopId: own, removal: 'sent' })]);
+        expect(report?.foreign).toBeGreaterThanOrEqual(2);
+        expect(report?.corrected).toEqual([]);
+      }
+
+      await until('both leftovers to be removed', async () => {
+        const names = await vmNames();
+        return names.includes(`desk-${leftA}`) || names.includes(`desk-${leftB}`) ? undefined : true;
+      });
+      const names = await vmNames();
+      const connections = await connectionNames();
+      for (const { stack, id } of desktops) {
+        expect(names).toContain(`desk-${id}`);
+        expect(connections).toContain(`desk-${id}`);
+        const tok = await stack.token('shared-alice');
+        expect((await edgeClient(() => stack.edgeUrl)<Desktop>('GET', `/api/v1/desktops/${id}`, tok)).body.data.status).toBe('RUNNING');
+      }
+    } finally {
+      await b.stop();
+    }
+  }, 240_000);
 });

@@ -7,7 +7,7 @@ import { randomId } from '../../src/lib/ids';
 import type { Inventory } from '../../src/schemas/bridge-protocol';
 import type { Desktop } from '../../src/schemas/desktop';
 import { desktops } from '../../src/db/schema';
-import { reconcileSite } from '../../workers/reconcile/reconcile';
+import { confirmReconcileReport, reconcileSite } from '../../workers/reconcile/reconcile';
 import { eq } from 'drizzle-orm';
 import { desktopFor } from './builders';
 import { FakeBridge, registerSite } from './fake-bridge';
@@ -82,18 +82,48 @@ describe('reconciliation', () => {
     const ghost = randomId('dk');
     inventory = {
       takenAt: '',
-      vms: [vm(ghost, 30099, 'stopped')],
-      connections: [{ identifier: '77', name: `desk-${ghost}`, desktopId: ghost }],
+      vms: [{ ...vm(ghost, 30099, 'stopped'), owned: true }],
+      connections: [{ identifier: '77', name: `desk-${ghost}`, desktopId: ghost, owned: true }],
     };
     const t0 = Date.now();
     const first = await reconcileSite(env, SITE, t0);
-    expect(first.orphans).toEqual([{ desktopId: ghost, vms: [30099], connections: ['77'], removal: 'waiting for grace period' }]);
+    const orphan = { desktopId: ghost, vms: [30099], connections: ['77'], session: false };
+    expect(first.orphans).toEqual([{ ...orphan, removal: 'waiting for grace period' }]);
     expect(bridge.received.some((f) => f.type === 'command' && f.command.desktopId === ghost)).toBe(false);
 
     const later = await reconcileSite(env, SITE, t0 + (config(env).RECONCILE_GRACE_SECONDS + 1) * 1000);
-    expect(later.orphans).toEqual([{ desktopId: ghost, vms: [30099], connections: ['77'], removal: 'sent' }]);
+    expect(later.orphans).toEqual([{ ...orphan, removal: 'sent' }]);
     const removal = await bridge.command(ghost, 'delete');
     expect(removal.spec.desktopId).toBe(ghost);
+  });
+
+  it('never touches leftovers without this deployment’s marks: another deployment’s desktops are reported as foreign only', async () => {
+    const neighbour = randomId('dk');
+    inventory = {
+      takenAt: '',
+      vms: [vm(neighbour, 30098, 'running')],
+      connections: [{ identifier: '78', name: `desk-${neighbour}`, desktopId: neighbour, owned: false }],
+    };
+    const report = await reconcileSite(env, SITE, Date.now() + (config(env).RECONCILE_GRACE_SECONDS + 1) * 1000);
+    expect(report.orphans).toEqual([]);
+    expect(report.foreign).toBe(2);
+    expect(bridge.received.some((f) => f.type === 'command' && f.command.desktopId === neighbour)).toBe(false);
+  });
+
+  it('removes nothing when more orphans are due than one pass may remove, until an admin confirms the report', async () => {
+    const ghosts = Array.from({ length: config(env).RECONCILE_MAX_REMOVALS + 1 }, () => randomId('dk'));
+    inventory = { takenAt: '', vms: ghosts.map((g, i) => ({ ...vm(g, 31000 + i, 'stopped'), owned: true })), connections: [] };
+    const t0 = Date.now();
+    await reconcileSite(env, SITE, t0);
+    const due = await reconcileSite(env, SITE, t0 + (config(env).RECONCILE_GRACE_SECONDS + 1) * 1000);
+    expect(due.confirmation).toEqual({ needed: ghosts.length, limit: config(env).RECONCILE_MAX_REMOVALS });
+    expect(due.orphans.map((o) => o.removal)).toEqual(ghosts.map(() => 'awaiting confirmation'));
+    expect(bridge.received.some((f) => f.type === 'command' && ghosts.includes(f.command.desktopId))).toBe(false);
+
+    const confirmed = await confirmReconcileReport(env, due.id);
+    expect(confirmed.ok && confirmed.report.orphans.map((o) => o.removal)).toEqual(ghosts.map(() => 'sent'));
+    for (const g of ghosts) expect((await bridge.command(g, 'delete')).spec.desktopId).toBe(g);
+    expect(await confirmReconcileReport(env, 'rr_not_a_report')).toEqual({ ok: false, reason: 'not_found' });
   });
 
   it('never judges a desktop that is still being worked on', async () => {

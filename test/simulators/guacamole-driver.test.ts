@@ -83,17 +83,22 @@ describe('guacamole driver', () => {
     await guac.deleteConnection(id);
     await guac.deleteConnection('12345');
     expect(sim.connections()).toEqual([]);
-    await guac.ensureUser('desk-1-user', 'pw');
+    await guac.ensureUser('desk-1-user', 'pw', {});
     await guac.deleteUser('desk-1-user');
     await guac.deleteUser('desk-1-user');
     expect(sim.users().map((user) => user.username)).toEqual(['guacadmin']);
   });
 
-  it('ensureUser creates the user, then resets its password', async () => {
+  it('ensureUser creates the user once and never resets its password; setUserPassword does, once', async () => {
     const guac = driver();
-    await guac.ensureUser('alice', 'one');
+    expect(await guac.ensureUser('alice', 'one', { 'guac-organization': 'cdaas site=a deployment=b' })).toBe('created');
     expect((await guac.loginAs('alice', 'one')).dataSource).toBe('postgresql');
-    await guac.ensureUser('alice', 'two');
+    expect(await guac.ensureUser('alice', 'two', { 'guac-organization': 'cdaas site=a deployment=b' })).toBe('exists');
+    await guac.loginAs('alice', 'one');
+    expect((await guac.listUsers()).find((u) => u.username === 'alice')?.attributes).toMatchObject({
+      'guac-organization': 'cdaas site=a deployment=b',
+    });
+    await guac.setUserPassword('alice', 'two');
     await guac.loginAs('alice', 'two');
     const stale = await infraError(guac.loginAs('alice', 'one'));
     expect(stale).toMatchObject({ status: 403, retryable: false });
@@ -104,7 +109,7 @@ describe('guacamole driver', () => {
     const guac = driver({ publicUrl: 'https://desk.example.com/guacamole/' });
     const id = await guac.createConnection(vnc('10.0.0.1'));
     await guac.createConnection({ ...vnc('10.0.0.2'), name: 'desk-2' });
-    await guac.ensureUser('alice', 'pw');
+    await guac.ensureUser('alice', 'pw', {});
     await guac.grantConnectionRead('alice', id);
     expect(sim.users().find((user) => user.username === 'alice')?.permissions.connectionPermissions).toEqual({ [id]: ['READ'] });
 
@@ -164,7 +169,7 @@ describe('guacamole driver', () => {
   it('classifies refused requests as permanent: bad admin password, 403 after a fresh login, 400 on bad input', async () => {
     expect(await infraError(driver({ password: 'wrong' }).listConnections())).toMatchObject({ status: 403, retryable: false });
 
-    await driver().ensureUser('viewer', 'pw');
+    await driver().ensureUser('viewer', 'pw', {});
     const viewer = driver({ username: 'viewer', password: 'pw' });
     const denied = await infraError(viewer.createConnection(vnc('10.0.0.1')));
     expect(denied).toMatchObject({ status: 403, retryable: false });

@@ -220,9 +220,10 @@ describe('Selkies driver', () => {
     await k8s.ensureSecret('desk-cpu', { password: 'x' }, {});
     await until(async () => (await k8s.getPod('desk-cpu'))?.ready);
 
-    sim.setFaults({ rate: 1, kinds: ['image_pull'] });
+    // An image no node has pulled yet, from a registry that does not have it.
+    sim.setFaults({ rate: 1, kinds: ['image_missing'] });
     await k8s.ensureSecret('desk-img', { password: 'x' }, {});
-    await k8s.ensurePod(podSpec('img'));
+    await k8s.ensurePod({ ...podSpec('img'), image: `${IMAGE}-missing` });
     const pulling = await until(async () => {
       const p = await k8s.getPod('desk-img');
       return p?.containerReason ? p : null;

@@ -672,7 +672,7 @@ describe('Kubernetes simulator', () => {
       await k('POST', podPath(), gpuPod('starved'));
       expect(await until(async () => condition(await podOf('starved'), 'PodScheduled')?.message)).toContain('Insufficient nvidia.com/gpu');
 
-      sim.setFaults({ rate: 1, kinds: ['image_pull'] });
+      sim.setFaults({ rate: 1, kinds: ['image_missing'] });
       await k('POST', podPath(), gpuPod('unpulled', { gpus: 0 }));
       const reason = async () =>
         ((await podOf('unpulled')).status as { containerStatuses?: Array<{ state: { waiting?: { reason: string } } }> })

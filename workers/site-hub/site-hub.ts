@@ -60,6 +60,10 @@ export type DispatchOutcome = 'delivered' | 'offline' | 'dropped';
 
 const REQUEST_TIMEOUT_MS = 15_000;
 
+/** Bookings that hold the slots of an orphan pod: not a desktop's own, so no desktop's end frees them. */
+const ORPHAN_PREFIX = 'orphan-';
+const orphanBooking = (desktopId: string) => `${ORPHAN_PREFIX}${desktopId}`;
+
 export class SiteHub extends DurableObject<Bindings> {
   private readonly sql: SqlStorage;
   private readonly cfg: Config;
@@ -109,6 +113,7 @@ export class SiteHub extends DurableObject<Bindings> {
       protocolVersion: PROTOCOL_VERSION,
       leaseMs: this.cfg.LEASE_SECONDS * 1000,
       heartbeatMs: this.cfg.HEARTBEAT_SECONDS * 1000,
+      deploymentId: this.deploymentId(),
     });
     this.ctx.waitUntil(this.recordLink(siteId, true));
     await this.ctx.storage.setAlarm(now + this.cfg.HEARTBEAT_SECONDS * 1000);
@@ -256,7 +261,7 @@ export class SiteHub extends DurableObject<Bindings> {
    * Guacamole user) with the bridge's ordinary, idempotent delete task. No desktop
    * wants this command, so it skips the DesktopSession check of `dispatch`.
    */
-  async removeOrphan(desktopId: string): Promise<DispatchOutcome> {
+  async removeOrphan(desktopId: string, backend: 'proxmox' | 'selkies' = 'proxmox'): Promise<DispatchOutcome> {
     const ws = this.liveSocket();
     if (!ws) return 'offline';
     const command: Command = {
@@ -264,7 +269,16 @@ export class SiteHub extends DurableObject<Bindings> {
       desktopId,
       kind: 'delete',
       issuedAt: new Date().toISOString(),
-      spec: { desktopId, userId: 'reconcile', name: 'orphan', plan: 'BASIC', cpuCores: 1, memoryMb: 512, protocol: 'vnc' },
+      spec: {
+        desktopId,
+        userId: 'reconcile',
+        name: 'orphan',
+        plan: 'BASIC',
+        cpuCores: 1,
+        memoryMb: 512,
+        protocol: backend === 'selkies' ? 'webrtc' : 'vnc',
+        backend,
+      },
     };
     this.deliver(ws, command, true);
     return 'delivered';
@@ -361,6 +375,40 @@ export class SiteHub extends DurableObject<Bindings> {
       `INSERT INTO meta (key, value) VALUES ('gpu', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
       JSON.stringify(state),
     );
+  }
+
+  /**
+   * This deployment's id at the site, made once and kept here: the bridge marks what it makes with it, and
+   * reconciliation removes only what carries it. A hub that lost its storage (a new Durable Object namespace) makes a
+   * new id, so nothing made before can ever look like its own orphan.
+   */
+  deploymentId(): string {
+    const row = this.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = 'deploymentId'`).toArray()[0];
+    if (row) return row.value;
+    const id = [...crypto.getRandomValues(new Uint8Array(8))].map((b) => b.toString(16).padStart(2, '0')).join('');
+    this.sql.exec(`INSERT INTO meta (key, value) VALUES ('deploymentId', ?) ON CONFLICT(key) DO NOTHING`, id);
+    return this.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = 'deploymentId'`).one().value;
+  }
+
+  /**
+   * A Selkies pod of a desktop this hub no longer books for still holds its GPU slots until the pod is gone, so they
+   * must not be handed out meanwhile: book them again under that desktop (released by releaseGpu once it is gone).
+   */
+  async holdGpu(desktopId: string, slots: number): Promise<void> {
+    const state = this.gpuState();
+    const key = orphanBooking(desktopId);
+    if (state.bookings[desktopId] || state.bookings[key] || !isSlotCount(slots)) return;
+    const r = allocate(state, { sessionId: key, slots });
+    if (r.ok) this.saveGpuState(r.state);
+  }
+
+  /** Frees the slots held for orphan pods that are gone (`present`: desktops whose pods still run). */
+  async releaseOrphanGpus(present: string[]): Promise<void> {
+    const keep = new Set(present.map(orphanBooking));
+    let state = this.gpuState();
+    const stale = Object.keys(state.bookings).filter((k) => k.startsWith(ORPHAN_PREFIX) && !keep.has(k));
+    for (const key of stale) state = release(state, key).state;
+    if (stale.length) this.saveGpuState(state);
   }
 
   async saveReconcileReport(report: unknown): Promise<void> {

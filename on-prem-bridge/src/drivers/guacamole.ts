@@ -275,17 +275,37 @@ export function createGuacamoleDriver(opts: GuacamoleDriverOptions): GuacamoleDr
       await call('DELETE', connectionPath(identifier), { accept: [204, 404] });
     },
 
-    async ensureUser(username, password) {
+    async ensureUser(username, password, attributes) {
       const found = await call('GET', userPath(username), { accept: [200, 404] });
       if (found.status === 404) {
-        const created = await call('POST', '/users', { json: { username, password, attributes: {} }, accept: [200, 400] });
-        if (created.status === 200) return;
-        // Someone created it meanwhile (400 "User "x" already exists."): fall through to the update.
-        const again = await call('GET', userPath(username), { accept: [200, 404] });
-        if (again.status === 404) throw failure('POST', '/users', created);
-        return updateUser(username, password, again);
+        const created = await call('POST', '/users', { json: { username, password, attributes }, accept: [200, 400] });
+        if (created.status === 200) return 'created';
+        // Someone created it meanwhile (400 "User "x" already exists."): it is there now; its password stays.
+        const { message } = errorOf(created.body);
+        if (!message?.includes('already exists')) throw failure('POST', '/users', created);
+        const again = await call('GET', userPath(username), { accept: [200] });
+        await keepAttributes(username, again, attributes);
+        return 'exists';
       }
-      return updateUser(username, password, found);
+      await keepAttributes(username, found, attributes);
+      return 'exists';
+    },
+
+    async setUserPassword(username, password) {
+      const found = await call('GET', userPath(username), { accept: [200] });
+      const user = parse(UserSchema, 'GET', userPath(username), found);
+      await call('PUT', userPath(username), {
+        json: { username, password, attributes: definedAttributes(user.attributes) },
+        accept: [204],
+      });
+    },
+
+    async listUsers() {
+      const result = await call('GET', '/users', { accept: [200] });
+      return Object.values(parse(z.record(z.string(), UserSchema), 'GET', '/users', result)).map((u) => ({
+        username: u.username,
+        attributes: definedAttributes(u.attributes),
+      }));
     },
 
     async deleteUser(username) {
@@ -305,14 +325,26 @@ export function createGuacamoleDriver(opts: GuacamoleDriverOptions): GuacamoleDr
       return { authToken: session.authToken, dataSource: session.dataSource };
     },
 
+    async probe() {
+      // §2: an admin call with the token only in the `Guacamole-Token` header, which Guacamole reads since 1.4.0.
+      const result = await call('GET', '/self/effectivePermissions', { accept: [200] });
+      const body = z.object({ systemPermissions: z.array(z.string()).optional() }).safeParse(result.body);
+      return { headerAccepted: true, systemPermissions: body.success ? (body.data.systemPermissions ?? []) : [] };
+    },
+
     clientUrl(identifier, clientDataSource, authToken) {
       return `${publicBase}/#/client/${guacamoleClientId(identifier, clientDataSource)}?token=${encodeURIComponent(authToken)}`;
     },
   };
 
-  /** PUT replaces the attributes too, so keep the ones Guacamole has; the password changes because it is given. */
-  async function updateUser(username: string, password: string, current: HttpResult): Promise<void> {
+  /**
+   * Adds the wanted attributes where they differ, without a password in the body: the password stays as it is
+   * (UserObjectTranslator only applies a given one), so no password policy, history or age rule is involved.
+   */
+  async function keepAttributes(username: string, current: HttpResult, wanted: Record<string, string>): Promise<void> {
     const user = parse(UserSchema, 'GET', userPath(username), current);
-    await call('PUT', userPath(username), { json: { username, password, attributes: definedAttributes(user.attributes) }, accept: [204] });
+    const have = definedAttributes(user.attributes);
+    if (Object.entries(wanted).every(([k, v]) => have[k] === v)) return;
+    await call('PUT', userPath(username), { json: { username, attributes: { ...have, ...wanted } }, accept: [204] });
   }
 }

@@ -2,7 +2,7 @@
  * The per-session objects as the API takes them (contracts/selkies NOTES §7), built from the driver's
  * parameters and nothing else: the driver decides no policy here.
  */
-import type { V1EnvVar, V1Ingress, V1PersistentVolumeClaim, V1Pod, V1Secret, V1Service } from '@kubernetes/client-node';
+import type { V1EnvVar, V1Ingress, V1NetworkPolicy, V1PersistentVolumeClaim, V1Pod, V1Secret, V1Service } from '@kubernetes/client-node';
 import type { SelkiesEnvVar, SelkiesPodSpec } from './types';
 
 export const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'cdaas' } as const;
@@ -60,6 +60,12 @@ export function podManifest(spec: SelkiesPodSpec): V1Pod {
       ...(spec.nodeName ? { nodeSelector: { 'kubernetes.io/hostname': spec.nodeName } } : {}),
       restartPolicy: 'Always',
       terminationGracePeriodSeconds: 10,
+      // A desktop's user owns the session: no API credentials inside it.
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      // The image's entrypoint runs as its `ubuntu` user (uid 1000) and needs no root; /dev/shm and the home volume
+      // must be writable by it (fsGroup).
+      securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' } },
       containers: [
         {
           name: 'desktop',
@@ -76,6 +82,7 @@ export function podManifest(spec: SelkiesPodSpec): V1Pod {
           },
           // NOTES §6.2: TCP 8080 accepting ⇒ X and signalling are up; an httpGet would meet nginx's Basic auth (§10.4).
           readinessProbe: { tcpSocket: { port: DESKTOP_PORT }, periodSeconds: 2, failureThreshold: 150 },
+          securityContext: { allowPrivilegeEscalation: false, privileged: false, capabilities: { drop: ['ALL'] } },
           volumeMounts: [
             { name: 'home', mountPath: '/home/ubuntu' },
             { name: 'dshm', mountPath: '/dev/shm' },
@@ -144,6 +151,36 @@ export function ingressRouteManifest(
       entryPoints: route.entryPoints,
       routes: [{ match: `Host(\`${host}\`)`, kind: 'Rule', services: [{ name: serviceName, port: DESKTOP_PORT }] }],
       ...(route.tlsSecretName ? { tls: { secretName: route.tlsSecretName } } : {}),
+    },
+  };
+}
+
+export const NETWORK_POLICY = 'cdaas-desktops';
+
+/**
+ * The desktop pods' network (networking.k8s.io/v1): in, only the desktop port (Traefik reaches it); out, DNS to
+ * kube-system and anything but the blocked networks (the cluster's pod and service ranges, link-local metadata
+ * addresses). The TURN relay and the internet stay reachable; the API server, kubelets and other pods do not.
+ */
+export function networkPolicyManifest(blockedCidrs: string[]): V1NetworkPolicy {
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: { name: NETWORK_POLICY, labels: { ...MANAGED_BY } },
+    spec: {
+      podSelector: { matchLabels: { ...MANAGED_BY } },
+      policyTypes: ['Ingress', 'Egress'],
+      ingress: [{ ports: [{ protocol: 'TCP', port: DESKTOP_PORT }] }],
+      egress: [
+        {
+          to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } } }],
+          ports: [
+            { protocol: 'UDP', port: 53 },
+            { protocol: 'TCP', port: 53 },
+          ],
+        },
+        { to: [{ ipBlock: { cidr: '0.0.0.0/0', except: blockedCidrs } }] },
+      ],
     },
   };
 }

@@ -5,12 +5,16 @@
  */
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import type { TLSSocket } from 'node:tls';
+import { checkPinned, type Trust, tlsOptions } from '../tls-trust';
 import type { RouteCheck } from './types';
 
 export interface RouteProbeOptions {
   /** Where the ingress listens, e.g. `https://10.0.0.5` or `http://127.0.0.1:6443`; default `https://<host>`. */
   origin?: string;
   timeoutMs: number;
+  /** The CA of the routes' certificate (Traefik's default certificate verifies with none). */
+  trust?: Trust;
 }
 
 /** Bodies beyond this are not read: `/health` answers three bytes. */
@@ -39,7 +43,7 @@ export function probeRoute(host: string, user: string, password: string, opts: R
         method: 'GET',
         headers: { Host: host, Authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`, Accept: 'text/plain' },
         // The wildcard certificate is for the session host, not for the ingress address we connect to.
-        ...(secure ? { servername: host } : {}),
+        ...(secure ? { servername: host, ...tlsOptions(opts.trust ?? { kind: 'system' }) } : {}),
         timeout: opts.timeoutMs,
       },
       (res) => {
@@ -48,7 +52,10 @@ export function probeRoute(host: string, user: string, password: string, opts: R
         res.on('data', (chunk: string) => {
           if (body.length < MAX_BODY) body += chunk;
         });
-        res.on('end', () => resolve(classifyRouteStatus(res.statusCode ?? 0, body)));
+        res.on('end', () => {
+          const pinned = opts.trust ? checkPinned(res.socket as TLSSocket, opts.trust) : null;
+          resolve(pinned ? 'unreachable' : classifyRouteStatus(res.statusCode ?? 0, body));
+        });
         res.on('error', () => resolve('unreachable'));
       },
     );

@@ -6,6 +6,7 @@
  * trying again can help; idempotent ensure-methods treat 409 AlreadyExists as "exists", deletes treat 404 as done.
  */
 import {
+  AuthorizationV1Api,
   CoreV1Api,
   CustomObjectsApi,
   createConfiguration,
@@ -15,6 +16,7 @@ import {
   ResponseContext,
   type RequestContext,
   ServerConfiguration,
+  VersionApi,
   type V1Node,
   type V1Pod,
   type V1PersistentVolumeClaim,
@@ -26,6 +28,8 @@ import {
   ingressManifest,
   ingressRouteManifest,
   MANAGED_BY,
+  NETWORK_POLICY,
+  networkPolicyManifest,
   podManifest,
   pvcManifest,
   type RouteOptions,
@@ -35,6 +39,7 @@ import {
   TRAEFIK_VERSION,
 } from './kubernetes-manifests';
 import { probeRoute } from './kubernetes-route';
+import type { Trust } from '../tls-trust';
 import { type GpuNode, InfraError, type SelkiesDriver, type SelkiesPodState, type SelkiesPvcState } from './types';
 
 export interface SelkiesDriverOptions {
@@ -53,6 +58,8 @@ export interface SelkiesDriverOptions {
   routeEntryPoints?: string[];
   /** Secret holding the wildcard certificate; routes get a TLS section naming it. */
   routeTlsSecretName?: string;
+  /** How the route check verifies the ingress's certificate (its CA); default the system's CAs. */
+  routeTrust?: Trust;
   /** The cluster CA (base64 PEM, as `certificate-authority-data` in a kubeconfig). */
   caData?: string;
   /** Replaces the HTTP transport of API calls (tests; a custom dispatcher). It then owns TLS: caData is not applied. */
@@ -207,6 +214,7 @@ export function createSelkiesDriver(opts: SelkiesDriverOptions): SelkiesDriver {
   const core = new CoreV1Api(configuration);
   const networking = new NetworkingV1Api(configuration);
   const custom = new CustomObjectsApi(configuration);
+  const authz = new AuthorizationV1Api(configuration);
 
   async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
     try {
@@ -340,6 +348,77 @@ export function createSelkiesDriver(opts: SelkiesDriverOptions): SelkiesDriver {
 
     routeHost: (name) => `${name}.${opts.routeDomain}`,
 
-    checkRoute: (host, user, password) => probeRoute(host, user, password, { origin: opts.routeOrigin, timeoutMs }),
+    checkRoute: (host, user, password) => probeRoute(host, user, password, { origin: opts.routeOrigin, timeoutMs, trust: opts.routeTrust }),
+
+    async probe(checks) {
+      const version = await call('read the version', () => new VersionApi(configuration).getCode());
+      const denied: string[] = [];
+      for (const c of checks) {
+        const review = await call(`review ${c.verb} ${c.resource}`, () =>
+          authz.createSelfSubjectAccessReview({
+            body: {
+              apiVersion: 'authorization.k8s.io/v1',
+              kind: 'SelfSubjectAccessReview',
+              spec: {
+                resourceAttributes: { verb: c.verb, resource: c.resource, group: c.group ?? '', ...(c.namespaced ? { namespace } : {}) },
+              },
+            },
+          }),
+        );
+        if (!review.status?.allowed) denied.push(`${c.verb} ${c.group ? `${c.resource}.${c.group}` : c.resource}`);
+      }
+      return { gitVersion: version.gitVersion, denied };
+    },
+
+    ensureNetworkPolicy: (blockedCidrs) =>
+      ensure(`ensure networkpolicy ${namespace}/${NETWORK_POLICY}`, () =>
+        networking.createNamespacedNetworkPolicy({ namespace, body: networkPolicyManifest(blockedCidrs) }),
+      ),
+
+    async listSessions(labels) {
+      const labelSelector = Object.entries({ ...labels, ...MANAGED_BY })
+        .map(([k, v]) => `${k}=${v}`)
+        .join(',');
+      const [pods, services, secrets] = await Promise.all([
+        call('list pods', () => core.listNamespacedPod({ namespace, labelSelector })),
+        call('list services', () => core.listNamespacedService({ namespace, labelSelector })),
+        call('list secrets', () => core.listNamespacedSecret({ namespace, labelSelector })),
+      ]);
+      const sessions = new Map<string, { desktopId: string; phase: string | null; node: string | null; gpuSlots: number }>();
+      const note = (objLabels: Record<string, string> | undefined) => {
+        const id = objLabels?.['cdaas/desktop'];
+        if (!id) return null;
+        const entry = sessions.get(id) ?? { desktopId: id, phase: null, node: null, gpuSlots: 0 };
+        sessions.set(id, entry);
+        return entry;
+      };
+      for (const pod of pods.items) {
+        const entry = note(pod.metadata?.labels);
+        if (!entry) continue;
+        entry.phase = pod.status?.phase ?? 'Unknown';
+        entry.node = pod.spec?.nodeName ?? null;
+        entry.gpuSlots = (pod.spec?.containers ?? []).reduce(
+          (n, c) => n + Number.parseInt(String(c.resources?.limits?.['nvidia.com/gpu'] ?? '0'), 10),
+          0,
+        );
+      }
+      for (const svc of services.items) note(svc.metadata?.labels);
+      for (const secret of secrets.items) note(secret.metadata?.labels);
+      return [...sessions.values()];
+    },
+
+    async podEvents(name) {
+      const list = await call(`list events of pod ${namespace}/${name}`, () =>
+        core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.kind=Pod,involvedObject.name=${name}` }),
+      );
+      return list.items
+        .map((e) => ({
+          reason: e.reason ?? '',
+          message: e.message ?? '',
+          type: e.type ?? 'Normal',
+          at: String(e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.metadata?.creationTimestamp ?? ''),
+        }))
+        .sort((a, b) => a.at.localeCompare(b.at));
+    },
   };
 }

@@ -65,7 +65,11 @@ export function pickGuestIpv4(result: unknown, mac: string | null): string | nul
       : !NOT_THE_NIC.test(nic.name) && nic['hardware-address'] !== '00:00:00:00:00:00',
   );
   for (const nic of candidates) {
-    const v4 = nic['ip-addresses']?.find((a) => a['ip-address-type'] === 'ipv4' && usableIpv4(a['ip-address']));
+    // On the VM's own NIC every address counts (whether it may be used is the caller's call, guest-address.ts);
+    // without a MAC to go by, loopback and link-local addresses are never the desktop's.
+    const v4 = nic['ip-addresses']?.find(
+      (a) => a['ip-address-type'] === 'ipv4' && (mac ? !a['ip-address'].startsWith('169.254.') : usableIpv4(a['ip-address'])),
+    );
     if (v4) return v4['ip-address'];
   }
   return null;

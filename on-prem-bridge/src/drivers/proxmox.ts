@@ -7,7 +7,7 @@ import proxmoxApi, { type Proxmox, type ProxmoxEngineOptions } from 'proxmox-api
 import { isRetryableTaskStatus, toInfraError } from './proxmox-errors';
 import { macOfNet, parseUpid, pickGuestIpv4 } from './proxmox-guest';
 import { pollInterval } from '../sleep';
-import { InfraError, type ProxmoxDriver, type VmSummary } from './types';
+import { InfraError, type ProxmoxDriver, type ProxmoxProbe, type VmSummary } from './types';
 
 export interface ProxmoxDriverOptions {
   /** e.g. `https://pve1.lan:8006/api2/json` */
@@ -24,6 +24,8 @@ export interface ProxmoxDriverOptions {
   vmidQuarantineMs?: number;
   /** How long cloneVm waits for a clone it finds already running (after a re-sent POST) before giving up (default 10 min). */
   cloneResumeTimeoutMs?: number;
+  /** How long allocateVmid trusts its list of taken ids before listing again (default 60 s; nextid checks each pick). */
+  takenIdsTtlMs?: number;
 }
 
 type EngineFetch = NonNullable<ProxmoxEngineOptions['fetch']>;
@@ -107,7 +109,7 @@ function withoutContentLength(init: RequestInit | undefined): RequestInit | unde
   return { ...init, headers };
 }
 
-export function createProxmoxDriver(opts: ProxmoxDriverOptions): ProxmoxDriver {
+export function createProxmoxDriver(opts: ProxmoxDriverOptions): ProxmoxDriver & ProxmoxProbe {
   const fetchImpl = opts.fetch ?? globalThis.fetch;
   // proxmox-api types its fetch with undici's own Request/Response classes; the global fetch is the same undici at runtime.
   const engineFetch = ((url: string | URL, init?: unknown) =>
@@ -123,6 +125,8 @@ export function createProxmoxDriver(opts: ProxmoxDriverOptions): ProxmoxDriver {
   const cloneResumeTimeoutMs = opts.cloneResumeTimeoutMs ?? 10 * 60_000;
   const handedOut = new Map<number, number>();
   const serialized = createSerializer();
+  const takenTtlMs = opts.takenIdsTtlMs ?? 60_000;
+  let taken: { ids: Set<number>; at: number } | null = null;
 
   async function call<T>(fn: () => Promise<T>): Promise<T> {
     try {
@@ -134,11 +138,23 @@ export function createProxmoxDriver(opts: ProxmoxDriverOptions): ProxmoxDriver {
 
   const qemu = (node: string, vmid: number) => pve.nodes.$(node).qemu.$(vmid);
 
+  /**
+   * Every VM, read per node from `GET /nodes/{node}/qemu`, which reads the configs: live names, status and template
+   * flags. `/cluster/resources` takes those from pvestatd's cache, up to 10 s old (REAL-PRODUCT-GAPS #2).
+   */
   async function listVms(): Promise<VmSummary[]> {
-    const resources: unknown[] = await call(() => pve.cluster.resources.$get({ type: 'vm' }));
-    return resources
-      .filter((r): r is Record<string, unknown> => typeof r === 'object' && r !== null && (r as Record<string, unknown>).type === 'qemu')
-      .map(toSummary);
+    const nodes: unknown[] = await call(() => pve.nodes.$get());
+    const online = nodes
+      .map((n) => n as { node?: unknown; status?: unknown })
+      .filter((n) => typeof n.node === 'string' && n.status !== 'offline')
+      .map((n) => String(n.node));
+    const perNode = await Promise.all(
+      online.map(async (node) => {
+        const vms: unknown[] = await call(() => pve.nodes.$(node).qemu.$get());
+        return vms.filter((v): v is Record<string, unknown> => typeof v === 'object' && v !== null).map((v) => toSummary({ ...v, node }));
+      }),
+    );
+    return perNode.flat().sort((a, b) => a.vmid - b.vmid);
   }
 
   async function getVmConfig(node: string, vmid: number): Promise<Record<string, string | number>> {
@@ -229,22 +245,32 @@ export function createProxmoxDriver(opts: ProxmoxDriverOptions): ProxmoxDriver {
         return Promise.reject(new InfraError(`Proxmox: invalid VMID range [${range.min}, ${range.max}]`, 'proxmox', 0, false));
       }
       // §12: nextid never reserves, so allocations in this process are serialized and an id handed
-      // out stays quarantined for quarantineMs: its clone may not be in /cluster/resources yet.
+      // out stays quarantined for quarantineMs: its clone may not be listed yet. The list of taken ids is
+      // read at most once a minute (a site may have thousands of VMs); `nextid?vmid=` checks each pick live.
       return serialized(async () => {
         const now = Date.now();
         for (const [id, until] of handedOut) if (until <= now) handedOut.delete(id);
-        const taken = new Set((await listVms()).map((v) => v.vmid));
-        for (let id = range.min; id <= range.max; id++) {
-          if (taken.has(id) || handedOut.has(id)) continue;
-          try {
-            await call(() => pve.cluster.nextid.$get({ vmid: id }));
-          } catch (e) {
-            // `?vmid=N` answers 400 {"errors":{"vmid":"VM N already exists"}} when someone else took it.
-            if (e instanceof InfraError && e.status === 400 && /already exists/.test(e.message)) continue;
-            throw e;
+        for (let round = 0; round < 2; round++) {
+          // A second round only with a fresh list: the cached one may still hold VMs destroyed since.
+          if (round === 1 && taken && taken.at === now) break;
+          if (!taken || round === 1 || now - taken.at > takenTtlMs) taken = { ids: new Set((await listVms()).map((v) => v.vmid)), at: now };
+          const known = taken.ids;
+          for (let id = range.min; id <= range.max; id++) {
+            if (known.has(id) || handedOut.has(id)) continue;
+            try {
+              await call(() => pve.cluster.nextid.$get({ vmid: id }));
+            } catch (e) {
+              // `?vmid=N` answers 400 {"errors":{"vmid":"VM N already exists"}} when someone else took it.
+              if (e instanceof InfraError && e.status === 400 && /already exists/.test(e.message)) {
+                known.add(id);
+                continue;
+              }
+              throw e;
+            }
+            handedOut.set(id, Date.now() + quarantineMs);
+            known.add(id);
+            return id;
           }
-          handedOut.set(id, Date.now() + quarantineMs);
-          return id;
         }
         throw new InfraError(`Proxmox: no free VMID in [${range.min}, ${range.max}]`, 'proxmox', 0, false);
       });
@@ -305,6 +331,24 @@ export function createProxmoxDriver(opts: ProxmoxDriverOptions): ProxmoxDriver {
     stopVm: (node, vmid) => call(() => qemu(node, vmid).status.stop.$post()),
     // purge: also drop the VM from backup jobs, replication and HA (§9 "needs purge=1").
     destroyVm: (node, vmid) => call(() => qemu(node, vmid).$delete({ purge: true, 'destroy-unreferenced-disks': true })),
+
+    async version() {
+      const v = toConfig(await call(() => pve.version.$get()));
+      return { version: String(v.version ?? ''), release: String(v.release ?? '') };
+    },
+
+    async permissions(path) {
+      const raw: unknown = await call(() => pve.access.permissions.$get(path ? { path } : {}));
+      const out: Record<string, string[]> = {};
+      if (typeof raw === 'object' && raw !== null)
+        for (const [p, privs] of Object.entries(raw)) out[p] = Object.keys((privs ?? {}) as Record<string, unknown>);
+      return out;
+    },
+
+    async storageType(storage) {
+      const raw = toConfig(await call(() => pve.storage.$(storage).$get()));
+      return String(raw.type ?? 'unknown');
+    },
 
     async getGuestIpv4(node, vmid) {
       let reply: unknown;

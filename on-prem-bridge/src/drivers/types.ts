@@ -33,7 +33,7 @@ export interface VmSummary {
 }
 
 export interface ProxmoxDriver {
-  /** Every VM of the cluster (GET /cluster/resources?type=vm). */
+  /** Every VM of the cluster, live (GET /nodes/{node}/qemu per node). */
   listVms(): Promise<VmSummary[]>;
   /** The VM whose name is `name`, or null. */
   findVmByName(name: string): Promise<VmSummary | null>;
@@ -65,6 +65,15 @@ export interface ProxmoxDriver {
   getGuestIpv4(node: string, vmid: number): Promise<string | null>;
 }
 
+/** What `npm run bridge -- doctor` asks Proxmox besides the driver's work. */
+export interface ProxmoxProbe {
+  version(): Promise<{ version: string; release: string }>;
+  /** GET /access/permissions[?path]: path → the token's privileges there. */
+  permissions(path?: string): Promise<Record<string, string[]>>;
+  /** GET /storage/{storage}: its type (lvmthin, zfspool, rbd, dir, lvm, …). */
+  storageType(storage: string): Promise<string>;
+}
+
 export interface GuacConnection {
   identifier: string;
   name: string;
@@ -83,14 +92,23 @@ export interface GuacamoleDriver {
   updateConnection(identifier: string, opts: { name: string; protocol: string; parameters: Record<string, string> }): Promise<void>;
   /** DELETE …/connections/{id}; a missing connection is not an error. */
   deleteConnection(identifier: string): Promise<void>;
-  /** Creates the user if missing, (re)sets its password otherwise. */
-  ensureUser(username: string, password: string): Promise<void>;
+  /**
+   * Creates the user with this password and attributes if missing; an existing user keeps its password (a site's
+   * password policy may refuse setting it again) and gets the attributes added where they differ.
+   */
+  ensureUser(username: string, password: string, attributes: Record<string, string>): Promise<'created' | 'exists'>;
+  /** PUT the user's password (subject to the site's password policy); for a user whose password is not ours. */
+  setUserPassword(username: string, password: string): Promise<void>;
+  /** Every user with its (set) attributes: one request. */
+  listUsers(): Promise<Array<{ username: string; attributes: Record<string, string> }>>;
   /** A missing user is not an error. */
   deleteUser(username: string): Promise<void>;
   /** PATCH …/users/{u}/permissions add /connectionPermissions/{id} READ. */
   grantConnectionRead(username: string, identifier: string): Promise<void>;
   /** POST /api/tokens as that user; the token it returns is scoped to what the user may see. */
   loginAs(username: string, password: string): Promise<{ authToken: string; dataSource: string }>;
+  /** For `doctor`: an admin call authenticated by the `Guacamole-Token` header (1.4+), and the admin's system permissions. */
+  probe(): Promise<{ headerAccepted: boolean; systemPermissions: string[] }>;
   /** `<publicBase>/#/client/<base64url(id\0c\0dataSource)>?token=<token>` (contracts §7). */
   clientUrl(identifier: string, dataSource: string, authToken: string): string;
 }
@@ -200,6 +218,22 @@ export interface SelkiesDriver {
   deleteSecret(name: string): Promise<void>;
   /** Deletes the claim and, with local-path's reclaimPolicy Delete, the user's data (NOTES §7). */
   deletePvc(name: string): Promise<void>;
+  /**
+   * The cluster-wide egress rules of the namespace's desktop pods (NetworkPolicy `cdaas-desktops`): DNS, the
+   * ingress controller in, and anything outside `blockedCidrs` (the cluster's pod and service networks, link-local).
+   */
+  ensureNetworkPolicy(blockedCidrs: string[]): Promise<EnsureOutcome>;
+  /** Sessions (by pod, service, route or secret) carrying these labels: desktop id, pod phase, node, GPU slots. */
+  listSessions(
+    labels: Record<string, string>,
+  ): Promise<Array<{ desktopId: string; phase: string | null; node: string | null; gpuSlots: number }>>;
+  /** The kubelet's events about a pod, oldest first (reason and message, e.g. `Pulling` / `Pulling image "…"`). */
+  podEvents(name: string): Promise<Array<{ reason: string; message: string; type: string; at: string }>>;
+  /** For `doctor`: the API server's version and whether this token may do each of `checks` (SelfSubjectAccessReview). */
+  probe(checks: Array<{ verb: string; resource: string; group?: string; namespaced: boolean }>): Promise<{
+    gitVersion: string;
+    denied: string[];
+  }>;
   /** `<name>.<routeDomain>` */
   routeHost(name: string): string;
   checkRoute(host: string, user: string, password: string): Promise<RouteCheck>;

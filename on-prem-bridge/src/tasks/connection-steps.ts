@@ -1,32 +1,21 @@
 /**
  * Guacamole steps shared by the tasks. The connection is found by its name
  * (desk-<desktopId>, unique in ROOT) and the user by its username, so a re-run updates
- * what exists instead of adding a second one.
+ * what exists instead of adding a second one. The per-desktop user carries this site's
+ * and deployment's marks (a JDBC profile attribute) and gets its password once, when it
+ * is made: sites run password policies that refuse setting the same password again.
  */
 import type { DesktopSpec } from '../../../src/schemas/bridge-protocol';
-import { DESKTOP_USER, connectionName, desktopPassword, guacamoleUserPassword, guacamoleUsername } from '../desktop-identity';
+import type { DesktopLogin } from '../config';
+import { OWNER_ATTRIBUTE, connectionName, guacamoleUserPassword, guacamoleUsername, ownerAttributeValue } from '../desktop-identity';
 import type { TaskDeps } from './context';
+import { connectionParameters } from './desktop-login';
 import type { Tools } from './tools';
 
-/** Guacamole parameter values are all strings (contracts/guacamole §4). */
-export function connectionParameters(
-  spec: Pick<DesktopSpec, 'desktopId' | 'protocol'>,
-  ip: string,
-  bridgeSecret: string,
-): Record<string, string> {
-  const password = desktopPassword(bridgeSecret, spec.desktopId);
-  if (spec.protocol === 'rdp') {
-    // Desktop VMs present self-signed certificates; `any` lets guacd negotiate NLA/TLS/RDP (§5).
-    return { hostname: ip, port: '3389', username: DESKTOP_USER, password, security: 'any', 'ignore-cert': 'true' };
-  }
-  // VNC has no default port in guacd, so it must always be given (§5).
-  return { hostname: ip, port: '5900', password };
-}
-
 /** Creates or updates the desktop's connection to point at `ip`; resolves to its identifier. */
-export function ensureConnection(deps: TaskDeps, t: Tools, spec: DesktopSpec, ip: string): Promise<string> {
+export function ensureConnection(deps: TaskDeps, t: Tools, spec: DesktopSpec, ip: string, login: DesktopLogin): Promise<string> {
   const name = connectionName(spec.desktopId);
-  const body = { name, protocol: spec.protocol, parameters: connectionParameters(spec, ip, deps.settings.bridgeSecret) };
+  const body = { name, protocol: spec.protocol, parameters: connectionParameters(spec, ip, deps.settings, login) };
   const upsert = async (): Promise<string | null> => {
     const existing = await deps.guacamole.findConnectionByName(name);
     if (!existing) return null;
@@ -49,12 +38,14 @@ export function ensureConnection(deps: TaskDeps, t: Tools, spec: DesktopSpec, ip
   });
 }
 
-/** The per-desktop Guacamole user, with READ on this one connection only. */
-export function ensureUserAccess(deps: TaskDeps, t: Tools, desktopId: string, connectionId: string): Promise<void> {
+/** The per-desktop Guacamole user (made first, so a connection never exists without its marked user), with READ on its connection once there is one. */
+export function ensureUserAccess(deps: TaskDeps, t: Tools, desktopId: string, connectionId: string | null): Promise<void> {
   const username = guacamoleUsername(desktopId);
-  return t.attempt(`give the Guacamole user ${username} access to connection ${connectionId}`, async () => {
-    await deps.guacamole.ensureUser(username, guacamoleUserPassword(deps.settings.bridgeSecret, desktopId));
-    await deps.guacamole.grantConnectionRead(username, connectionId);
+  return t.attempt(`give the Guacamole user ${username} access${connectionId ? ` to connection ${connectionId}` : ''}`, async () => {
+    await deps.guacamole.ensureUser(username, guacamoleUserPassword(deps.settings.bridgeSecret, desktopId), {
+      [OWNER_ATTRIBUTE]: ownerAttributeValue(deps.owner()),
+    });
+    if (connectionId) await deps.guacamole.grantConnectionRead(username, connectionId);
   });
 }
 

@@ -5,7 +5,12 @@
  * a redelivered or resumed command starts over and observes what is already done.
  */
 import type { DesktopFacts, DesktopSpec, Step } from '../../../src/schemas/bridge-protocol';
+import type { DesktopLogin } from '../config';
+import type { Owner } from '../desktop-identity';
+import type { probeDesktop } from '../drivers/desktop-port';
 import type { GuacamoleDriver, ProxmoxDriver } from '../drivers/types';
+import type { Ipv4Network } from '../guest-address';
+import type { VmLedger } from '../vm-ledger';
 import type { SelkiesSettings } from './selkies';
 import type { Logger } from '../logger';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../retry';
@@ -27,10 +32,19 @@ export interface TaskSettings {
   node: string;
   templateVmid: number;
   templates: Record<string, number>;
+  /** How each template (by vmid) sets its guests' login; others use defaultLogin. */
+  logins: Record<number, DesktopLogin>;
+  defaultLogin: DesktopLogin;
+  /** The VNC password of `vnc-password` templates. */
+  vncPassword: string | null;
+  /** Where guest addresses must lie (empty: any routable unicast address). */
+  guestNetworks: Ipv4Network[];
   vmidRange: { min: number; max: number };
   linkedClone: boolean;
   shutdownTimeoutSeconds: number;
   ipWaitSeconds: number;
+  /** How long a started guest may take to answer on its VNC/RDP port. */
+  desktopWaitSeconds: number;
   bridgeSecret: string;
 }
 
@@ -61,20 +75,6 @@ export const DEFAULT_TIMING: TaskTiming = {
   cleanupTimeoutMs: 10 * 60_000,
 };
 
-/**
- * A clone has no name until the copy ends (its config is only `lock: clone`), so an
- * unnamed clone this process did not start was started by an earlier process and may
- * be a desktop's own; tasks wait for those (findDesktopVmSettled).
- */
-export interface CloneRegistry {
-  /** VMIDs this process is cloning into right now. */
-  inFlight: Set<number>;
-  /** Unnamed clones of earlier processes still locked after the clone deadline: left to an operator. */
-  stuck: Set<number>;
-}
-
-export const newCloneRegistry = (): CloneRegistry => ({ inFlight: new Set(), stuck: new Set() });
-
 export interface TaskDeps {
   proxmox: ProxmoxDriver;
   guacamole: GuacamoleDriver;
@@ -82,8 +82,12 @@ export interface TaskDeps {
   selkies?: SelkiesSettings;
   settings: TaskSettings;
   timing: TaskTiming;
-  /** One per process: what it knows about unnamed clones. */
-  clones: CloneRegistry;
+  /** Each desktop's VMID, recorded before its clone is started (on disk: it outlives the process). */
+  ledger: VmLedger;
+  /** This site and deployment: the marks put on everything the bridge makes. */
+  owner: () => Owner;
+  /** Does the desktop greet on its port? (drivers/desktop-port.ts; tests pass their own guest.) */
+  probeDesktop?: typeof probeDesktop;
   sleep?: Sleep;
   random?: () => number;
   now?: () => number;

@@ -1,20 +1,22 @@
 /**
  * create: allocate → clone → configure_vm → start_vm → wait_ip → connection.
- * The VM's name (desk-<desktopId>) is the only memory between runs: a redelivered or
- * resumed create finds the VM, reuses its vmid, waits out a clone still in progress and
- * carries on, so it never makes a second VM. When the create fails for good or is
- * cancelled, everything it made is removed before the failure is reported.
+ * The VMID is recorded in the ledger before the clone is started, and a redelivered or
+ * resumed create asks Proxmox about that VM alone: it reuses the vmid, waits out a clone
+ * still in progress and carries on, so it never makes a second VM. When the create fails
+ * for good or is cancelled, everything it made is removed before the failure is reported.
  */
 import type { DesktopSpec } from '../../../src/schemas/bridge-protocol';
+import type { DesktopLogin } from '../config';
 import { DESKTOP_USER, desktopPassword, vmName, vmTags } from '../desktop-identity';
-import { InfraError, type VmSummary } from '../drivers/types';
+import { InfraError } from '../drivers/types';
 import { TaskError, describeFailure } from '../errors';
 import { bringOnline } from './bring-online';
 import type { Task, TaskContext, TaskDeps } from './context';
+import { checkLoginFits, loginOf } from './desktop-login';
 import { type Reporter, createReporter } from './reporter';
 import { teardownDesktop } from './teardown';
 import { type Tools, toolsFor } from './tools';
-import { type VmRef, findDesktopVmSettled, isRunning, waitWhileBuilding } from './vm-steps';
+import { type VmRef, cloneState, findDesktopVm, isRunning, recordedRef, waitWhileBuilding } from './vm-steps';
 
 interface Template {
   vmid: number;
@@ -24,15 +26,21 @@ interface Template {
 
 /** Rounds of "the vmid was taken by someone else, pick another" before giving up. */
 const MAX_VMID_COLLISIONS = 3;
+/** Templates change rarely; their node and template flag are read again after this long. */
+const TEMPLATE_TTL_MS = 5 * 60_000;
+const templateCache = new WeakMap<TaskDeps['proxmox'], Map<number, { template: Template; at: number }>>();
 
 export function createDesktop(deps: TaskDeps): Task {
   return async (spec, ctx) => {
     const t = toolsFor(deps, ctx.signal, ctx.log);
     const r = createReporter(ctx);
     try {
+      const templateVmid = templateVmidOf(deps, spec);
+      const login = loginOf(deps.settings, templateVmid);
+      checkLoginFits(login, spec.protocol, templateVmid);
       const vm = await ensureVm(deps, t, spec, r);
-      await configure(deps, t, spec, vm, r);
-      await bringOnline(deps, t, spec, vm, r);
+      await configure(deps, t, spec, vm, r, login);
+      await bringOnline(deps, t, spec, vm, r, login);
       return { ...r.facts };
     } catch (err) {
       const reason = describeFailure(err, `create desktop ${spec.desktopId}`);
@@ -42,55 +50,51 @@ export function createDesktop(deps: TaskDeps): Task {
   };
 }
 
-/** allocate + clone: resolves to a VM named desk-<desktopId> that is not locked. */
+/** allocate + clone: resolves to the desktop's VM, not locked. */
 async function ensureVm(deps: TaskDeps, t: Tools, spec: DesktopSpec, r: Reporter): Promise<VmRef> {
-  const name = vmName(spec.desktopId);
-  const found = await findDesktopVmSettled(deps, t, spec.desktopId, (message) => r.report('allocate', message));
-  let template: Template | undefined;
-  let ref: VmRef;
+  const found = await findDesktopVm(deps, t, spec.desktopId, { recordedOnly: true });
+  let ref: VmRef | null = found ? { vmid: found.vmid, node: found.node } : await recordedRef(deps, spec.desktopId);
   if (found) {
-    ref = refOf(found);
-    r.report('allocate', `found VM ${found.vmid} (${name}) on ${found.node} from an earlier run`, { vmId: ref.vmid, node: ref.node });
-  } else {
-    template = await resolveTemplate(deps, t, spec);
-    ref = { vmid: await allocate(deps, t), node: template.node };
-    r.report('allocate', `reserved VMID ${ref.vmid} on ${ref.node}`, { vmId: ref.vmid, node: ref.node });
-  }
-
-  let observed: VmSummary | null = found;
-  for (let collisions = 0; ; ) {
-    if (observed) {
-      ref = refOf(observed);
-      if (observed.lock !== 'clone' && observed.lock !== 'create') {
-        r.report('clone', `VM ${ref.vmid} is already cloned`, { vmId: ref.vmid, node: ref.node });
-        return ref;
-      }
-      r.report('clone', `VM ${ref.vmid} is still being cloned; waiting for the clone to finish`, { vmId: ref.vmid, node: ref.node });
-      const settled = await waitWhileBuilding(deps, t, spec.desktopId, deps.timing.cloneTimeoutMs);
-      if (settled) return refOf(settled);
-      // Proxmox removes a clone whose task failed; start over with a fresh id.
-      observed = null;
-      ref = { vmid: await allocate(deps, t), node: ref.node };
+    r.report('allocate', `found VM ${found.vmid} (${vmName(spec.desktopId)}) on ${found.node} from an earlier run`, {
+      vmId: found.vmid,
+      node: found.node,
+    });
+    if (found.lock !== 'clone' && found.lock !== 'create') {
+      r.report('clone', `VM ${found.vmid} is already cloned`, { vmId: found.vmid, node: found.node });
+      return { vmid: found.vmid, node: found.node };
     }
-
+  }
+  let template: Template | undefined;
+  for (let collisions = 0; ; ) {
+    if (ref) {
+      const state = await t.attempt(`look at VM ${ref.vmid}`, () => cloneState(deps, spec.desktopId, ref as VmRef));
+      if (state === 'done') return ref;
+      if (state === 'running') {
+        r.report('clone', `VM ${ref.vmid} is still being cloned; waiting for the clone to finish`, { vmId: ref.vmid, node: ref.node });
+        const settled = await waitWhileBuilding(deps, t, spec.desktopId, ref, deps.timing.cloneTimeoutMs);
+        if (settled) return ref;
+        // Proxmox removes a clone whose task failed: clone again into the same id if it is still free.
+      }
+      if (state === 'foreign') ref = null;
+    }
     template ??= await resolveTemplate(deps, t, spec);
+    if (!ref) {
+      ref = { vmid: await allocate(deps, t), node: template.node };
+      r.report('allocate', `reserved VMID ${ref.vmid} on ${ref.node}`, { vmId: ref.vmid, node: ref.node });
+    }
+    // Recorded before the clone is requested: a process killed after the POST finds its clone by this entry.
+    await deps.ledger.put(spec.desktopId, ref);
     r.report('clone', `cloning template ${template.vmid} into VM ${ref.vmid} (${template.linked ? 'linked' : 'full'} clone)`, {
       vmId: ref.vmid,
       node: ref.node,
     });
     const outcome = await cloneOnce(deps, t, spec, template, ref);
     if (outcome === 'cloned') return ref;
-    if (outcome === 'vmid-taken') {
-      if (++collisions > MAX_VMID_COLLISIONS) {
-        throw new TaskError(
-          `Proxmox kept refusing new VMIDs in ${rangeText(deps)} as already taken; is the range shared with other tools?`,
-        );
-      }
-      t.log.warn('vmid taken by another VM; allocating another', { vmid: ref.vmid });
-      ref = { vmid: await allocate(deps, t), node: ref.node };
-      continue;
+    if (++collisions > MAX_VMID_COLLISIONS) {
+      throw new TaskError(`Proxmox kept refusing new VMIDs in ${rangeText(deps)} as already taken; is the range shared with other tools?`);
     }
-    observed = outcome;
+    t.log.warn('vmid taken by another VM; allocating another', { vmid: ref.vmid });
+    ref = null;
   }
 }
 
@@ -100,22 +104,15 @@ async function ensureVm(deps: TaskDeps, t: Tools, spec: DesktopSpec, r: Reporter
  * §13); the driver then resumes the clone already running into this id, and the
  * finished config tells whether that clone is really ours.
  */
-async function cloneOnce(
-  deps: TaskDeps,
-  t: Tools,
-  spec: DesktopSpec,
-  template: Template,
-  ref: VmRef,
-): Promise<'cloned' | 'vmid-taken' | VmSummary> {
+async function cloneOnce(deps: TaskDeps, t: Tools, spec: DesktopSpec, template: Template, ref: VmRef): Promise<'cloned' | 'vmid-taken'> {
   const name = vmName(spec.desktopId);
-  // Other tasks of this process must not mistake this unnamed clone for an orphan.
-  deps.clones.inFlight.add(ref.vmid);
-  try {
-    return await t.attempt(
-      `clone template ${template.vmid} into VM ${ref.vmid}`,
-      async () => {
-        const existing = await deps.proxmox.findVmByName(name);
-        if (existing) return existing;
+  return t.attempt(
+    `clone template ${template.vmid} into VM ${ref.vmid}`,
+    async () => {
+      const before = await cloneState(deps, spec.desktopId, ref);
+      if (before === 'foreign') return 'vmid-taken' as const;
+      if (before === 'done') return 'cloned' as const;
+      if (before === 'gone') {
         try {
           const upid = await deps.proxmox.cloneVm({
             node: template.node,
@@ -129,24 +126,26 @@ async function cloneOnce(
         } catch (err) {
           // nextid never reserves (§12): someone else may have taken our id in between.
           if (err instanceof InfraError && /already exists/i.test(err.message)) {
-            return (await deps.proxmox.findVmByName(name)) ?? ('vmid-taken' as const);
+            return (await cloneState(deps, spec.desktopId, ref)) === 'foreign' ? ('vmid-taken' as const) : ('cloned' as const);
           }
           throw err;
         }
-        // A driver that resumes a clone it finds running into this id (a POST sent twice)
-        // cannot know whose it is; the finished config can.
-        const config = await deps.proxmox.getVmConfig(ref.node, ref.vmid);
-        return config.name === name ? ('cloned' as const) : ('vmid-taken' as const);
-      },
-      deps.timing.cloneTimeoutMs,
-    );
-  } finally {
-    deps.clones.inFlight.delete(ref.vmid);
-  }
+      } else {
+        // 'running': a clone of an earlier attempt; its end is the answer.
+        const settled = await waitWhileBuilding(deps, t, spec.desktopId, ref, deps.timing.cloneTimeoutMs);
+        if (!settled) throw new InfraError(`Proxmox: the clone into VM ${ref.vmid} failed (its config disappeared)`, 'proxmox', 500, true);
+      }
+      // A driver that resumes a clone it finds running into this id (a POST sent twice)
+      // cannot know whose it is; the finished config can.
+      const config = await deps.proxmox.getVmConfig(ref.node, ref.vmid);
+      return config.name === name ? ('cloned' as const) : ('vmid-taken' as const);
+    },
+    deps.timing.cloneTimeoutMs,
+  );
 }
 
 /** configure_vm: cores, memory, identity and the guest login. Skipped once the VM runs. */
-async function configure(deps: TaskDeps, t: Tools, spec: DesktopSpec, vm: VmRef, r: Reporter): Promise<void> {
+async function configure(deps: TaskDeps, t: Tools, spec: DesktopSpec, vm: VmRef, r: Reporter, login: DesktopLogin): Promise<void> {
   // Changes to a running VM stay pending until the next boot (§8); a running VM of ours
   // was configured before it was first started.
   if (await isRunning(deps, t, vm)) {
@@ -158,16 +157,18 @@ async function configure(deps: TaskDeps, t: Tools, spec: DesktopSpec, vm: VmRef,
     name: vmName(spec.desktopId),
     cores: spec.cpuCores,
     memory: spec.memoryMb,
-    tags: vmTags(spec.desktopId).join(';'),
+    tags: vmTags(spec.desktopId, deps.owner()).join(';'),
     description: describeVm(spec),
     agent: 1,
+    // Every login kind has the guest account set by cloud-init; for vnc-password the VNC server ignores it.
     ciuser: DESKTOP_USER,
     cipassword: desktopPassword(deps.settings.bridgeSecret, spec.desktopId),
   };
+  t.log.debug('configuring for login', { login });
   await t.attempt(`configure VM ${vm.vmid}`, () => deps.proxmox.configureVm(vm.node, vm.vmid, config));
 }
 
-async function resolveTemplate(deps: TaskDeps, t: Tools, spec: DesktopSpec): Promise<Template> {
+function templateVmidOf(deps: TaskDeps, spec: DesktopSpec): number {
   const vmid = spec.template === undefined ? deps.settings.templateVmid : deps.settings.templates[spec.template];
   if (vmid === undefined) {
     const known = Object.keys(deps.settings.templates);
@@ -175,22 +176,43 @@ async function resolveTemplate(deps: TaskDeps, t: Tools, spec: DesktopSpec): Pro
       `Unknown template "${spec.template}"; this site offers ${known.length ? known.join(', ') : 'only its default template'}`,
     );
   }
-  const vms = await t.attempt('list the VMs of the cluster', () => deps.proxmox.listVms());
-  const source = vms.find((vm) => vm.vmid === vmid);
-  if (!source) throw new TaskError(`Template ${vmid} does not exist on this Proxmox cluster`);
-  if (deps.settings.linkedClone && !source.template) {
-    t.log.warn('source VM is not a template; making a full clone', { templateVmid: vmid });
-  }
-  // A clone must be addressed to the node that owns the source (contracts/proxmox §2), and
-  // without shared storage it lands there too; PROXMOX_NODE only names where we expect it.
-  if (source.node !== deps.settings.node) {
+  return vmid;
+}
+
+/**
+ * The template's node and whether it is a template, from its own config (live; /cluster/resources takes the
+ * template flag from pvestatd's cache, and a stale entry would silently make a full clone). Remembered a while.
+ */
+async function resolveTemplate(deps: TaskDeps, t: Tools, spec: DesktopSpec): Promise<Template> {
+  const vmid = templateVmidOf(deps, spec);
+  const cache = templateCache.get(deps.proxmox) ?? new Map<number, { template: Template; at: number }>();
+  templateCache.set(deps.proxmox, cache);
+  const hit = cache.get(vmid);
+  if (hit && Date.now() - hit.at < TEMPLATE_TTL_MS) return hit.template;
+
+  const found = await t.attempt(`read the config of template ${vmid}`, async () => {
+    try {
+      return { node: deps.settings.node, config: await deps.proxmox.getVmConfig(deps.settings.node, vmid) };
+    } catch (err) {
+      if (!(err instanceof InfraError && /does not exist/.test(err.message))) throw err;
+      // Not on PROXMOX_NODE: find its node (a clone must be addressed to the node that owns the source, §2).
+      const vm = (await deps.proxmox.listVms()).find((v) => v.vmid === vmid);
+      return vm ? { node: vm.node, config: await deps.proxmox.getVmConfig(vm.node, vmid) } : null;
+    }
+  });
+  if (!found) throw new TaskError(`Template ${vmid} does not exist on this Proxmox cluster`);
+  const isTemplate = found.config.template === 1 || found.config.template === '1';
+  if (deps.settings.linkedClone && !isTemplate) t.log.warn('source VM is not a template; making a full clone', { templateVmid: vmid });
+  if (found.node !== deps.settings.node) {
     t.log.warn('template lives on another node than PROXMOX_NODE; cloning there', {
       templateVmid: vmid,
-      node: source.node,
+      node: found.node,
       configured: deps.settings.node,
     });
   }
-  return { vmid, node: source.node, linked: deps.settings.linkedClone && source.template };
+  const template = { vmid, node: found.node, linked: deps.settings.linkedClone && isTemplate };
+  cache.set(vmid, { template, at: Date.now() });
+  return template;
 }
 
 function allocate(deps: TaskDeps, t: Tools): Promise<number> {
@@ -214,5 +236,4 @@ function describeVm(spec: DesktopSpec): string {
   return `Cloud desktop ${spec.desktopId} of user ${spec.userId} (plan ${spec.plan}). Managed by the cdaas bridge: do not rename.`;
 }
 
-const refOf = (vm: VmSummary): VmRef => ({ vmid: vm.vmid, node: vm.node });
 const rangeText = (deps: TaskDeps) => `${deps.settings.vmidRange.min}-${deps.settings.vmidRange.max}`;

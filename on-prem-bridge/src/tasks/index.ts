@@ -36,10 +36,15 @@ export function taskSettings(config: BridgeConfig): TaskSettings {
     node: config.proxmox.node,
     templateVmid: config.proxmox.templateVmid,
     templates: config.proxmox.templates,
+    logins: config.proxmox.logins,
+    defaultLogin: config.proxmox.defaultLogin,
+    vncPassword: config.vncPassword,
+    guestNetworks: config.proxmox.guestNetworks,
     vmidRange: config.proxmox.vmidRange,
     linkedClone: config.proxmox.linkedClone,
     shutdownTimeoutSeconds: config.shutdownTimeoutSeconds,
     ipWaitSeconds: config.ipWaitSeconds,
+    desktopWaitSeconds: config.desktopWaitSeconds,
     bridgeSecret: config.bridgeSecret,
   };
 }

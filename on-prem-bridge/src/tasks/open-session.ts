@@ -3,9 +3,15 @@
  * connection) and hand back a client URL carrying that user's token. The edge never
  * sees a Guacamole credential, and since the bridge checks that the connection is the
  * desktop's own, the edge cannot use this to open someone else's connection either.
+ *
+ * The user's password is not set again here (a password policy with a history refuses
+ * the same password twice). Only when the login says the password is not ours (a user of
+ * an older bridge, or changed by an operator) is it set, once; when it says the password
+ * expired (a maximum age), the user is made anew, since the bridge has no second password.
  */
 import type { OpenSessionRequest } from '../../../src/schemas/bridge-protocol';
 import { connectionName, guacamoleUserPassword, guacamoleUsername } from '../desktop-identity';
+import { InfraError } from '../drivers/types';
 import { describeFailure } from '../errors';
 import type { Logger } from '../logger';
 import type { TaskDeps } from './context';
@@ -13,6 +19,8 @@ import { ensureUserAccess } from './connection-steps';
 import { toolsFor } from './tools';
 
 export type OpenSessionResult = { ok: true; url: string } | { ok: false; error: string };
+
+const refused = (err: unknown, type: string) => err instanceof InfraError && err.system === 'guacamole' && err.message.includes(type);
 
 export async function openSession(
   deps: TaskDeps,
@@ -22,6 +30,7 @@ export async function openSession(
 ): Promise<OpenSessionResult> {
   const t = toolsFor(deps, signal, log);
   const username = guacamoleUsername(request.desktopId);
+  const password = guacamoleUserPassword(deps.settings.bridgeSecret, request.desktopId);
   try {
     const connection = await t.attempt(`look up the connection ${connectionName(request.desktopId)}`, () =>
       deps.guacamole.findConnectionByName(connectionName(request.desktopId)),
@@ -35,9 +44,24 @@ export async function openSession(
       return { ok: false, error: `connection ${request.connectionId} does not belong to desktop ${request.desktopId}` };
     }
     await ensureUserAccess(deps, t, request.desktopId, connection.identifier);
-    const login = await t.attempt(`log in to Guacamole as ${username}`, () =>
-      deps.guacamole.loginAs(username, guacamoleUserPassword(deps.settings.bridgeSecret, request.desktopId)),
-    );
+    const login = await t.attempt(`log in to Guacamole as ${username}`, async () => {
+      try {
+        return await deps.guacamole.loginAs(username, password);
+      } catch (err) {
+        if (refused(err, 'INVALID_CREDENTIALS')) {
+          log.info('the desktop user’s password is not the derived one; setting it once', { username });
+          await deps.guacamole.setUserPassword(username, password);
+          return deps.guacamole.loginAs(username, password);
+        }
+        if (refused(err, 'INSUFFICIENT_CREDENTIALS')) {
+          log.info('the desktop user’s password expired under the site’s policy; making the user anew', { username });
+          await deps.guacamole.deleteUser(username);
+          await ensureUserAccess(deps, t, request.desktopId, connection.identifier);
+          return deps.guacamole.loginAs(username, password);
+        }
+        throw err;
+      }
+    });
     return { ok: true, url: deps.guacamole.clientUrl(connection.identifier, login.dataSource, login.authToken) };
   } catch (err) {
     const error = describeFailure(err, `open a session on desktop ${request.desktopId}`);

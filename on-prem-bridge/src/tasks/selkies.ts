@@ -14,6 +14,7 @@ import { createHmac } from 'node:crypto';
 import type { DesktopSpec } from '../../../src/schemas/bridge-protocol';
 import type { SelkiesDriver, SelkiesEnvVar, SelkiesPodState } from '../drivers/types';
 import { TaskError, describeFailure } from '../errors';
+import { formatDuration } from '../retry';
 import type { Task, TaskDeps } from './context';
 import { type Reporter, createReporter } from './reporter';
 import { type Tools, toolsFor } from './tools';
@@ -23,6 +24,10 @@ export interface SelkiesSettings {
   /** How browsers reach session routes: https://desk-<id>.<domain>[:port]/ */
   publicScheme: 'https' | 'http';
   publicPort: number;
+  /** What the desktop pods may not reach (their NetworkPolicy). */
+  blockedCidrs: string[];
+  /** How long the kubelet may keep retrying the image pull (ErrImagePull → ImagePullBackOff → …) before the start fails. */
+  pullDeadlineMs: number;
 }
 
 export type SelkiesDeps = TaskDeps & { selkies: SelkiesSettings };
@@ -84,7 +89,14 @@ function podEnv(spec: DesktopSpec, name: string): SelkiesEnvVar[] {
 async function bringUp(deps: SelkiesDeps, t: Tools, spec: DesktopSpec, r: Reporter): Promise<void> {
   const { driver } = deps.selkies;
   const name = sessionName(spec.desktopId);
-  const labels = { 'app.kubernetes.io/instance': name, 'cdaas/desktop': spec.desktopId };
+  const owner = deps.owner();
+  // Reconciliation acts only on sessions carrying this site's and this deployment's labels.
+  const labels = {
+    'app.kubernetes.io/instance': name,
+    'cdaas/desktop': spec.desktopId,
+    'cdaas/site': owner.siteId,
+    ...(owner.deploymentId ? { 'cdaas/deployment': owner.deploymentId } : {}),
+  };
   const password = sessionPassword(deps.settings.bridgeSecret, spec.desktopId);
   const gpuSlots = spec.gpuSlots ?? 0;
   if (gpuSlots > 0 && !spec.gpu) throw new TaskError('The command asks for GPU slots but carries no GPU booking');
@@ -96,6 +108,7 @@ async function bringUp(deps: SelkiesDeps, t: Tools, spec: DesktopSpec, r: Report
     node: spec.gpu?.node,
   });
   r.report('clone', `creating the session's pod ${name} from ${spec.image}`);
+  await t.attempt('keep desktop pods off the cluster network', () => driver.ensureNetworkPolicy(deps.selkies.blockedCidrs));
   await t.attempt(`store the session secret ${name}`, () =>
     driver.ensureSecret(name, { password, 'turn-credential': spec.turn?.credential ?? '' }, labels),
   );
@@ -133,19 +146,7 @@ async function bringUp(deps: SelkiesDeps, t: Tools, spec: DesktopSpec, r: Report
   r.report('start_vm', `pod ${name} scheduled on ${scheduled.node}; starting the desktop`, { node: scheduled.node ?? undefined });
 
   r.report('wait_ip', 'waiting for the desktop and its signalling server (TCP 8080)');
-  await t.pollUntil(
-    `wait for the pod ${name} to be ready`,
-    async () => {
-      const pod = await driver.getPod(name);
-      const trouble = podTrouble(pod);
-      // An image that cannot be pulled or a container that cannot start will not fix itself.
-      if (trouble && pod?.containerReason && FATAL_CONTAINER_REASONS.has(pod.containerReason))
-        throw new TaskError(`The desktop could not start: ${trouble}`);
-      return pod?.ready ? pod : null;
-    },
-    READY_WAIT_MS,
-    `The desktop did not become ready within ${READY_WAIT_MS / 1000} s`,
-  );
+  await waitUntilReady(deps, t, name, spec.image as string, r);
 
   const host = driver.routeHost(name);
   const url = sessionUrl(deps.selkies, spec.desktopId);
@@ -164,15 +165,55 @@ async function bringUp(deps: SelkiesDeps, t: Tools, spec: DesktopSpec, r: Report
   );
 }
 
-/** Container states that retrying will not cure (NOTES §6; kubelet reasons). */
-const FATAL_CONTAINER_REASONS = new Set([
-  'ErrImagePull',
-  'ImagePullBackOff',
-  'InvalidImageName',
-  'CreateContainerConfigError',
-  'StartError',
-  'CrashLoopBackOff',
-]);
+/** Container states that retrying will not cure (NOTES §6; kubelet reasons). Image pulls are retried by the kubelet. */
+const FATAL_CONTAINER_REASONS = new Set(['InvalidImageName', 'CreateContainerConfigError', 'StartError', 'CrashLoopBackOff']);
+const PULLING_REASONS = new Set(['ErrImagePull', 'ImagePullBackOff']);
+
+/**
+ * Until the pod is Ready. The first ErrImagePull is not final: the kubelet retries with back-off and a cold node may
+ * need minutes for a multi-GB image, so pulls are given the pull deadline and reported as they go (the kubelet's
+ * own words from the pod's events). A pod the kubelet refused (phase Failed: UnexpectedAdmissionError, OutOf…)
+ * fails at once.
+ */
+async function waitUntilReady(deps: SelkiesDeps, t: Tools, name: string, image: string, r: Reporter): Promise<void> {
+  const { driver, pullDeadlineMs } = deps.selkies;
+  const started = Date.now();
+  let lastNote = '';
+  const ready = await t.pollFor(
+    `wait for the pod ${name} to be ready`,
+    async () => {
+      const pod = await driver.getPod(name);
+      if (pod?.phase === 'Failed') throw new TaskError(`The kubelet refused the session's pod: ${podTrouble(pod) ?? 'Failed'}`);
+      const trouble = podTrouble(pod);
+      if (trouble && pod?.containerReason && FATAL_CONTAINER_REASONS.has(pod.containerReason))
+        throw new TaskError(`The desktop could not start: ${trouble}`);
+      if (pod?.ready) return pod;
+      const pulling = pod?.containerReason ? PULLING_REASONS.has(pod.containerReason) : false;
+      const events = await driver.podEvents(name).catch(() => []);
+      const latest = events.filter((e) => /Pull|BackOff|Failed/.test(e.reason)).at(-1);
+      if (latest || pulling) {
+        const seconds = Math.round((Date.now() - started) / 1000);
+        const progress = /(\d+(?:\.\d+)?\s*[KMGT]?i?B?) of (\d+(?:\.\d+)?\s*[KMGT]?i?B)/.exec(latest?.message ?? '');
+        const note = progress
+          ? `pulling image, ${progress[1]} of ${progress[2]}`
+          : latest?.reason === 'Pulled'
+            ? 'image pulled; starting the desktop'
+            : `pulling image ${image} (${seconds} s so far${pulling ? `; the kubelet retries after: ${pod?.containerMessage ?? pod?.containerReason}` : ''})`;
+        if (note !== lastNote) {
+          r.report('wait_ip', note.slice(0, 480));
+          lastNote = note;
+        }
+        if (pulling && Date.now() - started > pullDeadlineMs)
+          throw new TaskError(
+            `The image ${image} could not be pulled within ${formatDuration(pullDeadlineMs)}: ${trouble ?? 'ImagePullBackOff'}`,
+          );
+      }
+      return null;
+    },
+    pullDeadlineMs + READY_WAIT_MS,
+  );
+  if (!ready) throw new TaskError(`The desktop did not become ready within ${formatDuration(pullDeadlineMs + READY_WAIT_MS)}`);
+}
 
 function podTrouble(pod: SelkiesPodState | null): string | null {
   if (!pod) return null;
@@ -238,6 +279,15 @@ export function selkiesCredentials(deps: SelkiesDeps, desktopId: string): { ok: 
     username: SESSION_USER,
     password: sessionPassword(deps.settings.bridgeSecret, desktopId),
   };
+}
+
+/** The Selkies sessions of this site and deployment, by their labels (reconciliation's view). */
+export async function sessionInventory(
+  deps: SelkiesDeps,
+): Promise<Array<{ desktopId: string; phase: string | null; node: string | null; gpuSlots: number }>> {
+  const owner = deps.owner();
+  if (!owner.deploymentId) return [];
+  return deps.selkies.driver.listSessions({ 'cdaas/site': owner.siteId, 'cdaas/deployment': owner.deploymentId });
 }
 
 /** The site's GPUs as the edge books them: one entry per physical GPU, with its time-slicing replicas as slots. */

@@ -1,13 +1,14 @@
 /**
  * Removing everything a desktop owns, in the order Proxmox allows: wait out a clone in
  * progress, power off, destroy, then the Guacamole connection and user. Used by
- * delete-desktop and by create-desktop's clean-up, so a failed create orphans nothing.
+ * delete-desktop and by create-desktop's clean-up, so a failed create orphans nothing:
+ * the VM is found by the VMID the create recorded before cloning, named yet or not.
  */
 import type { DesktopFacts } from '../../../src/schemas/bridge-protocol';
 import type { TaskContext, TaskDeps } from './context';
 import { removeConnectionAndUser } from './connection-steps';
 import type { Tools } from './tools';
-import { destroyIfPresent, ensureStoppedHard, findDesktopVmSettled, isRunning, waitWhileBuilding } from './vm-steps';
+import { type VmRef, destroyIfPresent, ensureStoppedHard, findDesktopVm, isRunning, waitWhileBuilding } from './vm-steps';
 
 export async function teardownDesktop(
   deps: TaskDeps,
@@ -15,12 +16,14 @@ export async function teardownDesktop(
   desktopId: string,
   progress: TaskContext['progress'],
 ): Promise<DesktopFacts> {
-  let vm = await findDesktopVmSettled(deps, t, desktopId, (message) => progress('destroy', message));
+  const found = await findDesktopVm(deps, t, desktopId);
+  let vm: VmRef | null = found ? { vmid: found.vmid, node: found.node } : null;
   const facts: DesktopFacts = vm ? { vmId: vm.vmid, node: vm.node } : {};
-  if (vm?.lock === 'clone' || vm?.lock === 'create') {
+  if (vm && (found?.lock === 'clone' || found?.lock === 'create')) {
     // Destroy is refused while the clone holds its lock (contracts/proxmox §6).
     progress('destroy', `waiting for the clone of VM ${vm.vmid} to finish before removing it`, facts);
-    vm = await waitWhileBuilding(deps, t, desktopId, deps.timing.cloneTimeoutMs);
+    const settled = await waitWhileBuilding(deps, t, desktopId, vm, deps.timing.cloneTimeoutMs);
+    vm = settled ? vm : null;
   }
   if (vm && (await isRunning(deps, t, vm))) {
     progress('shutdown', `powering off VM ${vm.vmid}`, facts);
@@ -31,7 +34,8 @@ export async function teardownDesktop(
     vm ? `destroying VM ${vm.vmid} and its Guacamole connection` : 'no VM left; removing the Guacamole connection',
     facts,
   );
-  if (vm) await destroyIfPresent(deps, t, desktopId);
+  if (vm) await destroyIfPresent(deps, t, desktopId, vm);
+  else await deps.ledger.remove(desktopId);
   await removeConnectionAndUser(deps, t, desktopId);
   return facts;
 }

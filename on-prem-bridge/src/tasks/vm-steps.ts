@@ -1,10 +1,16 @@
 /**
  * Proxmox steps shared by the tasks. Each one looks at the VM first and only acts when
  * reality differs from the goal, so running it twice is the same as running it once.
- * The VM is always found by its name (desk-<desktopId>), never by a remembered vmid.
+ *
+ * A desktop's VM is found where the truth is live: the VMID the ledger recorded before the
+ * clone was started, checked against that one VM's config (its name, or the temporary
+ * `lock: clone` config of a clone in progress). Without a ledger entry (a desktop of an older
+ * bridge, or another host's), the per-node VM lists, which read the configs, are searched by
+ * name. `/cluster/resources` is not used: its names and power states come from pvestatd's
+ * cache and lag up to 10 s (REAL-PRODUCT-GAPS #2).
  */
 import { vmName } from '../desktop-identity';
-import type { VmSummary } from '../drivers/types';
+import { InfraError, type VmSummary } from '../drivers/types';
 import { formatDuration } from '../retry';
 import type { TaskDeps } from './context';
 import type { Tools } from './tools';
@@ -17,92 +23,110 @@ export interface VmRef {
 /** Locks a create holds while it builds the VM; other locks are transient and retried. */
 const BUILD_LOCKS = new Set(['clone', 'create']);
 
-export function findDesktopVm(deps: TaskDeps, t: Tools, desktopId: string): Promise<VmSummary | null> {
-  return t.attempt(`look up VM ${vmName(desktopId)}`, () => deps.proxmox.findVmByName(vmName(desktopId)));
+/** qemu-server's answer for a VM that is not (or no longer) there, synchronous or as a task's exit status. */
+export function isGone(err: unknown): boolean {
+  return err instanceof InfraError && /Configuration file '[^']*' does not exist/.test(err.message);
 }
 
-/**
- * The desktop's VM, also when an earlier bridge process died while cloning it. Proxmox
- * names a clone only when the copy ends, so while it runs nothing is named
- * desk-<desktopId>; looking by name alone would clone a second VM. Unfinished clones in
- * the bridge's range that this process did not start are therefore waited for, and the
- * finished one whose config carries our name is the desktop's.
- */
-export async function findDesktopVmSettled(
-  deps: TaskDeps,
-  t: Tools,
-  desktopId: string,
-  onWait: (message: string) => void,
-): Promise<VmSummary | null> {
-  const name = vmName(desktopId);
-  const vms = await t.attempt('list the VMs of the cluster', () => deps.proxmox.listVms());
-  const named = vms.find((vm) => vm.name === name && !vm.template);
-  if (named) return named;
-  const { min, max } = deps.settings.vmidRange;
-  const suspects = vms.filter(
-    (vm) =>
-      vm.vmid >= min &&
-      vm.vmid <= max &&
-      vm.lock === 'clone' &&
-      !deps.clones.inFlight.has(vm.vmid) &&
-      !deps.clones.stuck.has(vm.vmid) &&
-      // A name already set is final: another desktop's clone is not ours.
-      !(vm.name.startsWith('desk-') && vm.name !== name),
-  );
-  if (suspects.length === 0) return null;
-  onWait(`waiting for unnamed clones in progress (VM ${suspects.map((vm) => vm.vmid).join(', ')}) to finish; one may be this desktop's`);
-  for (const suspect of suspects) {
-    const outcome = await t.pollFor(`check the clone of VM ${suspect.vmid}`, () => cloneOutcome(deps, suspect), deps.timing.cloneTimeoutMs);
-    if (outcome === undefined) {
-      // A lock left behind by a crashed Proxmox task never clears; waiting on it would
-      // hold up every create of this process. It is not counted as ours from now on.
-      deps.clones.stuck.add(suspect.vmid);
-      t.log.error('an unnamed clone stayed locked past the clone deadline; ignoring it (needs an operator)', {
-        vmid: suspect.vmid,
-        waitedMs: deps.timing.cloneTimeoutMs,
-      });
-      continue;
-    }
-    if (outcome === 'gone') continue;
-    // The config is authoritative; the name in /cluster/resources can lag behind it.
-    const config = await t.attempt(`read the config of VM ${suspect.vmid}`, () => deps.proxmox.getVmConfig(suspect.node, suspect.vmid));
-    if (config.name === name) return { ...suspect, name, lock: undefined };
-  }
-  return null;
-}
-
-/** null while the clone runs; 'gone' when it failed (Proxmox removes it); 'done' otherwise. */
-async function cloneOutcome(deps: TaskDeps, vm: VmSummary): Promise<'gone' | 'done' | null> {
-  const present = async () => (await deps.proxmox.listVms()).some((v) => v.vmid === vm.vmid);
-  if (!(await present())) return 'gone';
+/** The VM's config, or null when it does not exist. */
+async function configOrNull(deps: TaskDeps, vm: VmRef): Promise<Record<string, string | number> | null> {
   try {
-    const { lock } = await deps.proxmox.getVmStatus(vm.node, vm.vmid);
-    return lock === 'clone' ? null : 'done';
+    return await deps.proxmox.getVmConfig(vm.node, vm.vmid);
   } catch (err) {
-    // Removed between the two reads.
-    if (!(await present())) return 'gone';
+    if (isGone(err)) return null;
     throw err;
   }
 }
 
 /**
- * Waits while the VM is being cloned (by this or an earlier run of the bridge). Returns
- * the unlocked VM, or null when it vanished (Proxmox removes a clone that failed).
+ * What the VM at `ref` is to this desktop: 'ours' (named desk-<id>, or the unnamed temporary config of a clone
+ * in progress into the id the ledger gave it), 'foreign' (someone else's), or null (nothing there).
  */
-export function waitWhileBuilding(deps: TaskDeps, t: Tools, desktopId: string, timeoutMs: number): Promise<VmSummary | null> {
+async function judge(deps: TaskDeps, desktopId: string, ref: VmRef): Promise<{ vm: VmSummary } | 'foreign' | null> {
+  const config = await configOrNull(deps, ref);
+  if (!config) return null;
+  const name = config.name === undefined ? undefined : String(config.name);
+  const lock = config.lock === undefined ? undefined : String(config.lock);
+  if (name !== undefined && name !== vmName(desktopId)) return 'foreign';
+  if (name === undefined && lock !== 'clone') return 'foreign';
+  const tags = typeof config.tags === 'string' ? config.tags.split(/[;,\s]+/).filter(Boolean) : [];
+  const status = (await deps.proxmox.getVmStatus(ref.node, ref.vmid)).status;
+  return {
+    vm: {
+      vmid: ref.vmid,
+      node: ref.node,
+      name: name ?? '',
+      status,
+      tags,
+      ...(lock ? { lock } : {}),
+      template: config.template === 1 || config.template === '1',
+    },
+  };
+}
+
+/**
+ * The desktop's VM, or null. `recordedOnly` (a create): without a ledger entry no clone was ever started from
+ * this host for it, so nothing is listed; a site with thousands of VMs must not be listed per create.
+ */
+export async function findDesktopVm(
+  deps: TaskDeps,
+  t: Tools,
+  desktopId: string,
+  opts: { recordedOnly?: boolean } = {},
+): Promise<VmSummary | null> {
+  return t.attempt(`look up VM ${vmName(desktopId)}`, async () => {
+    const entry = await deps.ledger.get(desktopId);
+    if (entry) {
+      const seen = await judge(deps, desktopId, entry);
+      if (seen && seen !== 'foreign') return seen.vm;
+      if (opts.recordedOnly) return null;
+    } else if (opts.recordedOnly) {
+      return null;
+    }
+    const found = (await deps.proxmox.listVms()).find((vm) => vm.name === vmName(desktopId) && !vm.template) ?? null;
+    // Found without (or beside) the ledger: note it, so the next command asks for this VM alone.
+    if (found) await deps.ledger.put(desktopId, { vmid: found.vmid, node: found.node });
+    return found;
+  });
+}
+
+/** The VMID the ledger holds for this desktop, if any (the create's choice, made before its clone). */
+export async function recordedRef(deps: TaskDeps, desktopId: string): Promise<VmRef | null> {
+  const entry = await deps.ledger.get(desktopId);
+  return entry ? { vmid: entry.vmid, node: entry.node } : null;
+}
+
+/** The clone of `ref` as it stands: finished and ours, still running, gone, or someone else's VM. */
+export async function cloneState(deps: TaskDeps, desktopId: string, ref: VmRef): Promise<'done' | 'running' | 'gone' | 'foreign'> {
+  const seen = await judge(deps, desktopId, ref);
+  if (seen === null) return 'gone';
+  if (seen === 'foreign') return 'foreign';
+  return seen.vm.lock && BUILD_LOCKS.has(seen.vm.lock) ? 'running' : 'done';
+}
+
+/**
+ * Waits while the VM is being cloned (by this or an earlier run of the bridge). Returns the
+ * unlocked VM, or null when it vanished (Proxmox removes a clone that failed).
+ */
+export async function waitWhileBuilding(
+  deps: TaskDeps,
+  t: Tools,
+  desktopId: string,
+  ref: VmRef,
+  timeoutMs: number,
+): Promise<VmSummary | null> {
   const name = vmName(desktopId);
-  return t
-    .pollUntil(
-      `check whether VM ${name} is still being cloned`,
-      async () => {
-        const vm = await deps.proxmox.findVmByName(name);
-        if (!vm) return { vm: null };
-        return vm.lock && BUILD_LOCKS.has(vm.lock) ? null : { vm };
-      },
-      timeoutMs,
-      `VM ${name} stayed locked (clone) for ${formatDuration(timeoutMs)}; the clone seems stuck`,
-    )
-    .then((r) => r.vm);
+  const result = await t.pollUntil(
+    `check whether VM ${ref.vmid} is still being cloned`,
+    async () => {
+      const seen = await judge(deps, desktopId, ref);
+      if (seen === null || seen === 'foreign') return { vm: null };
+      return seen.vm.lock && BUILD_LOCKS.has(seen.vm.lock) ? null : { vm: seen.vm };
+    },
+    timeoutMs,
+    `VM ${ref.vmid} (${name}) stayed locked (clone) for ${formatDuration(timeoutMs)}; the clone seems stuck`,
+  );
+  return result.vm;
 }
 
 export async function isRunning(deps: TaskDeps, t: Tools, vm: VmRef): Promise<boolean> {
@@ -153,29 +177,27 @@ export function waitUntilStopped(deps: TaskDeps, t: Tools, vm: VmRef): Promise<t
   );
 }
 
-/** Polls the guest agent until the desktop reports an IPv4 address. */
-export function waitForIpv4(deps: TaskDeps, t: Tools, vm: VmRef): Promise<string> {
-  const timeoutMs = deps.settings.ipWaitSeconds * 1000;
-  return t.pollUntil(
-    `read the IP address of VM ${vm.vmid} from its guest agent`,
-    () => deps.proxmox.getGuestIpv4(vm.node, vm.vmid),
-    timeoutMs,
-    `VM ${vm.vmid} reported no IP address within ${formatDuration(timeoutMs)}; is qemu-guest-agent installed and enabled in the template?`,
-  );
-}
-
-/** Destroys the desktop's VM if it exists; resolves once the destroy task finished. */
-export function destroyIfPresent(deps: TaskDeps, t: Tools, desktopId: string): Promise<void> {
-  const name = vmName(desktopId);
-  return t.attempt(
-    `destroy VM ${name}`,
+/**
+ * Destroys the VM if it is still this desktop's; resolves once the destroy task finished. A destroy that finds
+ * the config gone (`Configuration file … does not exist`: an earlier attempt or a re-sent request finished the
+ * job) is done, not failed (REAL-PRODUCT-GAPS #6).
+ */
+export async function destroyIfPresent(deps: TaskDeps, t: Tools, desktopId: string, ref: VmRef): Promise<void> {
+  await t.attempt(
+    `destroy VM ${ref.vmid}`,
     async () => {
-      // Looked up again on every attempt: an earlier attempt's task may have finished the job.
-      const vm = await deps.proxmox.findVmByName(name);
-      if (!vm) return;
-      const upid = await deps.proxmox.destroyVm(vm.node, vm.vmid);
-      await deps.proxmox.waitForTask(upid, { signal: t.signal, pollMs: deps.timing.pollMs });
+      // Looked at again on every attempt: an earlier attempt's task may have finished the job.
+      const seen = await judge(deps, desktopId, ref);
+      if (seen === null || seen === 'foreign') return;
+      try {
+        const upid = await deps.proxmox.destroyVm(ref.node, ref.vmid);
+        await deps.proxmox.waitForTask(upid, { signal: t.signal, pollMs: deps.timing.pollMs });
+      } catch (err) {
+        if (isGone(err)) return;
+        throw err;
+      }
     },
     deps.timing.powerTimeoutMs,
   );
+  await deps.ledger.remove(desktopId);
 }

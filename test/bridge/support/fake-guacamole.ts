@@ -14,7 +14,7 @@ type Method = keyof GuacamoleDriver;
 
 export class FakeGuacamole implements GuacamoleDriver {
   readonly connections = new Map<string, FakeConnection>();
-  readonly users = new Map<string, { password: string; read: Set<string> }>();
+  readonly users = new Map<string, { password: string; read: Set<string>; attributes: Record<string, string> }>();
   readonly calls: Array<{ method: Method; args: unknown[] }> = [];
   private readonly faults: Array<{ method: Method; error: InfraError; times: number }> = [];
   private nextId = 1;
@@ -65,11 +65,32 @@ export class FakeGuacamole implements GuacamoleDriver {
     for (const user of this.users.values()) user.read.delete(identifier);
   }
 
-  async ensureUser(username: string, password: string): Promise<void> {
+  async ensureUser(username: string, password: string, attributes: Record<string, string>): Promise<'created' | 'exists'> {
     this.enter('ensureUser', [username]);
     const user = this.users.get(username);
-    if (user) user.password = password;
-    else this.users.set(username, { password, read: new Set() });
+    // Like the real one: an existing user keeps its password; attributes are brought up to date.
+    if (user) {
+      Object.assign(user.attributes, attributes);
+      return 'exists';
+    }
+    this.users.set(username, { password, read: new Set(), attributes: { ...attributes } });
+    return 'created';
+  }
+
+  async setUserPassword(username: string, password: string): Promise<void> {
+    this.enter('setUserPassword', [username]);
+    const user = this.users.get(username);
+    if (!user) throw new InfraError(`guacamole PUT /users/${username} → 404 NOT_FOUND: Not found`, 'guacamole', 404, false);
+    user.password = password;
+  }
+
+  async listUsers(): Promise<Array<{ username: string; attributes: Record<string, string> }>> {
+    this.enter('listUsers', []);
+    return [...this.users].map(([username, u]) => ({ username, attributes: { ...u.attributes } }));
+  }
+
+  async probe(): Promise<{ headerAccepted: boolean; systemPermissions: string[] }> {
+    return { headerAccepted: true, systemPermissions: ['ADMINISTER'] };
   }
 
   async deleteUser(username: string): Promise<void> {
@@ -86,7 +107,8 @@ export class FakeGuacamole implements GuacamoleDriver {
 
   async loginAs(username: string, password: string): Promise<{ authToken: string; dataSource: string }> {
     this.enter('loginAs', [username]);
-    if (this.users.get(username)?.password !== password) throw new InfraError('Invalid login.', 'guacamole', 403, false);
+    if (this.users.get(username)?.password !== password)
+      throw new InfraError('guacamole POST /tokens → 403 INVALID_CREDENTIALS: Invalid login', 'guacamole', 403, false);
     return { authToken: `TOKEN-${username.toUpperCase()}`, dataSource: this.dataSource };
   }
 

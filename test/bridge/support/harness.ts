@@ -3,13 +3,8 @@
  * millisecond timings, and a task context that records progress.
  */
 import type { Command, CommandKind, DesktopFacts, DesktopSpec, Step } from '../../../src/schemas/bridge-protocol';
-import {
-  type TaskContext,
-  type TaskDeps,
-  type TaskSettings,
-  type TaskTiming,
-  newCloneRegistry,
-} from '../../../on-prem-bridge/src/tasks/context';
+import type { TaskContext, TaskDeps, TaskSettings, TaskTiming } from '../../../on-prem-bridge/src/tasks/context';
+import { memoryLedger, type VmLedger } from '../../../on-prem-bridge/src/vm-ledger';
 import { type LogFields, type Logger, createLogger } from '../../../on-prem-bridge/src/logger';
 import { FakeGuacamole } from './fake-guacamole';
 import { FakeProxmox } from './fake-proxmox';
@@ -30,27 +25,45 @@ export const SETTINGS: TaskSettings = {
   node: 'pve1',
   templateVmid: 9000,
   templates: { ubuntu: 9000 },
+  logins: {},
+  defaultLogin: 'cloud-init',
+  vncPassword: null,
+  guestNetworks: [],
   vmidRange: { min: 20000, max: 29999 },
   linkedClone: true,
   shutdownTimeoutSeconds: 1,
   ipWaitSeconds: 2,
+  desktopWaitSeconds: 2,
   bridgeSecret: BRIDGE_SECRET,
 };
+
+/** The site and deployment the tests' bridges act for. */
+export const OWNER = { siteId: 'test', deploymentId: 'dep0test' };
 
 export interface Infra {
   proxmox: FakeProxmox;
   guacamole: FakeGuacamole;
+  /** Plays the bridge's state folder: shared by every bridge of a test, as the disk is across restarts. */
+  ledger: VmLedger;
 }
 
 export function makeInfra(): Infra {
-  return { proxmox: new FakeProxmox(), guacamole: new FakeGuacamole() };
+  return { proxmox: new FakeProxmox(), guacamole: new FakeGuacamole(), ledger: memoryLedger() };
 }
 
 export function makeDeps(
   infra: Partial<TaskDeps> & Pick<TaskDeps, 'proxmox' | 'guacamole'>,
   settings: Partial<TaskSettings> = {},
 ): TaskDeps {
-  return { timing: FAST_TIMING, clones: newCloneRegistry(), ...infra, settings: { ...SETTINGS, ...settings } };
+  return {
+    timing: FAST_TIMING,
+    ledger: memoryLedger(),
+    owner: () => OWNER,
+    // The fake guests' desktops answer as soon as they have an address.
+    probeDesktop: async () => ({ ready: true }),
+    ...infra,
+    settings: { ...SETTINGS, ...settings },
+  };
 }
 
 let sequence = 0;

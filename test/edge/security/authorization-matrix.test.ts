@@ -138,6 +138,8 @@ const EXPECTED: Record<string, Row> = {
   'DELETE /api/v1/admin/templates/{id}': { subject: 'public', expect: adminOnly(404) },
   // A site with no bridge: reconciliation answers at once that it skipped it.
   'POST /api/v1/admin/reconcile': { subject: 'public', body: (f) => ({ siteId: f.siteId }), expect: adminOnly(200) },
+  // No site's last report has this id: an admin is told so.
+  'POST /api/v1/admin/reconcile/{reportId}/confirm': { subject: 'public', expect: adminOnly(404) },
 };
 
 interface Case {
@@ -230,6 +232,7 @@ describe('authorisation matrix', () => {
       .replace('{id}', f.resourceId)
       .replace('{userId}', f.ownerId)
       .replace('{siteId}', f.siteId)
+      .replace('{reportId}', f.resourceId)
       .replace('{ticket}', `${f.resourceId}.${'A'.repeat(43)}`);
     if (!isOwned(row) && row.query) path += row.query(f);
     const body = typeof row.body === 'function' ? row.body(f) : row.body;

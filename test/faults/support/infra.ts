@@ -1,6 +1,6 @@
 /**
  * What the simulators themselves say, never the edge's word: VMs from Proxmox's
- * /cluster/resources, connections and users from Guacamole's REST API (as its admin),
+ * live node list, connections and users from Guacamole's REST API (as its admin),
  * and the simulator-only control endpoints for faults and their counts. The REST reads
  * go through the faulted APIs, so they are only made while no faults are set.
  */
@@ -126,9 +126,8 @@ export class Infra {
 
   private async vms(): Promise<PveVm[]> {
     const [resources, simVms] = await Promise.all([
-      this.pve<{ vmid: number; name?: string; status: string; tags?: string; lock?: string; template?: number }[]>(
-        '/cluster/resources?type=vm',
-      ),
+      // The node's own list reads the configs; /cluster/resources lags (pvestatd) and would misreport new VMs.
+      this.pve<{ vmid: number; name?: string; status: string; tags?: string; lock?: string; template?: number }[]>('/nodes/pve1/qemu'),
       fetch(`${this.simBase}/__sim/vms`).then(async (r) => ((await r.json()) as { data: { vmid: number; ipv4: string }[] }).data),
     ]);
     const ips = new Map(simVms.map((v) => [v.vmid, v.ipv4]));
