@@ -111,6 +111,8 @@ export type LiveMessage =
 const DEFAULT_WATCHDOG_SECONDS = 600;
 const RETRY_CAP_MS = 60_000;
 const DB_COALESCE_MS = 250;
+/** How long a transition's effects may take in memory before the alarm set with it runs them again. */
+const EFFECTS_GRACE_MS = 10_000;
 const LIVE_TAG = 'live';
 
 const STEP_NAMES: Partial<Record<DesktopStatus, string>> = {
@@ -640,6 +642,9 @@ export class DesktopSession extends DurableObject<Bindings> {
           this.sql.exec('UPDATE usage SET stopped_at = ?, stop_reason = ?, rev = rev + 1 WHERE id = ?', now, reason, s.openUsageId);
         }
         for (const e of effects) this.sql.exec('INSERT INTO outbox (effect, next_at) VALUES (?, ?)', JSON.stringify(e), now);
+        // The alarm belongs to the transition, not to its effects: an object reset before
+        // (or while) they run still wakes up to run them and keep its clocks.
+        void this.ctx.storage.setAlarm(Math.min(nextWakeUp(this.timerState(next), this.timerPolicy) ?? Infinity, now + EFFECTS_GRACE_MS));
       });
     } catch (err) {
       // The transaction rolled back; the cache must not keep what it did not commit.
