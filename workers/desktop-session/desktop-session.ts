@@ -15,7 +15,8 @@
 import { DurableObject } from 'cloudflare:workers';
 import type { z } from 'zod';
 import { withDb } from '../../src/db/client';
-import { writeThrough } from '../../src/db/queries';
+import { describeDbError } from '../../src/db/errors';
+import { type RefusedRow, writeThrough } from '../../src/db/queries';
 import { type Bindings, type Config, config } from '../../src/env';
 import { randomId, randomToken } from '../../src/lib/ids';
 import { DEFAULT_LAUNCH, type LaunchSpec } from '../../src/lib/launch';
@@ -31,7 +32,7 @@ import type {
 } from '../../src/schemas/bridge-protocol';
 import type { ActivitySource, Desktop, DesktopStatus, TransitionRecord } from '../../src/schemas/desktop';
 import type { DesktopEvent as WebhookEvent, EventType } from '../../src/schemas/events';
-import type { EventsMessage, JobMessage } from '../../src/schemas/jobs';
+import type { AuditRecord, EventsMessage, JobMessage } from '../../src/schemas/jobs';
 import {
   type DueAction,
   type TimerPolicy,
@@ -98,7 +99,9 @@ type OutboxEffect =
   /** A desktop event for webhook subscribers. */
   | { kind: 'event'; event: WebhookEvent }
   /** The session no longer runs: its GPU slots at the site are free again. */
-  | { kind: 'gpu_release'; siteId: string; desktopId: string };
+  | { kind: 'gpu_release'; siteId: string; desktopId: string }
+  /** An audit record of something the desktop did by itself (a row Postgres refused). */
+  | { kind: 'audit'; record: AuditRecord };
 
 /** What the live stream sends (WebSocket text frames, or SSE data lines). */
 export type LiveMessage =
@@ -182,6 +185,13 @@ export class DesktopSession extends DurableObject<Bindings> {
         stop_reason TEXT, rev INTEGER NOT NULL DEFAULT 1, synced_rev INTEGER NOT NULL DEFAULT 0)`);
       this.writeMeta('schema', 1);
     }
+    if (version < 2) {
+      // Rows Postgres refused for what they hold (./flushDatabase): kept here, with the error, for operators.
+      this.sql.exec(`CREATE TABLE IF NOT EXISTS set_aside (
+        kind TEXT NOT NULL, key TEXT NOT NULL, error TEXT NOT NULL, outcome TEXT NOT NULL, at INTEGER NOT NULL,
+        PRIMARY KEY (kind, key))`);
+      this.writeMeta('schema', 2);
+    }
   }
 
   // ---- reads ----
@@ -207,9 +217,14 @@ export class DesktopSession extends DurableObject<Bindings> {
   }
 
   async history(): Promise<TransitionRecord[]> {
+    return this.transitionsAfter(0);
+  }
+
+  private transitionsAfter(seq: number): TransitionRecord[] {
     return this.sql
       .exec<{ seq: number; at: string; from_status: string | null; to_status: string; event: string; actor: string; reason: string }>(
-        'SELECT * FROM transitions ORDER BY seq',
+        'SELECT * FROM transitions WHERE seq > ? ORDER BY seq',
+        seq,
       )
       .toArray()
       .map(toTransitionRecord);
@@ -221,10 +236,20 @@ export class DesktopSession extends DurableObject<Bindings> {
   }
 
   /** Debug view for operators and tests: outbox depth and database sync position. */
-  async syncStatus(): Promise<{ outbox: number; dbRevision: number; revision: number; lastError: string | null }> {
+  async syncStatus(): Promise<{
+    outbox: number;
+    dbRevision: number;
+    revision: number;
+    lastError: string | null;
+    setAside: RefusedRow[];
+  }> {
     const sync = this.sync();
     const outbox = this.sql.exec<{ n: number }>('SELECT count(*) AS n FROM outbox').one().n;
-    return { outbox, dbRevision: sync.dbRevision, revision: this.state()?.revision ?? 0, lastError: sync.lastError };
+    const setAside = this.sql
+      .exec<{ kind: string; key: string; error: string; outcome: string }>('SELECT kind, key, error, outcome FROM set_aside ORDER BY at')
+      .toArray()
+      .map((r) => ({ ...r, kind: r.kind as RefusedRow['kind'], outcome: r.outcome as RefusedRow['outcome'] }));
+    return { outbox, dbRevision: sync.dbRevision, revision: this.state()?.revision ?? 0, lastError: sync.lastError, setAside };
   }
 
   // ---- the live stream ----
@@ -759,6 +784,9 @@ export class DesktopSession extends DurableObject<Bindings> {
       case 'event':
         await this.env.EVENTS.send({ kind: 'event', event: effect.event } satisfies EventsMessage, { contentType: 'json' });
         return;
+      case 'audit':
+        await this.env.EVENTS.send({ kind: 'audit', record: effect.record } satisfies EventsMessage, { contentType: 'json' });
+        return;
     }
   }
 
@@ -772,10 +800,10 @@ export class DesktopSession extends DurableObject<Bindings> {
       .toArray();
     if (!s || (s.revision <= sync.dbRevision && usage.length === 0)) return;
     if (sync.notBefore && sync.notBefore > Date.now()) return;
-    const transitions = (await this.history()).filter((t) => t.seq > sync.dbSeq).map((t) => ({ ...t, desktopId: s.desktop.id }));
+    const transitions = this.transitionsAfter(sync.dbSeq).map((t) => ({ ...t, desktopId: s.desktop.id }));
     const wake = nextWakeUp(this.timerState(s), this.timerPolicy);
     try {
-      await withDb(this.cfg, (db) =>
+      const refused = await withDb(this.cfg, (db) =>
         writeThrough(
           db,
           { desktop: s.desktop, version: s.revision, nextDueAt: iso(wake) },
@@ -803,11 +831,54 @@ export class DesktopSession extends DurableObject<Bindings> {
         lastError: null,
       });
       for (const u of usage) this.sql.exec('UPDATE usage SET synced_rev = ? WHERE id = ? AND synced_rev < ?', u.rev, u.id, u.rev);
+      if (refused.length > 0) this.setAside(s.desktop.id, refused);
     } catch (err) {
       const failures = sync.failures + 1;
-      this.writeMeta('sync', { ...sync, failures, notBefore: Date.now() + backoffMs(failures), lastError: String(err).slice(0, 300) });
+      this.writeMeta('sync', { ...sync, failures, notBefore: Date.now() + backoffMs(failures), lastError: describeDbError(err) });
       console.warn(JSON.stringify({ msg: 'postgres write-through failed; kept in outbox', desktopId: s.desktop.id, failures }));
     }
+  }
+
+  /**
+   * Rows Postgres refused (./writeThrough) do not hold the others back: each is recorded here
+   * with its error and reported to admins in the audit log, once per row; the original stays
+   * in this object's storage.
+   */
+  private setAside(desktopId: string, refused: RefusedRow[]): void {
+    const now = Date.now();
+    const effects: OutboxEffect[] = [];
+    for (const r of refused) {
+      const fresh =
+        this.sql.exec(
+          'INSERT INTO set_aside (kind, key, error, outcome, at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+          r.kind,
+          r.key,
+          r.error,
+          r.outcome,
+          now,
+        ).rowsWritten > 0;
+      if (!fresh) continue;
+      const what = r.outcome === 'cleaned' ? 'written without its control characters' : 'set aside';
+      effects.push({
+        kind: 'audit',
+        record: {
+          id: randomId('au'),
+          at: new Date(now).toISOString(),
+          actor: 'system:write-through',
+          role: 'system',
+          action: 'desktop.row_refused',
+          target: desktopId,
+          sourceIp: null,
+          requestId: null,
+          outcome: r.outcome,
+          details: { row: `${r.kind} ${r.key}`, error: r.error, reason: `Postgres refused the ${r.kind} row; it was ${what}` },
+        },
+      });
+      console.warn(
+        JSON.stringify({ msg: 'postgres refused a row', desktopId, kind: r.kind, key: r.key, outcome: r.outcome, error: r.error }),
+      );
+    }
+    if (effects.length > 0) this.enqueue(effects);
   }
 
   private async scheduleAlarm(): Promise<void> {
