@@ -203,9 +203,10 @@ desktopRoutes.openapi(
       backend: template?.backend ?? 'proxmox',
       gpuSlots: template?.gpuSlots ?? 0,
     });
+    const runId = randomId('rn');
     const launch: LaunchSpec = template
-      ? { vmTemplate: template.vmTemplate, image: template.image, storageGb: template.storageGb, gpu: null, turn: null }
-      : { ...DEFAULT_LAUNCH };
+      ? { runId, vmTemplate: template.vmTemplate, image: template.image, storageGb: template.storageGb, gpu: null, turn: null }
+      : { ...DEFAULT_LAUNCH, runId };
     if (desktop.backend === 'selkies') launch.turn = await podTurn(cfg, desktop);
     // The quota lives in the user's Durable Object: no database round trip on the way to 202.
     const account = c.env.USER_ACCOUNT.getByName(userId);
@@ -214,10 +215,13 @@ desktopRoutes.openapi(
     let created: Desktop;
     try {
       // A GPU session's slots are booked on one GPU before anything is launched.
-      if (desktop.gpuSlots > 0) launch.gpu = unwrap(await hub.bookGpu(desktop.id, desktop.gpuSlots));
+      if (desktop.gpuSlots > 0) launch.gpu = unwrap(await hub.bookGpu(desktop.id, runId, desktop.gpuSlots));
       created = unwrap(await c.env.DESKTOP_SESSION.getByName(desktop.id).create(desktop, actorOf(p), launch));
     } catch (err) {
-      await Promise.all([account.release(desktop.id).catch(() => {}), launch.gpu ? hub.releaseGpu(desktop.id).catch(() => {}) : null]);
+      await Promise.all([
+        account.release(desktop.id).catch(() => {}),
+        launch.gpu ? hub.releaseGpu(desktop.id, runId).catch(() => {}) : null,
+      ]);
       throw err;
     }
     c.header('Location', `/api/v1/desktops/${created.id}`);
@@ -388,15 +392,15 @@ for (const action of ['start', 'stop'] as const) {
     async (c) => {
       const p = c.var.principal;
       const { stub, desktop: before } = await loadDesktop(c.env, p, c.req.valid('param').id);
-      // Starting a Selkies desktop launches a new session: fresh TURN credentials for its
-      // pod and, for a GPU desktop, its slots booked first.
+      // A start is a new run: fresh TURN credentials for a Selkies pod and, for a GPU desktop,
+      // slots booked for this run alone; a refused start releases only its own run's booking.
       const hub = c.env.SITE_HUB.getByName(before.siteId);
       const starting = action === 'start' && before.status === 'STOPPED';
-      const launch: Partial<LaunchSpec> = {};
+      const launch: Partial<LaunchSpec> = { runId: randomId('rn') };
       if (starting && before.backend === 'selkies') launch.turn = await podTurn(c.var.cfg, before);
-      if (starting && before.gpuSlots > 0) launch.gpu = unwrap(await hub.bookGpu(before.id, before.gpuSlots));
+      if (starting && before.gpuSlots > 0) launch.gpu = unwrap(await hub.bookGpu(before.id, launch.runId as string, before.gpuSlots));
       const result = await stub.act(action, actorOf(p), starting ? launch : undefined);
-      if (!result.ok && launch.gpu) await hub.releaseGpu(before.id);
+      if (!result.ok && launch.gpu) await hub.releaseGpu(before.id, launch.runId ?? null);
       const desktop = unwrap(result);
       return c.json(success(desktop, `Desktop ${action} initiated.`), 202);
     },

@@ -99,7 +99,7 @@ type OutboxEffect =
   /** A desktop event for webhook subscribers. */
   | { kind: 'event'; event: WebhookEvent }
   /** The session no longer runs: its GPU slots at the site are free again. */
-  | { kind: 'gpu_release'; siteId: string; desktopId: string }
+  | { kind: 'gpu_release'; siteId: string; desktopId: string; runId?: string | null }
   /** An audit record of something the desktop did by itself (a row Postgres refused). */
   | { kind: 'audit'; record: AuditRecord };
 
@@ -230,6 +230,12 @@ export class DesktopSession extends DurableObject<Bindings> {
       .map(toTransitionRecord);
   }
 
+  /** The status and the run (create or start) it belongs to: the site's hub asks whether a GPU booking has ended. */
+  async currentRun(): Promise<{ status: DesktopStatus; runId: string | null } | null> {
+    const s = this.state();
+    return s ? { status: s.desktop.status, runId: s.launch?.runId ?? null } : null;
+  }
+
   /** Whether `commandId` is still the command this desktop wants run (SiteHub asks before dispatching). */
   async isActiveCommand(commandId: string): Promise<boolean> {
     return this.state()?.activeCommand?.id === commandId;
@@ -302,11 +308,20 @@ export class DesktopSession extends DurableObject<Bindings> {
     return ok(this.apply(initial, null, 'create', actor, 'desktop creation requested', {}, 'create'));
   }
 
-  /** `launch`: for a start, what the route prepared for the new session (booked GPU slots, fresh TURN credentials). */
+  /**
+   * `launch`: for a start, what the route prepared for the new run (its id, booked GPU
+   * slots, fresh TURN credentials). A start never goes out with the previous run's.
+   */
   async act(action: Exclude<UserAction, 'create'>, actor: string, launch?: Partial<LaunchSpec>): Promise<Result<Desktop>> {
     const found = this.state();
-    const s = found && launch ? { ...found, launch: { ...(found.launch ?? DEFAULT_LAUNCH), ...launch } } : found;
+    const fresh = { runId: launch?.runId ?? null, gpu: launch?.gpu ?? null, turn: launch?.turn ?? null };
+    const s = found && action === 'start' ? { ...found, launch: { ...(found.launch ?? DEFAULT_LAUNCH), ...fresh } } : found;
     if (!s) return fail('NOT_FOUND', 'desktop not found');
+    const unprepared = (s.desktop.gpuSlots > 0 && !fresh.gpu) || (s.desktop.backend === 'selkies' && !fresh.turn);
+    if (action === 'start' && unprepared && nextStatus(s.desktop.status, action)) {
+      // The route read another status and prepared nothing for this run (no GPU slots, no TURN credentials).
+      return fail('INVALID_STATE', `Desktop ${s.desktop.id} changed while its start was being prepared; try again`);
+    }
     const status = s.desktop.status;
     // DELETE is idempotent: asking again while the teardown runs changes nothing.
     if (action === 'delete' && status === 'STOPPING' && s.activeCommand?.kind === 'delete') return ok(s.desktop);
@@ -621,7 +636,7 @@ export class DesktopSession extends DurableObject<Bindings> {
     if (to === 'DELETED') effects.push({ kind: 'release', userId: desktop.userId, desktopId: desktop.id });
     const ended = (st: DesktopStatus | null) => st === 'STOPPED' || st === 'FAILED' || st === 'DELETED';
     if (desktop.gpuSlots > 0 && ended(to) && !ended(from))
-      effects.push({ kind: 'gpu_release', siteId: desktop.siteId, desktopId: desktop.id });
+      effects.push({ kind: 'gpu_release', siteId: desktop.siteId, desktopId: desktop.id, runId: s.launch?.runId ?? null });
 
     // Entering RUNNING starts the session and the idle clock; leaving it ends them.
     const enteringRunning = to === 'RUNNING' && from !== 'RUNNING';
@@ -779,7 +794,7 @@ export class DesktopSession extends DurableObject<Bindings> {
       case 'release':
         return this.env.USER_ACCOUNT.getByName(effect.userId).release(effect.desktopId);
       case 'gpu_release':
-        await this.env.SITE_HUB.getByName(effect.siteId).releaseGpu(effect.desktopId);
+        await this.env.SITE_HUB.getByName(effect.siteId).releaseGpu(effect.desktopId, effect.runId ?? null);
         return;
       case 'event':
         await this.env.EVENTS.send({ kind: 'event', event: effect.event } satisfies EventsMessage, { contentType: 'json' });

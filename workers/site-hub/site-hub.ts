@@ -14,7 +14,7 @@ import { DurableObject } from 'cloudflare:workers';
 import { withDb } from '../../src/db/client';
 import { markSiteLink } from '../../src/db/queries';
 import { type Bindings, type Config, config } from '../../src/env';
-import { desktopStatuses } from '../../src/lib/desktop-statuses';
+import { bookingOwner, gpuBookingId } from '../../src/lib/launch';
 import { randomId } from '../../src/lib/ids';
 import {
   type GpuSlotState,
@@ -273,11 +273,13 @@ export class SiteHub extends DurableObject<Bindings> {
   // ---- GPU slots (time-slicing replicas) of this site ----
 
   /**
-   * Books `slots` of one GPU for a desktop before its session is launched (the pod is
-   * then pinned to that GPU's node). Refuses, with the reason a person can act on, when
-   * no single GPU has room; a second booking for the same desktop returns the first.
+   * Books `slots` of one GPU for one run of a desktop (its create, or a start) before the
+   * session is launched (the pod is then pinned to that GPU's node). Refuses, with the
+   * reason a person can act on, when no single GPU has room; booking the same run again
+   * returns the first booking.
    */
-  async bookGpu(desktopId: string, slots: number): Promise<Result<{ gpuId: string; node: string }>> {
+  async bookGpu(desktopId: string, runId: string, slots: number): Promise<Result<{ gpuId: string; node: string }>> {
+    const bookingId = gpuBookingId(desktopId, runId);
     const state = this.gpuState();
     const siteId = this.siteId();
     if (state.gpus.length === 0) {
@@ -287,9 +289,9 @@ export class SiteHub extends DurableObject<Bindings> {
       );
     }
     if (!isSlotCount(slots)) return fail('GPU_CAPACITY', `A session takes 1, 2, 4 or 8 GPU slots, not ${slots}`);
-    let r = allocate(state, { sessionId: desktopId, slots });
-    if (!r.ok && r.reason !== 'too_large' && (await this.releaseDeletedBookings()) > 0) {
-      r = allocate(this.gpuState(), { sessionId: desktopId, slots });
+    let r = allocate(state, { sessionId: bookingId, slots });
+    if (!r.ok && r.reason !== 'too_large' && (await this.releaseEndedBookings()) > 0) {
+      r = allocate(this.gpuState(), { sessionId: bookingId, slots });
     }
     if (!r.ok) {
       const total = occupancy(this.gpuState()).totals;
@@ -307,25 +309,37 @@ export class SiteHub extends DurableObject<Bindings> {
   }
 
   /**
-   * Before refusing for capacity: a desktop that reached DELETED frees its GPU slots through
-   * its outbox a moment later, so a user who ends a session and launches again at once could
-   * be refused by slots already free. Only DELETED counts: a STOPPED or FAILED desktop may
-   * be booking again for a start right now, and a booking without a desktop yet belongs to
-   * a launch on its way. Answers how many bookings it released.
+   * Before refusing for capacity: a run that ended frees its GPU slots through its desktop's
+   * outbox a moment later, so a user who ends a session and launches again at once could be
+   * refused by slots already free. Released here: every booking of a DELETED desktop, and a
+   * booking of the desktop's current run once that run has ended (STOPPED or FAILED). A
+   * booking of another run may belong to a start on its way and stays. Answers how many it
+   * released.
    */
-  private async releaseDeletedBookings(): Promise<number> {
+  private async releaseEndedBookings(): Promise<number> {
     const ids = Object.keys(this.gpuState().bookings);
-    const views = await desktopStatuses(this.env, ids);
-    const deleted = ids.filter((_, i) => views[i]?.status === 'DELETED');
+    const runs = await Promise.all(
+      ids.map((id) =>
+        this.env.DESKTOP_SESSION.getByName(bookingOwner(id).desktopId)
+          .currentRun()
+          .catch(() => undefined),
+      ),
+    );
+    const ended = ids.filter((id, i) => {
+      const run = runs[i];
+      if (!run) return false;
+      const sameRun = run.runId === bookingOwner(id).runId;
+      return run.status === 'DELETED' || (sameRun && (run.status === 'STOPPED' || run.status === 'FAILED'));
+    });
     let state = this.gpuState();
-    for (const id of deleted) state = release(state, id).state;
-    if (deleted.length > 0) this.saveGpuState(state);
-    return deleted.length;
+    for (const id of ended) state = release(state, id).state;
+    if (ended.length > 0) this.saveGpuState(state);
+    return ended.length;
   }
 
-  /** The session ended (stopped, failed, deleted): its slots are free again. Idempotent. */
-  async releaseGpu(desktopId: string): Promise<void> {
-    const { state, released } = release(this.gpuState(), desktopId);
+  /** One run of a desktop ended (stopped, failed, deleted), or its start was refused: that run's slots are free again. Idempotent. */
+  async releaseGpu(desktopId: string, runId: string | null): Promise<void> {
+    const { state, released } = release(this.gpuState(), gpuBookingId(desktopId, runId));
     if (released) this.saveGpuState(state);
   }
 
