@@ -248,6 +248,12 @@ export async function upsertSite(db: Db, site: { id: string; name: string; keyHa
     .onConflictDoUpdate({ target: sites.id, set: { name: site.name, keyHash: site.keyHash } });
 }
 
+/** Removes a site's row; answers whether there was one. */
+export async function deleteSite(db: Db, siteId: string): Promise<boolean> {
+  const rows = await db.delete(sites).where(eq(sites.id, siteId)).returning({ id: sites.id });
+  return rows.length > 0;
+}
+
 export async function markSiteLink(db: Db, siteId: string, connected: boolean): Promise<void> {
   const now = new Date().toISOString();
   await db

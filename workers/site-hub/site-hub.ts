@@ -12,7 +12,8 @@
  */
 import { DurableObject } from 'cloudflare:workers';
 import { withDb } from '../../src/db/client';
-import { markSiteLink } from '../../src/db/queries';
+import { markSiteLink, siteKeyHash } from '../../src/db/queries';
+import { timingSafeEqualHex } from '../../src/lib/ids';
 import { type Bindings, type Config, config } from '../../src/env';
 import { bookingOwner, gpuBookingId } from '../../src/lib/launch';
 import { randomId } from '../../src/lib/ids';
@@ -58,6 +59,10 @@ export interface SiteStatus {
 
 export type DispatchOutcome = 'delivered' | 'offline' | 'dropped';
 
+/** Close codes the hub gives a bridge it no longer accepts (the bridge reconnects with its key, and is refused). */
+const SITE_KEY_ROTATED = 4003;
+const SITE_REMOVED = 4004;
+
 const REQUEST_TIMEOUT_MS = 15_000;
 
 export class SiteHub extends DurableObject<Bindings> {
@@ -84,6 +89,67 @@ export class SiteHub extends DurableObject<Bindings> {
     if (!columns.some((c) => c.name === 'orphan')) this.sql.exec('ALTER TABLE commands ADD COLUMN orphan INTEGER NOT NULL DEFAULT 0');
     // Desktops whose leftovers reconciliation found, with when it first saw them.
     this.sql.exec(`CREATE TABLE IF NOT EXISTS orphans (desktop_id TEXT PRIMARY KEY, first_seen INTEGER NOT NULL)`);
+  }
+
+  // ---- the site key ----
+
+  /**
+   * Whether `keyHash` (SHA-256 of the key a bridge presents) is this site's. The hub keeps
+   * the hash itself, so bridges log in while Postgres is down; Postgres holds the copy
+   * that lists sites. A hub that has none yet (a site registered before hubs kept it, or
+   * written to Postgres directly) takes Postgres' once; `unavailable` when it would need
+   * Postgres and cannot reach it.
+   */
+  async authenticate(siteId: string, keyHash: string): Promise<'ok' | 'refused' | 'unavailable'> {
+    let stored = this.meta('keyHash');
+    if (stored === null && this.meta('removed') === null) {
+      try {
+        stored = await withDb(this.cfg, (db) => siteKeyHash(db, siteId));
+      } catch {
+        return 'unavailable';
+      }
+      if (stored !== null) this.setMeta({ keyHash: stored, siteId });
+    }
+    return stored !== null && timingSafeEqualHex(keyHash, stored) ? 'ok' : 'refused';
+  }
+
+  /** A site registered, or its key rotated: a bridge still connected with the old key is hung up on. */
+  async setSiteKey(siteId: string, keyHash: string): Promise<void> {
+    const previous = this.meta('keyHash');
+    this.sql.exec(`DELETE FROM meta WHERE key = 'removed'`);
+    this.setMeta({ keyHash, siteId });
+    if (previous !== null && previous !== keyHash) this.hangUp(SITE_KEY_ROTATED, 'site key rotated');
+  }
+
+  /** The site is removed: no key opens it any more, and its bridge is hung up on. Answers whether it had a key. */
+  async removeSite(): Promise<boolean> {
+    const had = this.meta('keyHash') !== null;
+    this.sql.exec(`DELETE FROM meta WHERE key = 'keyHash'`);
+    this.setMeta({ removed: new Date().toISOString() });
+    this.hangUp(SITE_REMOVED, 'site removed');
+    return had;
+  }
+
+  private hangUp(code: number, reason: string): void {
+    for (const ws of this.ctx.getWebSockets()) {
+      this.setAttachment(ws, { replaced: true });
+      try {
+        ws.close(code, reason);
+      } catch {
+        // already closing
+      }
+    }
+    if (!this.liveSocket()) this.ctx.waitUntil(this.requeueInFlight(`hung up: ${reason}`));
+  }
+
+  private meta(key: string): string | null {
+    return this.sql.exec<{ value: string }>('SELECT value FROM meta WHERE key = ?', key).toArray()[0]?.value ?? null;
+  }
+
+  private setMeta(values: Record<string, string>): void {
+    for (const [key, value] of Object.entries(values)) {
+      this.sql.exec('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value', key, value);
+    }
   }
 
   // ---- the bridge's WebSocket ----
@@ -481,6 +547,10 @@ export class SiteHub extends DurableObject<Bindings> {
     const att = ws.deserializeAttachment() as Attachment | null;
     if (att?.replaced) return;
     if (this.liveSocket()) return;
+    await this.requeueInFlight(why);
+  }
+
+  private async requeueInFlight(why: string): Promise<void> {
     // Back to the queue: its backoff and dead-letter rules apply while the site is offline.
     const siteId = this.siteId();
     for (const row of this.inFlight()) {

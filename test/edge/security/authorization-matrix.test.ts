@@ -27,7 +27,14 @@ type Who = 'anonymous' | 'otherUser' | 'owner' | 'admin' | 'service';
 type Owned = 'desktop' | 'webhook';
 type Row =
   | { subject: Owned; expect: Record<Exclude<Who, 'service'>, number>; body?: unknown }
-  | { subject: 'user' | 'public'; expect: Record<Who, number>; body?: (f: Fixture) => unknown; query?: (f: Fixture) => string };
+  | {
+      subject: 'user' | 'public';
+      expect: Record<Who, number>;
+      body?: (f: Fixture) => unknown;
+      query?: (f: Fixture) => string;
+      /** `fresh`: {siteId} is a site registered for this case alone (the case may remove it). */
+      site?: 'fresh';
+    };
 
 type OwnedRow = Extract<Row, { subject: Owned }>;
 type OtherRow = Exclude<Row, OwnedRow>;
@@ -95,6 +102,7 @@ const EXPECTED: Record<string, Row> = {
     body: () => ({ id: `matrix-${crypto.randomUUID().slice(0, 8)}`, name: 'Matrix' }),
     expect: adminOnly(201),
   },
+  'DELETE /api/v1/admin/sites/{siteId}': { subject: 'public', site: 'fresh', expect: adminOnly(200) },
   'GET /api/v1/admin/reconcile': { subject: 'public', expect: adminOnly(200) },
   'GET /api/v1/admin/audit': { subject: 'public', expect: adminOnly(200) },
   'GET /api/v1/admin/overview': { subject: 'public', expect: adminOnly(200) },
@@ -221,7 +229,9 @@ describe('authorisation matrix', () => {
       expect(made.status, made.text).toBe(201);
       resourceId = made.body!.data.id;
     }
-    const f: Fixture = { ownerId, resourceId, siteId };
+    const freshSite = !isOwned(row) && row.site === 'fresh' ? `matrix-${crypto.randomUUID().slice(0, 8)}` : null;
+    if (freshSite) await registerSite(freshSite);
+    const f: Fixture = { ownerId, resourceId, siteId: freshSite ?? siteId };
 
     const [method, template] = c.route.split(' ') as [string, string];
     let path = template
