@@ -14,8 +14,9 @@
  */
 import { LOCAL, ensureLocalConfig } from './lib/local-config';
 import { type Managed, QUIET_WRANGLER, nodeTs, startProcess } from './lib/processes';
+import { signToken } from './lib/tokens';
 
-ensureLocalConfig();
+const { jwtSecret } = ensureLocalConfig();
 const external = process.env.DATABASE_URL;
 const children: Managed[] = [];
 const start = (name: string, spec: { command: string; args: string[] }, readyWhen: RegExp, env: Record<string, string> = {}) => {
@@ -52,9 +53,10 @@ start('bridge', nodeTs('on-prem-bridge/src/main.ts', ['--env-file=.local/bridge.
 
 // Report when the site's bridge shows as connected.
 const deadline = Date.now() + 60_000;
+const admin = await signToken(jwtSecret, 'dev', { roles: ['admin'] });
 for (;;) {
   try {
-    const res = await fetch(`http://127.0.0.1:${LOCAL.edgePort}/healthz`);
+    const res = await fetch(`http://127.0.0.1:${LOCAL.edgePort}/api/v1/admin/health`, { headers: { authorization: `Bearer ${admin}` } });
     const body = (await res.json()) as { data?: { sites?: { id: string; bridge: string }[] } };
     if (body.data?.sites?.some((s) => s.bridge === 'connected')) break;
   } catch {
@@ -67,7 +69,7 @@ for (;;) {
   await new Promise((r) => setTimeout(r, 500));
 }
 console.log(`
-[dev] ready: http://127.0.0.1:${LOCAL.edgePort}  (dashboard: /, health: /healthz, API docs: /api/v1/openapi.json)
+[dev] ready: http://127.0.0.1:${LOCAL.edgePort}  (dashboard: /, health: /healthz and, for admins, /api/v1/admin/health, API docs: /api/v1/openapi.json)
 [dev] a token:  TOKEN=$(npm run -s token -- alice)
 [dev] create:   curl -s -X POST http://127.0.0.1:${LOCAL.edgePort}/api/v1/desktops -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"name":"My desktop","plan":"STANDARD"}'
 `);

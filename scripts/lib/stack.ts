@@ -186,9 +186,10 @@ async function launch(opts: StackOptions, dir: string, started: Managed[]): Prom
 
   const waitForBridge = async (connected: boolean, timeoutMs = 60_000) => {
     const deadline = Date.now() + timeoutMs;
+    const admin = await signToken(jwtSecret, 'stack-health', { roles: ['admin'] });
     for (;;) {
       try {
-        const res = await fetch(`${edgeUrl}/healthz`);
+        const res = await fetch(`${edgeUrl}/api/v1/admin/health`, { headers: { authorization: `Bearer ${admin}` } });
         const body = (await res.json()) as { data?: { sites?: { id: string; bridge: string }[] } };
         const site = body.data?.sites?.find((s) => s.id === siteId);
         if ((site?.bridge === 'connected') === connected) return;

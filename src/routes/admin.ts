@@ -13,6 +13,7 @@ import { randomToken, sha256Hex } from '../lib/ids';
 import { UserIdSchema } from '../schemas/user-id';
 import { reconcileAllSites, reconcileSite } from '../../workers/reconcile/reconcile';
 import { insightRoutes } from './admin-insights';
+import { adminHealthRoutes } from './health';
 import { adminTemplateRoutes } from './templates';
 import { validationHook } from './validation';
 
@@ -260,6 +261,7 @@ adminRoutes.openapi(
 // The audit log, the overview and templates: admin-only like everything here.
 adminRoutes.route('/', insightRoutes);
 adminRoutes.route('/', adminTemplateRoutes);
+adminRoutes.route('/', adminHealthRoutes);
 
 export const GpuOccupancyOut = z
   .object({

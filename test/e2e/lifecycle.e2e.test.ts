@@ -180,9 +180,12 @@ describe('desktop lifecycle, end to end', () => {
     for (const d of running) expect(await vmsNamed(`desk-${d.id}`)).toEqual([expect.objectContaining({ vmid: d.vmId })]);
   }, 180_000);
 
-  it('reports the site on /healthz as connected', async () => {
-    const res = await fetch(`${stack.edgeUrl}/healthz`);
+  it('reports the site as connected to admins, and only up or not on the public /healthz', async () => {
+    const admin = await stack.token('health-admin', ['admin']);
+    const res = await fetch(`${stack.edgeUrl}/api/v1/admin/health`, { headers: { authorization: `Bearer ${admin}` } });
     const body = (await res.json()) as { data: { sites: { id: string; bridge: string }[] } };
     expect(body.data.sites.find((s) => s.id === stack.siteId)?.bridge).toBe('connected');
+    const probe = await fetch(`${stack.edgeUrl}/healthz`);
+    expect(((await probe.json()) as { data: unknown }).data).toEqual({ status: 'ok' });
   });
 });

@@ -72,3 +72,29 @@ describe('site keys', () => {
     expect((await api('DELETE', `/api/v1/admin/sites/${siteId}`, { token: admin })).status).toBe(404);
   });
 });
+
+describe('health', () => {
+  it('tells strangers only whether the edge is up; admins see each site, its bridge version and queue depth', async () => {
+    const siteId = newSite();
+    const bridge = await FakeBridge.connect(siteId, await registerSite(siteId));
+    const probe = await api<Record<string, unknown>>('GET', '/healthz');
+    expect(probe.status).toBe(200);
+    expect(probe.body?.data).toEqual({ status: 'ok' });
+    expect(probe.text).not.toContain(siteId);
+    expect(probe.text).not.toContain('fake');
+
+    const admin = await token('root', { roles: ['admin'] });
+    const detail = await api<{ sites: { id: string; bridge: string; bridgeVersion: string | null; commandsInFlight: number }[] }>(
+      'GET',
+      '/api/v1/admin/health',
+      { token: admin },
+    );
+    expect(detail.body?.data.sites.find((s) => s.id === siteId)).toMatchObject({
+      bridge: 'connected',
+      bridgeVersion: 'fake',
+      commandsInFlight: 0,
+    });
+    expect((await api('GET', '/api/v1/admin/health', { token: await token('someone') })).status).toBe(403);
+    await bridge.close();
+  });
+});

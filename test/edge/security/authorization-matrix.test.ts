@@ -104,6 +104,7 @@ const EXPECTED: Record<string, Row> = {
   },
   'DELETE /api/v1/admin/sites/{siteId}': { subject: 'public', site: 'fresh', expect: adminOnly(200) },
   'GET /api/v1/admin/reconcile': { subject: 'public', expect: adminOnly(200) },
+  'GET /api/v1/admin/health': { subject: 'public', expect: adminOnly(200) },
   'GET /api/v1/admin/audit': { subject: 'public', expect: adminOnly(200) },
   'GET /api/v1/admin/overview': { subject: 'public', expect: adminOnly(200) },
 
