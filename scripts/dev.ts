@@ -12,6 +12,7 @@
  *
  * If one process dies the others keep running; restart it with its own npm script.
  */
+import { startDohServer, systemResolver } from './lib/doh';
 import { LOCAL, ensureLocalConfig } from './lib/local-config';
 import { type Managed, QUIET_WRANGLER, nodeTs, startProcess } from './lib/processes';
 import { signToken } from './lib/tokens';
@@ -46,6 +47,9 @@ const edgeArgs = ['dev', '--ip', '127.0.0.1', '--port', String(LOCAL.edgePort), 
 // The dashboard's development sign-in (pick any user and role) is turned on here, on the
 // command line, and nowhere else: wrangler.toml, the configuration that gets deployed, never sets it.
 edgeArgs.push('--var', 'DEV_SIGN_IN:true');
+// Webhook hosts are resolved before each delivery; the Worker asks the machine's resolver through this relay.
+const doh = await startDohServer(systemResolver);
+edgeArgs.push('--var', `WEBHOOK_DNS_RESOLVER:${doh.url}`);
 if (external) edgeArgs.push('--var', `DATABASE_URL:${external}`);
 const edge = start('edge', { command: 'wrangler', args: edgeArgs }, /Ready on/, QUIET_WRANGLER);
 await edge.ready;

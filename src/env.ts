@@ -4,6 +4,7 @@
  * answering with half-working auth.
  */
 import { z } from 'zod';
+import { type CidrList, parseCidrs } from './webhooks/addresses';
 
 const csv = z
   .string()
@@ -58,6 +59,33 @@ export const ConfigSchema = z
       .enum(['true', 'false'])
       .default('false')
       .transform((v) => v === 'true'),
+    /**
+     * Address ranges webhooks may be delivered to although they are not public (CIDR, comma-separated,
+     * e.g. "127.0.0.0/8" for a local receiver in tests). Empty in production: public addresses only.
+     */
+    WEBHOOK_PRIVATE_TARGETS: z
+      .string()
+      .default('')
+      .transform((s, ctx): CidrList => {
+        const parsed = parseCidrs(s);
+        if (typeof parsed === 'string') {
+          ctx.addIssue({ code: 'custom', message: parsed });
+          return z.NEVER;
+        }
+        return parsed;
+      }),
+    /**
+     * DNS over HTTPS (JSON API) that webhook hosts are resolved with before each delivery, so a
+     * name pointing at a private address is refused. https, or http on a loopback address (the
+     * local stacks run a relay to the system resolver, which a Worker cannot use).
+     */
+    WEBHOOK_DNS_RESOLVER: z
+      .url()
+      .default('https://cloudflare-dns.com/dns-query')
+      .refine((u) => {
+        const url = new URL(u);
+        return url.protocol === 'https:' || (url.protocol === 'http:' && ['127.0.0.1', '[::1]', 'localhost'].includes(url.hostname));
+      }, 'WEBHOOK_DNS_RESOLVER must be https (or http on a loopback address)'),
     /** Audit records older than this are deleted by the cron trigger. */
     AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).default(365),
     /** coturn's static-auth-secret: the edge mints short-lived TURN credentials from it (Selkies desktops). */
@@ -141,6 +169,8 @@ export type Bindings = Env & {
   IDLE_TIMEOUT_MINUTES?: string;
   WEBHOOK_RETRY_BASE_SECONDS?: string;
   WEBHOOK_ALLOW_HTTP?: string;
+  WEBHOOK_PRIVATE_TARGETS?: string;
+  WEBHOOK_DNS_RESOLVER?: string;
   AUDIT_RETENTION_DAYS?: string;
   TURN_BROWSER_TTL_SECONDS?: string;
   WARNING_LEAD_MINUTES?: string;

@@ -10,6 +10,7 @@ import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ProvidedDatabase, nodePool } from './database';
+import { startDohServer, systemResolver } from './doh';
 import { LOCAL, ROOT, selkiesBridgeEnv, sha256Hex } from './local-config';
 import { type Managed, QUIET_WRANGLER, nodeTs, startProcess as startManaged } from './processes';
 import { signToken, type TokenRole } from './tokens';
@@ -76,17 +77,19 @@ export interface Stack {
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const dir = mkdtempSync(join(tmpdir(), 'cdaas-stack-'));
   const started: Managed[] = [];
+  // Webhook hosts are resolved before each delivery; a Worker cannot use the system resolver.
+  const doh = await startDohServer(systemResolver);
   try {
-    return await launch(opts, dir, started);
+    return await launch(opts, dir, started, doh);
   } catch (err) {
     // Nothing half-started may outlive a failed start.
-    await Promise.all(started.map((p) => p.stop()));
+    await Promise.all([...started.map((p) => p.stop()), doh.stop()]);
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
 }
 
-async function launch(opts: StackOptions, dir: string, started: Managed[]): Promise<Stack> {
+async function launch(opts: StackOptions, dir: string, started: Managed[], doh: { url: string; stop(): Promise<void> }): Promise<Stack> {
   const startProcess = (o: Parameters<typeof startManaged>[0]) => {
     const p = startManaged(o);
     started.push(p);
@@ -152,7 +155,7 @@ async function launch(opts: StackOptions, dir: string, started: Managed[]): Prom
     echo,
   });
 
-  const vars = { DB_WS_PROXY: db.wsProxy, DEFAULT_SITE_ID: siteId, ...opts.edgeVars };
+  const vars = { DB_WS_PROXY: db.wsProxy, DEFAULT_SITE_ID: siteId, WEBHOOK_DNS_RESOLVER: doh.url, ...opts.edgeVars };
   const secrets = { JWT_SECRET: jwtSecret, DATABASE_URL: db.url, TURN_SHARED_SECRET: turnSecret, ...opts.edgeSecrets };
   const edge =
     opts.edgeRuntime === 'workerd'
@@ -231,7 +234,7 @@ async function launch(opts: StackOptions, dir: string, started: Managed[]): Prom
     logs: () => [edge, proxmox, guacamole, kubernetes, ...retired, stack.bridge].map((p) => `--- ${p.name}\n${p.output()}`).join('\n'),
     async stop() {
       await Promise.all([stack.bridge, edge, proxmox, guacamole, kubernetes].map((p) => p.stop()));
-      await db.stop();
+      await Promise.all([db.stop(), doh.stop()]);
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -137,9 +137,10 @@ export const webhookDeliveries = pgTable(
     eventId: text('event_id').notNull(),
     eventType: text('event_type').notNull(),
     attempt: integer('attempt').notNull(),
-    /** delivered | failed (will retry) | dead (gave up) */
+    /** delivered | failed (will retry) | refused (a target that is not public; never sent) | dead (gave up) */
     outcome: text('outcome').notNull(),
     httpStatus: integer('http_status'),
+    /** The reason class (DeliveryReason) of an attempt that did not deliver; not the remote's own words. */
     error: text('error'),
     durationMs: integer('duration_ms'),
     at: ts('at').notNull(),

@@ -1,20 +1,25 @@
 /**
  * Webhook deliveries: one queue message per (subscription, event). A delivery is a
- * signed POST; a 2xx answer ends it, anything else (or a time-out) is retried with
- * exponential backoff until the queue's last try, after which the dead-letter consumer
- * records it as dead. Every attempt is logged in webhook_deliveries for the subscriber.
+ * signed POST; a 2xx answer ends it, anything else (a redirect, which is never followed,
+ * or a time-out) is retried with exponential backoff until the queue's last try, after
+ * which the dead-letter consumer records it as dead. Before each POST the target is
+ * checked again (../../src/webhooks/target): a host that resolves to a private address is
+ * refused, and nothing is sent. Every attempt is logged in webhook_deliveries: the
+ * subscriber sees its outcome and a reason class, never the remote's words or timing.
  */
 import { inArray } from 'drizzle-orm';
 import { withDb } from '../../src/db/client';
 import { webhookDeliveries, webhooks } from '../../src/db/schema';
 import { type Bindings, config } from '../../src/env';
 import { signatureHeader } from '../../src/lib/webhook-signature';
+import { type DeliveryReason, checkAtDelivery } from '../../src/webhooks/target';
 import { type WebhookDelivery, WebhookDeliverySchema } from '../../src/schemas/jobs';
 import { retryDelaySeconds } from './jobs';
 
 const TIMEOUT_MS = 10_000;
 
 type Attempt = typeof webhookDeliveries.$inferInsert;
+type DeliveryOutcome = 'delivered' | 'failed' | 'refused' | 'dead';
 
 export async function deliverWebhooks(batch: MessageBatch<unknown>, env: Bindings): Promise<void> {
   const cfg = config(env);
@@ -38,9 +43,19 @@ export async function deliverWebhooks(batch: MessageBatch<unknown>, env: Binding
         msg.ack(); // unsubscribed meanwhile
         return;
       }
+      const startedAt = new Date().toISOString();
+      const target = await checkAtDelivery(new URL(sub.url), cfg);
+      if (!target.ok) {
+        attempts.push(
+          record(d, msg.attempts, target.final ? 'refused' : 'failed', startedAt, { status: null, reason: target.reason, ms: 0 }),
+        );
+        if (target.final) msg.ack();
+        else msg.retry({ delaySeconds: retryDelaySeconds(msg.attempts, cfg.WEBHOOK_RETRY_BASE_SECONDS, 3600) });
+        return;
+      }
       const result = await post(sub.url, sub.secret, d);
-      const delivered = result.status !== null && result.status >= 200 && result.status < 300;
-      attempts.push(record(d, msg.attempts, delivered ? 'delivered' : 'failed', result));
+      const delivered = result.reason === null;
+      attempts.push(record(d, msg.attempts, delivered ? 'delivered' : 'failed', startedAt, result));
       if (delivered) msg.ack();
       else msg.retry({ delaySeconds: retryDelaySeconds(msg.attempts, cfg.WEBHOOK_RETRY_BASE_SECONDS, 3600) });
     }),
@@ -55,13 +70,20 @@ export async function deadWebhooks(batch: MessageBatch<unknown>, env: Bindings):
   const dead: Attempt[] = [];
   for (const msg of batch.messages) {
     const d = WebhookDeliverySchema.safeParse(msg.body);
-    if (d.success) dead.push(record(d.data, msg.attempts, 'dead', { status: null, error: 'gave up after the last retry', ms: 0 }));
+    if (d.success) dead.push(record(d.data, msg.attempts, 'dead', new Date().toISOString(), { status: null, reason: 'gave_up', ms: 0 }));
     msg.ack();
   }
   if (dead.length) await withDb(config(env), (db) => db.insert(webhookDeliveries).values(dead));
 }
 
-async function post(url: string, secret: string, d: WebhookDelivery): Promise<{ status: number | null; error: string | null; ms: number }> {
+interface PostResult {
+  status: number | null;
+  /** null when delivered (2xx). */
+  reason: DeliveryReason | null;
+  ms: number;
+}
+
+async function post(url: string, secret: string, d: WebhookDelivery): Promise<PostResult> {
   const started = Date.now();
   try {
     const res = await fetch(url, {
@@ -78,28 +100,26 @@ async function post(url: string, secret: string, d: WebhookDelivery): Promise<{ 
       signal: AbortSignal.timeout(TIMEOUT_MS),
     });
     await res.body?.cancel();
-    return { status: res.status, error: res.ok ? null : `HTTP ${res.status}`, ms: Date.now() - started };
+    const reason = res.status >= 200 && res.status < 300 ? null : res.status >= 300 && res.status < 400 ? 'redirect' : 'http_status';
+    return { status: res.status, reason, ms: Date.now() - started };
   } catch (err) {
     const timedOut = err instanceof Error && err.name === 'TimeoutError';
-    return { status: null, error: timedOut ? `no answer within ${TIMEOUT_MS / 1000} s` : 'could not connect', ms: Date.now() - started };
+    return { status: null, reason: timedOut ? 'timeout' : 'connection_failed', ms: Date.now() - started };
   }
 }
 
-function record(
-  d: WebhookDelivery,
-  attempt: number,
-  outcome: string,
-  r: { status: number | null; error: string | null; ms: number },
-): Attempt {
+/** One attempt for the log; `at` is when it started, so the log says nothing of how long the remote took. */
+function record(d: WebhookDelivery, attempt: number, outcome: DeliveryOutcome, at: string, r: PostResult): Attempt {
   return {
     webhookId: d.webhookId,
     eventId: d.eventId,
     eventType: d.eventType,
     attempt,
     outcome,
+    // For operators querying Postgres; the subscriber's API shows the outcome and reason only.
     httpStatus: r.status,
-    error: r.error,
+    error: r.reason,
     durationMs: r.ms,
-    at: new Date().toISOString(),
+    at,
   };
 }
