@@ -5,6 +5,7 @@
  * session limit, expiry, watchdog, reconciliation) are audited here too.
  */
 import { withDb } from '../../src/db/client';
+import { describeDbError } from '../../src/db/errors';
 import { insertAudit, subscribersFor } from '../../src/db/queries';
 import { type Bindings, config } from '../../src/env';
 import type { DesktopEvent } from '../../src/schemas/events';
@@ -44,7 +45,7 @@ export async function consumeEvents(batch: MessageBatch<unknown>, env: Bindings)
     for (const m of batch.messages) m.ack();
   } catch (err) {
     // Postgres or the queue is out of reach: everything not yet acknowledged comes back.
-    console.warn(JSON.stringify({ msg: 'events batch will be retried', error: String(err) }));
+    console.warn(JSON.stringify({ msg: 'events batch will be retried', error: describeDbError(err) }));
     batch.retryAll({ delaySeconds: 5 });
   }
 }

@@ -9,6 +9,7 @@
  */
 import { inArray } from 'drizzle-orm';
 import { withDb } from '../../src/db/client';
+import { describeDbError } from '../../src/db/errors';
 import { webhookDeliveries, webhooks } from '../../src/db/schema';
 import { type Bindings, config } from '../../src/env';
 import { signatureHeader } from '../../src/lib/webhook-signature';
@@ -61,7 +62,7 @@ export async function deliverWebhooks(batch: MessageBatch<unknown>, env: Binding
     }),
   );
   await withDb(cfg, (db) => db.insert(webhookDeliveries).values(attempts)).catch((err: unknown) =>
-    console.warn(JSON.stringify({ msg: 'could not log webhook attempts', error: String(err) })),
+    console.warn(JSON.stringify({ msg: 'could not log webhook attempts', error: describeDbError(err) })),
   );
 }
 

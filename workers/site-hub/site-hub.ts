@@ -12,6 +12,7 @@
  */
 import { DurableObject } from 'cloudflare:workers';
 import { withDb } from '../../src/db/client';
+import { describeDbError } from '../../src/db/errors';
 import { markSiteLink, siteKeyHash } from '../../src/db/queries';
 import { timingSafeEqualHex } from '../../src/lib/ids';
 import { type Bindings, type Config, config } from '../../src/env';
@@ -620,7 +621,7 @@ export class SiteHub extends DurableObject<Bindings> {
     try {
       await withDb(this.cfg, (db) => markSiteLink(db, siteId, connected));
     } catch (err) {
-      console.warn(JSON.stringify({ msg: 'could not record site link state', siteId, error: String(err) }));
+      console.warn(JSON.stringify({ msg: 'could not record site link state', siteId, error: describeDbError(err) }));
     }
   }
 }
