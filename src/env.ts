@@ -59,6 +59,8 @@ export const ConfigSchema = z
       .enum(['true', 'false'])
       .default('false')
       .transform((v) => v === 'true'),
+    /** Live webhook subscriptions one user, service or admin may have. */
+    WEBHOOK_MAX_PER_OWNER: z.coerce.number().int().min(1).max(1000).default(10),
     /**
      * Address ranges webhooks may be delivered to although they are not public (CIDR, comma-separated,
      * e.g. "127.0.0.0/8" for a local receiver in tests). Empty in production: public addresses only.
@@ -128,6 +130,8 @@ export const ConfigSchema = z
       .default('roles'),
     /** The value in that claim that makes someone an admin. */
     OIDC_ADMIN_ROLE: z.string().min(1).default('admin'),
+    /** Encrypts secrets the edge keeps and must use again (webhook signing secrets); without it a key is derived from JWT_SECRET. */
+    ENCRYPTION_KEY: z.string().min(32, 'ENCRYPTION_KEY must be at least 32 characters').optional(),
     /** Signs the dashboard's session cookies; without it a key is derived from JWT_SECRET. */
     SESSION_SECRET: z.string().min(32, 'SESSION_SECRET must be at least 32 characters').optional(),
     /** A session ends after this long without a request from the page (it is renewed at half time), and after SESSION_MAX_HOURS in any case. */
@@ -170,6 +174,7 @@ export type Bindings = Env & {
   WEBHOOK_RETRY_BASE_SECONDS?: string;
   WEBHOOK_ALLOW_HTTP?: string;
   WEBHOOK_PRIVATE_TARGETS?: string;
+  WEBHOOK_MAX_PER_OWNER?: string;
   WEBHOOK_DNS_RESOLVER?: string;
   AUDIT_RETENTION_DAYS?: string;
   TURN_BROWSER_TTL_SECONDS?: string;

@@ -75,8 +75,9 @@ export interface LocalConfig {
 /** Reads the local secrets, creating whichever file is missing. */
 export function ensureLocalConfig(): LocalConfig {
   const vars = parseEnvFile(DEV_VARS);
-  if (!vars.JWT_SECRET || !vars.DATABASE_URL || !vars.TURN_SHARED_SECRET) {
+  if (!vars.JWT_SECRET || !vars.DATABASE_URL || !vars.TURN_SHARED_SECRET || !vars.ENCRYPTION_KEY) {
     vars.JWT_SECRET ||= randomBytes(32).toString('hex');
+    vars.ENCRYPTION_KEY ||= randomBytes(32).toString('hex');
     vars.JWKS_URL ??= '';
     vars.TURN_SHARED_SECRET ||= randomBytes(24).toString('hex');
     vars.DATABASE_URL ||= `postgres://postgres:postgres@127.0.0.1:${LOCAL.pgPort}/postgres`;

@@ -156,7 +156,13 @@ async function launch(opts: StackOptions, dir: string, started: Managed[], doh: 
   });
 
   const vars = { DB_WS_PROXY: db.wsProxy, DEFAULT_SITE_ID: siteId, WEBHOOK_DNS_RESOLVER: doh.url, ...opts.edgeVars };
-  const secrets = { JWT_SECRET: jwtSecret, DATABASE_URL: db.url, TURN_SHARED_SECRET: turnSecret, ...opts.edgeSecrets };
+  const secrets = {
+    JWT_SECRET: jwtSecret,
+    DATABASE_URL: db.url,
+    TURN_SHARED_SECRET: turnSecret,
+    ENCRYPTION_KEY: randomBytes(32).toString('hex'),
+    ...opts.edgeSecrets,
+  };
   const edge =
     opts.edgeRuntime === 'workerd'
       ? startEdgeUnderWorkerd(dir, edgePort, { ...vars, ...secrets }, echo)

@@ -277,7 +277,7 @@ export async function subscribersFor(db: Db, desktop: { userId: string; createdB
   const [role, sub] = desktop.createdBy.split(':', 2);
   const service = role === 'service' ? (sub ?? '') : '';
   return db
-    .select({ id: webhooks.id, eventTypes: webhooks.eventTypes })
+    .select({ id: webhooks.id, eventTypes: webhooks.eventTypes, url: webhooks.url, secret: webhooks.secret })
     .from(webhooks)
     .where(
       and(

@@ -4,7 +4,7 @@
  * admin to all. The signing secret is answered once, at creation.
  */
 import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
-import { and, desc, eq, isNull } from 'drizzle-orm';
+import { and, count, desc, eq, isNull } from 'drizzle-orm';
 import type { AppEnv } from '../app-env';
 import { type Principal, isAdmin, isService } from '../auth/jwt';
 import { withDb } from '../db/client';
@@ -12,6 +12,7 @@ import { webhookDeliveries, webhooks } from '../db/schema';
 import { ApiError, notFound } from '../errors';
 import { success } from '../lib/envelope';
 import { randomId, randomToken } from '../lib/ids';
+import { encryptSecret } from '../lib/secret-box';
 import { EVENT_TYPES, EventTypeSchema } from '../schemas/events';
 import { type DeliveryReason, refuseAtRegistration } from '../webhooks/target';
 import { bearerAuth, errorSpec, jsonSpec } from './openapi';
@@ -103,7 +104,11 @@ webhookRoutes.openapi(
       'Deliveries are POSTs of {id, type, createdAt, data} with X-Webhook-Id (the event id, for deduplication) and X-Webhook-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>" keyed with the secret>. The secret is in this answer only.',
     security,
     request: { body: { required: true, content: { 'application/json': { schema: CreateWebhookSchema } } } },
-    responses: { 201: json(WebhookOut.extend({ secret: z.string() }), 'The subscription and its signing secret (shown once)'), ...errors },
+    responses: {
+      201: json(WebhookOut.extend({ secret: z.string() }), 'The subscription and its signing secret (shown once)'),
+      ...errors,
+      409: errorSpec('Too many subscriptions (WEBHOOK_MAX_PER_OWNER)'),
+    },
   }),
   async (c) => {
     const p = c.var.principal;
@@ -111,21 +116,33 @@ webhookRoutes.openapi(
     const url = new URL(body.url);
     const refused = refuseAtRegistration(url, c.var.cfg);
     if (refused) throw new ApiError('VALIDATION_FAILED', refused);
+    const secret = `whsec_${randomToken()}`;
     const row = {
       id: randomId('wh'),
       ownerRole: roleOf(p),
       ownerSub: p.sub,
       url: url.toString(),
       eventTypes: JSON.stringify([...new Set(body.events)]),
-      secret: `whsec_${randomToken()}`,
+      // Encrypted at rest: the edge needs it again to sign each delivery, so a hash would not do.
+      secret: await encryptSecret(c.var.cfg, secret),
       description: body.description ?? null,
       createdAt: new Date().toISOString(),
       deletedAt: null,
     };
-    await withDb(c.var.cfg, (db) => db.insert(webhooks).values(row));
+    const max = c.var.cfg.WEBHOOK_MAX_PER_OWNER;
+    const added = await withDb(c.var.cfg, async (db) => {
+      const mine = and(eq(webhooks.ownerRole, row.ownerRole), eq(webhooks.ownerSub, row.ownerSub), isNull(webhooks.deletedAt));
+      const [live] = await db.select({ n: count() }).from(webhooks).where(mine);
+      if ((live?.n ?? 0) >= max) return false;
+      await db.insert(webhooks).values(row);
+      return true;
+    });
+    if (!added) {
+      throw new ApiError('QUOTA_EXCEEDED', `You have ${max} webhook subscriptions, the most allowed; delete one first`);
+    }
     c.header('Cache-Control', 'no-store');
     c.header('Location', `/api/v1/webhooks/${row.id}`);
-    return c.json(success({ ...view(row), secret: row.secret }, 'Subscribed; keep the secret, it is not shown again'), 201);
+    return c.json(success({ ...view(row), secret }, 'Subscribed; keep the secret, it is not shown again'), 201);
   },
 );
 

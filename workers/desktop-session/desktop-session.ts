@@ -18,7 +18,7 @@ import { withDb } from '../../src/db/client';
 import { describeDbError } from '../../src/db/errors';
 import { type RefusedRow, writeThrough } from '../../src/db/queries';
 import { type Bindings, type Config, config } from '../../src/env';
-import { randomId, randomToken } from '../../src/lib/ids';
+import { randomId, randomToken, sha256Hex } from '../../src/lib/ids';
 import { DEFAULT_LAUNCH, type LaunchSpec } from '../../src/lib/launch';
 import { fail, ok, type Result } from '../../src/lib/result';
 import type {
@@ -361,6 +361,10 @@ export class DesktopSession extends DurableObject<Bindings> {
 
   /** A connect ticket (PRD 3.2): valid for a few minutes, for one opening, of this desktop only. Counts as activity. */
   async issueTicket(): Promise<Result<{ ticket: string; expiresAt: string; desktop: Desktop }>> {
+    const secret = randomToken();
+    // Only the ticket's hash is kept: what storage holds opens nothing. (Hashed before the
+    // state is read, so nothing that happens during the await is overwritten.)
+    const hashed = await sha256Hex(secret);
     const s = this.state();
     if (!s) return fail('NOT_FOUND', 'desktop not found');
     if (s.desktop.status !== 'RUNNING' || !s.desktop.connectionId) {
@@ -368,9 +372,8 @@ export class DesktopSession extends DurableObject<Bindings> {
     }
     const now = Date.now();
     const expires = now + this.cfg.CONNECT_TICKET_TTL_SECONDS * 1000;
-    const secret = randomToken();
     this.sql.exec('DELETE FROM tickets WHERE expires_at < ?', now - 3_600_000);
-    this.sql.exec('INSERT INTO tickets (secret, expires_at) VALUES (?, ?)', secret, expires);
+    this.sql.exec('INSERT INTO tickets (secret, expires_at) VALUES (?, ?)', hashed, expires);
     const at = new Date(now).toISOString();
     const desktop = this.update(s, { lastAccessedAt: at, lastActivityAt: at, lastActivitySource: 'connect', lastActivityReason: null });
     this.broadcast({ type: 'activity', source: 'connect', reason: null, desktop });
@@ -392,16 +395,17 @@ export class DesktopSession extends DurableObject<Bindings> {
 
   /** Consumes a ticket once; answers what the site needs to open a Guacamole session. */
   async redeemTicket(secret: string): Promise<Result<{ siteId: string; connectionId: string }>> {
+    const hashed = await sha256Hex(secret);
     const s = this.state();
     const row = this.sql
-      .exec<{ expires_at: number; used_at: number | null }>('SELECT * FROM tickets WHERE secret = ?', secret)
+      .exec<{ expires_at: number; used_at: number | null }>('SELECT * FROM tickets WHERE secret = ?', hashed)
       .toArray()[0];
     const gone = 'This connect link has expired or was already used; ask for a new one with GET /api/v1/desktops/{id}/connect';
     if (!s || !row || row.used_at !== null || row.expires_at < Date.now()) return fail('NOT_FOUND', gone);
     if (s.desktop.status !== 'RUNNING' || !s.desktop.connectionId) {
       return fail('INVALID_STATE', `Cannot connect to desktop ${s.desktop.id}: it is ${s.desktop.status}, not RUNNING`);
     }
-    this.sql.exec('UPDATE tickets SET used_at = ? WHERE secret = ?', Date.now(), secret);
+    this.sql.exec('UPDATE tickets SET used_at = ? WHERE secret = ?', Date.now(), hashed);
     return ok({ siteId: s.desktop.siteId, connectionId: s.desktop.connectionId });
   }
 

@@ -14,7 +14,7 @@ import { type Bindings, config } from '../../../src/env';
 import worker from '../../../src/index';
 import type { WebhookDelivery } from '../../../src/schemas/jobs';
 import { parseIPv4 } from '../../../src/webhooks/addresses';
-import { token } from '../helpers';
+import { token, uniqueUser } from '../helpers';
 import { bindingsWith, call } from './support';
 
 const INWARD = [
@@ -78,12 +78,19 @@ const PUBLIC = [
   'https://public.hooks.test/x',
 ];
 
-const subscribe = async (url: string, bindings?: Bindings) =>
-  call<{ id: string; url: string }>('POST', '/api/v1/webhooks', {
-    token: await token('ssrf-admin', { roles: ['admin'] }),
+/**
+ * A fresh user each time (everyone may have WEBHOOK_MAX_PER_OWNER subscriptions), without
+ * desktops: no other test's events are fanned out to these URLs.
+ */
+const subscribe = async (url: string, bindings?: Bindings) => {
+  const tok = await token(uniqueUser('ssrf'));
+  const res = await call<{ id: string; url: string }>('POST', '/api/v1/webhooks', {
+    token: tok,
     json: { url, events: ['desktop.running'] },
     env: bindings,
   });
+  return Object.assign(res, { tok });
+};
 
 describe('webhook URLs at registration', () => {
   it('reads every IPv4 notation the way a URL parser does', () => {
@@ -135,7 +142,7 @@ describe('webhook names at delivery', () => {
         .from(webhookDeliveries)
         .where(and(eq(webhookDeliveries.webhookId, webhookId), eq(webhookDeliveries.eventId, eventId))),
     );
-    return { acked: result.explicitAcks.includes('m1'), retried: result.retryMessages.length > 0, attempt };
+    return { acked: result.explicitAcks.includes('m1'), retried: result.retryMessages.length > 0, attempt, tok: made.tok };
   }
 
   it.each([
@@ -146,12 +153,12 @@ describe('webhook names at delivery', () => {
     'v6-loopback.hooks.test',
     'v6-mapped.hooks.test',
   ])('refuses %s, which resolves to a private address, and sends nothing', async (host) => {
-    const { acked, attempt } = await deliver(host);
+    const { acked, attempt, tok } = await deliver(host);
     expect(acked).toBe(true);
     expect(attempt).toMatchObject({ outcome: 'refused', error: 'private_address', httpStatus: null });
     // What the subscriber sees: the outcome and its class.
     const log = await call<Record<string, unknown>[]>('GET', `/api/v1/webhooks/${attempt?.webhookId}/deliveries`, {
-      token: await token('ssrf-admin', { roles: ['admin'] }),
+      token: tok,
     });
     expect(log.body?.data).toEqual([
       {
