@@ -21,6 +21,8 @@ export const HealthOut = z
         id: z.string(),
         name: z.string(),
         bridge: z.enum(['connected', 'offline']),
+        /** When the hub accepted the bridge's current connection. */
+        connectedAt: z.string().nullable(),
         lastSeenAt: z.string().nullable(),
         bridgeVersion: z.string().nullable(),
         commandsInFlight: z.number(),
@@ -46,6 +48,7 @@ async function health(env: Bindings, cfg: Config): Promise<Health> {
         id: s.id,
         name: s.name,
         bridge: st.connected ? ('connected' as const) : ('offline' as const),
+        connectedAt: st.connectedAt,
         lastSeenAt: st.lastSeenAt,
         bridgeVersion: st.bridgeVersion,
         commandsInFlight: st.inFlight,
