@@ -4,6 +4,7 @@
  * answering with half-working auth.
  */
 import { z } from 'zod';
+import { type ServiceNamespaces, ServiceNamespacesSchema } from './auth/tenancy';
 import { type CidrList, parseCidrs } from './webhooks/addresses';
 
 const csv = z
@@ -48,6 +49,26 @@ export const ConfigSchema = z
     /** A command whose lease is not renewed by a heartbeat within this time is handed out again. */
     LEASE_SECONDS: z.coerce.number().int().positive().default(30),
     HEARTBEAT_SECONDS: z.coerce.number().int().positive().default(10),
+    /**
+     * Whose user ids each service may act for, and its quota (src/auth/tenancy.ts): a JSON object
+     * keyed by the service's JWT sub. A service not listed acts for user ids starting with `<sub>:`.
+     */
+    SERVICE_NAMESPACES: z
+      .string()
+      .default('{}')
+      .transform((s, ctx): ServiceNamespaces => {
+        try {
+          return ServiceNamespacesSchema.parse(JSON.parse(s));
+        } catch {
+          ctx.addIssue({
+            code: 'custom',
+            message: 'SERVICE_NAMESPACES must be a JSON object: {"<service>": {"prefix": "…"} or {"users": […]}}',
+          });
+          return z.NEVER;
+        }
+      }),
+    /** Active desktops a service may have across all its users (per service in SERVICE_NAMESPACES). */
+    SERVICE_MAX_DESKTOPS: z.coerce.number().int().min(0).default(100),
     /** Default idle timeout of a desktop; users may ask for less at create, admins for anything. */
     IDLE_TIMEOUT_MINUTES: z.coerce.number().int().min(1).max(10_080).default(60),
     /** How long before an idle stop, session end or expiry the warning goes out (half the timeout if that is shorter). */
@@ -171,6 +192,8 @@ export type Bindings = Env & {
   HEARTBEAT_SECONDS?: string;
   RECONCILE_GRACE_SECONDS?: string;
   IDLE_TIMEOUT_MINUTES?: string;
+  SERVICE_NAMESPACES?: string;
+  SERVICE_MAX_DESKTOPS?: string;
   WEBHOOK_RETRY_BASE_SECONDS?: string;
   WEBHOOK_ALLOW_HTTP?: string;
   WEBHOOK_PRIVATE_TARGETS?: string;

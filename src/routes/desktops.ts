@@ -5,6 +5,8 @@
 import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import type { AppEnv } from '../app-env';
 import { actorOf, isAdmin, isService, type Principal } from '../auth/jwt';
+import { actsAsService, describeNamespace, inNamespace, serviceAccountName, serviceMaxDesktops } from '../auth/tenancy';
+import { type Config, config } from '../env';
 import { withDb } from '../db/client';
 import { listDesktops } from '../db/queries';
 import { ApiError, notFound } from '../errors';
@@ -122,17 +124,20 @@ const errors = {
 const json = jsonSpec;
 const security = bearerAuth;
 
-/** A user acts on their own desktops; admins on all; a service on those it created. */
-export function canAccess(p: Principal, d: Pick<Desktop, 'userId' | 'createdBy'>): boolean {
+/** A user acts on their own desktops; admins on all; a service on those it created for the users of its namespace. */
+export function canAccess(p: Principal, d: Pick<Desktop, 'userId' | 'createdBy'>, cfg: Config): boolean {
   if (isAdmin(p)) return true;
-  if (isService(p)) return d.createdBy === actorOf(p);
+  if (isService(p)) return d.createdBy === actorOf(p) && inNamespace(cfg, p.sub, d.userId);
   return d.userId === p.sub;
 }
 
-/** Whose desktop a create makes: services must name the user, users may only name themselves. */
-function targetUser(p: Principal, requested: string | undefined): string {
-  if (isService(p) && !isAdmin(p)) {
+/** Whose desktop a create makes: services must name a user of their namespace, users may only name themselves. */
+function targetUser(p: Principal, requested: string | undefined, cfg: Config): string {
+  if (actsAsService(p)) {
     if (!requested) throw new ApiError('VALIDATION_FAILED', 'userId is required when a service creates a desktop');
+    if (!inNamespace(cfg, p.sub, requested)) {
+      throw new ApiError('FORBIDDEN', `Service ${p.sub} may only create desktops for ${describeNamespace(cfg, p.sub)}`);
+    }
     return requested;
   }
   if (requested && requested !== p.sub && !isAdmin(p)) throw new ApiError('FORBIDDEN', 'You can only create desktops for yourself');
@@ -146,7 +151,7 @@ async function loadDesktop(env: AppEnv['Bindings'], p: Principal, id: string) {
   const stub = env.DESKTOP_SESSION.getByName(id);
   const desktop = await stub.get();
   // Another user's desktop is indistinguishable from a missing one.
-  if (!desktop || !canAccess(p, desktop)) throw notFound('Desktop');
+  if (!desktop || !canAccess(p, desktop, config(env))) throw notFound('Desktop');
   return { stub, desktop };
 }
 
@@ -163,7 +168,7 @@ desktopRoutes.openapi(
   async (c) => {
     const p = c.var.principal;
     const body = c.req.valid('json');
-    const userId = targetUser(p, body.userId);
+    const userId = targetUser(p, body.userId, c.var.cfg);
     const cfg = c.var.cfg;
     const template = body.templateId ? await cachedTemplate(cfg, body.templateId) : null;
     if (body.templateId && (!template || template.retiredAt)) {
@@ -211,6 +216,15 @@ desktopRoutes.openapi(
     // The quota lives in the user's Durable Object: no database round trip on the way to 202.
     const account = c.env.USER_ACCOUNT.getByName(userId);
     unwrap(await account.reserve(userId, desktop.id, isAdmin(p) && userId === p.sub));
+    // A service's desktops also count against its own quota (src/auth/tenancy.ts).
+    const serviceAccount = actsAsService(p) ? c.env.USER_ACCOUNT.getByName(serviceAccountName(p.sub)) : null;
+    const serviceReserved = serviceAccount
+      ? await serviceAccount.reserve(`service ${p.sub}`, desktop.id, false, serviceMaxDesktops(cfg, p.sub))
+      : null;
+    if (serviceReserved && !serviceReserved.ok) {
+      await account.release(desktop.id).catch(() => {});
+      unwrap(serviceReserved);
+    }
     const hub = c.env.SITE_HUB.getByName(desktop.siteId);
     let created: Desktop;
     try {
@@ -220,6 +234,7 @@ desktopRoutes.openapi(
     } catch (err) {
       await Promise.all([
         account.release(desktop.id).catch(() => {}),
+        serviceAccount?.release(desktop.id).catch(() => {}),
         launch.gpu ? hub.releaseGpu(desktop.id, runId).catch(() => {}) : null,
       ]);
       throw err;
@@ -314,7 +329,7 @@ desktopRoutes.openapi(
   async (c) => {
     const id = c.req.valid('param').id;
     const d = DesktopIdSchema.safeParse(id).success ? await c.env.DESKTOP_SESSION.getByName(id).status() : null;
-    if (!d || !canAccess(c.var.principal, d)) throw notFound('Desktop');
+    if (!d || !canAccess(c.var.principal, d, c.var.cfg)) throw notFound('Desktop');
     const status = {
       id: d.id,
       status: d.status,

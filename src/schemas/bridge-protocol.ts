@@ -28,6 +28,11 @@ export type CommandKind = z.infer<typeof CommandKindSchema>;
 export const DesktopSpecSchema = z.object({
   desktopId: DesktopIdSchema,
   userId: z.string(),
+  /**
+   * Whose user `userId` is: `users` (the platform's own) or `service:<sub>` (a service's
+   * namespace). The bridge keys a user's home volume by both. Absent from older edges: `users`.
+   */
+  tenant: z.string().optional(),
   name: z.string(),
   plan: PlanSchema,
   cpuCores: z.number().int().positive(),

@@ -14,6 +14,7 @@
  */
 import { DurableObject } from 'cloudflare:workers';
 import type { z } from 'zod';
+import { creatorService, serviceAccountName, tenantOf } from '../../src/auth/tenancy';
 import { withDb } from '../../src/db/client';
 import { describeDbError } from '../../src/db/errors';
 import { type RefusedRow, writeThrough } from '../../src/db/queries';
@@ -637,7 +638,12 @@ export class DesktopSession extends DurableObject<Bindings> {
         activeCommand = { id: teardown.id, kind: 'delete', teardown: true };
       }
     }
-    if (to === 'DELETED') effects.push({ kind: 'release', userId: desktop.userId, desktopId: desktop.id });
+    if (to === 'DELETED') {
+      effects.push({ kind: 'release', userId: desktop.userId, desktopId: desktop.id });
+      // A service's desktops count against its own quota too (src/auth/tenancy.ts).
+      const service = creatorService(desktop.createdBy);
+      if (service !== null) effects.push({ kind: 'release', userId: serviceAccountName(service), desktopId: desktop.id });
+    }
     const ended = (st: DesktopStatus | null) => st === 'STOPPED' || st === 'FAILED' || st === 'DELETED';
     if (desktop.gpuSlots > 0 && ended(to) && !ended(from))
       effects.push({ kind: 'gpu_release', siteId: desktop.siteId, desktopId: desktop.id, runId: s.launch?.runId ?? null });
@@ -959,6 +965,7 @@ function commandFor(desktop: Desktop, kind: CommandKind, issuedAt: string, launc
     protocol: desktop.protocol,
     backend: desktop.backend,
     gpuSlots: desktop.gpuSlots,
+    tenant: tenantOf(desktop.createdBy),
   };
   if (launch.vmTemplate) spec.template = launch.vmTemplate;
   if (launch.image) spec.image = launch.image;

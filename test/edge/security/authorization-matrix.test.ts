@@ -108,7 +108,7 @@ const EXPECTED: Record<string, Row> = {
   'GET /api/v1/admin/audit': { subject: 'public', expect: adminOnly(200) },
   'GET /api/v1/admin/overview': { subject: 'public', expect: adminOnly(200) },
 
-  // Services see any user's usage (as documented on the route), not only their own users'.
+  // A service sees the usage of the users of its namespace (that of the desktops it created for them).
   'GET /api/v1/usage': {
     subject: 'user',
     query: (f) => `?userId=${f.ownerId}`,
@@ -201,8 +201,11 @@ describe('authorisation matrix', () => {
 
   it.each(CASES.map((c) => [caseName(c), c] as const))('%s', async (_name, c) => {
     const row = EXPECTED[c.route]!;
-    const ownerId = uniqueUser('owner');
-    const service = await token(`svc-${crypto.randomUUID().slice(0, 8)}`, { roles: ['service'] });
+    // The owner is a user of the service's namespace (`<service>:…`), so a service may act for them
+    // at all; services and users outside it are test/edge/tenancy.test.ts's business.
+    const serviceSub = `svc-${crypto.randomUUID().slice(0, 8)}`;
+    const ownerId = `${serviceSub}:${uniqueUser('owner')}`;
+    const service = await token(serviceSub, { roles: ['service'] });
     const tokens: Record<Who, string | undefined> = {
       anonymous: undefined,
       otherUser: await token(uniqueUser('other')),
