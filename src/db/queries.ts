@@ -11,6 +11,7 @@ import {
   ProtocolSchema,
   type TransitionRecord,
 } from '../schemas/desktop';
+import { creatorService } from '../auth/tenancy';
 import type { Db } from './client';
 import { describeDbError, isRowRefusal } from './errors';
 import { withoutControls } from '../lib/text';
@@ -274,8 +275,8 @@ export async function settledDesktopIds(db: Db, siteId: string, limit = 5000): P
 
 /** Live subscriptions that may see events of this desktop: its user's, the service's that created it, every admin's. */
 export async function subscribersFor(db: Db, desktop: { userId: string; createdBy: string }) {
-  const [role, sub] = desktop.createdBy.split(':', 2);
-  const service = role === 'service' ? (sub ?? '') : '';
+  // A service's sub may itself hold colons: everything after the first one is the sub.
+  const service = creatorService(desktop.createdBy) ?? '';
   return db
     .select({ id: webhooks.id, eventTypes: webhooks.eventTypes, url: webhooks.url, secret: webhooks.secret })
     .from(webhooks)

@@ -7,7 +7,7 @@ import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { withDb } from '../../src/db/client';
 import { desktops, usageIntervals } from '../../src/db/schema';
-import { desktopToRow } from '../../src/db/queries';
+import { desktopToRow, subscribersFor } from '../../src/db/queries';
 import { type Bindings, config } from '../../src/env';
 import { randomId } from '../../src/lib/ids';
 import type { Desktop } from '../../src/schemas/desktop';
@@ -111,5 +111,26 @@ describe('service namespaces', () => {
     const all = await call<{ intervals: { desktopId: string }[] }>('GET', '/api/v1/usage', { token: svc });
     expect(all.body?.data.intervals.map((i) => i.desktopId)).toEqual([rows[0]?.id]);
     expect((await call('GET', '/api/v1/usage?userId=someone-else', { token: svc })).status).toBe(403);
+  });
+});
+
+describe('service subjects with colons', () => {
+  it('send a service’s desktop events to that service’s subscriptions, not to a service whose sub is a prefix of it', async () => {
+    const base = newService();
+    const sub = `${base}:stream`;
+    const cfg = config(env as Bindings);
+    const subscribe = async (as: string) => {
+      const res = await call<{ id: string }>('POST', '/api/v1/webhooks', {
+        token: await token(as, { roles: ['service'] }),
+        json: { url: `https://hooks.example.com/${encodeURIComponent(as)}` },
+      });
+      expect(res.status).toBe(201);
+      return res.body?.data.id ?? '';
+    };
+    const [mine, prefix] = [await subscribe(sub), await subscribe(base)];
+    const desktop = desktopFor('tenancy-site', `${sub}:alice`, { createdBy: `service:${sub}` });
+    const ids = (await withDb(cfg, (db) => subscribersFor(db, desktop))).map((s) => s.id);
+    expect(ids).toContain(mine);
+    expect(ids).not.toContain(prefix);
   });
 });
