@@ -80,6 +80,8 @@ interface State {
   openUsageId: string | null;
   /** How to build this desktop, from its template (commands carry it to the bridge). */
   launch: LaunchSpec;
+  /** When expiry last tried to delete the desktop (ms): a failed try is repeated an hour later, not at once. */
+  expiryTriedAt?: number | null;
 }
 
 interface SyncState {
@@ -113,6 +115,7 @@ export type LiveMessage =
   | { type: 'activity'; source: ActivitySource; reason: string | null; desktop: Desktop };
 
 const DEFAULT_WATCHDOG_SECONDS = 600;
+const EXPIRY_RETRY_MS = 3_600_000;
 const RETRY_CAP_MS = 60_000;
 const DB_COALESCE_MS = 250;
 /** How long a transition's effects may take in memory before the alarm set with it runs them again. */
@@ -569,7 +572,8 @@ export class DesktopSession extends DurableObject<Bindings> {
       }
       case 'expire': {
         const message = `Expired at ${d.expiresAt}: deleting the desktop`;
-        this.apply(s, status, 'expired', 'system:expiry', message, { errorMessage: null, stopReason: message }, 'delete');
+        const tried = { ...s, expiryTriedAt: Date.now() };
+        this.apply(tried, status, 'expired', 'system:expiry', message, { errorMessage: null, stopReason: message }, 'delete');
         return;
       }
       case 'session_limit': {
@@ -733,6 +737,7 @@ export class DesktopSession extends DurableObject<Bindings> {
       maxSessionMinutes: d.maxSessionMinutes,
       // Once the deletion runs, expiry has nothing left to do.
       expiresAt: d.expiresAt && !deleting ? Date.parse(d.expiresAt) : null,
+      expiryRetryAt: s.expiryTriedAt ? s.expiryTriedAt + EXPIRY_RETRY_MS : null,
       warned: s.warned,
     };
   }
