@@ -26,6 +26,8 @@ export const ConfigSchema = z
     JWT_ISSUER: z.string().min(1),
     JWT_AUDIENCE: z.string().min(1),
     JWT_ALGORITHMS: csv.pipe(z.array(z.enum(['HS256', 'RS256', 'ES256', 'EdDSA'])).min(1)),
+    /** The longest lifetime (exp − iat) a bearer token may have; one without exp is refused. */
+    JWT_MAX_TTL_SECONDS: z.coerce.number().int().min(60).default(86_400),
     DATABASE_URL: z.string().min(1, 'DATABASE_URL is required'),
     DB_WS_PROXY: z.string().default(''),
     DEFAULT_SITE_ID: z.string().min(1),
@@ -192,6 +194,7 @@ export type Bindings = Env & {
   HEARTBEAT_SECONDS?: string;
   RECONCILE_GRACE_SECONDS?: string;
   IDLE_TIMEOUT_MINUTES?: string;
+  JWT_MAX_TTL_SECONDS?: string;
   SERVICE_NAMESPACES?: string;
   SERVICE_MAX_DESKTOPS?: string;
   WEBHOOK_RETRY_BASE_SECONDS?: string;
