@@ -43,5 +43,5 @@ export function onError(err: Error, c: Context<AppEnv>) {
   return errorResponse(c, new ApiError('INTERNAL_ERROR', 'Internal error; quote the request id when reporting it'));
 }
 
-/** The path without credentials in it: a connect ticket is a bearer secret until it is used. */
+/** The path without credentials in it: connect links of older releases carried their ticket in the path. */
 export const loggablePath = (path: string) => path.replace(/^(\/api\/v1\/connect\/)[^/]+/, '$1<ticket>');

@@ -387,7 +387,8 @@ desktopRoutes.openapi(
       return c.json(success(data, 'Open the URL and sign in with the credentials'), 200);
     }
     const { ticket, expiresAt } = unwrap(await stub.issueTicket());
-    const url = new URL(`/api/v1/connect/${ticket}`, c.req.url).toString();
+    // The ticket rides in the fragment, which browsers never send: see ./connect.ts.
+    const url = new URL(`/api/v1/connect#${ticket}`, c.req.url).toString();
     c.header('Cache-Control', 'no-store');
     const data = { desktopId: desktop.id, connectionUrl: url, url, expiresAt, protocol: desktop.protocol };
     return c.json(success(data, 'Open the URL to reach the desktop'), 200);

@@ -63,8 +63,14 @@ const EXPECTED: Record<string, Row> = {
   'GET /healthz': { subject: 'public', expect: everyone(200) },
   'GET /api/v1/openapi.json': { subject: 'public', expect: everyone(200) },
   'GET /api/v1/plans': { subject: 'public', expect: everyone(200) },
+  // The connect link's page holds no secret; the ticket (from its fragment) is POSTed.
+  'GET /api/v1/connect': { subject: 'public', expect: everyone(200) },
   // The ticket is the credential: a bearer token neither opens nor replaces it; a forged one is 404 for all.
-  'GET /api/v1/connect/{ticket}': { subject: 'public', expect: everyone(404) },
+  'POST /api/v1/connect': {
+    subject: 'public',
+    body: () => ({ ticket: `dk0000000000000000000000.${'A'.repeat(43)}` }),
+    expect: everyone(404),
+  },
   // The bridge authenticates with a site key; no JWT, not even an admin's, opens it.
   'GET /api/v1/sites/{siteId}/bridge': { subject: 'public', expect: everyone(401) },
 
