@@ -82,6 +82,8 @@ export const ConfigSchema = z
       .enum(['true', 'false'])
       .default('false')
       .transform((v) => v === 'true'),
+    /** An admin's all-desktops subscription is delivered this many days after its owner last used the API as an admin. */
+    WEBHOOK_ADMIN_DAYS: z.coerce.number().min(0.01).max(365).default(7),
     /** Live webhook subscriptions one user, service or admin may have. */
     WEBHOOK_MAX_PER_OWNER: z.coerce.number().int().min(1).max(1000).default(10),
     /**
@@ -201,6 +203,7 @@ export type Bindings = Env & {
   WEBHOOK_ALLOW_HTTP?: string;
   WEBHOOK_PRIVATE_TARGETS?: string;
   WEBHOOK_MAX_PER_OWNER?: string;
+  WEBHOOK_ADMIN_DAYS?: string;
   WEBHOOK_DNS_RESOLVER?: string;
   AUDIT_RETENTION_DAYS?: string;
   TURN_BROWSER_TTL_SECONDS?: string;

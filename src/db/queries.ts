@@ -1,5 +1,5 @@
 /** Small named queries; the only place that knows the Postgres shape of a desktop. */
-import { and, count, desc, eq, inArray, isNull, ne, or, sql, type SQL } from 'drizzle-orm';
+import { and, count, desc, eq, gt, inArray, isNull, ne, or, sql, type SQL } from 'drizzle-orm';
 import {
   type ActivitySource,
   BackendSchema,
@@ -284,7 +284,8 @@ export async function subscribersFor(db: Db, desktop: { userId: string; createdB
       and(
         isNull(webhooks.deletedAt),
         or(
-          eq(webhooks.ownerRole, 'admin'),
+          // An admin's scope lasts while its owner keeps showing the role (../webhooks/admin-scope.ts).
+          and(eq(webhooks.ownerRole, 'admin'), gt(webhooks.adminUntil, new Date().toISOString())),
           and(eq(webhooks.ownerRole, 'service'), eq(webhooks.ownerSub, service)),
           and(eq(webhooks.ownerRole, 'user'), eq(webhooks.ownerSub, desktop.userId)),
         ),

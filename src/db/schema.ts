@@ -124,6 +124,11 @@ export const webhooks = pgTable(
     description: text('description'),
     createdAt: ts('created_at').notNull(),
     deletedAt: ts('deleted_at'),
+    /**
+     * An admin's subscription (all desktops) is delivered until then: its owner renews it by
+     * using the API as an admin, and loses it by using it without the role (demoted).
+     */
+    adminUntil: ts('admin_until'),
   },
   (t) => [index('webhooks_owner_idx').on(t.ownerRole, t.ownerSub)],
 );

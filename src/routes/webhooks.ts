@@ -8,17 +8,32 @@ import { and, count, desc, eq, isNull } from 'drizzle-orm';
 import type { AppEnv } from '../app-env';
 import { type Principal, isAdmin, isService } from '../auth/jwt';
 import { withDb } from '../db/client';
+import { describeDbError } from '../db/errors';
 import { webhookDeliveries, webhooks } from '../db/schema';
 import { ApiError, notFound } from '../errors';
 import { success } from '../lib/envelope';
 import { randomId, randomToken } from '../lib/ids';
 import { encryptSecret } from '../lib/secret-box';
 import { EVENT_TYPES, EventTypeSchema } from '../schemas/events';
+import { adminUntil, endAdminScope } from '../webhooks/admin-scope';
 import { type DeliveryReason, refuseAtRegistration } from '../webhooks/target';
 import { bearerAuth, errorSpec, jsonSpec } from './openapi';
 import { validationHook } from './validation';
 
 export const webhookRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+
+// Someone here without the admin role may be a demoted admin: their all-desktops subscriptions end now.
+webhookRoutes.use('*', async (c, next) => {
+  const p = c.var.principal;
+  if (!isAdmin(p)) {
+    c.executionCtx.waitUntil(
+      endAdminScope(c.var.cfg, p).catch((err: unknown) =>
+        console.warn(JSON.stringify({ msg: 'could not end admin webhooks', error: describeDbError(err) })),
+      ),
+    );
+  }
+  await next();
+});
 
 const security = bearerAuth;
 const json = jsonSpec;
@@ -36,6 +51,10 @@ export const WebhookOut = z
     url: z.string(),
     events: z.array(EventTypeSchema),
     scope: z.string().openapi({ description: 'Whose desktops: own (user), created by this service, or all (admin)' }),
+    adminUntil: z.string().nullable().openapi({
+      description:
+        'An admin’s subscription is delivered until then; using the API as an admin moves it WEBHOOK_ADMIN_DAYS ahead, using it without the role ends it',
+    }),
     description: z.string().nullable(),
     createdAt: z.string(),
   })
@@ -77,6 +96,7 @@ function view(row: typeof webhooks.$inferSelect) {
     scope,
     description: row.description,
     createdAt: row.createdAt,
+    adminUntil: row.adminUntil,
   };
 }
 
@@ -128,6 +148,7 @@ webhookRoutes.openapi(
       description: body.description ?? null,
       createdAt: new Date().toISOString(),
       deletedAt: null,
+      adminUntil: isAdmin(p) ? adminUntil(c.var.cfg) : null,
     };
     const max = c.var.cfg.WEBHOOK_MAX_PER_OWNER;
     const added = await withDb(c.var.cfg, async (db) => {
