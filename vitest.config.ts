@@ -23,6 +23,8 @@ export default defineConfig({
                 ...LOCAL_EDGE_VARS,
                 DATABASE_URL: inject('dbUrl'),
                 DB_WS_PROXY: inject('dbProxy'),
+                // A DoH stub over a fixed zone (test/support/global-setup.ts).
+                WEBHOOK_DNS_RESOLVER: inject('dohUrl'),
                 JWT_SECRET: TEST_JWT_SECRET,
                 TURN_SHARED_SECRET: 'test-only-turn-secret-0123456789',
                 HEARTBEAT_SECONDS: '2',

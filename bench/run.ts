@@ -41,7 +41,10 @@ async function load(url: string, headers: Record<string, string> = {}) {
   return { requestsPerSecond: round(r.requests.average), p50Ms: r.latency.p50, p99Ms: r.latency.p99, non2xx: r.non2xx, errors: r.errors };
 }
 
-const stack = await startStack({ edgeRuntime: 'workerd', edgeVars: { WEBHOOK_ALLOW_HTTP: 'true' } });
+const stack = await startStack({
+  edgeRuntime: 'workerd',
+  edgeVars: { WEBHOOK_ALLOW_HTTP: 'true', WEBHOOK_PRIVATE_TARGETS: '127.0.0.0/8' },
+});
 
 /** A webhook receiver that notes how long each event took from its transition (createdAt) to here. */
 async function startReceiver(): Promise<{ url: string; latencies: number[]; close(): void }> {

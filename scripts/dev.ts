@@ -17,12 +17,14 @@
  * If one process dies the others keep running; restart it with its own npm script.
  */
 import { ensureDevCa } from '../simulators/shared/certificates';
+import { startDohServer, systemResolver } from './lib/doh';
 import { LOCAL, LOCAL_CA_DIR, ensureLocalConfig, kubernetesRouteTlsEnv, simulatorTlsEnv } from './lib/local-config';
 import { type Managed, QUIET_WRANGLER, nodeTs, startProcess } from './lib/processes';
+import { signToken } from './lib/tokens';
 
 // The simulators' HTTPS: a CA of this checkout's own; the bridge trusts it through .local/bridge.env.
 const ca = await ensureDevCa(LOCAL_CA_DIR);
-ensureLocalConfig(ca.caFile);
+const { jwtSecret } = ensureLocalConfig(ca.caFile);
 const tlsEnv = simulatorTlsEnv(ca);
 const external = process.env.DATABASE_URL;
 const children: Managed[] = [];
@@ -56,6 +58,9 @@ const edgeArgs = ['dev', '--ip', '127.0.0.1', '--port', String(LOCAL.edgePort), 
 edgeArgs.push('--var', 'DEV_SIGN_IN:true');
 // The embed example app's page calls the API from its own origin.
 edgeArgs.push('--var', `CORS_ORIGINS:http://127.0.0.1:${LOCAL.embedExamplePort}`);
+// Webhook hosts are resolved before each delivery; the Worker asks the machine's resolver through this relay.
+const doh = await startDohServer(systemResolver);
+edgeArgs.push('--var', `WEBHOOK_DNS_RESOLVER:${doh.url}`);
 if (external) edgeArgs.push('--var', `DATABASE_URL:${external}`);
 const edge = start('edge', { command: 'wrangler', args: edgeArgs }, /Ready on/, QUIET_WRANGLER);
 await edge.ready;
@@ -64,9 +69,10 @@ start('embed-app', nodeTs('examples/embed-app/main.ts'), /listening/);
 
 // Report when the site's bridge shows as connected.
 const deadline = Date.now() + 60_000;
+const admin = await signToken(jwtSecret, 'dev', { roles: ['admin'] });
 for (;;) {
   try {
-    const res = await fetch(`http://127.0.0.1:${LOCAL.edgePort}/healthz`);
+    const res = await fetch(`http://127.0.0.1:${LOCAL.edgePort}/api/v1/admin/health`, { headers: { authorization: `Bearer ${admin}` } });
     const body = (await res.json()) as { data?: { sites?: { id: string; bridge: string }[] } };
     if (body.data?.sites?.some((s) => s.bridge === 'connected')) break;
   } catch {
@@ -79,7 +85,7 @@ for (;;) {
   await new Promise((r) => setTimeout(r, 500));
 }
 console.log(`
-[dev] ready: http://127.0.0.1:${LOCAL.edgePort}  (dashboard: /, health: /healthz, API docs: /api/v1/openapi.json)
+[dev] ready: http://127.0.0.1:${LOCAL.edgePort}  (dashboard: /, health: /healthz and, for admins, /api/v1/admin/health, API docs: /api/v1/openapi.json)
 [dev] embed example (a streaming app's page): http://127.0.0.1:${LOCAL.embedExamplePort}
 [dev] a token:  TOKEN=$(npm run -s token -- alice)
 [dev] create:   curl -s -X POST http://127.0.0.1:${LOCAL.edgePort}/api/v1/desktops -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"name":"My desktop","plan":"STANDARD"}'

@@ -10,7 +10,7 @@ import { requestId } from 'hono/request-id';
 import type { AppEnv } from './app-env';
 import { config } from './env';
 import { ApiError } from './errors';
-import { audit } from './middleware/audit';
+import { audit, auditRefusals } from './middleware/audit';
 import { authenticate } from './middleware/authenticate';
 import { cors } from './middleware/cors';
 import { errorResponse, onError } from './middleware/errors';
@@ -42,6 +42,8 @@ export function newApp() {
       await next();
     }),
   );
+  // Outside authentication and the limits, so their 401s and 429s are audited too.
+  app.use('*', auditRefusals);
   // CORS outside the limits, so a listed origin can read its 429s (and a preflight costs nothing).
   app.use('*', cors);
   app.use('*', rateLimitByClient);

@@ -4,6 +4,8 @@
  * answering with half-working auth.
  */
 import { z } from 'zod';
+import { type ServiceNamespaces, ServiceNamespacesSchema } from './auth/tenancy';
+import { type CidrList, parseCidrs } from './webhooks/addresses';
 
 const csv = z
   .string()
@@ -24,6 +26,8 @@ export const ConfigSchema = z
     JWT_ISSUER: z.string().min(1),
     JWT_AUDIENCE: z.string().min(1),
     JWT_ALGORITHMS: csv.pipe(z.array(z.enum(['HS256', 'RS256', 'ES256', 'EdDSA'])).min(1)),
+    /** The longest lifetime (exp − iat) a bearer token may have; one without exp is refused. */
+    JWT_MAX_TTL_SECONDS: z.coerce.number().int().min(60).default(86_400),
     DATABASE_URL: z.string().min(1, 'DATABASE_URL is required'),
     DB_WS_PROXY: z.string().default(''),
     DEFAULT_SITE_ID: z.string().min(1),
@@ -47,6 +51,26 @@ export const ConfigSchema = z
     /** A command whose lease is not renewed by a heartbeat within this time is handed out again. */
     LEASE_SECONDS: z.coerce.number().int().positive().default(30),
     HEARTBEAT_SECONDS: z.coerce.number().int().positive().default(10),
+    /**
+     * Whose user ids each service may act for, and its quota (src/auth/tenancy.ts): a JSON object
+     * keyed by the service's JWT sub. A service not listed acts for user ids starting with `<sub>:`.
+     */
+    SERVICE_NAMESPACES: z
+      .string()
+      .default('{}')
+      .transform((s, ctx): ServiceNamespaces => {
+        try {
+          return ServiceNamespacesSchema.parse(JSON.parse(s));
+        } catch {
+          ctx.addIssue({
+            code: 'custom',
+            message: 'SERVICE_NAMESPACES must be a JSON object: {"<service>": {"prefix": "…"} or {"users": […]}}',
+          });
+          return z.NEVER;
+        }
+      }),
+    /** Active desktops a service may have across all its users (per service in SERVICE_NAMESPACES). */
+    SERVICE_MAX_DESKTOPS: z.coerce.number().int().min(0).default(100),
     /** Default idle timeout of a desktop; users may ask for less at create, admins for anything. */
     IDLE_TIMEOUT_MINUTES: z.coerce.number().int().min(1).max(10_080).default(60),
     /** How long before an idle stop, session end or expiry the warning goes out (half the timeout if that is shorter). */
@@ -58,6 +82,37 @@ export const ConfigSchema = z
       .enum(['true', 'false'])
       .default('false')
       .transform((v) => v === 'true'),
+    /** An admin's all-desktops subscription is delivered this many days after its owner last used the API as an admin. */
+    WEBHOOK_ADMIN_DAYS: z.coerce.number().min(0.01).max(365).default(7),
+    /** Live webhook subscriptions one user, service or admin may have. */
+    WEBHOOK_MAX_PER_OWNER: z.coerce.number().int().min(1).max(1000).default(10),
+    /**
+     * Address ranges webhooks may be delivered to although they are not public (CIDR, comma-separated,
+     * e.g. "127.0.0.0/8" for a local receiver in tests). Empty in production: public addresses only.
+     */
+    WEBHOOK_PRIVATE_TARGETS: z
+      .string()
+      .default('')
+      .transform((s, ctx): CidrList => {
+        const parsed = parseCidrs(s);
+        if (typeof parsed === 'string') {
+          ctx.addIssue({ code: 'custom', message: parsed });
+          return z.NEVER;
+        }
+        return parsed;
+      }),
+    /**
+     * DNS over HTTPS (JSON API) that webhook hosts are resolved with before each delivery, so a
+     * name pointing at a private address is refused. https, or http on a loopback address (the
+     * local stacks run a relay to the system resolver, which a Worker cannot use).
+     */
+    WEBHOOK_DNS_RESOLVER: z
+      .url()
+      .default('https://cloudflare-dns.com/dns-query')
+      .refine((u) => {
+        const url = new URL(u);
+        return url.protocol === 'https:' || (url.protocol === 'http:' && ['127.0.0.1', '[::1]', 'localhost'].includes(url.hostname));
+      }, 'WEBHOOK_DNS_RESOLVER must be https (or http on a loopback address)'),
     /** Audit records older than this are deleted by the cron trigger. */
     AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).default(365),
     /** coturn's static-auth-secret: the edge mints short-lived TURN credentials from it (Selkies desktops). */
@@ -102,6 +157,8 @@ export const ConfigSchema = z
       .default('roles'),
     /** The value in that claim that makes someone an admin. */
     OIDC_ADMIN_ROLE: z.string().min(1).default('admin'),
+    /** Encrypts secrets the edge keeps and must use again (webhook signing secrets); without it a key is derived from JWT_SECRET. */
+    ENCRYPTION_KEY: z.string().min(32, 'ENCRYPTION_KEY must be at least 32 characters').optional(),
     /** Signs the dashboard's session cookies; without it a key is derived from JWT_SECRET. */
     SESSION_SECRET: z.string().min(32, 'SESSION_SECRET must be at least 32 characters').optional(),
     /** A session ends after this long without a request from the page (it is renewed at half time), and after SESSION_MAX_HOURS in any case. */
@@ -144,8 +201,15 @@ export type Bindings = Env & {
   RECONCILE_GRACE_SECONDS?: string;
   RECONCILE_MAX_REMOVALS?: string;
   IDLE_TIMEOUT_MINUTES?: string;
+  JWT_MAX_TTL_SECONDS?: string;
+  SERVICE_NAMESPACES?: string;
+  SERVICE_MAX_DESKTOPS?: string;
   WEBHOOK_RETRY_BASE_SECONDS?: string;
   WEBHOOK_ALLOW_HTTP?: string;
+  WEBHOOK_PRIVATE_TARGETS?: string;
+  WEBHOOK_MAX_PER_OWNER?: string;
+  WEBHOOK_ADMIN_DAYS?: string;
+  WEBHOOK_DNS_RESOLVER?: string;
   AUDIT_RETENTION_DAYS?: string;
   TURN_BROWSER_TTL_SECONDS?: string;
   WARNING_LEAD_MINUTES?: string;

@@ -4,7 +4,7 @@
  */
 import { newApp } from './app';
 import type { Bindings } from './env';
-import { consumeEvents } from '../workers/queues/events';
+import { consumeDeadEvents, consumeEvents } from '../workers/queues/events';
 import { consumeDeadJobs, consumeJobs } from '../workers/queues/jobs';
 import { deadWebhooks, deliverWebhooks } from '../workers/queues/webhooks';
 import { applyRetention } from '../workers/cron/retention';
@@ -22,6 +22,7 @@ const CONSUMERS: Record<string, (batch: MessageBatch<unknown>, env: Bindings) =>
   'cdaas-jobs': consumeJobs,
   'cdaas-jobs-dlq': consumeDeadJobs,
   'cdaas-events': consumeEvents,
+  'cdaas-events-dlq': consumeDeadEvents,
   'cdaas-webhooks': deliverWebhooks,
   'cdaas-webhooks-dlq': deadWebhooks,
 };

@@ -169,17 +169,7 @@ function secretRows(d: Deployment, vars: Record<string, string>, isSet: (n: stri
           `neither JWT_SECRET nor JWKS_URL: no bearer token can verify (${put('JWT_SECRET')}, or set JWKS_URL)`,
         ),
   );
-  if (isSet('SESSION_SECRET')) rows.push(row('pass', 'secret SESSION_SECRET', 'set'));
-  else if (isSet('JWT_SECRET'))
-    rows.push(
-      row(
-        'warn',
-        'secret SESSION_SECRET',
-        `unset: dashboard sessions are signed with a key derived from JWT_SECRET (${put('SESSION_SECRET')})`,
-      ),
-    );
-  else if (isSet('OIDC_ISSUER'))
-    rows.push(row('fail', 'secret SESSION_SECRET', `missing: dashboard sessions have no key (${put('SESSION_SECRET')})`));
+  rows.push(...derivedKeyRows(isSet, put));
   if (!isSet('TURN_HOST')) rows.push(row('warn', 'TURN', 'TURN_HOST is empty: WebRTC (Selkies) desktops are refused'));
   else if (!isSet('TURN_SHARED_SECRET'))
     rows.push(row('fail', 'secret TURN_SHARED_SECRET', `missing while TURN_HOST is set: ${put('TURN_SHARED_SECRET')}`));
@@ -189,6 +179,26 @@ function secretRows(d: Deployment, vars: Record<string, string>, isSet: (n: stri
   const strangers = [...d.secrets.keys()].filter((n) => !(n in ConfigSchema.shape) && !d.secretNames.includes(n));
   if (strangers.length > 0) rows.push(row('warn', 'unknown secrets', `the Worker reads none of: ${strangers.join(', ')} (a typo?)`));
   return rows;
+}
+
+/**
+ * Keys the Worker derives from JWT_SECRET when they are unset: a deployment should have its own,
+ * so rotating JWT_SECRET does not sign everyone out or make stored webhook secrets unreadable.
+ */
+const DERIVED_KEYS = [
+  { name: 'SESSION_SECRET', what: 'dashboard sessions are signed', neededWhen: 'OIDC_ISSUER' },
+  { name: 'ENCRYPTION_KEY', what: 'webhook signing secrets are encrypted' },
+] as const;
+
+function derivedKeyRows(isSet: (n: string) => boolean, put: (n: string) => string): CheckRow[] {
+  return DERIVED_KEYS.flatMap((k): CheckRow[] => {
+    if (isSet(k.name)) return [row('pass', `secret ${k.name}`, 'set')];
+    if (isSet('JWT_SECRET'))
+      return [row('warn', `secret ${k.name}`, `unset: ${k.what} with a key derived from JWT_SECRET (${put(k.name)})`)];
+    if (!('neededWhen' in k) || isSet(k.neededWhen))
+      return [row('fail', `secret ${k.name}`, `missing: ${k.what} with no key (${put(k.name)})`)];
+    return [];
+  });
 }
 
 /** Bits a random key of this text carries at most, from its length and the alphabet it is written in. */

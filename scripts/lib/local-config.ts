@@ -130,6 +130,7 @@ export interface LocalConfig {
 export function completeDevVars(existing: Record<string, string>): Record<string, string> & { JWT_SECRET: string; DATABASE_URL: string } {
   const vars: Record<string, string> = { ...existing };
   vars.JWT_SECRET ||= randomBytes(32).toString('hex');
+  vars.ENCRYPTION_KEY ||= randomBytes(32).toString('hex');
   vars.JWKS_URL ??= '';
   vars.TURN_SHARED_SECRET ||= randomBytes(24).toString('hex');
   vars.DATABASE_URL ||= `postgres://postgres:postgres@127.0.0.1:${LOCAL.pgPort}/postgres`;

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ProvidedDatabase, nodePool } from './database';
 import { ensureDevCa } from '../../simulators/shared/certificates';
+import { startDohServer, systemResolver } from './doh';
 import {
   kubernetesRouteTlsEnv,
   LOCAL_EDGE_VARS,
@@ -95,17 +96,19 @@ export interface Stack {
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const dir = mkdtempSync(join(tmpdir(), 'cdaas-stack-'));
   const started: Managed[] = [];
+  // Webhook hosts are resolved before each delivery; a Worker cannot use the system resolver.
+  const doh = await startDohServer(systemResolver);
   try {
-    return await launch(opts, dir, started);
+    return await launch(opts, dir, started, doh);
   } catch (err) {
     // Nothing half-started may outlive a failed start.
-    await Promise.all(started.map((p) => p.stop()));
+    await Promise.all([...started.map((p) => p.stop()), doh.stop()]);
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
 }
 
-async function launch(opts: StackOptions, dir: string, started: Managed[]): Promise<Stack> {
+async function launch(opts: StackOptions, dir: string, started: Managed[], doh: { url: string; stop(): Promise<void> }): Promise<Stack> {
   const startProcess = (o: Parameters<typeof startManaged>[0]) => {
     const p = startManaged(o);
     started.push(p);
@@ -190,8 +193,14 @@ async function launch(opts: StackOptions, dir: string, started: Managed[]): Prom
     echo,
   });
 
-  const vars = { ...LOCAL_EDGE_VARS, DB_WS_PROXY: db.wsProxy, DEFAULT_SITE_ID: siteId, ...opts.edgeVars };
-  const secrets = { JWT_SECRET: jwtSecret, DATABASE_URL: db.url, TURN_SHARED_SECRET: turnSecret, ...opts.edgeSecrets };
+  const vars = { ...LOCAL_EDGE_VARS, DB_WS_PROXY: db.wsProxy, DEFAULT_SITE_ID: siteId, WEBHOOK_DNS_RESOLVER: doh.url, ...opts.edgeVars };
+  const secrets = {
+    JWT_SECRET: jwtSecret,
+    DATABASE_URL: db.url,
+    TURN_SHARED_SECRET: turnSecret,
+    ENCRYPTION_KEY: randomBytes(32).toString('hex'),
+    ...opts.edgeSecrets,
+  };
   const edge =
     opts.edgeRuntime === 'workerd'
       ? startEdgeUnderWorkerd(dir, edgePort, { ...vars, ...secrets }, echo)
@@ -220,9 +229,10 @@ async function launch(opts: StackOptions, dir: string, started: Managed[]): Prom
 
   const waitForBridge = async (connected: boolean, timeoutMs = 60_000) => {
     const deadline = Date.now() + timeoutMs;
+    const admin = await signToken(jwtSecret, 'stack-health', { roles: ['admin'] });
     for (;;) {
       try {
-        const res = await fetch(`${edgeUrl}/healthz`);
+        const res = await fetch(`${edgeUrl}/api/v1/admin/health`, { headers: { authorization: `Bearer ${admin}` } });
         const body = (await res.json()) as { data?: { sites?: { id: string; bridge: string }[] } };
         const site = body.data?.sites?.find((s) => s.id === siteId);
         if ((site?.bridge === 'connected') === connected) return;
@@ -267,7 +277,7 @@ async function launch(opts: StackOptions, dir: string, started: Managed[]): Prom
     async stop() {
       // Simulators of another stack are that stack's to stop.
       await Promise.all([stack.bridge, edge, ...(shared ? [] : [proxmox, guacamole, kubernetes])].map((p) => p.stop()));
-      await db.stop();
+      await Promise.all([db.stop(), doh.stop()]);
       rmSync(dir, { recursive: true, force: true });
     },
   };

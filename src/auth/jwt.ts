@@ -91,6 +91,12 @@ export async function verifyBearer(authorization: string | undefined, cfg: Confi
   } catch (err) {
     throw unauthorized(describeJoseError(err));
   }
+  // A token must not outlive JWT_MAX_TTL_SECONDS: counted from its iat, or from now when it has
+  // none (or claims one in the future to look shorter-lived).
+  const issued = Math.min(payload.iat ?? now, now);
+  if ((payload.exp ?? Number.POSITIVE_INFINITY) - issued > cfg.JWT_MAX_TTL_SECONDS) {
+    throw unauthorized(`Invalid token: it lives longer than ${cfg.JWT_MAX_TTL_SECONDS} s (JWT_MAX_TTL_SECONDS)`);
+  }
   const sub = payload.sub;
   if (!sub) throw unauthorized('Invalid token: sub claim missing');
   if (!isUserId(sub)) throw unauthorized(`Invalid token: sub must be printable ASCII without spaces, at most ${USER_ID_MAX} characters`);

@@ -1,5 +1,5 @@
 /** Small named queries; the only place that knows the Postgres shape of a desktop. */
-import { and, count, desc, eq, inArray, isNull, ne, or, sql, type SQL } from 'drizzle-orm';
+import { and, count, desc, eq, gt, inArray, isNull, ne, or, sql, type SQL } from 'drizzle-orm';
 import {
   type ActivitySource,
   BackendSchema,
@@ -11,7 +11,10 @@ import {
   ProtocolSchema,
   type TransitionRecord,
 } from '../schemas/desktop';
+import { creatorService } from '../auth/tenancy';
 import type { Db } from './client';
+import { describeDbError, isRowRefusal } from './errors';
+import { withoutControls } from '../lib/text';
 import { auditLog, desktopEvents, desktops, sites, templates, usageIntervals, users, webhooks, type DesktopRow } from './schema';
 import type { Template, TemplateInput } from '../schemas/template';
 import type { AuditRecord } from '../schemas/jobs';
@@ -35,45 +38,121 @@ export function rowToDesktop(r: DesktopRow): Desktop {
 
 export type UsageIntervalRow = typeof usageIntervals.$inferInsert;
 
-/** Write-through from the Durable Object: applies only snapshots newer than the stored one. */
+/** A row of a write-through that Postgres refused for what it holds. */
+export interface RefusedRow {
+  kind: 'desktop' | 'transition' | 'usage';
+  /** Which one: the desktop id, the transition's seq, the usage interval's id. */
+  key: string;
+  /** Postgres' code and message (describeDbError). */
+  error: string;
+  /** `cleaned`: a copy without control characters went in its place; `set_aside`: that was refused too. */
+  outcome: 'cleaned' | 'set_aside';
+}
+
+/**
+ * Write-through from the Durable Object: applies only snapshots newer than the stored one.
+ * A row Postgres refuses (a value it cannot hold) does not hold back the others: it is
+ * written again without control characters and, if that is refused too, set aside. Both
+ * are answered so the desktop can record them; any other error (the database is gone)
+ * is thrown, and the whole write is tried again later.
+ */
 export async function writeThrough(
   db: Db,
   snapshot: { desktop: Desktop; version: number; nextDueAt: string | null },
   transitions: (TransitionRecord & { desktopId: string })[],
   usage: UsageIntervalRow[] = [],
-) {
+): Promise<RefusedRow[]> {
   const row = desktopToRow(snapshot.desktop, snapshot.version, snapshot.nextDueAt);
-  const { id: _id, ...update } = row;
-  await db
-    .insert(desktops)
-    .values(row)
-    .onConflictDoUpdate({ target: desktops.id, set: update, setWhere: sql`${desktops.version} < ${snapshot.version}` });
-  if (transitions.length > 0) {
-    await db
-      .insert(desktopEvents)
-      .values(
-        transitions.map((t) => ({
-          desktopId: t.desktopId,
-          seq: t.seq,
-          fromStatus: t.from,
-          toStatus: t.to,
-          event: t.event,
-          actor: t.actor,
-          reason: t.reason,
-          at: t.at,
-        })),
-      )
-      .onConflictDoNothing();
+  const refused = await writeEach(
+    'desktop',
+    [row],
+    (r) => r.id,
+    async ([r]) => {
+      if (!r) return;
+      const { id: _id, ...update } = r;
+      await db
+        .insert(desktops)
+        .values(r)
+        .onConflictDoUpdate({ target: desktops.id, set: update, setWhere: sql`${desktops.version} < ${snapshot.version}` });
+    },
+  );
+  const events = transitions.map((t) => ({
+    desktopId: t.desktopId,
+    seq: t.seq,
+    fromStatus: t.from,
+    toStatus: t.to,
+    event: t.event,
+    actor: t.actor,
+    reason: t.reason,
+    at: t.at,
+  }));
+  refused.push(
+    ...(await writeEach(
+      'transition',
+      events,
+      (e) => String(e.seq),
+      async (rows) => {
+        await db.insert(desktopEvents).values(rows).onConflictDoNothing();
+      },
+    )),
+  );
+  refused.push(
+    ...(await writeEach(
+      'usage',
+      usage,
+      (u) => u.id,
+      async (rows) => {
+        await db
+          .insert(usageIntervals)
+          .values(rows)
+          .onConflictDoUpdate({
+            target: usageIntervals.id,
+            set: { startedAt: sql`excluded.started_at`, stoppedAt: sql`excluded.stopped_at`, stopReason: sql`excluded.stop_reason` },
+          });
+      },
+    )),
+  );
+  return refused;
+}
+
+/** Writes `rows` in one statement; when Postgres refuses it, row by row, cleaning or setting aside each refused one. */
+async function writeEach<T extends object>(
+  kind: RefusedRow['kind'],
+  rows: T[],
+  keyOf: (row: T) => string,
+  write: (rows: T[]) => Promise<void>,
+): Promise<RefusedRow[]> {
+  if (rows.length === 0) return [];
+  try {
+    await write(rows);
+    return [];
+  } catch (err) {
+    if (!isRowRefusal(err)) throw err;
   }
-  if (usage.length > 0) {
-    await db
-      .insert(usageIntervals)
-      .values(usage)
-      .onConflictDoUpdate({
-        target: usageIntervals.id,
-        set: { startedAt: sql`excluded.started_at`, stoppedAt: sql`excluded.stopped_at`, stopReason: sql`excluded.stop_reason` },
-      });
+  const refused: RefusedRow[] = [];
+  for (const row of rows) {
+    let error: string;
+    try {
+      await write([row]);
+      continue;
+    } catch (err) {
+      if (!isRowRefusal(err)) throw err;
+      error = describeDbError(err);
+    }
+    try {
+      await write([cleaned(row)]);
+      refused.push({ kind, key: keyOf(row), error, outcome: 'cleaned' });
+    } catch (err) {
+      if (!isRowRefusal(err)) throw err;
+      refused.push({ kind, key: keyOf(row), error, outcome: 'set_aside' });
+    }
   }
+  return refused;
+}
+
+/** The row with control characters removed from every text value. */
+function cleaned<T extends object>(row: T): T {
+  return Object.fromEntries(Object.entries(row).map(([k, v]) => [k, typeof v === 'string' ? withoutControls(v) : v])) as T;
 }
 
 export interface DesktopFilter {
@@ -170,6 +249,12 @@ export async function upsertSite(db: Db, site: { id: string; name: string; keyHa
     .onConflictDoUpdate({ target: sites.id, set: { name: site.name, keyHash: site.keyHash } });
 }
 
+/** Removes a site's row; answers whether there was one. */
+export async function deleteSite(db: Db, siteId: string): Promise<boolean> {
+  const rows = await db.delete(sites).where(eq(sites.id, siteId)).returning({ id: sites.id });
+  return rows.length > 0;
+}
+
 export async function markSiteLink(db: Db, siteId: string, connected: boolean): Promise<void> {
   const now = new Date().toISOString();
   await db
@@ -200,16 +285,17 @@ export async function liveDesktopIds(db: Db, ids: string[]): Promise<Set<string>
 
 /** Live subscriptions that may see events of this desktop: its user's, the service's that created it, every admin's. */
 export async function subscribersFor(db: Db, desktop: { userId: string; createdBy: string }) {
-  const [role, sub] = desktop.createdBy.split(':', 2);
-  const service = role === 'service' ? (sub ?? '') : '';
+  // A service's sub may itself hold colons: everything after the first one is the sub.
+  const service = creatorService(desktop.createdBy) ?? '';
   return db
-    .select({ id: webhooks.id, eventTypes: webhooks.eventTypes })
+    .select({ id: webhooks.id, eventTypes: webhooks.eventTypes, url: webhooks.url, secret: webhooks.secret })
     .from(webhooks)
     .where(
       and(
         isNull(webhooks.deletedAt),
         or(
-          eq(webhooks.ownerRole, 'admin'),
+          // An admin's scope lasts while its owner keeps showing the role (../webhooks/admin-scope.ts).
+          and(eq(webhooks.ownerRole, 'admin'), gt(webhooks.adminUntil, new Date().toISOString())),
           and(eq(webhooks.ownerRole, 'service'), eq(webhooks.ownerSub, service)),
           and(eq(webhooks.ownerRole, 'user'), eq(webhooks.ownerSub, desktop.userId)),
         ),

@@ -124,6 +124,11 @@ export const webhooks = pgTable(
     description: text('description'),
     createdAt: ts('created_at').notNull(),
     deletedAt: ts('deleted_at'),
+    /**
+     * An admin's subscription (all desktops) is delivered until then: its owner renews it by
+     * using the API as an admin, and loses it by using it without the role (demoted).
+     */
+    adminUntil: ts('admin_until'),
   },
   (t) => [index('webhooks_owner_idx').on(t.ownerRole, t.ownerSub)],
 );
@@ -137,9 +142,10 @@ export const webhookDeliveries = pgTable(
     eventId: text('event_id').notNull(),
     eventType: text('event_type').notNull(),
     attempt: integer('attempt').notNull(),
-    /** delivered | failed (will retry) | dead (gave up) */
+    /** delivered | failed (will retry) | refused (a target that is not public; never sent) | dead (gave up) */
     outcome: text('outcome').notNull(),
     httpStatus: integer('http_status'),
+    /** The reason class (DeliveryReason) of an attempt that did not deliver; not the remote's own words. */
     error: text('error'),
     durationMs: integer('duration_ms'),
     at: ts('at').notNull(),

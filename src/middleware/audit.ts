@@ -12,6 +12,8 @@ import { desktopScopeOf } from '../auth/desktop-token';
 import { isAdmin, isService } from '../auth/jwt';
 import { randomId } from '../lib/ids';
 import type { AuditRecord, EventsMessage } from '../schemas/jobs';
+import { loggablePath } from './errors';
+import { clientKey } from './rate-limit';
 
 /** Which requests are actions worth auditing, and what to call them. */
 function actionOf(method: string, path: string): { action: string; target: string | null } | null {
@@ -38,8 +40,36 @@ function actionOf(method: string, path: string): { action: string; target: strin
 export const audit = createMiddleware<AppEnv>(async (c, next) => {
   const what = actionOf(c.req.method, c.req.path);
   if (!what) return next();
+  c.set('audited', true);
   await next();
   c.executionCtx.waitUntil(record(c, what));
+});
+
+/**
+ * Refusals are audited too: every 401 (no or a bad token, a bad site key) and every 429,
+ * wherever in the chain they happen (so this goes before authentication and the limits).
+ * A flood of them must not become a flood of records: RATE_LIMIT_AUDIT caps them per
+ * client address (20 per 10 s), which still shows who is knocking and how.
+ */
+export const auditRefusals = createMiddleware<AppEnv>(async (c, next) => {
+  await next();
+  const status = c.res.status;
+  if ((status !== 401 && status !== 429) || c.get('audited')) return;
+  const raw = c.req.header('cf-connecting-ip');
+  const key = clientKey(raw) ?? c.get('principal')?.sub ?? 'no-address';
+  const exempt = raw !== undefined && c.var.cfg.RATE_LIMIT_EXEMPT_IPS.has(raw.trim());
+  const work = async () => {
+    if (!exempt) {
+      const allowed = await c.env.RATE_LIMIT_AUDIT.limit({ key }).then(
+        (r) => r.success,
+        () => true,
+      );
+      if (!allowed) return;
+    }
+    const action = status === 401 ? 'auth.refused' : 'rate_limited';
+    await record(c, { action, target: `${c.req.method} ${loggablePath(c.req.path)}` });
+  };
+  c.executionCtx.waitUntil(work());
 });
 
 /** Targets come from the URL: keep them printable and short (Postgres text cannot hold NUL). */

@@ -1,6 +1,7 @@
 import { createMiddleware } from 'hono/factory';
 import type { AppEnv } from '../app-env';
 import { verifyBearer } from '../auth/jwt';
+import { renewAdminScope } from '../webhooks/admin-scope';
 import { principalOf, renewIfDue, sessionFromCookie } from './session';
 
 /**
@@ -12,7 +13,10 @@ import { principalOf, renewIfDue, sessionFromCookie } from './session';
 export const requireAuth = createMiddleware<AppEnv>(async (c, next) => {
   const authorization = c.req.header('authorization');
   const session = authorization === undefined ? await sessionFromCookie(c) : null;
-  c.set('principal', session ? principalOf(session) : await verifyBearer(authorization, c.var.cfg));
+  const principal = session ? principalOf(session) : await verifyBearer(authorization, c.var.cfg);
+  c.set('principal', principal);
+  // An admin's all-desktops webhooks last as long as they keep showing the role (src/webhooks/admin-scope.ts).
+  renewAdminScope(c, principal);
   await next();
   // A page that keeps calling keeps its session (a WebSocket handshake's answer cannot carry a cookie).
   if (session && c.res.status !== 101) await renewIfDue(c, c.var.cfg, session);

@@ -7,6 +7,7 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { AppEnv } from '../app-env';
+import { describeDbError } from '../db/errors';
 import { ApiError, type ErrorCode } from '../errors';
 
 const CODE_BY_STATUS: Record<number, ErrorCode> = {
@@ -35,9 +36,12 @@ export function onError(err: Error, c: Context<AppEnv>) {
     const message = err.status === 415 ? 'Unsupported Content-Type: send the body as application/json' : err.message || 'Bad request';
     return errorResponse(c, new ApiError(code, message));
   }
-  console.error(JSON.stringify({ msg: 'unhandled error', requestId: c.var.requestId, path: loggablePath(c.req.path), error: String(err) }));
+  // describeDbError: a failed query's error carries its parameters (a webhook's signing secret, a user's input).
+  console.error(
+    JSON.stringify({ msg: 'unhandled error', requestId: c.var.requestId, path: loggablePath(c.req.path), error: describeDbError(err) }),
+  );
   return errorResponse(c, new ApiError('INTERNAL_ERROR', 'Internal error; quote the request id when reporting it'));
 }
 
-/** The path without credentials in it: a connect ticket is a bearer secret until it is used. */
+/** The path without credentials in it: connect links of older releases carried their ticket in the path. */
 export const loggablePath = (path: string) => path.replace(/^(\/api\/v1\/connect\/)[^/]+/, '$1<ticket>');

@@ -4,15 +4,16 @@ import { createMiddleware } from 'hono/factory';
 import type { AppEnv } from '../app-env';
 import { isAdmin } from '../auth/jwt';
 import { withDb } from '../db/client';
-import { listSites, listUsers, setQuota, upsertSite } from '../db/queries';
+import { deleteSite, listSites, listUsers, setQuota, upsertSite } from '../db/queries';
 import { DEFAULT_MAX_DESKTOPS } from '../../workers/user-account/user-account';
-import { ApiError } from '../errors';
+import { ApiError, notFound } from '../errors';
 import { bearerAuth, errorSpec, jsonSpec } from './openapi';
 import { success } from '../lib/envelope';
 import { randomToken, sha256Hex } from '../lib/ids';
 import { UserIdSchema } from '../schemas/user-id';
 import { confirmReconcileReport, reconcileAllSites, reconcileSite } from '../../workers/reconcile/reconcile';
 import { insightRoutes } from './admin-insights';
+import { adminHealthRoutes } from './health';
 import { adminTemplateRoutes } from './templates';
 import { validationHook } from './validation';
 
@@ -146,7 +147,8 @@ adminRoutes.openapi(
     method: 'post',
     path: '/sites',
     summary: 'Register a site, or rotate its key',
-    description: 'Answers the site key once; only its SHA-256 is stored. Configure the bridge with SITE_ID and SITE_KEY.',
+    description:
+      'Answers the site key once; only its SHA-256 is stored. Configure the bridge with SITE_ID and SITE_KEY. Rotating hangs up on a bridge still connected with the old key.',
     security,
     request: {
       body: {
@@ -172,9 +174,33 @@ adminRoutes.openapi(
   async (c) => {
     const { id, name } = c.req.valid('json');
     const siteKey = `sk_${randomToken()}`;
-    await withDb(c.var.cfg, async (db) => upsertSite(db, { id, name, keyHash: await sha256Hex(siteKey) }));
+    const keyHash = await sha256Hex(siteKey);
+    await withDb(c.var.cfg, (db) => upsertSite(db, { id, name, keyHash }));
+    // The hub checks bridges against its own copy (Postgres may be down when they log in).
+    await c.env.SITE_HUB.getByName(id).setSiteKey(id, keyHash);
     c.header('Cache-Control', 'no-store');
     return c.json(success({ id, name, siteKey }, 'Site registered; store the key now, it is not shown again'), 201);
+  },
+);
+
+adminRoutes.openapi(
+  createRoute({
+    method: 'delete',
+    path: '/sites/{siteId}',
+    summary: 'Remove a site: its key stops working and its bridge is hung up on',
+    description:
+      'Desktops of the site are left as they are (delete them first); its bridge can no longer log in. Register the site again to get a new key.',
+    security,
+    request: { params: z.object({ siteId: z.string().openapi({ param: { name: 'siteId', in: 'path' } }) }) },
+    responses: { 200: json(z.object({ id: z.string() }), 'Removed'), 404: errorSpec('No such site'), ...errors },
+  }),
+  async (c) => {
+    const { siteId } = c.req.valid('param');
+    if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(siteId)) throw notFound('Site');
+    const hadRow = await withDb(c.var.cfg, (db) => deleteSite(db, siteId));
+    const hadKey = await c.env.SITE_HUB.getByName(siteId).removeSite();
+    if (!hadRow && !hadKey) throw notFound('Site');
+    return c.json(success({ id: siteId }, `Site ${siteId} removed; its bridge can no longer connect`), 200);
   },
 );
 
@@ -265,6 +291,7 @@ adminRoutes.openapi(
 // The audit log, the overview and templates: admin-only like everything here.
 adminRoutes.route('/', insightRoutes);
 adminRoutes.route('/', adminTemplateRoutes);
+adminRoutes.route('/', adminHealthRoutes);
 
 export const GpuOccupancyOut = z
   .object({

@@ -6,6 +6,8 @@ import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import type { AppEnv } from '../app-env';
 import { desktopScopeOf } from '../auth/desktop-token';
 import { actorOf, isAdmin, isService, type Principal } from '../auth/jwt';
+import { actsAsService, describeNamespace, inNamespace, serviceAccountName, serviceMaxDesktops } from '../auth/tenancy';
+import { type Config, config } from '../env';
 import { withDb } from '../db/client';
 import { listDesktops } from '../db/queries';
 import { ApiError, notFound } from '../errors';
@@ -123,19 +125,25 @@ const errors = {
 const json = jsonSpec;
 const security = bearerAuth;
 
-/** A user acts on their own desktops; admins on all; a service on those it created; a desktop token on its one desktop. */
-export function canAccess(p: Principal, d: Pick<Desktop, 'id' | 'userId' | 'createdBy'>): boolean {
+/**
+ * A user acts on their own desktops; admins on all; a service on those it created for the users of its namespace;
+ * a desktop token on its one desktop.
+ */
+export function canAccess(p: Principal, d: Pick<Desktop, 'id' | 'userId' | 'createdBy'>, cfg: Config): boolean {
   const scope = desktopScopeOf(p);
   if (scope) return scope.desktopId === d.id && d.userId === p.sub;
   if (isAdmin(p)) return true;
-  if (isService(p)) return d.createdBy === actorOf(p);
+  if (isService(p)) return d.createdBy === actorOf(p) && inNamespace(cfg, p.sub, d.userId);
   return d.userId === p.sub;
 }
 
-/** Whose desktop a create makes: services must name the user, users may only name themselves. */
-function targetUser(p: Principal, requested: string | undefined): string {
-  if (isService(p) && !isAdmin(p)) {
+/** Whose desktop a create makes: services must name a user of their namespace, users may only name themselves. */
+function targetUser(p: Principal, requested: string | undefined, cfg: Config): string {
+  if (actsAsService(p)) {
     if (!requested) throw new ApiError('VALIDATION_FAILED', 'userId is required when a service creates a desktop');
+    if (!inNamespace(cfg, p.sub, requested)) {
+      throw new ApiError('FORBIDDEN', `Service ${p.sub} may only create desktops for ${describeNamespace(cfg, p.sub)}`);
+    }
     return requested;
   }
   if (requested && requested !== p.sub && !isAdmin(p)) throw new ApiError('FORBIDDEN', 'You can only create desktops for yourself');
@@ -149,7 +157,7 @@ export async function loadDesktop(env: AppEnv['Bindings'], p: Principal, id: str
   const stub = env.DESKTOP_SESSION.getByName(id);
   const desktop = await stub.get();
   // Another user's desktop is indistinguishable from a missing one.
-  if (!desktop || !canAccess(p, desktop)) throw notFound('Desktop');
+  if (!desktop || !canAccess(p, desktop, config(env))) throw notFound('Desktop');
   return { stub, desktop };
 }
 
@@ -166,7 +174,7 @@ desktopRoutes.openapi(
   async (c) => {
     const p = c.var.principal;
     const body = c.req.valid('json');
-    const userId = targetUser(p, body.userId);
+    const userId = targetUser(p, body.userId, c.var.cfg);
     const cfg = c.var.cfg;
     const template = body.templateId ? await cachedTemplate(cfg, body.templateId) : null;
     if (body.templateId && (!template || template.retiredAt)) {
@@ -206,21 +214,35 @@ desktopRoutes.openapi(
       backend: template?.backend ?? 'proxmox',
       gpuSlots: template?.gpuSlots ?? 0,
     });
+    const runId = randomId('rn');
     const launch: LaunchSpec = template
-      ? { vmTemplate: template.vmTemplate, image: template.image, storageGb: template.storageGb, gpu: null, turn: null }
-      : { ...DEFAULT_LAUNCH };
+      ? { runId, vmTemplate: template.vmTemplate, image: template.image, storageGb: template.storageGb, gpu: null, turn: null }
+      : { ...DEFAULT_LAUNCH, runId };
     if (desktop.backend === 'selkies') launch.turn = await podTurn(cfg, desktop);
     // The quota lives in the user's Durable Object: no database round trip on the way to 202.
     const account = c.env.USER_ACCOUNT.getByName(userId);
     unwrap(await account.reserve(userId, desktop.id, isAdmin(p) && userId === p.sub));
+    // A service's desktops also count against its own quota (src/auth/tenancy.ts).
+    const serviceAccount = actsAsService(p) ? c.env.USER_ACCOUNT.getByName(serviceAccountName(p.sub)) : null;
+    const serviceReserved = serviceAccount
+      ? await serviceAccount.reserve(`service ${p.sub}`, desktop.id, false, serviceMaxDesktops(cfg, p.sub))
+      : null;
+    if (serviceReserved && !serviceReserved.ok) {
+      await account.release(desktop.id).catch(() => {});
+      unwrap(serviceReserved);
+    }
     const hub = c.env.SITE_HUB.getByName(desktop.siteId);
     let created: Desktop;
     try {
       // A GPU session's slots are booked on one GPU before anything is launched.
-      if (desktop.gpuSlots > 0) launch.gpu = unwrap(await hub.bookGpu(desktop.id, desktop.gpuSlots));
+      if (desktop.gpuSlots > 0) launch.gpu = unwrap(await hub.bookGpu(desktop.id, runId, desktop.gpuSlots));
       created = unwrap(await c.env.DESKTOP_SESSION.getByName(desktop.id).create(desktop, actorOf(p), launch));
     } catch (err) {
-      await Promise.all([account.release(desktop.id).catch(() => {}), launch.gpu ? hub.releaseGpu(desktop.id).catch(() => {}) : null]);
+      await Promise.all([
+        account.release(desktop.id).catch(() => {}),
+        serviceAccount?.release(desktop.id).catch(() => {}),
+        launch.gpu ? hub.releaseGpu(desktop.id, runId).catch(() => {}) : null,
+      ]);
       throw err;
     }
     c.header('Location', `/api/v1/desktops/${created.id}`);
@@ -313,7 +335,7 @@ desktopRoutes.openapi(
   async (c) => {
     const id = c.req.valid('param').id;
     const d = DesktopIdSchema.safeParse(id).success ? await c.env.DESKTOP_SESSION.getByName(id).status() : null;
-    if (!d || !canAccess(c.var.principal, d)) throw notFound('Desktop');
+    if (!d || !canAccess(c.var.principal, d, c.var.cfg)) throw notFound('Desktop');
     const status = {
       id: d.id,
       status: d.status,
@@ -371,7 +393,8 @@ desktopRoutes.openapi(
       return c.json(success(data, 'Open the URL and sign in with the credentials'), 200);
     }
     const { ticket, expiresAt } = unwrap(await stub.issueTicket());
-    const url = new URL(`/api/v1/connect/${ticket}`, c.req.url).toString();
+    // The ticket rides in the fragment, which browsers never send: see ./connect.ts.
+    const url = new URL(`/api/v1/connect#${ticket}`, c.req.url).toString();
     c.header('Cache-Control', 'no-store');
     const data = { desktopId: desktop.id, connectionUrl: url, url, expiresAt, protocol: desktop.protocol };
     return c.json(success(data, 'Open the URL to reach the desktop'), 200);
@@ -391,15 +414,15 @@ for (const action of ['start', 'stop'] as const) {
     async (c) => {
       const p = c.var.principal;
       const { stub, desktop: before } = await loadDesktop(c.env, p, c.req.valid('param').id);
-      // Starting a Selkies desktop launches a new session: fresh TURN credentials for its
-      // pod and, for a GPU desktop, its slots booked first.
+      // A start is a new run: fresh TURN credentials for a Selkies pod and, for a GPU desktop,
+      // slots booked for this run alone; a refused start releases only its own run's booking.
       const hub = c.env.SITE_HUB.getByName(before.siteId);
       const starting = action === 'start' && before.status === 'STOPPED';
-      const launch: Partial<LaunchSpec> = {};
+      const launch: Partial<LaunchSpec> = { runId: randomId('rn') };
       if (starting && before.backend === 'selkies') launch.turn = await podTurn(c.var.cfg, before);
-      if (starting && before.gpuSlots > 0) launch.gpu = unwrap(await hub.bookGpu(before.id, before.gpuSlots));
+      if (starting && before.gpuSlots > 0) launch.gpu = unwrap(await hub.bookGpu(before.id, launch.runId as string, before.gpuSlots));
       const result = await stub.act(action, actorOf(p), starting ? launch : undefined);
-      if (!result.ok && launch.gpu) await hub.releaseGpu(before.id);
+      if (!result.ok && launch.gpu) await hub.releaseGpu(before.id, launch.runId ?? null);
       const desktop = unwrap(result);
       return c.json(success(desktop, `Desktop ${action} initiated.`), 202);
     },

@@ -4,11 +4,12 @@
  * requested window; an interval still open counts up to now.
  */
 import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
-import { and, eq, gt, isNull, lt, or, type SQL } from 'drizzle-orm';
+import { and, eq, gt, inArray, isNull, lt, or, type SQL, sql } from 'drizzle-orm';
 import type { AppEnv } from '../app-env';
-import { isAdmin, isService } from '../auth/jwt';
+import { actorOf, isAdmin } from '../auth/jwt';
+import { actsAsService, describeNamespace, inNamespace } from '../auth/tenancy';
 import { withDb } from '../db/client';
-import { usageIntervals } from '../db/schema';
+import { desktops, usageIntervals } from '../db/schema';
 import { ApiError } from '../errors';
 import { success } from '../lib/envelope';
 import { PlanSchema } from '../schemas/desktop';
@@ -50,7 +51,7 @@ usageRoutes.openapi(
     path: '/',
     summary: 'Running hours per plan (pay-per-hour billing)',
     description:
-      'Users see their own usage; admins and services any user’s (or everyone’s, without userId). Default window: this month so far.',
+      'Users see their own usage; admins any user’s (or everyone’s, without userId); a service that of the desktops it created, for the users of its namespace. Default window: this month so far.',
     security: bearerAuth,
     request: {
       query: z.object({
@@ -69,9 +70,13 @@ usageRoutes.openapi(
   async (c) => {
     const p = c.var.principal;
     const q = c.req.valid('query');
-    const privileged = isAdmin(p) || isService(p);
+    const service = actsAsService(p);
+    const privileged = isAdmin(p) || service;
     if (q.userId && q.userId !== p.sub && !privileged)
       throw new ApiError('FORBIDDEN', "Only admins and services can see other users' usage");
+    if (service && q.userId && !inNamespace(c.var.cfg, p.sub, q.userId)) {
+      throw new ApiError('FORBIDDEN', `Service ${p.sub} sees only the usage of ${describeNamespace(c.var.cfg, p.sub)}`);
+    }
     const userId = privileged ? (q.userId ?? null) : p.sub;
     const now = Date.now();
     const monthStart = new Date(now);
@@ -86,6 +91,12 @@ usageRoutes.openapi(
       or(isNull(usageIntervals.stoppedAt), gt(usageIntervals.stoppedAt, new Date(from).toISOString())) as SQL,
     ];
     if (userId) where.push(eq(usageIntervals.userId, userId));
+    // A service's tenant is the desktops it created: not another service's, not its users' own.
+    if (service) {
+      where.push(
+        inArray(usageIntervals.desktopId, sql`(select ${desktops.id} from ${desktops} where ${desktops.createdBy} = ${actorOf(p)})`),
+      );
+    }
     const rows = await withDb(c.var.cfg, (db) =>
       db
         .select()

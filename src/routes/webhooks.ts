@@ -4,19 +4,36 @@
  * admin to all. The signing secret is answered once, at creation.
  */
 import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
-import { and, desc, eq, isNull } from 'drizzle-orm';
+import { and, count, desc, eq, isNull } from 'drizzle-orm';
 import type { AppEnv } from '../app-env';
 import { type Principal, isAdmin, isService } from '../auth/jwt';
 import { withDb } from '../db/client';
+import { describeDbError } from '../db/errors';
 import { webhookDeliveries, webhooks } from '../db/schema';
 import { ApiError, notFound } from '../errors';
 import { success } from '../lib/envelope';
 import { randomId, randomToken } from '../lib/ids';
+import { encryptSecret } from '../lib/secret-box';
 import { EVENT_TYPES, EventTypeSchema } from '../schemas/events';
+import { adminUntil, endAdminScope } from '../webhooks/admin-scope';
+import { type DeliveryReason, refuseAtRegistration } from '../webhooks/target';
 import { bearerAuth, errorSpec, jsonSpec } from './openapi';
 import { validationHook } from './validation';
 
 export const webhookRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+
+// Someone here without the admin role may be a demoted admin: their all-desktops subscriptions end now.
+webhookRoutes.use('*', async (c, next) => {
+  const p = c.var.principal;
+  if (!isAdmin(p)) {
+    c.executionCtx.waitUntil(
+      endAdminScope(c.var.cfg, p).catch((err: unknown) =>
+        console.warn(JSON.stringify({ msg: 'could not end admin webhooks', error: describeDbError(err) })),
+      ),
+    );
+  }
+  await next();
+});
 
 const security = bearerAuth;
 const json = jsonSpec;
@@ -34,6 +51,10 @@ export const WebhookOut = z
     url: z.string(),
     events: z.array(EventTypeSchema),
     scope: z.string().openapi({ description: 'Whose desktops: own (user), created by this service, or all (admin)' }),
+    adminUntil: z.string().nullable().openapi({
+      description:
+        'An admin’s subscription is delivered until then; using the API as an admin moves it WEBHOOK_ADMIN_DAYS ahead, using it without the role ends it',
+    }),
     description: z.string().nullable(),
     createdAt: z.string(),
   })
@@ -75,6 +96,7 @@ function view(row: typeof webhooks.$inferSelect) {
     scope,
     description: row.description,
     createdAt: row.createdAt,
+    adminUntil: row.adminUntil,
   };
 }
 
@@ -102,32 +124,46 @@ webhookRoutes.openapi(
       'Deliveries are POSTs of {id, type, createdAt, data} with X-Webhook-Id (the event id, for deduplication) and X-Webhook-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>" keyed with the secret>. The secret is in this answer only.',
     security,
     request: { body: { required: true, content: { 'application/json': { schema: CreateWebhookSchema } } } },
-    responses: { 201: json(WebhookOut.extend({ secret: z.string() }), 'The subscription and its signing secret (shown once)'), ...errors },
+    responses: {
+      201: json(WebhookOut.extend({ secret: z.string() }), 'The subscription and its signing secret (shown once)'),
+      ...errors,
+      409: errorSpec('Too many subscriptions (WEBHOOK_MAX_PER_OWNER)'),
+    },
   }),
   async (c) => {
     const p = c.var.principal;
     const body = c.req.valid('json');
     const url = new URL(body.url);
-    const local = url.hostname === 'localhost' || url.hostname === '127.0.0.1' || url.hostname === '[::1]';
-    if (url.protocol !== 'https:' && !(c.var.cfg.WEBHOOK_ALLOW_HTTP && local)) {
-      throw new ApiError('VALIDATION_FAILED', 'url must use https');
-    }
-    if (url.username || url.password) throw new ApiError('VALIDATION_FAILED', 'url must not carry credentials');
+    const refused = refuseAtRegistration(url, c.var.cfg);
+    if (refused) throw new ApiError('VALIDATION_FAILED', refused);
+    const secret = `whsec_${randomToken()}`;
     const row = {
       id: randomId('wh'),
       ownerRole: roleOf(p),
       ownerSub: p.sub,
       url: url.toString(),
       eventTypes: JSON.stringify([...new Set(body.events)]),
-      secret: `whsec_${randomToken()}`,
+      // Encrypted at rest: the edge needs it again to sign each delivery, so a hash would not do.
+      secret: await encryptSecret(c.var.cfg, secret),
       description: body.description ?? null,
       createdAt: new Date().toISOString(),
       deletedAt: null,
+      adminUntil: isAdmin(p) ? adminUntil(c.var.cfg) : null,
     };
-    await withDb(c.var.cfg, (db) => db.insert(webhooks).values(row));
+    const max = c.var.cfg.WEBHOOK_MAX_PER_OWNER;
+    const added = await withDb(c.var.cfg, async (db) => {
+      const mine = and(eq(webhooks.ownerRole, row.ownerRole), eq(webhooks.ownerSub, row.ownerSub), isNull(webhooks.deletedAt));
+      const [live] = await db.select({ n: count() }).from(webhooks).where(mine);
+      if ((live?.n ?? 0) >= max) return false;
+      await db.insert(webhooks).values(row);
+      return true;
+    });
+    if (!added) {
+      throw new ApiError('QUOTA_EXCEEDED', `You have ${max} webhook subscriptions, the most allowed; delete one first`);
+    }
     c.header('Cache-Control', 'no-store');
     c.header('Location', `/api/v1/webhooks/${row.id}`);
-    return c.json(success({ ...view(row), secret: row.secret }, 'Subscribed; keep the secret, it is not shown again'), 201);
+    return c.json(success({ ...view(row), secret }, 'Subscribed; keep the secret, it is not shown again'), 201);
   },
 );
 
@@ -180,15 +216,30 @@ webhookRoutes.openapi(
   },
 );
 
+const REASONS = [
+  'http_status',
+  'redirect',
+  'timeout',
+  'connection_failed',
+  'unresolvable',
+  'resolver_unavailable',
+  'private_address',
+  'gave_up',
+] as const satisfies readonly DeliveryReason[];
+
 export const DeliveryOut = z.object({
   eventId: z.string(),
   eventType: z.string(),
-  attempt: z.number(),
-  outcome: z.enum(['delivered', 'failed', 'dead']),
-  httpStatus: z.number().nullable(),
-  error: z.string().nullable(),
-  durationMs: z.number().nullable(),
-  at: z.string(),
+  attempt: z.number().openapi({ description: 'Which try this was (1 = the first)' }),
+  outcome: z.enum(['delivered', 'failed', 'refused', 'dead']).openapi({
+    description:
+      'delivered; failed (tried again later); refused (the target is not a public address: nothing was sent, and nothing will be); dead (failed after `attempt` tries)',
+  }),
+  reason: z
+    .enum(REASONS)
+    .nullable()
+    .openapi({ description: 'Why it did not deliver: the class only, not what the remote said or how long it took' }),
+  at: z.string().openapi({ description: 'When the attempt started' }),
 });
 
 webhookRoutes.openapi(
@@ -214,10 +265,9 @@ webhookRoutes.openapi(
       eventId: r.eventId,
       eventType: r.eventType,
       attempt: r.attempt,
-      outcome: r.outcome as 'delivered' | 'failed' | 'dead',
-      httpStatus: r.httpStatus,
-      error: r.error,
-      durationMs: r.durationMs,
+      outcome: DeliveryOut.shape.outcome.catch('failed').parse(r.outcome),
+      // Rows of older releases hold free text here: shown as no class rather than as the remote's words.
+      reason: DeliveryOut.shape.reason.catch(null).parse(r.error),
       at: r.at,
     }));
     return c.json(success(out, `${out.length} attempts`), 200);

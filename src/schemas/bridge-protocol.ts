@@ -9,7 +9,14 @@
  * every command is idempotent and keyed by desktop id and command id, so a redelivery
  * resumes the work instead of repeating it.
  */
+import { withoutControls } from '../lib/text';
 import { z } from './zod';
+
+/**
+ * Text a bridge reports, which may quote what a desktop's own user wrote (a pod's
+ * termination message): kept, without the control characters Postgres cannot store.
+ */
+const ReportedText = (max?: number) => (max === undefined ? z.string() : z.string().max(max)).transform(withoutControls);
 import { BackendSchema, DesktopIdSchema, GpuSlotsSchema, PlanSchema, ProtocolSchema } from './desktop';
 
 export const PROTOCOL_VERSION = 1;
@@ -21,6 +28,11 @@ export type CommandKind = z.infer<typeof CommandKindSchema>;
 export const DesktopSpecSchema = z.object({
   desktopId: DesktopIdSchema,
   userId: z.string(),
+  /**
+   * Whose user `userId` is: `users` (the platform's own) or `service:<sub>` (a service's
+   * namespace). The bridge keys a user's home volume by both. Absent from older edges: `users`.
+   */
+  tenant: z.string().optional(),
   name: z.string(),
   plan: PlanSchema,
   cpuCores: z.number().int().positive(),
@@ -62,12 +74,13 @@ export type Step = z.infer<typeof StepSchema>;
 
 /** Facts about the desktop's infrastructure that a step learned. */
 export const DesktopFactsSchema = z.object({
-  vmId: z.number().int().optional(),
-  node: z.string().optional(),
-  ipAddress: z.string().optional(),
-  connectionId: z.string().optional(),
+  /** Proxmox VMIDs are 100 to 999999999 (and must fit Postgres' integer). */
+  vmId: z.number().int().min(0).max(999_999_999).optional(),
+  node: ReportedText().optional(),
+  ipAddress: ReportedText().optional(),
+  connectionId: ReportedText().optional(),
   /** Selkies: the session's own URL (one hostname per session). */
-  sessionUrl: z.string().optional(),
+  sessionUrl: ReportedText().optional(),
 });
 export type DesktopFacts = z.infer<typeof DesktopFactsSchema>;
 
@@ -131,7 +144,7 @@ export const ProgressFrameSchema = z.object({
   commandId: z.string(),
   desktopId: DesktopIdSchema,
   step: StepSchema,
-  message: z.string().max(500),
+  message: ReportedText(500),
   facts: DesktopFactsSchema.optional(),
 });
 export const HeartbeatFrameSchema = z.object({ type: z.literal('heartbeat'), running: z.array(z.string()) });
@@ -146,7 +159,7 @@ export const FailFrameSchema = z.object({
   commandId: z.string(),
   desktopId: DesktopIdSchema,
   /** A sentence a person understands, e.g. "Proxmox refused the clone: VM is locked (clone)". */
-  message: z.string().max(1000),
+  message: ReportedText(1000),
 });
 export const InventorySchema = z.object({
   /** When the bridge read it (ISO); the edge only judges desktops that were settled before this. */

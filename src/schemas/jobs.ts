@@ -31,11 +31,18 @@ export const EventsMessageSchema = z.discriminatedUnion('kind', [
 ]);
 export type EventsMessage = z.infer<typeof EventsMessageSchema>;
 
-/** One webhook delivery; the body is fixed when the event is fanned out so every retry signs the same bytes. */
+/**
+ * One webhook delivery; the body is fixed when the event is fanned out so every retry signs
+ * the same bytes. It carries its target and the subscription's secret as stored (encrypted,
+ * ../lib/secret-box), so a delivery needs no database: a Postgres outage does not hold it back.
+ * Both are absent on messages queued by older releases, which read them from Postgres.
+ */
 export const WebhookDeliverySchema = z.object({
   webhookId: z.string(),
   eventId: z.string(),
   eventType: z.string(),
   body: z.string(),
+  url: z.string().optional(),
+  secret: z.string().optional(),
 });
 export type WebhookDelivery = z.infer<typeof WebhookDeliverySchema>;

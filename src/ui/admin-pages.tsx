@@ -752,9 +752,7 @@ export const WebhooksView: FC<{
                   <th scope="col">Event</th>
                   <th scope="col">Attempt</th>
                   <th scope="col">Outcome</th>
-                  <th scope="col">HTTP status</th>
-                  <th scope="col">Took</th>
-                  <th scope="col">Error</th>
+                  <th scope="col">Reason</th>
                 </tr>
               </thead>
               <tbody>
@@ -770,13 +768,14 @@ export const WebhooksView: FC<{
                     </th>
                     <td>{d.attempt}</td>
                     <td>
-                      <span class="badge" data-tone={d.outcome === 'delivered' ? 'ok' : d.outcome === 'dead' ? 'bad' : 'busy'}>
+                      <span
+                        class="badge"
+                        data-tone={d.outcome === 'delivered' ? 'ok' : d.outcome === 'dead' || d.outcome === 'refused' ? 'bad' : 'busy'}
+                      >
                         {d.outcome}
                       </span>
                     </td>
-                    <td>{d.httpStatus ?? '—'}</td>
-                    <td>{d.durationMs === null ? '—' : `${d.durationMs} ms`}</td>
-                    <td class="long">{d.error ?? '—'}</td>
+                    <td>{d.reason?.replaceAll('_', ' ') ?? '—'}</td>
                   </tr>
                 ))}
               </tbody>

@@ -5,7 +5,7 @@
  */
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { homeVolumeName, sessionName } from '../../on-prem-bridge/src/tasks/selkies';
+import { legacyHomeVolumeName, sessionName } from '../../on-prem-bridge/src/tasks/selkies';
 import { type Stack, startStack } from '../../scripts/lib/stack';
 import type { Desktop } from '../../src/schemas/desktop';
 import { edgeClient, until } from './support/edge-client';
@@ -142,8 +142,11 @@ describe('GPU desktops', () => {
     expect(env).toMatchObject({ SELKIES_ENCODER: 'nvh264enc', SELKIES_TURN_HOST: '127.0.0.1', SELKIES_TURN_PORT: '3478' });
     expect(env.SELKIES_TURN_USERNAME).toMatch(/^\d+:desk-/);
 
-    // The user writes to their home volume.
-    const pvc = homeVolumeName(user);
+    // The user writes to their home volume: named by a keyed hash, which says nothing of whose it is.
+    const firstMounts = await sim<Record<string, { claimName: string }>>('GET', `/__sim/pods/${NS}/${sessionName(running.id)}/mounts`);
+    const pvc = firstMounts['/home/ubuntu']?.claimName ?? '';
+    expect(pvc).toMatch(/^home-[0-9a-f]{64}$/);
+    expect(pvc).not.toBe(legacyHomeVolumeName(user));
     await sim('PUT', `/__sim/pvcs/${NS}/${pvc}/files`, { path: 'Documents/marker.txt', content: 'still here' });
 
     // Terminate: pod, service and route go within 10 s; the volume stays.

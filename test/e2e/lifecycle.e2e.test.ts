@@ -94,9 +94,18 @@ describe('desktop lifecycle, end to end', () => {
     // The connect URL opens exactly this desktop's connection in the Guacamole web client.
     const connect = await call<{ url: string; expiresAt: string }>('GET', `/api/v1/desktops/${id}/connect`, tok);
     expect(connect.status).toBe(200);
-    const hop = await fetch(connect.body.data.url, { redirect: 'manual' });
-    expect(hop.status).toBe(302);
-    const location = new URL(hop.headers.get('location') ?? '');
+    // What the link's page does in a browser: POST the ticket from the fragment, open the answer.
+    const link = new URL(connect.body.data.url);
+    const ticket = decodeURIComponent(link.hash.slice(1));
+    const redeem = () =>
+      fetch(`${stack.edgeUrl}${link.pathname}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ticket }),
+      });
+    const hop = await redeem();
+    expect(hop.status).toBe(200);
+    const location = new URL(((await hop.json()) as { data: { url: string } }).data.url);
     expect(location.origin + location.pathname).toBe(`${stack.guacamoleUrl}/`);
     const m = /^#\/client\/([A-Za-z0-9_-]+)\?token=([0-9A-F]{64})$/.exec(location.hash);
     expect(m).not.toBeNull();
@@ -105,7 +114,7 @@ describe('desktop lifecycle, end to end', () => {
     const seen = await guacConnections(m![2]!);
     expect(seen.map((c) => [c.identifier, c.name])).toEqual([[running.connectionId, `desk-${id}`]]);
     // The link works once.
-    expect((await fetch(connect.body.data.url, { redirect: 'manual' })).status).toBe(404);
+    expect((await redeem()).status).toBe(404);
 
     expect((await call('POST', `/api/v1/desktops/${id}/stop`, tok)).status).toBe(202);
     await waitForStatus(tok, id, 'STOPPED');
@@ -179,9 +188,12 @@ describe('desktop lifecycle, end to end', () => {
     for (const d of running) expect(await vmsNamed(`desk-${d.id}`)).toEqual([expect.objectContaining({ vmid: d.vmId })]);
   }, 180_000);
 
-  it('reports the site on /healthz as connected', async () => {
-    const res = await fetch(`${stack.edgeUrl}/healthz`);
+  it('reports the site as connected to admins, and only up or not on the public /healthz', async () => {
+    const admin = await stack.token('health-admin', ['admin']);
+    const res = await fetch(`${stack.edgeUrl}/api/v1/admin/health`, { headers: { authorization: `Bearer ${admin}` } });
     const body = (await res.json()) as { data: { sites: { id: string; bridge: string }[] } };
     expect(body.data.sites.find((s) => s.id === stack.siteId)?.bridge).toBe('connected');
+    const probe = await fetch(`${stack.edgeUrl}/healthz`);
+    expect(((await probe.json()) as { data: unknown }).data).toEqual({ status: 'ok' });
   });
 });

@@ -123,6 +123,10 @@ describe('Postgres outage', () => {
   it('keeps lifecycles going while the database is down and catches up when it is back', async () => {
     const tok = await stack.token('outage-bob');
     await stack.stopDatabase();
+    // A bridge restarted during the outage logs in again: the site's hub keeps its key.
+    await stack.bridge.stop('SIGTERM');
+    await stack.startBridge();
+    await stack.waitForBridge(true, 30_000);
     const created = await call<Desktop>('POST', '/api/v1/desktops', tok, { plan: 'STANDARD' });
     expect(created.status).toBe(202);
     const id = created.body.data.id;

@@ -39,7 +39,15 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
   receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`;
-  stack = await startStack({ edgeVars: { WEBHOOK_ALLOW_HTTP: 'true', WEBHOOK_RETRY_BASE_SECONDS: '1', WARNING_LEAD_MINUTES: '0.05' } });
+  stack = await startStack({
+    edgeVars: {
+      // The receiver is local: http, and a loopback address, each allowed only by this configuration.
+      WEBHOOK_ALLOW_HTTP: 'true',
+      WEBHOOK_PRIVATE_TARGETS: '127.0.0.0/8',
+      WEBHOOK_RETRY_BASE_SECONDS: '1',
+      WARNING_LEAD_MINUTES: '0.05',
+    },
+  });
 }, 180_000);
 
 afterAll(async () => {
@@ -94,9 +102,11 @@ describe('webhooks', () => {
     expect(warning?.kind).toBe('idle');
     expect(ordered[2]?.data.desktop.stopReason).toMatch(/^No activity for 0.15 minutes/);
 
-    // Every attempt is in the subscription's delivery log.
-    const log = await call<{ outcome: string; httpStatus: number | null }[]>('GET', `/api/v1/webhooks/${webhookId}/deliveries`, admin);
-    expect(log.body.data.filter((a) => a.outcome === 'failed').length).toBe(3);
+    // Every attempt is in the subscription's delivery log: its outcome and reason class, not the receiver's answer or timing.
+    const log = await call<Record<string, unknown>[]>('GET', `/api/v1/webhooks/${webhookId}/deliveries`, admin);
+    const failed = log.body.data.filter((a) => a.outcome === 'failed');
+    expect(failed.map((a) => a.reason)).toEqual(['http_status', 'http_status', 'http_status']);
+    for (const a of log.body.data) expect(Object.keys(a).sort()).toEqual(['at', 'attempt', 'eventId', 'eventType', 'outcome', 'reason']);
     expect(log.body.data.filter((a) => a.outcome === 'delivered').length).toBe(accepted().length);
     // A forged signature does not verify.
     expect(await verifySignature('whsec_other', received[0]?.body ?? '', String(received[0]?.headers['x-webhook-signature']))).toBe(false);

@@ -131,7 +131,8 @@ describe('ownership', () => {
 
   it('lets a service create for the user it names and act on what it created', async () => {
     const service = await token('streaming-app', { roles: ['service'] });
-    const user = uniqueUser('streamer');
+    // A user of the service's namespace (`streaming-app:…`; see test/edge/tenancy.test.ts).
+    const user = `streaming-app:${uniqueUser('streamer')}`;
     const res = await create(service, { userId: user, plan: 'PREMIUM' });
     expect(res.status).toBe(202);
     expect(res.body?.data).toMatchObject({ userId: user, createdBy: 'service:streaming-app', cpuCores: 8 });

@@ -20,7 +20,13 @@ beforeAll(async () => {
   bridge = await FakeBridge.connect(SITE, await registerSite(SITE));
 });
 
-const runningDesktop = (user: string, overrides: Parameters<typeof seedDesktop>[2] = {}) => bridge.runningDesktop(user, overrides);
+async function runningDesktop(user: string, overrides: Parameters<typeof seedDesktop>[2] = {}): Promise<Desktop> {
+  const running = await bridge.runningDesktop(user, overrides);
+  // Until the write-through is done its alarm may fire any moment, and would find the clocks a
+  // test has moved: a stop the test did not ask for yet.
+  await settled(running.id);
+  return running;
+}
 
 /** Moves every time the desktop recorded `ms` into the past: for its clocks, that much time has passed. */
 async function timeTravel(id: string, ms: number): Promise<void> {
@@ -31,11 +37,13 @@ async function timeTravel(id: string, ms: number): Promise<void> {
     const s = JSON.parse(row.value) as {
       statusSince: number;
       runningSince: number | null;
+      expiryTriedAt?: number | null;
       warned: Record<string, number>;
       desktop: Record<string, unknown>;
     };
     s.statusSince -= ms;
     if (s.runningSince !== null) s.runningSince -= ms;
+    if (s.expiryTriedAt) s.expiryTriedAt -= ms;
     for (const k of Object.keys(s.warned)) s.warned[k] = (s.warned[k] ?? 0) - ms;
     for (const k of ['lastActivityAt', 'expiresAt', 'lastAccessedAt']) {
       const v = s.desktop[k];
@@ -196,6 +204,37 @@ describe('session limit and expiry', () => {
     await bridge.command(d.id, 'delete');
     const events = await env.DESKTOP_SESSION.getByName(d.id).history();
     expect(events.at(-1)).toMatchObject({ event: 'expired', actor: 'system:expiry' });
+  });
+
+  it('waits an hour before trying again to delete an expired desktop whose bridge was offline, instead of looping FAILED → STOPPING', async () => {
+    // A site without a bridge: the deletion cannot be delivered.
+    const d = await seedDesktop('expiry-offline-site', 'expiry-2', { expiresAt: new Date(Date.now() + 10 * MIN).toISOString() });
+    const stub = env.DESKTOP_SESSION.getByName(d.id);
+    await timeTravel(d.id, 11 * MIN);
+    await runDurableObjectAlarm(stub);
+    expect((await get(d.id)).status).toBe('STOPPING');
+    // The jobs queue gives up on the delete command (its dead-letter consumer says so).
+    const deleteCommand = await runInDurableObject(stub, (_o, state) => {
+      const s = JSON.parse(state.storage.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = 'state'`).one().value);
+      return (s as { activeCommand: { id: string } }).activeCommand.id;
+    });
+    await stub.commandUndeliverable(deleteCommand, 9);
+    expect((await get(d.id)).status).toBe('FAILED');
+    const transitions = (await stub.history()).length;
+
+    // The alarm runs again (and again): the desktop stays FAILED.
+    await timeTravel(d.id, 5 * MIN);
+    await runDurableObjectAlarm(stub);
+    await timeTravel(d.id, 30 * MIN);
+    await runDurableObjectAlarm(stub);
+    expect((await get(d.id)).status).toBe('FAILED');
+    expect(await stub.history()).toHaveLength(transitions);
+
+    // An hour after the first try, it tries once more.
+    await timeTravel(d.id, 30 * MIN);
+    await runDurableObjectAlarm(stub);
+    expect((await get(d.id)).status).toBe('STOPPING');
+    expect((await stub.history()).at(-1)).toMatchObject({ from: 'FAILED', to: 'STOPPING', event: 'expired' });
   });
 });
 

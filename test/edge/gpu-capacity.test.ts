@@ -65,7 +65,10 @@ describe('GPU capacity', () => {
     expect(occ.gpus.map((g) => g.used)).toEqual([8, 8]);
     for (const g of occ.gpus) expect(g.used).toBeLessThanOrEqual(g.slots);
     // The refused launch left nothing behind: no desktop and no quota slot taken.
-    expect(occ.gpus.flatMap((g) => g.sessions.map((s) => s.sessionId)).sort()).toEqual([first.body!.data.id, second.body!.data.id].sort());
+    // Bookings are per run (create or start): `<desktop id>/<run id>`.
+    expect(occ.gpus.flatMap((g) => g.sessions.map((s) => s.sessionId.split('/')[0])).sort()).toEqual(
+      [first.body!.data.id, second.body!.data.id].sort(),
+    );
 
     // The first session ends (deleted before it ever ran): its GPU is free for the next launch.
     await api('DELETE', `/api/v1/desktops/${first.body!.data.id}`, { token: admin });
@@ -80,7 +83,7 @@ describe('GPU capacity', () => {
     const launch = async () => api<Desktop>('POST', '/api/v1/desktops', { token: await token(uniqueUser()), body: { templateId: whole } });
     // Fill the site, whatever ran before.
     while ((await occupancy()).totals.free >= 8) expect((await launch()).status).toBe(202);
-    const ended = (await occupancy()).gpus[0]?.sessions[0]?.sessionId ?? '';
+    const ended = (await occupancy()).gpus[0]?.sessions[0]?.sessionId.split('/')[0] ?? '';
     await api('DELETE', `/api/v1/desktops/${ended}`, { token: admin });
     bridge.complete(await bridge.command(ended, 'delete'));
     await vi.waitFor(async () => expect((await occupancy()).totals.used).toBe(8));
@@ -99,6 +102,6 @@ describe('GPU capacity', () => {
     expect(next.status).toBe(202);
     const occ = await occupancy();
     expect(occ.totals.used).toBe(16);
-    expect(occ.gpus.flatMap((g) => g.sessions.map((x) => x.sessionId))).not.toContain(ended);
+    expect(occ.gpus.flatMap((g) => g.sessions.map((x) => x.sessionId.split('/')[0]))).not.toContain(ended);
   });
 });

@@ -216,8 +216,17 @@ describe('lifecycle through the bridge', () => {
     expect(Date.parse(expiresAt) - Date.now()).toBeLessThanOrEqual(300_000);
     expect((await statusOf(user, d.id)).lastAccessedAt).not.toBeNull();
 
-    const path = new URL(url).pathname;
-    const opening = api('GET', path);
+    // The ticket rides in the fragment: never sent by a browser, never in an access log.
+    const link = new URL(url);
+    expect(link.pathname).toBe('/api/v1/connect');
+    const ticket = link.hash.slice(1);
+    expect(ticket).toMatch(new RegExp(`^${d.id}\\.`));
+    // Fetching the page (a chat app's link preview does) spends nothing and shows no secret.
+    const page = await api('GET', link.pathname);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(page.text).not.toContain(ticket.split('.')[1]);
+    const opening = api<{ url: string }>('POST', link.pathname, { body: { ticket } });
     const req = await bridge.waitFor((f) => f.type === 'request' && f.request.op === 'open_session' && f.request.desktopId === d.id);
     if (req.type !== 'request') throw new Error('unreachable');
     expect(req.request).toEqual({ op: 'open_session', desktopId: d.id, connectionId: '11' });
@@ -228,10 +237,11 @@ describe('lifecycle through the bridge', () => {
       url: 'http://guac.test/guacamole/#/client/MTEAYwBwb3N0Z3Jlc3Fs?token=AB',
     });
     const opened = await opening;
-    expect(opened.status).toBe(302);
-    expect(opened.headers.get('location')).toBe('http://guac.test/guacamole/#/client/MTEAYwBwb3N0Z3Jlc3Fs?token=AB');
+    expect(opened.status).toBe(200);
+    expect(opened.body?.data.url).toBe('http://guac.test/guacamole/#/client/MTEAYwBwb3N0Z3Jlc3Fs?token=AB');
+    expect(opened.headers.get('cache-control')).toBe('no-store');
 
-    const again = await api('GET', path);
+    const again = await api('POST', link.pathname, { body: { ticket } });
     expect(again.status).toBe(404);
     expect(again.body?.message).toMatch(/expired or was already used/);
   });

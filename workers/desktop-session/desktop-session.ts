@@ -14,10 +14,12 @@
  */
 import { DurableObject } from 'cloudflare:workers';
 import type { z } from 'zod';
+import { creatorService, serviceAccountName, tenantOf } from '../../src/auth/tenancy';
 import { withDb } from '../../src/db/client';
-import { writeThrough } from '../../src/db/queries';
+import { describeDbError } from '../../src/db/errors';
+import { type RefusedRow, writeThrough } from '../../src/db/queries';
 import { type Bindings, type Config, config } from '../../src/env';
-import { randomId, randomToken } from '../../src/lib/ids';
+import { randomId, randomToken, sha256Hex } from '../../src/lib/ids';
 import { DEFAULT_LAUNCH, type LaunchSpec } from '../../src/lib/launch';
 import { fail, ok, type Result } from '../../src/lib/result';
 import type {
@@ -31,7 +33,7 @@ import type {
 } from '../../src/schemas/bridge-protocol';
 import type { ActivitySource, Desktop, DesktopStatus, TransitionRecord } from '../../src/schemas/desktop';
 import type { DesktopEvent as WebhookEvent, EventType } from '../../src/schemas/events';
-import type { EventsMessage, JobMessage } from '../../src/schemas/jobs';
+import type { AuditRecord, EventsMessage, JobMessage } from '../../src/schemas/jobs';
 import {
   type DueAction,
   type TimerPolicy,
@@ -79,6 +81,8 @@ interface State {
   openUsageId: string | null;
   /** How to build this desktop, from its template (commands carry it to the bridge). */
   launch: LaunchSpec;
+  /** When expiry last tried to delete the desktop (ms): a failed try is repeated an hour later, not at once. */
+  expiryTriedAt?: number | null;
 }
 
 interface SyncState {
@@ -99,7 +103,9 @@ type OutboxEffect =
   /** A desktop event for webhook subscribers. */
   | { kind: 'event'; event: WebhookEvent }
   /** The session no longer runs: its GPU slots at the site are free again. */
-  | { kind: 'gpu_release'; siteId: string; desktopId: string };
+  | { kind: 'gpu_release'; siteId: string; desktopId: string; runId?: string | null }
+  /** An audit record of something the desktop did by itself (a row Postgres refused). */
+  | { kind: 'audit'; record: AuditRecord };
 
 /** What the live stream sends (WebSocket text frames, or SSE data lines). */
 export type LiveMessage =
@@ -110,8 +116,11 @@ export type LiveMessage =
   | { type: 'activity'; source: ActivitySource; reason: string | null; desktop: Desktop };
 
 const DEFAULT_WATCHDOG_SECONDS = 600;
+const EXPIRY_RETRY_MS = 3_600_000;
 const RETRY_CAP_MS = 60_000;
 const DB_COALESCE_MS = 250;
+/** How long a transition's effects may take in memory before the alarm set with it runs them again. */
+const EFFECTS_GRACE_MS = 10_000;
 const LIVE_TAG = 'live';
 
 const STEP_NAMES: Partial<Record<DesktopStatus, string>> = {
@@ -181,6 +190,13 @@ export class DesktopSession extends DurableObject<Bindings> {
         stop_reason TEXT, rev INTEGER NOT NULL DEFAULT 1, synced_rev INTEGER NOT NULL DEFAULT 0)`);
       this.writeMeta('schema', 1);
     }
+    if (version < 2) {
+      // Rows Postgres refused for what they hold (./flushDatabase): kept here, with the error, for operators.
+      this.sql.exec(`CREATE TABLE IF NOT EXISTS set_aside (
+        kind TEXT NOT NULL, key TEXT NOT NULL, error TEXT NOT NULL, outcome TEXT NOT NULL, at INTEGER NOT NULL,
+        PRIMARY KEY (kind, key))`);
+      this.writeMeta('schema', 2);
+    }
   }
 
   // ---- reads ----
@@ -206,12 +222,23 @@ export class DesktopSession extends DurableObject<Bindings> {
   }
 
   async history(): Promise<TransitionRecord[]> {
+    return this.transitionsAfter(0);
+  }
+
+  private transitionsAfter(seq: number): TransitionRecord[] {
     return this.sql
       .exec<{ seq: number; at: string; from_status: string | null; to_status: string; event: string; actor: string; reason: string }>(
-        'SELECT * FROM transitions ORDER BY seq',
+        'SELECT * FROM transitions WHERE seq > ? ORDER BY seq',
+        seq,
       )
       .toArray()
       .map(toTransitionRecord);
+  }
+
+  /** The status and the run (create or start) it belongs to: the site's hub asks whether a GPU booking has ended. */
+  async currentRun(): Promise<{ status: DesktopStatus; runId: string | null } | null> {
+    const s = this.state();
+    return s ? { status: s.desktop.status, runId: s.launch?.runId ?? null } : null;
   }
 
   /** Whether `commandId` is still the command this desktop wants run (SiteHub asks before dispatching). */
@@ -220,10 +247,20 @@ export class DesktopSession extends DurableObject<Bindings> {
   }
 
   /** Debug view for operators and tests: outbox depth and database sync position. */
-  async syncStatus(): Promise<{ outbox: number; dbRevision: number; revision: number; lastError: string | null }> {
+  async syncStatus(): Promise<{
+    outbox: number;
+    dbRevision: number;
+    revision: number;
+    lastError: string | null;
+    setAside: RefusedRow[];
+  }> {
     const sync = this.sync();
     const outbox = this.sql.exec<{ n: number }>('SELECT count(*) AS n FROM outbox').one().n;
-    return { outbox, dbRevision: sync.dbRevision, revision: this.state()?.revision ?? 0, lastError: sync.lastError };
+    const setAside = this.sql
+      .exec<{ kind: string; key: string; error: string; outcome: string }>('SELECT kind, key, error, outcome FROM set_aside ORDER BY at')
+      .toArray()
+      .map((r) => ({ ...r, kind: r.kind as RefusedRow['kind'], outcome: r.outcome as RefusedRow['outcome'] }));
+    return { outbox, dbRevision: sync.dbRevision, revision: this.state()?.revision ?? 0, lastError: sync.lastError, setAside };
   }
 
   // ---- the live stream ----
@@ -280,11 +317,20 @@ export class DesktopSession extends DurableObject<Bindings> {
     return ok(this.apply(initial, null, 'create', actor, 'desktop creation requested', {}, 'create'));
   }
 
-  /** `launch`: for a start, what the route prepared for the new session (booked GPU slots, fresh TURN credentials). */
+  /**
+   * `launch`: for a start, what the route prepared for the new run (its id, booked GPU
+   * slots, fresh TURN credentials). A start never goes out with the previous run's.
+   */
   async act(action: Exclude<UserAction, 'create'>, actor: string, launch?: Partial<LaunchSpec>): Promise<Result<Desktop>> {
     const found = this.state();
-    const s = found && launch ? { ...found, launch: { ...(found.launch ?? DEFAULT_LAUNCH), ...launch } } : found;
+    const fresh = { runId: launch?.runId ?? null, gpu: launch?.gpu ?? null, turn: launch?.turn ?? null };
+    const s = found && action === 'start' ? { ...found, launch: { ...(found.launch ?? DEFAULT_LAUNCH), ...fresh } } : found;
     if (!s) return fail('NOT_FOUND', 'desktop not found');
+    const unprepared = (s.desktop.gpuSlots > 0 && !fresh.gpu) || (s.desktop.backend === 'selkies' && !fresh.turn);
+    if (action === 'start' && unprepared && nextStatus(s.desktop.status, action)) {
+      // The route read another status and prepared nothing for this run (no GPU slots, no TURN credentials).
+      return fail('INVALID_STATE', `Desktop ${s.desktop.id} changed while its start was being prepared; try again`);
+    }
     const status = s.desktop.status;
     // DELETE is idempotent: asking again while the teardown runs changes nothing.
     if (action === 'delete' && status === 'STOPPING' && s.activeCommand?.kind === 'delete') return ok(s.desktop);
@@ -324,6 +370,10 @@ export class DesktopSession extends DurableObject<Bindings> {
 
   /** A connect ticket (PRD 3.2): valid for a few minutes, for one opening, of this desktop only. Counts as activity. */
   async issueTicket(): Promise<Result<{ ticket: string; expiresAt: string; desktop: Desktop }>> {
+    const secret = randomToken();
+    // Only the ticket's hash is kept: what storage holds opens nothing. (Hashed before the
+    // state is read, so nothing that happens during the await is overwritten.)
+    const hashed = await sha256Hex(secret);
     const s = this.state();
     if (!s) return fail('NOT_FOUND', 'desktop not found');
     if (s.desktop.status !== 'RUNNING' || !s.desktop.connectionId) {
@@ -331,9 +381,8 @@ export class DesktopSession extends DurableObject<Bindings> {
     }
     const now = Date.now();
     const expires = now + this.cfg.CONNECT_TICKET_TTL_SECONDS * 1000;
-    const secret = randomToken();
     this.sql.exec('DELETE FROM tickets WHERE expires_at < ?', now - 3_600_000);
-    this.sql.exec('INSERT INTO tickets (secret, expires_at) VALUES (?, ?)', secret, expires);
+    this.sql.exec('INSERT INTO tickets (secret, expires_at) VALUES (?, ?)', hashed, expires);
     const at = new Date(now).toISOString();
     const desktop = this.update(s, { lastAccessedAt: at, lastActivityAt: at, lastActivitySource: 'connect', lastActivityReason: null });
     this.broadcast({ type: 'activity', source: 'connect', reason: null, desktop });
@@ -355,16 +404,17 @@ export class DesktopSession extends DurableObject<Bindings> {
 
   /** Consumes a ticket once; answers what the site needs to open a Guacamole session. */
   async redeemTicket(secret: string): Promise<Result<{ siteId: string; connectionId: string }>> {
+    const hashed = await sha256Hex(secret);
     const s = this.state();
     const row = this.sql
-      .exec<{ expires_at: number; used_at: number | null }>('SELECT * FROM tickets WHERE secret = ?', secret)
+      .exec<{ expires_at: number; used_at: number | null }>('SELECT * FROM tickets WHERE secret = ?', hashed)
       .toArray()[0];
     const gone = 'This connect link has expired or was already used; ask for a new one with GET /api/v1/desktops/{id}/connect';
     if (!s || !row || row.used_at !== null || row.expires_at < Date.now()) return fail('NOT_FOUND', gone);
     if (s.desktop.status !== 'RUNNING' || !s.desktop.connectionId) {
       return fail('INVALID_STATE', `Cannot connect to desktop ${s.desktop.id}: it is ${s.desktop.status}, not RUNNING`);
     }
-    this.sql.exec('UPDATE tickets SET used_at = ? WHERE secret = ?', Date.now(), secret);
+    this.sql.exec('UPDATE tickets SET used_at = ? WHERE secret = ?', Date.now(), hashed);
     return ok({ siteId: s.desktop.siteId, connectionId: s.desktop.connectionId });
   }
 
@@ -527,7 +577,8 @@ export class DesktopSession extends DurableObject<Bindings> {
       }
       case 'expire': {
         const message = `Expired at ${d.expiresAt}: deleting the desktop`;
-        this.apply(s, status, 'expired', 'system:expiry', message, { errorMessage: null, stopReason: message }, 'delete');
+        const tried = { ...s, expiryTriedAt: Date.now() };
+        this.apply(tried, status, 'expired', 'system:expiry', message, { errorMessage: null, stopReason: message }, 'delete');
         return;
       }
       case 'session_limit': {
@@ -596,10 +647,15 @@ export class DesktopSession extends DurableObject<Bindings> {
         activeCommand = { id: teardown.id, kind: 'delete', teardown: true };
       }
     }
-    if (to === 'DELETED') effects.push({ kind: 'release', userId: desktop.userId, desktopId: desktop.id });
+    if (to === 'DELETED') {
+      effects.push({ kind: 'release', userId: desktop.userId, desktopId: desktop.id });
+      // A service's desktops count against its own quota too (src/auth/tenancy.ts).
+      const service = creatorService(desktop.createdBy);
+      if (service !== null) effects.push({ kind: 'release', userId: serviceAccountName(service), desktopId: desktop.id });
+    }
     const ended = (st: DesktopStatus | null) => st === 'STOPPED' || st === 'FAILED' || st === 'DELETED';
     if (desktop.gpuSlots > 0 && ended(to) && !ended(from))
-      effects.push({ kind: 'gpu_release', siteId: desktop.siteId, desktopId: desktop.id });
+      effects.push({ kind: 'gpu_release', siteId: desktop.siteId, desktopId: desktop.id, runId: s.launch?.runId ?? null });
 
     // Entering RUNNING starts the session and the idle clock; leaving it ends them.
     const enteringRunning = to === 'RUNNING' && from !== 'RUNNING';
@@ -645,6 +701,9 @@ export class DesktopSession extends DurableObject<Bindings> {
           this.sql.exec('UPDATE usage SET stopped_at = ?, stop_reason = ?, rev = rev + 1 WHERE id = ?', now, reason, s.openUsageId);
         }
         for (const e of effects) this.sql.exec('INSERT INTO outbox (effect, next_at) VALUES (?, ?)', JSON.stringify(e), now);
+        // The alarm belongs to the transition, not to its effects: an object reset before
+        // (or while) they run still wakes up to run them and keep its clocks.
+        void this.ctx.storage.setAlarm(Math.min(nextWakeUp(this.timerState(next), this.timerPolicy) ?? Infinity, now + EFFECTS_GRACE_MS));
       });
     } catch (err) {
       // The transaction rolled back; the cache must not keep what it did not commit.
@@ -683,6 +742,7 @@ export class DesktopSession extends DurableObject<Bindings> {
       maxSessionMinutes: d.maxSessionMinutes,
       // Once the deletion runs, expiry has nothing left to do.
       expiresAt: d.expiresAt && !deleting ? Date.parse(d.expiresAt) : null,
+      expiryRetryAt: s.expiryTriedAt ? s.expiryTriedAt + EXPIRY_RETRY_MS : null,
       warned: s.warned,
     };
   }
@@ -754,10 +814,13 @@ export class DesktopSession extends DurableObject<Bindings> {
       case 'release':
         return this.env.USER_ACCOUNT.getByName(effect.userId).release(effect.desktopId);
       case 'gpu_release':
-        await this.env.SITE_HUB.getByName(effect.siteId).releaseGpu(effect.desktopId);
+        await this.env.SITE_HUB.getByName(effect.siteId).releaseGpu(effect.desktopId, effect.runId ?? null);
         return;
       case 'event':
         await this.env.EVENTS.send({ kind: 'event', event: effect.event } satisfies EventsMessage, { contentType: 'json' });
+        return;
+      case 'audit':
+        await this.env.EVENTS.send({ kind: 'audit', record: effect.record } satisfies EventsMessage, { contentType: 'json' });
         return;
     }
   }
@@ -772,10 +835,10 @@ export class DesktopSession extends DurableObject<Bindings> {
       .toArray();
     if (!s || (s.revision <= sync.dbRevision && usage.length === 0)) return;
     if (sync.notBefore && sync.notBefore > Date.now()) return;
-    const transitions = (await this.history()).filter((t) => t.seq > sync.dbSeq).map((t) => ({ ...t, desktopId: s.desktop.id }));
+    const transitions = this.transitionsAfter(sync.dbSeq).map((t) => ({ ...t, desktopId: s.desktop.id }));
     const wake = nextWakeUp(this.timerState(s), this.timerPolicy);
     try {
-      await withDb(this.cfg, (db) =>
+      const refused = await withDb(this.cfg, (db) =>
         writeThrough(
           db,
           { desktop: s.desktop, version: s.revision, nextDueAt: iso(wake) },
@@ -803,11 +866,54 @@ export class DesktopSession extends DurableObject<Bindings> {
         lastError: null,
       });
       for (const u of usage) this.sql.exec('UPDATE usage SET synced_rev = ? WHERE id = ? AND synced_rev < ?', u.rev, u.id, u.rev);
+      if (refused.length > 0) this.setAside(s.desktop.id, refused);
     } catch (err) {
       const failures = sync.failures + 1;
-      this.writeMeta('sync', { ...sync, failures, notBefore: Date.now() + backoffMs(failures), lastError: String(err).slice(0, 300) });
+      this.writeMeta('sync', { ...sync, failures, notBefore: Date.now() + backoffMs(failures), lastError: describeDbError(err) });
       console.warn(JSON.stringify({ msg: 'postgres write-through failed; kept in outbox', desktopId: s.desktop.id, failures }));
     }
+  }
+
+  /**
+   * Rows Postgres refused (./writeThrough) do not hold the others back: each is recorded here
+   * with its error and reported to admins in the audit log, once per row; the original stays
+   * in this object's storage.
+   */
+  private setAside(desktopId: string, refused: RefusedRow[]): void {
+    const now = Date.now();
+    const effects: OutboxEffect[] = [];
+    for (const r of refused) {
+      const fresh =
+        this.sql.exec(
+          'INSERT INTO set_aside (kind, key, error, outcome, at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+          r.kind,
+          r.key,
+          r.error,
+          r.outcome,
+          now,
+        ).rowsWritten > 0;
+      if (!fresh) continue;
+      const what = r.outcome === 'cleaned' ? 'written without its control characters' : 'set aside';
+      effects.push({
+        kind: 'audit',
+        record: {
+          id: randomId('au'),
+          at: new Date(now).toISOString(),
+          actor: 'system:write-through',
+          role: 'system',
+          action: 'desktop.row_refused',
+          target: desktopId,
+          sourceIp: null,
+          requestId: null,
+          outcome: r.outcome,
+          details: { row: `${r.kind} ${r.key}`, error: r.error, reason: `Postgres refused the ${r.kind} row; it was ${what}` },
+        },
+      });
+      console.warn(
+        JSON.stringify({ msg: 'postgres refused a row', desktopId, kind: r.kind, key: r.key, outcome: r.outcome, error: r.error }),
+      );
+    }
+    if (effects.length > 0) this.enqueue(effects);
   }
 
   private async scheduleAlarm(): Promise<void> {
@@ -869,6 +975,7 @@ function commandFor(desktop: Desktop, kind: CommandKind, issuedAt: string, launc
     protocol: desktop.protocol,
     backend: desktop.backend,
     gpuSlots: desktop.gpuSlots,
+    tenant: tenantOf(desktop.createdBy),
   };
   if (launch.vmTemplate) spec.template = launch.vmTemplate;
   if (launch.image) spec.image = launch.image;

@@ -19,6 +19,12 @@ export interface TimerState {
   idleTimeoutMinutes: number;
   maxSessionMinutes: number | null;
   expiresAt: number | null;
+  /**
+   * After an expiry whose deletion did not happen (the site's bridge was offline, say), the
+   * next try is not before this time: the desktop waits FAILED instead of going round
+   * FAILED → STOPPING every few minutes. Its warning went out before the first try.
+   */
+  expiryRetryAt?: number | null;
   /** The deadline each warning was last sent for: a moved deadline warns again. */
   warned: Partial<Record<WarningKind, number>>;
 }
@@ -65,7 +71,8 @@ interface Deadline {
 function deadlines(t: TimerState, policy: TimerPolicy): Deadline[] {
   const out: Deadline[] = [];
   const expiry = expiresAt(t);
-  if (expiry !== null) out.push({ action: 'expire', at: expiry, warning: { kind: 'expiry', at: expiry - policy.warningLeadMs } });
+  if (expiry !== null && t.expiryRetryAt) out.push({ action: 'expire', at: Math.max(expiry, t.expiryRetryAt) });
+  else if (expiry !== null) out.push({ action: 'expire', at: expiry, warning: { kind: 'expiry', at: expiry - policy.warningLeadMs } });
   if (isInProgress(t.status)) out.push({ action: 'watchdog', at: t.statusSince + policy.watchdogSeconds(t.status) * 1000 });
   const session = sessionEndsAt(t);
   if (session !== null && t.maxSessionMinutes !== null) {

@@ -12,9 +12,11 @@
  */
 import { DurableObject } from 'cloudflare:workers';
 import { withDb } from '../../src/db/client';
-import { markSiteLink } from '../../src/db/queries';
+import { describeDbError } from '../../src/db/errors';
+import { markSiteLink, siteKeyHash } from '../../src/db/queries';
+import { timingSafeEqualHex } from '../../src/lib/ids';
 import { type Bindings, type Config, config } from '../../src/env';
-import { desktopStatuses } from '../../src/lib/desktop-statuses';
+import { bookingOwner, gpuBookingId } from '../../src/lib/launch';
 import { randomId } from '../../src/lib/ids';
 import {
   type GpuSlotState,
@@ -58,6 +60,10 @@ export interface SiteStatus {
 
 export type DispatchOutcome = 'delivered' | 'offline' | 'dropped';
 
+/** Close codes the hub gives a bridge it no longer accepts (the bridge reconnects with its key, and is refused). */
+const SITE_KEY_ROTATED = 4003;
+const SITE_REMOVED = 4004;
+
 const REQUEST_TIMEOUT_MS = 15_000;
 
 /** Bookings that hold the slots of an orphan pod: not a desktop's own, so no desktop's end frees them. */
@@ -88,6 +94,67 @@ export class SiteHub extends DurableObject<Bindings> {
     if (!columns.some((c) => c.name === 'orphan')) this.sql.exec('ALTER TABLE commands ADD COLUMN orphan INTEGER NOT NULL DEFAULT 0');
     // Desktops whose leftovers reconciliation found, with when it first saw them.
     this.sql.exec(`CREATE TABLE IF NOT EXISTS orphans (desktop_id TEXT PRIMARY KEY, first_seen INTEGER NOT NULL)`);
+  }
+
+  // ---- the site key ----
+
+  /**
+   * Whether `keyHash` (SHA-256 of the key a bridge presents) is this site's. The hub keeps
+   * the hash itself, so bridges log in while Postgres is down; Postgres holds the copy
+   * that lists sites. A hub that has none yet (a site registered before hubs kept it, or
+   * written to Postgres directly) takes Postgres' once; `unavailable` when it would need
+   * Postgres and cannot reach it.
+   */
+  async authenticate(siteId: string, keyHash: string): Promise<'ok' | 'refused' | 'unavailable'> {
+    let stored = this.meta('keyHash');
+    if (stored === null && this.meta('removed') === null) {
+      try {
+        stored = await withDb(this.cfg, (db) => siteKeyHash(db, siteId));
+      } catch {
+        return 'unavailable';
+      }
+      if (stored !== null) this.setMeta({ keyHash: stored, siteId });
+    }
+    return stored !== null && timingSafeEqualHex(keyHash, stored) ? 'ok' : 'refused';
+  }
+
+  /** A site registered, or its key rotated: a bridge still connected with the old key is hung up on. */
+  async setSiteKey(siteId: string, keyHash: string): Promise<void> {
+    const previous = this.meta('keyHash');
+    this.sql.exec(`DELETE FROM meta WHERE key = 'removed'`);
+    this.setMeta({ keyHash, siteId });
+    if (previous !== null && previous !== keyHash) this.hangUp(SITE_KEY_ROTATED, 'site key rotated');
+  }
+
+  /** The site is removed: no key opens it any more, and its bridge is hung up on. Answers whether it had a key. */
+  async removeSite(): Promise<boolean> {
+    const had = this.meta('keyHash') !== null;
+    this.sql.exec(`DELETE FROM meta WHERE key = 'keyHash'`);
+    this.setMeta({ removed: new Date().toISOString() });
+    this.hangUp(SITE_REMOVED, 'site removed');
+    return had;
+  }
+
+  private hangUp(code: number, reason: string): void {
+    for (const ws of this.ctx.getWebSockets()) {
+      this.setAttachment(ws, { replaced: true });
+      try {
+        ws.close(code, reason);
+      } catch {
+        // already closing
+      }
+    }
+    if (!this.liveSocket()) this.ctx.waitUntil(this.requeueInFlight(`hung up: ${reason}`));
+  }
+
+  private meta(key: string): string | null {
+    return this.sql.exec<{ value: string }>('SELECT value FROM meta WHERE key = ?', key).toArray()[0]?.value ?? null;
+  }
+
+  private setMeta(values: Record<string, string>): void {
+    for (const [key, value] of Object.entries(values)) {
+      this.sql.exec('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value', key, value);
+    }
   }
 
   // ---- the bridge's WebSocket ----
@@ -287,11 +354,13 @@ export class SiteHub extends DurableObject<Bindings> {
   // ---- GPU slots (time-slicing replicas) of this site ----
 
   /**
-   * Books `slots` of one GPU for a desktop before its session is launched (the pod is
-   * then pinned to that GPU's node). Refuses, with the reason a person can act on, when
-   * no single GPU has room; a second booking for the same desktop returns the first.
+   * Books `slots` of one GPU for one run of a desktop (its create, or a start) before the
+   * session is launched (the pod is then pinned to that GPU's node). Refuses, with the
+   * reason a person can act on, when no single GPU has room; booking the same run again
+   * returns the first booking.
    */
-  async bookGpu(desktopId: string, slots: number): Promise<Result<{ gpuId: string; node: string }>> {
+  async bookGpu(desktopId: string, runId: string, slots: number): Promise<Result<{ gpuId: string; node: string }>> {
+    const bookingId = gpuBookingId(desktopId, runId);
     const state = this.gpuState();
     const siteId = this.siteId();
     if (state.gpus.length === 0) {
@@ -301,9 +370,9 @@ export class SiteHub extends DurableObject<Bindings> {
       );
     }
     if (!isSlotCount(slots)) return fail('GPU_CAPACITY', `A session takes 1, 2, 4 or 8 GPU slots, not ${slots}`);
-    let r = allocate(state, { sessionId: desktopId, slots });
-    if (!r.ok && r.reason !== 'too_large' && (await this.releaseDeletedBookings()) > 0) {
-      r = allocate(this.gpuState(), { sessionId: desktopId, slots });
+    let r = allocate(state, { sessionId: bookingId, slots });
+    if (!r.ok && r.reason !== 'too_large' && (await this.releaseEndedBookings()) > 0) {
+      r = allocate(this.gpuState(), { sessionId: bookingId, slots });
     }
     if (!r.ok) {
       const total = occupancy(this.gpuState()).totals;
@@ -321,25 +390,37 @@ export class SiteHub extends DurableObject<Bindings> {
   }
 
   /**
-   * Before refusing for capacity: a desktop that reached DELETED frees its GPU slots through
-   * its outbox a moment later, so a user who ends a session and launches again at once could
-   * be refused by slots already free. Only DELETED counts: a STOPPED or FAILED desktop may
-   * be booking again for a start right now, and a booking without a desktop yet belongs to
-   * a launch on its way. Answers how many bookings it released.
+   * Before refusing for capacity: a run that ended frees its GPU slots through its desktop's
+   * outbox a moment later, so a user who ends a session and launches again at once could be
+   * refused by slots already free. Released here: every booking of a DELETED desktop, and a
+   * booking of the desktop's current run once that run has ended (STOPPED or FAILED). A
+   * booking of another run may belong to a start on its way and stays. Answers how many it
+   * released.
    */
-  private async releaseDeletedBookings(): Promise<number> {
+  private async releaseEndedBookings(): Promise<number> {
     const ids = Object.keys(this.gpuState().bookings);
-    const views = await desktopStatuses(this.env, ids);
-    const deleted = ids.filter((_, i) => views[i]?.status === 'DELETED');
+    const runs = await Promise.all(
+      ids.map((id) =>
+        this.env.DESKTOP_SESSION.getByName(bookingOwner(id).desktopId)
+          .currentRun()
+          .catch(() => undefined),
+      ),
+    );
+    const ended = ids.filter((id, i) => {
+      const run = runs[i];
+      if (!run) return false;
+      const sameRun = run.runId === bookingOwner(id).runId;
+      return run.status === 'DELETED' || (sameRun && (run.status === 'STOPPED' || run.status === 'FAILED'));
+    });
     let state = this.gpuState();
-    for (const id of deleted) state = release(state, id).state;
-    if (deleted.length > 0) this.saveGpuState(state);
-    return deleted.length;
+    for (const id of ended) state = release(state, id).state;
+    if (ended.length > 0) this.saveGpuState(state);
+    return ended.length;
   }
 
-  /** The session ended (stopped, failed, deleted): its slots are free again. Idempotent. */
-  async releaseGpu(desktopId: string): Promise<void> {
-    const { state, released } = release(this.gpuState(), desktopId);
+  /** One run of a desktop ended (stopped, failed, deleted), or its start was refused: that run's slots are free again. Idempotent. */
+  async releaseGpu(desktopId: string, runId: string | null): Promise<void> {
+    const { state, released } = release(this.gpuState(), gpuBookingId(desktopId, runId));
     if (released) this.saveGpuState(state);
   }
 
@@ -515,6 +596,10 @@ export class SiteHub extends DurableObject<Bindings> {
     const att = ws.deserializeAttachment() as Attachment | null;
     if (att?.replaced) return;
     if (this.liveSocket()) return;
+    await this.requeueInFlight(why);
+  }
+
+  private async requeueInFlight(why: string): Promise<void> {
     // Back to the queue: its backoff and dead-letter rules apply while the site is offline.
     const siteId = this.siteId();
     for (const row of this.inFlight()) {
@@ -584,7 +669,7 @@ export class SiteHub extends DurableObject<Bindings> {
     try {
       await withDb(this.cfg, (db) => markSiteLink(db, siteId, connected));
     } catch (err) {
-      console.warn(JSON.stringify({ msg: 'could not record site link state', siteId, error: String(err) }));
+      console.warn(JSON.stringify({ msg: 'could not record site link state', siteId, error: describeDbError(err) }));
     }
   }
 }

@@ -33,17 +33,27 @@ export class UserAccount extends DurableObject<Bindings> {
     this.sql.exec('CREATE TABLE IF NOT EXISTS active_desktops (desktop_id TEXT PRIMARY KEY, reserved_at INTEGER NOT NULL)');
   }
 
-  /** Takes a slot for `desktopId`, unless the user is at their limit (admins acting for themselves have none). */
-  async reserve(userId: string, desktopId: string, unlimited: boolean): Promise<Result<Quota>> {
+  /**
+   * Takes a slot for `desktopId`, unless the user is at their limit (admins acting for themselves
+   * have none). A service's own account (src/auth/tenancy.ts) passes its configured `limit`.
+   */
+  async reserve(userId: string, desktopId: string, unlimited: boolean, limit?: number): Promise<Result<Quota>> {
+    const quota = () => {
+      const q = this.quotaNow();
+      return limit === undefined ? q : { ...q, maxDesktops: limit, custom: true };
+    };
     const full = (q: Quota) => !unlimited && q.active >= q.maxDesktops;
-    if (full(this.quotaNow())) await this.releaseEnded();
+    if (full(quota())) await this.releaseEnded();
     // Checked again after that await: this check and the insert below run as one step.
-    const q = this.quotaNow();
+    const q = quota();
     if (full(q)) {
       const plural = q.maxDesktops === 1 ? '' : 's';
+      const who = limit === undefined ? `user ${userId}` : userId;
+      const remedy =
+        limit === undefined ? 'delete one or ask an admin to raise the limit' : 'delete one (SERVICE_NAMESPACES sets the limit)';
       return fail(
         'QUOTA_EXCEEDED',
-        `Quota exceeded: user ${userId} may have at most ${q.maxDesktops} active desktop${plural} (has ${q.active}); delete one or ask an admin to raise the limit`,
+        `Quota exceeded: ${who} may have at most ${q.maxDesktops} active desktop${plural} (has ${q.active}); ${remedy}`,
       );
     }
     this.sql.exec('INSERT INTO active_desktops (desktop_id, reserved_at) VALUES (?, ?) ON CONFLICT DO NOTHING', desktopId, Date.now());

@@ -14,6 +14,7 @@ import { createHmac } from 'node:crypto';
 import type { DesktopSpec } from '../../../src/schemas/bridge-protocol';
 import type { SelkiesDriver, SelkiesEnvVar, SelkiesPodState } from '../drivers/types';
 import { TaskError, describeFailure } from '../errors';
+import type { Logger } from '../logger';
 import { formatDuration } from '../retry';
 import type { Task, TaskDeps } from './context';
 import { type Reporter, createReporter } from './reporter';
@@ -40,8 +41,29 @@ const GONE_WAIT_MS = 30_000;
 
 export const sessionName = (desktopId: string) => `desk-${desktopId}`;
 
-/** Kubernetes names are DNS labels: the user id is folded in, with a hash so distinct ids never share a volume. */
-export function homeVolumeName(userId: string): string {
+/**
+ * The user's home volume: named by a full-length HMAC-SHA256, keyed with the bridge's own
+ * secret, of the tenant (the platform's users, or the service whose namespace the user id
+ * is in) and the user id. Nobody without BRIDGE_SECRET can derive another user's volume
+ * name, two user ids (or the same id in two tenants) never share one, and the name says
+ * nothing of whose it is. Rotating BRIDGE_SECRET therefore starts every user on an empty
+ * home (copy the old volumes first, see `legacyHomeVolumeName`).
+ */
+export function homeVolumeName(bridgeSecret: string, tenant: string | undefined, userId: string): string {
+  const mac = createHmac('sha256', bridgeSecret)
+    .update(JSON.stringify(['home-volume', tenant ?? 'users', userId]))
+    .digest('hex');
+  return `home-${mac}`;
+}
+
+/**
+ * The name releases before this one gave a user's home: readable user id plus 40 bits of a
+ * hash anyone can compute. Such a volume is not mounted any more, because the name alone
+ * cannot tell which tenant made it (a service could have made it for the same user id);
+ * the bridge logs it when it first creates the new home, so an operator can copy the data
+ * over (a Job mounting both) and delete it.
+ */
+export function legacyHomeVolumeName(userId: string): string {
   const readable = userId
     .toLowerCase()
     .replace(/[^a-z0-9-]+/g, '-')
@@ -86,7 +108,7 @@ function podEnv(spec: DesktopSpec, name: string): SelkiesEnvVar[] {
 }
 
 /** Brings a session up (create and start alike): every object ensured, then waited for through the route. */
-async function bringUp(deps: SelkiesDeps, t: Tools, spec: DesktopSpec, r: Reporter): Promise<void> {
+async function bringUp(deps: SelkiesDeps, t: Tools, spec: DesktopSpec, r: Reporter, log: Logger): Promise<void> {
   const { driver } = deps.selkies;
   const name = sessionName(spec.desktopId);
   const owner = deps.owner();
@@ -102,7 +124,7 @@ async function bringUp(deps: SelkiesDeps, t: Tools, spec: DesktopSpec, r: Report
   if (gpuSlots > 0 && !spec.gpu) throw new TaskError('The command asks for GPU slots but carries no GPU booking');
   if (!spec.image) throw new TaskError('The command carries no desktop image');
   const env = podEnv(spec, name);
-  const pvc = homeVolumeName(spec.userId);
+  const pvc = homeVolumeName(deps.settings.bridgeSecret, spec.tenant, spec.userId);
 
   r.report('allocate', gpuSlots > 0 ? `${gpuSlots} GPU slots booked on ${spec.gpu?.node}` : 'no GPU: CPU encoding', {
     node: spec.gpu?.node,
@@ -112,7 +134,10 @@ async function bringUp(deps: SelkiesDeps, t: Tools, spec: DesktopSpec, r: Report
   await t.attempt(`store the session secret ${name}`, () =>
     driver.ensureSecret(name, { password, 'turn-credential': spec.turn?.credential ?? '' }, labels),
   );
-  await t.attempt(`create the home volume ${pvc}`, () => driver.ensurePvc(pvc, spec.storageGb ?? 10, { 'cdaas/user': pvc }));
+  const home = await t.attempt(`create the home volume ${pvc}`, () =>
+    driver.ensurePvc(pvc, spec.storageGb ?? 10, { 'app.kubernetes.io/component': 'home', 'app.kubernetes.io/managed-by': 'cdaas' }),
+  );
+  if (home === 'created') await noteLegacyHome(deps, t, log, spec, pvc);
   await t.attempt(`create the pod ${name}`, () =>
     driver.ensurePod({
       name,
@@ -215,6 +240,19 @@ async function waitUntilReady(deps: SelkiesDeps, t: Tools, name: string, image: 
   if (!ready) throw new TaskError(`The desktop did not become ready within ${formatDuration(pullDeadlineMs + READY_WAIT_MS)}`);
 }
 
+/** A home of an older release for this user id: left alone, but named for the operator (see legacyHomeVolumeName). */
+async function noteLegacyHome(deps: SelkiesDeps, t: Tools, log: Logger, spec: DesktopSpec, pvc: string): Promise<void> {
+  const legacy = legacyHomeVolumeName(spec.userId);
+  const found = await t.attempt(`look for an older home volume ${legacy}`, () => deps.selkies.driver.getPvc(legacy)).catch(() => null);
+  if (found) {
+    log.warn('an older home volume exists for this user and is not mounted; copy its data to the new one if it is theirs', {
+      desktopId: spec.desktopId,
+      legacyVolume: legacy,
+      homeVolume: pvc,
+    });
+  }
+}
+
 function podTrouble(pod: SelkiesPodState | null): string | null {
   if (!pod) return null;
   if (pod.schedulingMessage) return pod.schedulingMessage;
@@ -237,7 +275,7 @@ async function tearDown(deps: SelkiesDeps, t: Tools, spec: DesktopSpec, r: Repor
     `The pod ${name} is still terminating after ${GONE_WAIT_MS / 1000} s`,
   );
   if (removeSecret) {
-    r.report('destroy', `removing the session's secret; the home volume ${homeVolumeName(spec.userId)} stays`);
+    r.report('destroy', "removing the session's secret; the home volume stays");
     await t.attempt(`delete the secret ${name}`, () => driver.deleteSecret(name));
   }
 }
@@ -247,7 +285,7 @@ export function selkiesTasks(deps: SelkiesDeps): Record<'create' | 'start' | 'st
     const t = toolsFor(deps, ctx.signal, ctx.log);
     const r = createReporter(ctx);
     try {
-      await bringUp(deps, t, spec, r);
+      await bringUp(deps, t, spec, r, ctx.log);
       return { ...r.facts };
     } catch (err) {
       const reason = describeFailure(err, `start the session of desktop ${spec.desktopId}`);

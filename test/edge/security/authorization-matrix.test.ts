@@ -27,7 +27,14 @@ type Who = 'anonymous' | 'otherUser' | 'owner' | 'admin' | 'service';
 type Owned = 'desktop' | 'webhook';
 type Row =
   | { subject: Owned; expect: Record<Exclude<Who, 'service'>, number>; body?: unknown }
-  | { subject: 'user' | 'public'; expect: Record<Who, number>; body?: (f: Fixture) => unknown; query?: (f: Fixture) => string };
+  | {
+      subject: 'user' | 'public';
+      expect: Record<Who, number>;
+      body?: (f: Fixture) => unknown;
+      query?: (f: Fixture) => string;
+      /** `fresh`: {siteId} is a site registered for this case alone (the case may remove it). */
+      site?: 'fresh';
+    };
 
 type OwnedRow = Extract<Row, { subject: Owned }>;
 type OtherRow = Exclude<Row, OwnedRow>;
@@ -56,8 +63,14 @@ const EXPECTED: Record<string, Row> = {
   'GET /healthz': { subject: 'public', expect: everyone(200) },
   'GET /api/v1/openapi.json': { subject: 'public', expect: everyone(200) },
   'GET /api/v1/plans': { subject: 'public', expect: everyone(200) },
+  // The connect link's page holds no secret; the ticket (from its fragment) is POSTed.
+  'GET /api/v1/connect': { subject: 'public', expect: everyone(200) },
   // The ticket is the credential: a bearer token neither opens nor replaces it; a forged one is 404 for all.
-  'GET /api/v1/connect/{ticket}': { subject: 'public', expect: everyone(404) },
+  'POST /api/v1/connect': {
+    subject: 'public',
+    body: () => ({ ticket: `dk0000000000000000000000.${'A'.repeat(43)}` }),
+    expect: everyone(404),
+  },
   // The bridge authenticates with a site key; no JWT, not even an admin's, opens it.
   'GET /api/v1/sites/{siteId}/bridge': { subject: 'public', expect: everyone(401) },
 
@@ -97,11 +110,13 @@ const EXPECTED: Record<string, Row> = {
     body: () => ({ id: `matrix-${crypto.randomUUID().slice(0, 8)}`, name: 'Matrix' }),
     expect: adminOnly(201),
   },
+  'DELETE /api/v1/admin/sites/{siteId}': { subject: 'public', site: 'fresh', expect: adminOnly(200) },
   'GET /api/v1/admin/reconcile': { subject: 'public', expect: adminOnly(200) },
+  'GET /api/v1/admin/health': { subject: 'public', expect: adminOnly(200) },
   'GET /api/v1/admin/audit': { subject: 'public', expect: adminOnly(200) },
   'GET /api/v1/admin/overview': { subject: 'public', expect: adminOnly(200) },
 
-  // Services see any user's usage (as documented on the route), not only their own users'.
+  // A service sees the usage of the users of its namespace (that of the desktops it created for them).
   'GET /api/v1/usage': {
     subject: 'user',
     query: (f) => `?userId=${f.ownerId}`,
@@ -196,8 +211,11 @@ describe('authorisation matrix', () => {
 
   it.each(CASES.map((c) => [caseName(c), c] as const))('%s', async (_name, c) => {
     const row = EXPECTED[c.route]!;
-    const ownerId = uniqueUser('owner');
-    const service = await token(`svc-${crypto.randomUUID().slice(0, 8)}`, { roles: ['service'] });
+    // The owner is a user of the service's namespace (`<service>:…`), so a service may act for them
+    // at all; services and users outside it are test/edge/tenancy.test.ts's business.
+    const serviceSub = `svc-${crypto.randomUUID().slice(0, 8)}`;
+    const ownerId = `${serviceSub}:${uniqueUser('owner')}`;
+    const service = await token(serviceSub, { roles: ['service'] });
     const tokens: Record<Who, string | undefined> = {
       anonymous: undefined,
       otherUser: await token(uniqueUser('other')),
@@ -225,7 +243,9 @@ describe('authorisation matrix', () => {
       expect(made.status, made.text).toBe(201);
       resourceId = made.body!.data.id;
     }
-    const f: Fixture = { ownerId, resourceId, siteId };
+    const freshSite = !isOwned(row) && row.site === 'fresh' ? `matrix-${crypto.randomUUID().slice(0, 8)}` : null;
+    if (freshSite) await registerSite(freshSite);
+    const f: Fixture = { ownerId, resourceId, siteId: freshSite ?? siteId };
 
     const [method, template] = c.route.split(' ') as [string, string];
     let path = template

@@ -126,7 +126,8 @@ describe('security headers', () => {
       ['404 route', await call('GET', '/nowhere'), 404],
       ['404 method', await call('PATCH', '/api/v1/plans'), 404],
       ['404 desktop', await call('GET', '/api/v1/desktops/dk0000000000000000000000', { token: tok }), 404],
-      ['404 connect', await call('GET', `/api/v1/connect/${id}.${'A'.repeat(43)}`), 404],
+      ['200 connect page', await call('GET', '/api/v1/connect'), 200],
+      ['404 connect', await call('POST', '/api/v1/connect', { json: { ticket: `${id}.${'A'.repeat(43)}` } }), 404],
       ['409', await call('POST', `/api/v1/desktops/${id}/start`, { token: tok }), 409],
       ['413', await call('POST', '/api/v1/desktops', { token: tok, json: { name: 'x'.repeat(MAX_BODY_BYTES) } }), 413],
       ['415', await call('POST', '/api/v1/desktops', { token: tok, body: 'plan=BASIC', headers: { 'content-type': 'text/plain' } }), 415],
@@ -157,8 +158,16 @@ describe('security headers', () => {
 
   it('keeps the connect link’s referrer private and uncached', async () => {
     // The connect route sets them itself; they survive the common middleware.
-    const res = await call('GET', `/api/v1/connect/dk0000000000000000000000.${'A'.repeat(43)}`);
+    const res = await call('POST', '/api/v1/connect', { json: { ticket: `dk0000000000000000000000.${'A'.repeat(43)}` } });
     expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+    const page = await call('GET', '/api/v1/connect');
+    expect(page.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(page.headers.get('cache-control')).toBe('no-store');
+    // Its one script, by hash; nothing else runs, and only this origin may frame it (the dashboard's desktop view).
+    expect(page.headers.get('content-security-policy')).toMatch(
+      /script-src 'sha256-[A-Za-z0-9+/=]+'; connect-src 'self';.*frame-ancestors 'self'/,
+    );
+    expect(page.headers.get('x-frame-options')).toBe('SAMEORIGIN');
   });
 });
 

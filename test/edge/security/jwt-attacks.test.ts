@@ -156,6 +156,11 @@ const ATTACKS: [string, () => Promise<string>][] = [
     () => forge({ alg: 'RS256', kid: 'idp-RS256', crit: ['x-evil'], 'x-evil': true }, claims(), rs256),
   ],
   ['no exp claim', () => hs256(claims({ exp: undefined }))],
+  // JWT_MAX_TTL_SECONDS (a day by default): a leaked long-lived token is not a standing key.
+  ['a lifetime of 30 days', () => hs256(claims({ iat: now(), exp: now() + 30 * 86_400 }))],
+  ['a lifetime of 30 days, from the JWKS', () => fromIdp('RS256', claims({ iat: now(), exp: now() + 30 * 86_400 }))],
+  ['no iat and an exp a year away', () => hs256(claims({ iat: undefined, exp: now() + 365 * 86_400 }))],
+  ['an iat in the future, to shorten the lifetime it shows', () => hs256(claims({ iat: now() + 29 * 86_400, exp: now() + 30 * 86_400 }))],
   ['no sub claim', () => hs256(claims({ sub: undefined }))],
   ['a sub with a space in it', () => hs256(claims({ sub: 'alice smith' }))],
   ['a sub over 255 characters', () => hs256(claims({ sub: 'a'.repeat(256) }))],
@@ -180,6 +185,6 @@ describe('bearer tokens that must not verify', () => {
   });
 
   it('counts its attacks', () => {
-    expect(ATTACKS.length).toBe(26);
+    expect(ATTACKS.length).toBe(30);
   });
 });

@@ -35,10 +35,10 @@ export class EdgeClient {
 
   constructor(private readonly stack: Stack) {}
 
-  private token(user: string): Promise<string> {
+  private token(user: string, roles: ('admin' | 'service')[] = []): Promise<string> {
     let token = this.tokens.get(user);
     if (!token) {
-      token = this.stack.token(user);
+      token = this.stack.token(user, roles);
       this.tokens.set(user, token);
     }
     return token;
@@ -84,7 +84,9 @@ export class EdgeClient {
 
   /** Commands the site's hub still holds (leased to the bridge, not yet completed or failed). */
   async commandsInFlight(): Promise<number | undefined> {
-    const res = await fetch(`${this.stack.edgeUrl}/healthz`);
+    const res = await fetch(`${this.stack.edgeUrl}/api/v1/admin/health`, {
+      headers: { authorization: `Bearer ${await this.token('faults-admin', ['admin'])}` },
+    });
     const body = (await res.json()) as Envelope<{ sites?: { id: string; commandsInFlight?: number }[] }>;
     return body.data.sites?.find((s) => s.id === this.stack.siteId)?.commandsInFlight;
   }

@@ -28,6 +28,9 @@ export interface FaultScale {
    * run's rate does not exhaust it.
    */
   ipWaitSeconds: number;
+  /** The database outage (test/faults/database-outage.test.ts): how long Postgres is down, and how often users act meanwhile. */
+  dbOutageMs: number;
+  dbOutageRoundMs: number;
 }
 
 const SCALES: Record<FaultScale['name'], FaultScale> = {
@@ -43,6 +46,8 @@ const SCALES: Record<FaultScale['name'], FaultScale> = {
     phaseTimeoutMs: 45_000,
     minFaults: 25,
     ipWaitSeconds: 8,
+    dbOutageMs: 60_000,
+    dbOutageRoundMs: 5_000,
   },
   full: {
     name: 'full',
@@ -56,6 +61,8 @@ const SCALES: Record<FaultScale['name'], FaultScale> = {
     phaseTimeoutMs: 120_000,
     minFaults: 200,
     ipWaitSeconds: 15,
+    dbOutageMs: 5 * 60_000,
+    dbOutageRoundMs: 10_000,
   },
 };
 
