@@ -37,6 +37,7 @@ interface __BaseEnv_Env {
 	SITE_HUB: DurableObjectNamespace<import("./src/index").SiteHub>;
 	USER_ACCOUNT: DurableObjectNamespace<import("./src/index").UserAccount>;
 	DESKTOP_INDEX: DurableObjectNamespace<import("./src/index").DesktopIndex>;
+	IDEMPOTENCY_KEYS: DurableObjectNamespace<import("./src/index").IdempotencyKey>;
 }
 declare namespace Cloudflare {
 	interface GlobalProps {

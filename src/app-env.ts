@@ -4,5 +4,11 @@ import type { Bindings, Config } from './env';
 /** Hono's typed context: bindings plus what middleware puts in c.var. */
 export type AppEnv = {
   Bindings: Bindings;
-  Variables: { requestId: string; cfg: Config; principal: Principal };
+  Variables: {
+    requestId: string;
+    cfg: Config;
+    principal: Principal;
+    /** The id a create must use: the one its Idempotency-Key holds (src/middleware/idempotency.ts). */
+    idempotentDesktopId?: string;
+  };
 };

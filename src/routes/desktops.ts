@@ -6,6 +6,8 @@ import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import type { AppEnv } from '../app-env';
 import { actorOf, isAdmin, isService, type Principal } from '../auth/jwt';
 import { ApiError, notFound } from '../errors';
+import { idempotentCreate } from '../middleware/idempotency';
+import { IdempotencyKeySchema } from '../lib/idempotency';
 import { bearerAuth, errorSpec, jsonSpec } from './openapi';
 import { success } from '../lib/envelope';
 import { randomId } from '../lib/ids';
@@ -165,10 +167,20 @@ desktopRoutes.openapi(
     method: 'post',
     path: '/',
     summary: 'Create a desktop',
-    description: 'Answers 202 at once (PENDING); provisioning continues asynchronously (PRD 3.1).',
+    description:
+      'Answers 202 at once (PENDING); provisioning continues asynchronously (PRD 3.1). Send an Idempotency-Key to make retries safe.',
     security,
-    request: { body: { required: true, content: { 'application/json': { schema: CreateDesktopSchema } } } },
-    responses: { 202: json(DesktopOut, 'Creation initiated'), ...errors },
+    middleware: [idempotentCreate] as const,
+    request: {
+      headers: z.object({ 'idempotency-key': IdempotencyKeySchema.optional() }),
+      body: { required: true, content: { 'application/json': { schema: CreateDesktopSchema } } },
+    },
+    responses: {
+      202: json(DesktopOut, 'Creation initiated (or, for a repeated Idempotency-Key, the desktop it created)'),
+      ...errors,
+      409: errorSpec('Over quota, no GPU capacity, or a create with this Idempotency-Key still being handled'),
+      422: errorSpec('This Idempotency-Key was used for a create with a different body'),
+    },
   }),
   async (c) => {
     const p = c.var.principal;
@@ -199,7 +211,7 @@ desktopRoutes.openapi(
       throw new ApiError('VALIDATION_FAILED', `Template ${template.id} opens over ${template.protocol}; leave protocol out`);
     }
     const desktop = newDesktop({
-      id: randomId('dk'),
+      id: c.var.idempotentDesktopId ?? randomId('dk'),
       userId,
       name: body.name ?? template?.name ?? 'Cloud Desktop',
       plan: body.plan ?? template?.defaultPlan ?? 'BASIC',

@@ -35,6 +35,8 @@ export class UserAccount extends DurableObject<Bindings> {
 
   /** Takes a slot for `desktopId`, unless the user is at their limit (admins acting for themselves have none). */
   async reserve(userId: string, desktopId: string, unlimited: boolean): Promise<Result<Quota>> {
+    // A create resumed under its Idempotency-Key holds its slot already.
+    if (this.sql.exec('SELECT 1 FROM active_desktops WHERE desktop_id = ?', desktopId).toArray().length > 0) return ok(this.quotaNow());
     const full = (q: Quota) => !unlimited && q.active >= q.maxDesktops;
     if (full(this.quotaNow())) await this.releaseEnded();
     // Checked again after that await: this check and the insert below run as one step.
