@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { cloudflareTest } from '@cloudflare/vitest-plugin';
 import { defineConfig } from 'vitest/config';
 import { TEST_JWT_SECRET } from './test/support/test-secrets.ts';
@@ -41,8 +42,10 @@ export default defineConfig({
         },
       },
       {
-        // Node-side code: the on-prem bridge, the simulators and the end-to-end runs
-        // that start the real processes.
+        // Node-side code: the on-prem bridge, the simulators, the SDK and CLI, and the
+        // end-to-end runs that start the real processes.
+        // Tests import the SDK by its package name, from its source (the CLI runs its build).
+        resolve: { alias: { '@cdaas/sdk': fileURLToPath(new URL('./sdk/src/index.ts', import.meta.url)) } },
         test: {
           name: 'node',
           include: [
@@ -50,6 +53,7 @@ export default defineConfig({
             'test/simulators/**/*.test.ts',
             'test/e2e/**/*.test.ts',
             'test/faults/**/*.test.ts',
+            'test/sdk/**/*.test.ts',
             // The dashboard in Debian's chromium (playwright-core) against a whole local stack.
             'test/browser/**/*.test.ts',
           ],
