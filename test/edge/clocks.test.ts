@@ -23,7 +23,7 @@ beforeAll(async () => {
 async function runningDesktop(user: string, overrides: Parameters<typeof seedDesktop>[2] = {}): Promise<Desktop> {
   const d = await seedDesktop(SITE, user, overrides);
   await bridge.runCreate(await bridge.command(d.id, 'create'), { vmId: 31000, ipAddress: '10.30.0.1', connectionId: '31' });
-  return vi.waitFor(
+  const running = await vi.waitFor(
     async () => {
       const now = await env.DESKTOP_SESSION.getByName(d.id).get();
       expect(now?.status).toBe('RUNNING');
@@ -31,6 +31,22 @@ async function runningDesktop(user: string, overrides: Parameters<typeof seedDes
     },
     { timeout: 10_000, interval: 20 },
   );
+  await quiet(d.id);
+  return running;
+}
+
+/**
+ * Waits until the desktop has done its own work (outbox empty, Postgres caught up) and its
+ * alarm is its next clock, minutes away. A test that then moves time and runs the alarm
+ * does not race an alarm the object set for itself (a write-through retry a few hundred ms
+ * out), which the runtime would fire on its own, with the moved times, at the same moment.
+ */
+async function quiet(id: string): Promise<void> {
+  await settled(id);
+  await vi.waitFor(async () => {
+    const at = await runInDurableObject(env.DESKTOP_SESSION.getByName(id), (_o, state) => state.storage.getAlarm());
+    expect(at).toBeGreaterThan(Date.now() + 1000);
+  });
 }
 
 /** Moves every time the desktop recorded `ms` into the past: for its clocks, that much time has passed. */
@@ -94,6 +110,7 @@ describe('idle stop', () => {
     expect(warning).toMatchObject({ type: 'warning', warning: 'idle' });
     expect(Date.parse((warning as { at: string }).at)).toBe(Date.parse((await get(d.id)).idleStopAt ?? ''));
     expect((await get(d.id)).status).toBe('RUNNING');
+    await quiet(d.id);
 
     await timeTravel(d.id, 5 * MIN);
     await runDurableObjectAlarm(env.DESKTOP_SESSION.getByName(d.id));
@@ -168,6 +185,7 @@ describe('session limit and expiry', () => {
     await timeTravel(d.id, 55 * MIN);
     await runDurableObjectAlarm(env.DESKTOP_SESSION.getByName(d.id));
     expect(messages.some((m) => m.type === 'warning' && m.warning === 'session_limit')).toBe(true);
+    await quiet(d.id);
     await timeTravel(d.id, 5 * MIN);
     await runDurableObjectAlarm(env.DESKTOP_SESSION.getByName(d.id));
     const stopped = await get(d.id);
@@ -182,6 +200,7 @@ describe('session limit and expiry', () => {
     await timeTravel(d.id, 115 * MIN);
     await runDurableObjectAlarm(env.DESKTOP_SESSION.getByName(d.id));
     expect(messages.some((m) => m.type === 'warning' && m.warning === 'expiry')).toBe(true);
+    await quiet(d.id);
     await timeTravel(d.id, 5 * MIN);
     await runDurableObjectAlarm(env.DESKTOP_SESSION.getByName(d.id));
     expect((await get(d.id)).status).toBe('STOPPING');
