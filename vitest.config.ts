@@ -38,6 +38,9 @@ export default defineConfig({
         test: {
           name: 'edge',
           include: ['test/edge/**/*.test.ts'],
+          // A file's first request loads the whole Worker into workerd (5-6 s on these machines),
+          // past vitest's default 5 s for a test that makes it.
+          testTimeout: 30_000,
           globalSetup: ['./test/support/global-setup.ts'],
         },
       },

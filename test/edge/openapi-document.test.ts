@@ -8,8 +8,7 @@ import { describe, expect, it } from 'vitest';
 import generatedFrom from '../../sdk/openapi.json';
 import { api } from './helpers';
 
-// The first request of a file starts the Worker, which takes seconds on a busy machine.
-describe('the OpenAPI document', { timeout: 30_000 }, () => {
+describe('the OpenAPI document', () => {
   it('is served exactly as the SDK was generated from it', async () => {
     const served = await api('GET', '/api/v1/openapi.json');
     expect(served.status).toBe(200);
