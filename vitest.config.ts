@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { cloudflareTest } from '@cloudflare/vitest-plugin';
 import { defineConfig } from 'vitest/config';
 import { LOCAL_EDGE_VARS } from './scripts/lib/local-config.ts';
@@ -42,12 +43,17 @@ export default defineConfig({
         test: {
           name: 'edge',
           include: ['test/edge/**/*.test.ts'],
+          // A file's first request loads the whole Worker into workerd (5-6 s on these machines),
+          // past vitest's default 5 s for a test that makes it.
+          testTimeout: 30_000,
           globalSetup: ['./test/support/global-setup.ts'],
         },
       },
       {
-        // Node-side code: the on-prem bridge, the simulators and the end-to-end runs
-        // that start the real processes.
+        // Node-side code: the on-prem bridge, the simulators, the SDK and CLI, and the
+        // end-to-end runs that start the real processes.
+        // Tests import the SDK by its package name, from its source (the CLI runs its build).
+        resolve: { alias: { '@cdaas/sdk': fileURLToPath(new URL('./sdk/src/index.ts', import.meta.url)) } },
         test: {
           name: 'node',
           include: [
@@ -55,6 +61,7 @@ export default defineConfig({
             'test/simulators/**/*.test.ts',
             'test/e2e/**/*.test.ts',
             'test/faults/**/*.test.ts',
+            'test/sdk/**/*.test.ts',
             // The dashboard in Debian's chromium (playwright-core) against a whole local stack.
             'test/browser/**/*.test.ts',
             // The deployment kit: deploy:check, the bridge's Dockerfile, systemd unit and package.

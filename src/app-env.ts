@@ -4,6 +4,13 @@ import type { Bindings, Config } from './env';
 /** Hono's typed context: bindings plus what middleware puts in c.var. */
 export type AppEnv = {
   Bindings: Bindings;
-  /** `audited`: the request's audit record is written (src/middleware/audit.ts), so a refusal is not recorded twice. */
-  Variables: { requestId: string; cfg: Config; principal: Principal; audited?: boolean };
+  Variables: {
+    requestId: string;
+    cfg: Config;
+    principal: Principal;
+    /** The request's audit record is written (src/middleware/audit.ts), so a refusal is not recorded twice. */
+    audited?: boolean;
+    /** The id a create must use: the one its Idempotency-Key holds (src/middleware/idempotency.ts). */
+    idempotentDesktopId?: string;
+  };
 };

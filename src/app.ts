@@ -30,6 +30,16 @@ import { webhookRoutes } from './routes/webhooks';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
+/** The OpenAPI document's header; its paths come from the routes (the SDK is generated from the whole). */
+export const OPENAPI_HEADER = {
+  openapi: '3.1.0',
+  info: {
+    title: 'Cloud Desktop control plane',
+    version: '1.0.0',
+    description: 'Desktops on your own Proxmox hardware, opened in the browser through Guacamole. Envelope: {success, message, data}.',
+  },
+};
+
 export function newApp() {
   const app = new OpenAPIHono<AppEnv>();
 
@@ -81,14 +91,7 @@ export function newApp() {
   );
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
-  app.doc31('/api/v1/openapi.json', {
-    openapi: '3.1.0',
-    info: {
-      title: 'Cloud Desktop control plane',
-      version: '1.0.0',
-      description: 'Desktops on your own Proxmox hardware, opened in the browser through Guacamole. Envelope: {success, message, data}.',
-    },
-  });
+  app.doc31('/api/v1/openapi.json', OPENAPI_HEADER);
 
   app.notFound((c) => errorResponse(c, new ApiError('NOT_FOUND', `No route for ${c.req.method} ${c.req.path}`)));
   app.onError(onError);

@@ -11,6 +11,8 @@ import { applyRetention } from '../workers/cron/retention';
 import { sweepOverdueDesktops } from '../workers/cron/sweep';
 import { reconcileAllSites } from '../workers/reconcile/reconcile';
 
+export { DesktopIndex } from '../workers/desktop-index/desktop-index';
+export { IdempotencyKey } from '../workers/idempotency/idempotency-key';
 export { DesktopSession } from '../workers/desktop-session/desktop-session';
 export { SiteHub } from '../workers/site-hub/site-hub';
 export { UserAccount } from '../workers/user-account/user-account';

@@ -178,6 +178,29 @@ export async function listDesktops(db: Db, f: DesktopFilter, page: { offset: num
   return { items: rows.map(rowToDesktop), total: totals[0]?.n ?? 0 };
 }
 
+/** An owner's desktops as an owner index keeps them (DesktopIndex seeds itself from this once). */
+export async function ownedDesktopEntries(db: Db, owner: { userId: string } | { createdBy: string }) {
+  const where = 'userId' in owner ? eq(desktops.userId, owner.userId) : eq(desktops.createdBy, owner.createdBy);
+  const rows = await db
+    .select({
+      id: desktops.id,
+      userId: desktops.userId,
+      plan: desktops.plan,
+      status: desktops.status,
+      createdAt: desktops.createdAt,
+      revision: desktops.version,
+    })
+    .from(desktops)
+    .where(where);
+  // Timestamps come back in Postgres' own text form; the index orders by ISO strings.
+  return rows.map((r) => ({
+    ...r,
+    plan: r.plan as Plan,
+    status: r.status as DesktopStatus,
+    createdAt: new Date(r.createdAt).toISOString(),
+  }));
+}
+
 /** The Postgres copy of a user's limit (the UserAccount Durable Object enforces it). */
 export async function setQuota(db: Db, userId: string, maxDesktops: number): Promise<void> {
   const now = new Date().toISOString();

@@ -1,6 +1,6 @@
 /**
  * The PRD desktop API (appendix 12.1) under /api/v1/desktops. Reads of one desktop go
- * to its Durable Object (the source of truth); lists come from Postgres.
+ * to its Durable Object (the source of truth); lists as src/lib/desktop-list.ts says.
  */
 import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import type { AppEnv } from '../app-env';
@@ -8,12 +8,13 @@ import { desktopScopeOf } from '../auth/desktop-token';
 import { actorOf, isAdmin, isService, type Principal } from '../auth/jwt';
 import { actsAsService, describeNamespace, inNamespace, serviceAccountName, serviceMaxDesktops } from '../auth/tenancy';
 import { type Config, config } from '../env';
-import { withDb } from '../db/client';
-import { listDesktops } from '../db/queries';
 import { ApiError, notFound } from '../errors';
+import { idempotentCreate } from '../middleware/idempotency';
+import { IdempotencyKeySchema } from '../lib/idempotency';
 import { bearerAuth, errorSpec, jsonSpec } from './openapi';
 import { success } from '../lib/envelope';
 import { randomId } from '../lib/ids';
+import { listDesktopsFor } from '../lib/desktop-list';
 import { newDesktop } from '../lib/new-desktop';
 import { cachedTemplate } from '../lib/template-cache';
 import { TemplateIdSchema } from '../schemas/template';
@@ -82,7 +83,18 @@ const ListQuery = z.object({
 
 const DesktopOut = DesktopSchema.openapi('Desktop');
 const PageOut = z
-  .object({ items: z.array(DesktopOut), page: z.number(), pageSize: z.number(), total: z.number(), totalPages: z.number() })
+  .object({
+    items: z.array(DesktopOut),
+    page: z.number(),
+    pageSize: z.number(),
+    total: z.number(),
+    totalPages: z.number(),
+    consistency: z.enum(['current', 'eventual']).openapi({
+      description:
+        "current: every desktop as GET /{id}/status shows it now (your own list, a service's, an admin's for one userId). eventual: the fleet-wide list of an admin, read from the database copy, which each desktop updates a moment after it changes",
+    }),
+    asOf: z.string().openapi({ description: 'When the list was read; for an eventual list, changes made just before may be missing' }),
+  })
   .openapi('DesktopPage');
 const SiteBridgeSchema = z.enum(['connected', 'offline']).openapi({
   description: "Whether the desktop's site bridge is connected; while it is offline the desktop's status cannot be vouched for",
@@ -166,10 +178,20 @@ desktopRoutes.openapi(
     method: 'post',
     path: '/',
     summary: 'Create a desktop',
-    description: 'Answers 202 at once (PENDING); provisioning continues asynchronously (PRD 3.1).',
+    description:
+      'Answers 202 at once (PENDING); provisioning continues asynchronously (PRD 3.1). Send an Idempotency-Key to make retries safe.',
     security,
-    request: { body: { required: true, content: { 'application/json': { schema: CreateDesktopSchema } } } },
-    responses: { 202: json(DesktopOut, 'Creation initiated'), ...errors },
+    middleware: [idempotentCreate] as const,
+    request: {
+      headers: z.object({ 'idempotency-key': IdempotencyKeySchema.optional() }),
+      body: { required: true, content: { 'application/json': { schema: CreateDesktopSchema } } },
+    },
+    responses: {
+      202: json(DesktopOut, 'Creation initiated (or, for a repeated Idempotency-Key, the desktop it created)'),
+      ...errors,
+      409: errorSpec('Over quota, no GPU capacity, or a create with this Idempotency-Key still being handled'),
+      422: errorSpec('This Idempotency-Key was used for a create with a different body'),
+    },
   }),
   async (c) => {
     const p = c.var.principal;
@@ -200,7 +222,7 @@ desktopRoutes.openapi(
       throw new ApiError('VALIDATION_FAILED', `Template ${template.id} opens over ${template.protocol}; leave protocol out`);
     }
     const desktop = newDesktop({
-      id: randomId('dk'),
+      id: c.var.idempotentDesktopId ?? randomId('dk'),
       userId,
       name: body.name ?? template?.name ?? 'Cloud Desktop',
       plan: body.plan ?? template?.defaultPlan ?? 'BASIC',
@@ -255,28 +277,15 @@ desktopRoutes.openapi(
     method: 'get',
     path: '/',
     summary: 'List desktops',
-    description: 'Your desktops (admins: everyone’s), newest first; DELETED ones only when filtered by status.',
+    description:
+      'Your desktops (a service: those it created; admins: everyone’s), newest first; DELETED ones only when filtered by status. Your own and a service’s lists, and an admin’s list for one userId, show each desktop in the status GET /{id}/status shows, at once; an admin’s fleet-wide list is read from the database copy and may lag by a moment (consistency, asOf).',
     security,
     request: { query: ListQuery },
     responses: { 200: json(PageOut, 'A page of desktops'), ...errors },
   }),
   async (c) => {
-    const p = c.var.principal;
-    const q = c.req.valid('query');
-    if (q.userId && q.userId !== p.sub && !isAdmin(p) && !isService(p))
-      throw new ApiError('FORBIDDEN', "Only admins can list other users' desktops");
-    const filter = {
-      userId: isAdmin(p) || isService(p) ? q.userId : p.sub,
-      createdBy: isService(p) && !isAdmin(p) ? actorOf(p) : undefined,
-      status: q.status,
-      plan: q.plan,
-      includeDeleted: false,
-    };
-    const { items, total } = await withDb(c.var.cfg, (db) =>
-      listDesktops(db, filter, { offset: (q.page - 1) * q.pageSize, limit: q.pageSize }),
-    );
-    const page = { items, page: q.page, pageSize: q.pageSize, total, totalPages: Math.ceil(total / q.pageSize) };
-    return c.json(success(page, `${total} desktop${total === 1 ? '' : 's'}`), 200);
+    const page = await listDesktopsFor(c.env, c.var.cfg, c.var.principal, c.req.valid('query'));
+    return c.json(success(page, `${page.total} desktop${page.total === 1 ? '' : 's'}`), 200);
   },
 );
 
@@ -286,7 +295,7 @@ desktopRoutes.openapi(
     path: '/user/{userId}',
     summary: "A user's desktops",
     description:
-      'Their active (not DELETED) desktops, newest first, read from the desktops themselves: current, and available while Postgres is unreachable. A service sees those it created.',
+      'Their active (not DELETED) desktops, newest first (up to 100), read from the desktops themselves: current, and available while Postgres is unreachable. A service sees those it created.',
     security,
     request: { params: z.object({ userId: UserIdSchema.openapi({ param: { name: 'userId', in: 'path' } }) }) },
     responses: { 200: json(z.array(DesktopOut), 'The user’s active desktops'), ...errors },
@@ -295,15 +304,7 @@ desktopRoutes.openapi(
     const p = c.var.principal;
     const { userId } = c.req.valid('param');
     if (userId !== p.sub && !isAdmin(p) && !isService(p)) throw new ApiError('FORBIDDEN', 'You can only see your own desktops');
-    const createdBy = isService(p) && !isAdmin(p) ? actorOf(p) : undefined;
-    // Read from the Durable Objects rather than Postgres: a desktop created a moment ago is
-    // listed at once (its row reaches Postgres a little later), with its current status, and
-    // the list keeps working while Postgres is unreachable.
-    const ids = await c.env.USER_ACCOUNT.getByName(userId).activeDesktops();
-    const found = await Promise.all(ids.slice(0, 100).map((id) => c.env.DESKTOP_SESSION.getByName(id).get()));
-    const items = found.filter(
-      (d): d is Desktop => !!d && d.userId === userId && d.status !== 'DELETED' && (!createdBy || d.createdBy === createdBy),
-    );
+    const { items } = await listDesktopsFor(c.env, c.var.cfg, p, { userId, page: 1, pageSize: 100 });
     return c.json(success(items, `${items.length} desktop${items.length === 1 ? '' : 's'} for ${userId}`), 200);
   },
 );

@@ -81,10 +81,11 @@ describe('reconciliation, end to end', () => {
     const admin = await stack.token('root', ['admin']);
     const { id } = (await call<Desktop>('POST', '/api/v1/desktops', tok, { plan: 'BASIC' })).body.data;
     const running = await waitFor(tok, id, 'RUNNING');
-    // Reconciliation finds settled desktops through Postgres: wait for the write-through.
+    // Reconciliation finds settled desktops through Postgres: wait for the write-through
+    // (an admin's fleet-wide list is read from the Postgres copy).
     await until('the RUNNING row in Postgres', async () => {
-      const l = await call<{ items: Desktop[] }>('GET', '/api/v1/desktops', tok);
-      return l.body.data.items.some((d) => d.id === id && d.status === 'RUNNING') ? true : undefined;
+      const l = await call<{ items: Desktop[] }>('GET', '/api/v1/desktops?status=RUNNING&pageSize=100', admin);
+      return l.body.data.items.some((d) => d.id === id) ? true : undefined;
     });
 
     // Someone destroys the VM directly in Proxmox.
@@ -122,6 +123,7 @@ describe('reconciliation, end to end', () => {
 describe('Postgres outage', () => {
   it('keeps lifecycles going while the database is down and catches up when it is back', async () => {
     const tok = await stack.token('outage-bob');
+    const admin = await stack.token('root', ['admin']);
     await stack.stopDatabase();
     // A bridge restarted during the outage logs in again: the site's hub keeps its key.
     await stack.bridge.stop('SIGTERM');
@@ -131,20 +133,23 @@ describe('Postgres outage', () => {
     expect(created.status).toBe(202);
     const id = created.body.data.id;
     await waitFor(tok, id, 'RUNNING');
-    // The user's own list is read from the Durable Objects: it still answers, and is current.
+    // The user's own lists are read from the Durable Objects: they still answer, and are current.
     const mine = await call<Desktop[]>('GET', '/api/v1/desktops/user/outage-bob', tok);
     expect(mine.status).toBe(200);
     expect(mine.body.data.map((d) => [d.id, d.status])).toEqual([[id, 'RUNNING']]);
-    // Queries across desktops need the database: a clear 503, not a 500.
-    const list = await call<unknown>('GET', '/api/v1/desktops', tok);
-    expect(list.status).toBe(503);
-    expect(list.body.message).toMatch(/database is unreachable/);
+    const list = await call<{ items: Desktop[] }>('GET', '/api/v1/desktops?status=RUNNING', tok);
+    expect(list.status).toBe(200);
+    expect(list.body.data.items.map((d) => d.id)).toEqual([id]);
+    // Queries across desktops (an admin's fleet-wide list) need the database: a clear 503, not a 500.
+    const fleet = await call<unknown>('GET', '/api/v1/desktops', admin);
+    expect(fleet.status).toBe(503);
+    expect(fleet.body.message).toMatch(/database is unreachable/);
 
     await stack.startDatabase();
     const caughtUp = await until(
       'the write-through to catch up',
       async () => {
-        const l = await call<{ items: Desktop[] }>('GET', '/api/v1/desktops', tok);
+        const l = await call<{ items: Desktop[] }>('GET', '/api/v1/desktops?pageSize=100', admin);
         const row = l.status === 200 ? l.body.data.items.find((d) => d.id === id) : undefined;
         return row?.status === 'RUNNING' ? row : undefined;
       },

@@ -22,10 +22,22 @@ beforeAll(async () => {
 
 async function runningDesktop(user: string, overrides: Parameters<typeof seedDesktop>[2] = {}): Promise<Desktop> {
   const running = await bridge.runningDesktop(user, overrides);
-  // Until the write-through is done its alarm may fire any moment, and would find the clocks a
-  // test has moved: a stop the test did not ask for yet.
-  await settled(running.id);
+  await quiet(running.id);
   return running;
+}
+
+/**
+ * Waits until the desktop has done its own work (outbox empty, Postgres caught up) and its
+ * alarm is its next clock, minutes away. A test that then moves time and runs the alarm
+ * does not race an alarm the object set for itself (a write-through retry a few hundred ms
+ * out), which the runtime would fire on its own, with the moved times, at the same moment.
+ */
+async function quiet(id: string): Promise<void> {
+  await settled(id);
+  await vi.waitFor(async () => {
+    const at = await runInDurableObject(env.DESKTOP_SESSION.getByName(id), (_o, state) => state.storage.getAlarm());
+    expect(at).toBeGreaterThan(Date.now() + 1000);
+  });
 }
 
 /** Moves every time the desktop recorded `ms` into the past: for its clocks, that much time has passed. */
@@ -93,6 +105,7 @@ describe('idle stop', () => {
     expect(warning).toMatchObject({ type: 'warning', warning: 'idle' });
     expect(Date.parse((warning as { at: string }).at)).toBe(Date.parse((await get(d.id)).idleStopAt ?? ''));
     expect((await get(d.id)).status).toBe('RUNNING');
+    await quiet(d.id);
 
     await timeTravel(d.id, 5 * MIN);
     await runDurableObjectAlarm(env.DESKTOP_SESSION.getByName(d.id));
@@ -184,6 +197,7 @@ describe('session limit and expiry', () => {
     await timeTravel(d.id, 55 * MIN);
     await runDurableObjectAlarm(env.DESKTOP_SESSION.getByName(d.id));
     expect(messages.some((m) => m.type === 'warning' && m.warning === 'session_limit')).toBe(true);
+    await quiet(d.id);
     await timeTravel(d.id, 5 * MIN);
     await runDurableObjectAlarm(env.DESKTOP_SESSION.getByName(d.id));
     const stopped = await get(d.id);
@@ -198,6 +212,7 @@ describe('session limit and expiry', () => {
     await timeTravel(d.id, 115 * MIN);
     await runDurableObjectAlarm(env.DESKTOP_SESSION.getByName(d.id));
     expect(messages.some((m) => m.type === 'warning' && m.warning === 'expiry')).toBe(true);
+    await quiet(d.id);
     await timeTravel(d.id, 5 * MIN);
     await runDurableObjectAlarm(env.DESKTOP_SESSION.getByName(d.id));
     expect((await get(d.id)).status).toBe('STOPPING');

@@ -21,6 +21,7 @@ import { type RefusedRow, writeThrough } from '../../src/db/queries';
 import { type Bindings, type Config, config } from '../../src/env';
 import { randomId, randomToken, sha256Hex } from '../../src/lib/ids';
 import { DEFAULT_LAUNCH, type LaunchSpec } from '../../src/lib/launch';
+import { type IndexEntry, indexNamesOf } from '../../src/lib/owner-index';
 import { fail, ok, type Result } from '../../src/lib/result';
 import type {
   AcceptedFrameSchema,
@@ -96,6 +97,8 @@ interface SyncState {
 }
 
 type OutboxEffect =
+  /** The desktop's new status for its owners' list indexes; reads wait for it (see `indexing`). */
+  | { kind: 'index'; names: string[]; entry: IndexEntry }
   | { kind: 'job'; message: JobMessage }
   | { kind: 'cancel'; siteId: string; commandId: string; reason: string }
   /** Frees the desktop's slot in its owner's quota. */
@@ -114,6 +117,8 @@ export type LiveMessage =
   | { type: 'progress'; step: string; message: string; desktop: Desktop }
   | { type: 'warning'; warning: WarningKind; at: string; desktop: Desktop }
   | { type: 'activity'; source: ActivitySource; reason: string | null; desktop: Desktop };
+
+type OutboxRow = { id: number; effect: string; attempts: number };
 
 const DEFAULT_WATCHDOG_SECONDS = 600;
 const EXPIRY_RETRY_MS = 3_600_000;
@@ -158,6 +163,13 @@ export class DesktopSession extends DurableObject<Bindings> {
   private flushAgain = false;
   /** The state row, parsed once: storage stays the truth, every write goes through writeMeta. */
   private cachedState: State | null | undefined;
+  /**
+   * Delivery of a status change to the owners' list indexes, while one is under way. Reads
+   * that show the desktop (get, status, the live stream, the answers of create and act)
+   * wait for it, so a list never lags what a status call has shown. It never rejects: an
+   * index that cannot be reached delays nothing further, and the outbox retries it.
+   */
+  private indexing: Promise<void> | null = null;
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env);
@@ -169,7 +181,11 @@ export class DesktopSession extends DurableObject<Bindings> {
     };
     // Live viewers may ping; the runtime answers without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('ping', 'pong'));
-    ctx.blockConcurrencyWhile(async () => this.migrate());
+    ctx.blockConcurrencyWhile(async () => {
+      this.migrate();
+      // An index entry left undelivered by the last run of this object: reads wait for it too.
+      if (this.pendingIndexRows().length > 0) this.syncIndexes();
+    });
   }
 
   /** Storage schema, versioned so later releases can add steps. */
@@ -202,11 +218,13 @@ export class DesktopSession extends DurableObject<Bindings> {
   // ---- reads ----
 
   async get(): Promise<Desktop | null> {
+    await this.indexing;
     return this.state()?.desktop ?? null;
   }
 
   /** The few fields a status poll needs (owner fields for the access check): the hottest read, kept small. */
   async status(): Promise<DesktopStatusView | null> {
+    if (this.indexing) await this.indexing;
     const d = this.state()?.desktop;
     if (!d) return null;
     return {
@@ -267,6 +285,7 @@ export class DesktopSession extends DurableObject<Bindings> {
 
   /** GET …/live, already authorised by the Worker: upgrade to a hibernatable WebSocket and send the state at once. */
   override async fetch(request: Request): Promise<Response> {
+    await this.indexing;
     const s = this.state();
     if (!s) return new Response('desktop not found', { status: 404 });
     if (request.headers.get('upgrade')?.toLowerCase() !== 'websocket') return new Response('expected a WebSocket upgrade', { status: 426 });
@@ -284,15 +303,20 @@ export class DesktopSession extends DurableObject<Bindings> {
     // The stream only talks; anything a viewer sends (other than the auto-answered ping) is ignored.
   }
 
+  /** Sends to live viewers once the owners' indexes have the state it shows, in the order it was called. */
   private broadcast(message: LiveMessage): void {
     const text = JSON.stringify(message);
-    for (const ws of this.ctx.getWebSockets(LIVE_TAG)) {
-      try {
-        ws.send(text);
-      } catch {
-        // A closing socket; the runtime removes it.
+    const send = () => {
+      for (const ws of this.ctx.getWebSockets(LIVE_TAG)) {
+        try {
+          ws.send(text);
+        } catch {
+          // A closing socket; the runtime removes it.
+        }
       }
-    }
+    };
+    if (this.indexing) void this.indexing.then(send);
+    else send();
   }
 
   // ---- user actions ----
@@ -314,7 +338,9 @@ export class DesktopSession extends DurableObject<Bindings> {
       openUsageId: null,
       launch,
     };
-    return ok(this.apply(initial, null, 'create', actor, 'desktop creation requested', {}, 'create'));
+    const created = this.apply(initial, null, 'create', actor, 'desktop creation requested', {}, 'create');
+    await this.indexing;
+    return ok(created);
   }
 
   /**
@@ -342,7 +368,9 @@ export class DesktopSession extends DurableObject<Bindings> {
     const reason = action === 'delete' ? 'deletion requested: tearing down the VM and its connection' : `${action} requested`;
     const patch: Partial<Desktop> = { errorMessage: null };
     if (action === 'stop') patch.stopReason = `stopped by ${actor}`;
-    return ok(this.apply(s, status, action, actor, reason, patch, ACTION_COMMAND[action]));
+    const desktop = this.apply(s, status, action, actor, reason, patch, ACTION_COMMAND[action]);
+    await this.indexing;
+    return ok(desktop);
   }
 
   /**
@@ -677,6 +705,15 @@ export class DesktopSession extends DurableObject<Bindings> {
     next.desktop = desktop = this.withClocks(next);
     const transition: TransitionRecord = { seq: next.seq, at, from, to, event, actor, reason };
     if (to !== from) {
+      const entry: IndexEntry = {
+        id: desktop.id,
+        userId: desktop.userId,
+        plan: desktop.plan,
+        status: to,
+        createdAt: desktop.createdAt,
+        revision: next.revision,
+      };
+      effects.unshift({ kind: 'index', names: indexNamesOf(desktop), entry });
       effects.push({ kind: 'event', event: this.event('desktop.status_changed', desktop, { transition }) });
       const specific = STATUS_EVENT[to];
       if (specific) effects.push({ kind: 'event', event: this.event(specific, desktop, { transition }) });
@@ -710,6 +747,7 @@ export class DesktopSession extends DurableObject<Bindings> {
       this.cachedState = undefined;
       throw err;
     }
+    if (to !== from) this.syncIndexes();
     this.broadcast({ type: 'transition', transition, desktop });
     this.kickFlush();
     return desktop;
@@ -782,30 +820,54 @@ export class DesktopSession extends DurableObject<Bindings> {
   }
 
   private async flushOutbox(): Promise<void> {
-    const due = this.sql
-      .exec<{ id: number; effect: string; attempts: number }>(
-        'SELECT id, effect, attempts FROM outbox WHERE next_at <= ? ORDER BY id',
-        Date.now(),
-      )
-      .toArray();
-    for (const row of due) {
-      const effect = JSON.parse(row.effect) as OutboxEffect;
-      try {
-        await this.runEffect(effect);
-        this.sql.exec('DELETE FROM outbox WHERE id = ?', row.id);
-      } catch (err) {
-        this.sql.exec(
-          'UPDATE outbox SET attempts = attempts + 1, next_at = ?, last_error = ? WHERE id = ?',
-          Date.now() + backoffMs(row.attempts),
-          String(err),
-          row.id,
-        );
-      }
+    const due = this.sql.exec<OutboxRow>('SELECT id, effect, attempts FROM outbox WHERE next_at <= ? ORDER BY id', Date.now()).toArray();
+    for (const row of due) await this.runOutboxRow(row);
+  }
+
+  /** Runs one outbox entry: gone once it succeeds, retried later with backoff if it fails. */
+  private async runOutboxRow(row: OutboxRow): Promise<boolean> {
+    try {
+      await this.runEffect(JSON.parse(row.effect) as OutboxEffect);
+      this.sql.exec('DELETE FROM outbox WHERE id = ?', row.id);
+      return true;
+    } catch (err) {
+      this.sql.exec(
+        'UPDATE outbox SET attempts = attempts + 1, next_at = ?, last_error = ? WHERE id = ?',
+        Date.now() + backoffMs(row.attempts),
+        String(err),
+        row.id,
+      );
+      return false;
     }
+  }
+
+  private pendingIndexRows(): OutboxRow[] {
+    return this.sql
+      .exec<OutboxRow>(`SELECT id, effect, attempts FROM outbox WHERE json_extract(effect, '$.kind') = 'index' ORDER BY id`)
+      .toArray();
+  }
+
+  /**
+   * Delivers the index entries in the outbox now, ahead of the other effects, and makes
+   * reads wait until that is done (`indexing`). The outbox flush may send the same entry
+   * again; an index keeps the highest revision, so a repeat changes nothing.
+   */
+  private syncIndexes(): void {
+    const run = async () => {
+      for (const row of this.pendingIndexRows()) if (!(await this.runOutboxRow(row))) return;
+    };
+    const done = (this.indexing ?? Promise.resolve()).then(run).catch(() => {});
+    this.indexing = done;
+    void done.then(() => {
+      if (this.indexing === done) this.indexing = null;
+    });
   }
 
   private async runEffect(effect: OutboxEffect): Promise<void> {
     switch (effect.kind) {
+      case 'index':
+        await Promise.all(effect.names.map((name) => this.env.DESKTOP_INDEX.getByName(name).put(effect.entry)));
+        return;
       case 'job':
         await this.env.JOBS.send(effect.message, { contentType: 'json' });
         return;

@@ -42,6 +42,8 @@ export class UserAccount extends DurableObject<Bindings> {
       const q = this.quotaNow();
       return limit === undefined ? q : { ...q, maxDesktops: limit, custom: true };
     };
+    // A create resumed under its Idempotency-Key holds its slot already.
+    if (this.sql.exec('SELECT 1 FROM active_desktops WHERE desktop_id = ?', desktopId).toArray().length > 0) return ok(quota());
     const full = (q: Quota) => !unlimited && q.active >= q.maxDesktops;
     if (full(quota())) await this.releaseEnded();
     // Checked again after that await: this check and the insert below run as one step.

@@ -28,7 +28,7 @@ declare module 'oidc-provider' {
     cookies?: { keys: string[] };
     jwks?: { keys: Record<string, unknown>[] };
     pkce?: { required?: () => boolean };
-    features?: Record<string, { enabled: boolean }>;
+    features?: Record<string, { enabled: boolean; [option: string]: unknown }>;
   }
 
   export default class Provider {

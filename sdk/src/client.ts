@@ -1,0 +1,121 @@
+/**
+ * The client: the generated, typed openapi-fetch client underneath, and on top the calls an
+ * integration makes, each answering the envelope's `data` or throwing a typed error.
+ */
+import createOpenApiClient from 'openapi-fetch';
+import { ConnectionError, errorFromResponse } from './errors.ts';
+import type { paths } from './generated/api.ts';
+import { type WaitOptions, waitForStatus } from './live.ts';
+import { type Fetch, type RetryOptions, retryingFetch } from './retry.ts';
+import type {
+  ConnectInfo,
+  CreateDesktopInput,
+  Desktop,
+  DesktopPage,
+  DesktopStatus,
+  DesktopStatusInfo,
+  DesktopWithSite,
+  ListDesktopsQuery,
+  Template,
+} from './types.ts';
+
+export interface ClientOptions {
+  /** Where the API is, e.g. https://desktops.example.com (no /api/v1). */
+  baseUrl: string;
+  /** A bearer JWT, or a function that answers one (called for every request, so it may refresh). */
+  token: string | (() => string | Promise<string>);
+  /** Retries of 429 and 503 answers (Retry-After honoured) and of failed connections where safe. */
+  retry?: RetryOptions;
+  /** A fetch of your own (default: the global one). */
+  fetch?: (request: Request) => Promise<Response>;
+}
+
+export interface CreateOptions {
+  /**
+   * Makes the create safe to repeat: the same key within 24 h answers the same desktop.
+   * The SDK makes one (a random UUID) when none is given, and sends it again on its own
+   * retries; give your own to repeat a create across restarts of your process.
+   */
+  idempotencyKey?: string;
+  signal?: AbortSignal;
+}
+
+export interface RequestOptions {
+  signal?: AbortSignal;
+}
+
+export interface CdaasClient {
+  desktops: {
+    create(input?: CreateDesktopInput, options?: CreateOptions): Promise<Desktop>;
+    get(id: string, options?: RequestOptions): Promise<DesktopWithSite>;
+    status(id: string, options?: RequestOptions): Promise<DesktopStatusInfo>;
+    list(query?: ListDesktopsQuery, options?: RequestOptions): Promise<DesktopPage>;
+    start(id: string, options?: RequestOptions): Promise<Desktop>;
+    stop(id: string, options?: RequestOptions): Promise<Desktop>;
+    delete(id: string, options?: RequestOptions): Promise<Desktop>;
+    /** A URL that opens the desktop (once, within a few minutes), and for WebRTC desktops its credentials. */
+    connect(id: string, options?: RequestOptions): Promise<ConnectInfo>;
+    /** Resolves when the desktop is in `status`; rejects with DesktopFailedError (FAILED/DELETED) or WaitTimeoutError. */
+    waitUntil(id: string, status: DesktopStatus, options?: WaitOptions): Promise<Desktop>;
+  };
+  templates: {
+    list(options?: RequestOptions): Promise<Template[]>;
+  };
+}
+
+type Answer<T> = { data?: { data: T }; error?: unknown; response: Response };
+
+export function createClient(options: ClientOptions): CdaasClient {
+  const baseUrl = options.baseUrl.replace(/\/+$/, '');
+  const fetchImpl: Fetch = options.fetch ?? ((request) => globalThis.fetch(request));
+  const fetch = retryingFetch(async (request) => {
+    try {
+      return await fetchImpl(request);
+    } catch (err) {
+      if (request.signal.aborted) throw err;
+      throw new ConnectionError(`could not reach ${baseUrl}: ${err instanceof Error ? err.message : String(err)}`, err);
+    }
+  }, options.retry);
+  const authorization = async () => `Bearer ${typeof options.token === 'function' ? await options.token() : options.token}`;
+
+  const api = createOpenApiClient<paths>({ baseUrl, fetch });
+  api.use({
+    async onRequest({ request }) {
+      request.headers.set('authorization', await authorization());
+      return request;
+    },
+  });
+
+  async function data<T>(call: Promise<Answer<T>>): Promise<T> {
+    const { data: envelope, error, response } = await call;
+    if (!response.ok || !envelope) throw errorFromResponse(response, error ?? null);
+    return envelope.data;
+  }
+
+  const path = (id: string) => ({ params: { path: { id } } });
+
+  const desktops: CdaasClient['desktops'] = {
+    create: (input = {}, opts = {}) =>
+      data(
+        api.POST('/api/v1/desktops', {
+          body: input,
+          params: { header: { 'idempotency-key': opts.idempotencyKey ?? crypto.randomUUID() } },
+          signal: opts.signal,
+        }),
+      ),
+    get: (id, opts = {}) => data(api.GET('/api/v1/desktops/{id}', { ...path(id), signal: opts.signal })),
+    status: (id, opts = {}) => data(api.GET('/api/v1/desktops/{id}/status', { ...path(id), signal: opts.signal })),
+    list: (query = {}, opts = {}) => data(api.GET('/api/v1/desktops', { params: { query }, signal: opts.signal })),
+    start: (id, opts = {}) => data(api.POST('/api/v1/desktops/{id}/start', { ...path(id), signal: opts.signal })),
+    stop: (id, opts = {}) => data(api.POST('/api/v1/desktops/{id}/stop', { ...path(id), signal: opts.signal })),
+    delete: (id, opts = {}) => data(api.DELETE('/api/v1/desktops/{id}', { ...path(id), signal: opts.signal })),
+    connect: (id, opts = {}) => data(api.GET('/api/v1/desktops/{id}/connect', { ...path(id), signal: opts.signal })),
+    waitUntil: (id, status, opts) =>
+      waitForStatus({ baseUrl, fetch, authorization, get: (desktopId, signal) => desktops.get(desktopId, { signal }) }, id, status, opts),
+  };
+
+  return {
+    desktops,
+    templates: { list: (opts = {}) => data(api.GET('/api/v1/templates', { signal: opts.signal })) },
+  };
+}

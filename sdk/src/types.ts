@@ -1,0 +1,29 @@
+/** The API's records, as the generated types (./generated/api.ts) describe them, under friendly names. */
+import type { components, paths } from './generated/api.ts';
+
+type Schemas = components['schemas'];
+/** The `data` of an operation's 200 answer. */
+type Ok<Operation> = Operation extends { responses: { 200: { content: { 'application/json': { data: infer D } } } } } ? D : never;
+
+export type Desktop = Schemas['Desktop'];
+/** A desktop with whether its site's bridge is connected (GET /desktops/{id}). */
+export type DesktopWithSite = Schemas['DesktopWithSite'];
+export type DesktopStatus = Desktop['status'];
+export type Plan = Desktop['plan'];
+export type DesktopPage = Schemas['DesktopPage'];
+export type CreateDesktopInput = Schemas['CreateDesktopRequest'];
+export type Template = Schemas['Template'];
+export type ConnectInfo = Ok<paths['/api/v1/desktops/{id}/connect']['get']>;
+export type DesktopStatusInfo = Ok<paths['/api/v1/desktops/{id}/status']['get']>;
+export type ListDesktopsQuery = NonNullable<paths['/api/v1/desktops']['get']['parameters']['query']>;
+
+/** Every error code the API answers with (`error.code` of the envelope). */
+export type ErrorCode = paths['/api/v1/desktops']['post']['responses'][400]['content']['application/json']['error']['code'];
+
+/** What the live stream of a desktop sends (GET /desktops/{id}/live). */
+export type LiveMessage =
+  | { type: 'snapshot'; desktop: Desktop }
+  | { type: 'transition'; desktop: Desktop; transition: { from: DesktopStatus | null; to: DesktopStatus; reason: string; at: string } }
+  | { type: 'progress'; desktop: Desktop; step: string; message: string }
+  | { type: 'warning'; desktop: Desktop; warning: string; at: string }
+  | { type: 'activity'; desktop: Desktop; source: string; reason: string | null };

@@ -1,0 +1,39 @@
+/**
+ * IdempotencyKey: one Durable Object per (caller, Idempotency-Key) of a create. It holds
+ * the key's record for 24 hours (src/lib/idempotency.ts decides), and serialises requests
+ * that carry the same key, so two concurrent retries can never both create. Its alarm
+ * forgets the key when the 24 hours are over.
+ */
+import { DurableObject } from 'cloudflare:workers';
+import type { Bindings } from '../../src/env';
+import { type Claim, IDEMPOTENCY_KEY_TTL_MS, type KeyRecord, decideClaim } from '../../src/lib/idempotency';
+
+const RECORD = 'record';
+
+export class IdempotencyKey extends DurableObject<Bindings> {
+  async claim(fingerprint: string, proposedDesktopId: string): Promise<Claim> {
+    const held = (await this.ctx.storage.get<KeyRecord>(RECORD)) ?? null;
+    const { claim, record } = decideClaim(held, { fingerprint, proposedDesktopId }, Date.now());
+    if (record && record !== held) {
+      await this.ctx.storage.put(RECORD, record);
+      await this.ctx.storage.setAlarm(record.firstSeenAt + IDEMPOTENCY_KEY_TTL_MS);
+    }
+    return claim;
+  }
+
+  /** The create answered 202: from now on the key answers that desktop. */
+  async complete(desktopId: string): Promise<void> {
+    const held = await this.ctx.storage.get<KeyRecord>(RECORD);
+    if (held?.desktopId === desktopId) await this.ctx.storage.put(RECORD, { ...held, state: 'done' });
+  }
+
+  /** The create was refused or failed before its desktop existed: the key is free for another try. */
+  async abandon(desktopId: string): Promise<void> {
+    const held = await this.ctx.storage.get<KeyRecord>(RECORD);
+    if (held?.desktopId === desktopId && held.state === 'pending') await this.ctx.storage.deleteAll();
+  }
+
+  override async alarm(): Promise<void> {
+    await this.ctx.storage.deleteAll();
+  }
+}
