@@ -57,6 +57,8 @@ export default defineConfig({
         test: {
           name: 'node',
           include: [
+            // The desktop's rules (src/desktop): pure, no Workers runtime.
+            'test/desktop/**/*.test.ts',
             'test/bridge/**/*.test.ts',
             'test/simulators/**/*.test.ts',
             'test/e2e/**/*.test.ts',

@@ -28,6 +28,7 @@ const app = await startEmbedExample({
   edgeUrl: process.env.EDGE_URL ?? `http://127.0.0.1:${LOCAL.edgePort}`,
   serviceToken: fixed ? async () => fixed : devServiceTokens(),
   // Local Guacamole and Selkies sessions are plain http on loopback (Selkies: http://desk-<id>.desk.localhost:6443).
+  userNamespace: process.env.USER_NAMESPACE ?? `${SERVICE}:`,
   frameSources: (process.env.FRAME_SOURCES ?? 'http://127.0.0.1:* http://localhost:* http://*.localhost:*').split(/\s+/).filter(Boolean),
 });
 console.log(`[embed-app] listening on ${app.url}`);

@@ -32,6 +32,11 @@ export interface EmbedExampleOptions {
   serviceToken: () => Promise<string>;
   /** CSP frame sources of the desktops themselves (Guacamole, Selkies sessions), besides the edge. */
   frameSources: string[];
+  /**
+   * The prefix of the user ids this app's service may act for: `<service sub>:` unless the
+   * edge's SERVICE_NAMESPACES gives it another (README "Services are tenants").
+   */
+  userNamespace: string;
 }
 
 interface Desktop {
@@ -145,7 +150,7 @@ export async function startEmbedExample(opts: EmbedExampleOptions): Promise<{ ur
   }
 
   const server = createServer((req, res) => {
-    const viewer = viewerOf(req, res);
+    const viewer = `${opts.userNamespace}${viewerOf(req, res)}`;
     route(req, res, viewer).catch((err: unknown) => {
       const status = err instanceof Problem ? err.status : 502;
       if (!(err instanceof Problem)) console.error(`[embed-app] ${req.method} ${req.url}: ${String(err)}`);

@@ -4,7 +4,7 @@
  * not answer. For the checks that free quota and GPU slots a DELETED desktop still holds.
  */
 import type { Bindings } from '../env';
-import type { DesktopStatusView } from '../../workers/desktop-session/desktop-session';
+import type { DesktopStatusView } from '../desktop/session-state';
 
 export function desktopStatuses(env: Bindings, ids: string[]): Promise<(DesktopStatusView | null | undefined)[]> {
   return Promise.all(

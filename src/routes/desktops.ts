@@ -20,7 +20,7 @@ import { cachedTemplate } from '../lib/template-cache';
 import { TemplateIdSchema } from '../schemas/template';
 import { UserIdSchema } from '../schemas/user-id';
 import { DEFAULT_LAUNCH, type LaunchSpec } from '../lib/launch';
-import { browserIceServers, podTurn } from '../lib/session-turn';
+import { browserIceServers } from '../lib/session-turn';
 import { unwrap } from '../lib/result';
 import { siteBridge } from '../lib/site-link';
 import { type Desktop, DesktopIdSchema, DesktopSchema, DesktopStatusSchema, PlanSchema, TransitionRecordSchema } from '../schemas/desktop';
@@ -236,37 +236,18 @@ desktopRoutes.openapi(
       backend: template?.backend ?? 'proxmox',
       gpuSlots: template?.gpuSlots ?? 0,
     });
-    const runId = randomId('rn');
     const launch: LaunchSpec = template
-      ? { runId, vmTemplate: template.vmTemplate, image: template.image, storageGb: template.storageGb, gpu: null, turn: null }
-      : { ...DEFAULT_LAUNCH, runId };
-    if (desktop.backend === 'selkies') launch.turn = await podTurn(cfg, desktop);
-    // The quota lives in the user's Durable Object: no database round trip on the way to 202.
-    const account = c.env.USER_ACCOUNT.getByName(userId);
-    unwrap(await account.reserve(userId, desktop.id, isAdmin(p) && userId === p.sub));
-    // A service's desktops also count against its own quota (src/auth/tenancy.ts).
-    const serviceAccount = actsAsService(p) ? c.env.USER_ACCOUNT.getByName(serviceAccountName(p.sub)) : null;
-    const serviceReserved = serviceAccount
-      ? await serviceAccount.reserve(`service ${p.sub}`, desktop.id, false, serviceMaxDesktops(cfg, p.sub))
-      : null;
-    if (serviceReserved && !serviceReserved.ok) {
-      await account.release(desktop.id).catch(() => {});
-      unwrap(serviceReserved);
-    }
-    const hub = c.env.SITE_HUB.getByName(desktop.siteId);
-    let created: Desktop;
-    try {
-      // A GPU session's slots are booked on one GPU before anything is launched.
-      if (desktop.gpuSlots > 0) launch.gpu = unwrap(await hub.bookGpu(desktop.id, runId, desktop.gpuSlots));
-      created = unwrap(await c.env.DESKTOP_SESSION.getByName(desktop.id).create(desktop, actorOf(p), launch));
-    } catch (err) {
-      await Promise.all([
-        account.release(desktop.id).catch(() => {}),
-        serviceAccount?.release(desktop.id).catch(() => {}),
-        launch.gpu ? hub.releaseGpu(desktop.id, runId).catch(() => {}) : null,
-      ]);
-      throw err;
-    }
+      ? { vmTemplate: template.vmTemplate, image: template.image, storageGb: template.storageGb, gpu: null, turn: null }
+      : DEFAULT_LAUNCH;
+    // The desktop takes its quota slots and GPU booking itself, and gives them back if it cannot be created.
+    const admission = {
+      unlimited: isAdmin(p) && userId === p.sub,
+      // A service's desktops also count against its own quota (src/auth/tenancy.ts).
+      service: actsAsService(p)
+        ? { account: serviceAccountName(p.sub), label: `service ${p.sub}`, limit: serviceMaxDesktops(cfg, p.sub) }
+        : null,
+    };
+    const created = unwrap(await c.env.DESKTOP_SESSION.getByName(desktop.id).create(desktop, actorOf(p), launch, admission));
     c.header('Location', `/api/v1/desktops/${created.id}`);
     return c.json(success(created, 'Desktop creation initiated successfully.'), 202);
   },
@@ -414,16 +395,9 @@ for (const action of ['start', 'stop'] as const) {
     }),
     async (c) => {
       const p = c.var.principal;
-      const { stub, desktop: before } = await loadDesktop(c.env, p, c.req.valid('param').id);
-      // A start is a new run: fresh TURN credentials for a Selkies pod and, for a GPU desktop,
-      // slots booked for this run alone; a refused start releases only its own run's booking.
-      const hub = c.env.SITE_HUB.getByName(before.siteId);
-      const starting = action === 'start' && before.status === 'STOPPED';
-      const launch: Partial<LaunchSpec> = { runId: randomId('rn') };
-      if (starting && before.backend === 'selkies') launch.turn = await podTurn(c.var.cfg, before);
-      if (starting && before.gpuSlots > 0) launch.gpu = unwrap(await hub.bookGpu(before.id, launch.runId as string, before.gpuSlots));
-      const result = await stub.act(action, actorOf(p), starting ? launch : undefined);
-      if (!result.ok && launch.gpu) await hub.releaseGpu(before.id, launch.runId ?? null);
+      const { stub } = await loadDesktop(c.env, p, c.req.valid('param').id);
+      // A start is a new run: the desktop books what it needs for it (src/desktop/decide.ts).
+      const result = await stub.act(action, actorOf(p));
       const desktop = unwrap(result);
       return c.json(success(desktop, `Desktop ${action} initiated.`), 202);
     },

@@ -3,7 +3,7 @@
  * and the buttons a status offers, read from the state machine's own table
  * (workers/desktop-session/transitions.ts) so the page never offers what the API refuses.
  */
-import { allowedActions, isInProgress } from '../../workers/desktop-session/transitions';
+import { allowedActions, isInProgress } from '../desktop/transitions';
 import type { Config } from '../env';
 import { DESKTOP_STATUSES, type DesktopStatus, PLANS, type Plan } from '../schemas/desktop';
 import { memory } from './format';

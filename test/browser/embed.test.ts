@@ -80,6 +80,7 @@ describe.skipIf(!hasChromium)('the embed example in chromium', () => {
       port: appPort,
       edgeUrl: edge,
       serviceToken: async () => service,
+      userNamespace: 'streaming-app:',
       frameSources: ['http://127.0.0.1:*'],
     });
   }, 180_000);

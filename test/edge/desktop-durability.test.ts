@@ -10,10 +10,15 @@ import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { type Db, withDb } from '../../src/db/client';
 import { writeThrough } from '../../src/db/queries';
 import { desktopEvents, desktops, usageIntervals } from '../../src/db/schema';
+import { type DecideRules, type Decision, decide } from '../../src/desktop/decide';
+import type { SessionState } from '../../src/desktop/session-state';
 import { type Bindings, config } from '../../src/env';
 import type { Desktop } from '../../src/schemas/desktop';
-import { desktopFor, seedDesktop } from './builders';
+import { DEFAULT_LAUNCH } from '../../src/lib/launch';
+import { SEEDED, desktopFor, seedDesktop } from './builders';
 import { FakeBridge, registerSite } from './fake-bridge';
+import type { ObjectStorage } from '../../workers/shared/object-storage';
+import { syncState } from '../../workers/desktop-session/write-through';
 import { api, settled, token } from './helpers';
 
 const SITE = 'durability-site';
@@ -35,7 +40,7 @@ describe('a transition and its alarm', () => {
       });
       internals.env = { ...real, JOBS: { ...real.JOBS, send: () => hanging, sendBatch: () => hanging } } as unknown as Bindings;
       try {
-        const r = await obj.create(desktop, 'user:durability-alarm');
+        const r = await obj.create(desktop, 'user:durability-alarm', DEFAULT_LAUNCH, SEEDED);
         expect(r.ok).toBe(true);
         return await state.storage.getAlarm();
       } finally {
@@ -87,11 +92,13 @@ describe('a row Postgres refuses', () => {
     // A transition whose reason Postgres refuses (NUL), as older code could store it; its
     // usage interval closes with the same text.
     await runInDurableObject(stub, (obj) => {
-      const o = obj as unknown as {
-        state(): unknown;
-        apply(s: unknown, from: string, event: string, actor: string, reason: string, patch: object, command?: string): unknown;
-      };
-      o.apply(o.state(), 'RUNNING', 'stop', 'user:durability-setaside', POISON, { stopReason: POISON }, 'stop');
+      const o = obj as unknown as { state(): SessionState; rules: DecideRules; commit(d: Decision): unknown };
+      const stop = decide(o.state(), { kind: 'act', action: 'stop', actor: 'user:durability-setaside' }, Date.now(), o.rules);
+      if (!stop.transition || !stop.next) throw new Error('a RUNNING desktop stops');
+      stop.transition.reason = POISON;
+      stop.next.desktop.stopReason = POISON;
+      stop.usage = stop.usage.map((u) => (u.kind === 'close' ? { ...u, reason: POISON } : u));
+      o.commit(stop);
     });
     bridge.complete(await bridge.command(d.id, 'stop'));
     await vi.waitFor(async () => expect((await stub.get())?.status).toBe('STOPPED'));
@@ -134,36 +141,22 @@ describe('a row Postgres refuses', () => {
     const history = await stub.history();
     expect(history.length).toBeGreaterThan(5);
     const read = await runInDurableObject(stub, async (obj) => {
-      const o = obj as unknown as {
-        sql: SqlStorage;
-        writeMeta(key: string, value: unknown): void;
-        sync(): Record<string, unknown>;
-        flushDatabase(): Promise<void>;
-      };
+      const o = obj as unknown as { store: ObjectStorage; flush(): Promise<void> };
       // Postgres has everything but the last transition.
-      o.writeMeta('sync', { ...o.sync(), dbSeq: history.length - 1, dbRevision: 0, notBefore: null });
-      const real = o.sql;
-      let rows = 0;
-      o.sql = {
-        ...real,
-        exec: (query: string, ...bindings: unknown[]) => {
-          const cursor = real.exec(query, ...bindings);
-          if (!/FROM transitions/i.test(query)) return cursor;
-          return Object.assign(Object.create(cursor), {
-            toArray: () => {
-              const all = cursor.toArray();
-              rows += cursor.rowsRead;
-              return all;
-            },
-          });
-        },
-      } as SqlStorage;
+      o.store.put('sync', { ...syncState(o.store), dbSeq: history.length - 1, dbRevision: 0, notBefore: null });
+      const rows = o.store.rows.bind(o.store);
+      let read = 0;
+      o.store.rows = <T extends Record<string, SqlStorageValue>>(query: string, ...bindings: unknown[]) => {
+        const found = rows<T>(query, ...bindings);
+        if (/FROM transitions/i.test(query)) read += found.length;
+        return found;
+      };
       try {
-        await o.flushDatabase();
+        await o.flush();
       } finally {
-        o.sql = real;
+        Reflect.deleteProperty(o.store, 'rows');
       }
-      return rows;
+      return read;
     });
     expect(read).toBe(1);
   });

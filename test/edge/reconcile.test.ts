@@ -9,7 +9,8 @@ import type { Desktop } from '../../src/schemas/desktop';
 import { desktops } from '../../src/db/schema';
 import { confirmReconcileReport, reconcileSite } from '../../workers/reconcile/reconcile';
 import { eq } from 'drizzle-orm';
-import { desktopFor } from './builders';
+import { DEFAULT_LAUNCH } from '../../src/lib/launch';
+import { SEEDED, desktopFor } from './builders';
 import { FakeBridge, registerSite } from './fake-bridge';
 
 const SITE = 'recon-site';
@@ -38,7 +39,7 @@ async function runningDesktop(vmId: number): Promise<Desktop> {
   const desktop = newReconDesktop();
   const id = desktop.id;
   const stub = env.DESKTOP_SESSION.getByName(id);
-  const created = await stub.create(desktop, 'user:recon-user');
+  const created = await stub.create(desktop, 'user:recon-user', DEFAULT_LAUNCH, SEEDED);
   if (!created.ok) throw new Error(created.message);
   await bridge.runCreate(await bridge.command(id, 'create'), { vmId, ipAddress: '10.9.0.1', connectionId: String(vmId) });
   // Settled in the Durable Object and written through to Postgres (where reconciliation finds it).
@@ -129,7 +130,7 @@ describe('reconciliation', () => {
   it('never judges a desktop that is still being worked on', async () => {
     const pending = newReconDesktop();
     const stub = env.DESKTOP_SESSION.getByName(pending.id);
-    await stub.create(pending, 'user:recon-user');
+    await stub.create(pending, 'user:recon-user', DEFAULT_LAUNCH, SEEDED);
     expect(await stub.reconcileObservation(SITE, new Date(Date.now() + 1000).toISOString(), null)).toBe('unsettled');
     expect((await stub.get())?.status).toBe('PENDING');
   });

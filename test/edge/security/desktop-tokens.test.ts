@@ -75,8 +75,9 @@ describe('minting a desktop token', () => {
   });
 
   it('lets the service that created a desktop mint for it, acting as the desktop’s owner', async () => {
-    const owner = uniqueUser('viewer');
     const service = `svc-${crypto.randomUUID().slice(0, 8)}`;
+    // A user of the service's namespace (README "Services are tenants").
+    const owner = `${service}:${uniqueUser('viewer')}`;
     const d = await bridge.runningDesktop(owner, { createdBy: `service:${service}` });
     const res = await mint(d.id, await token(service, { roles: ['service'] }));
     expect(res.status, res.text).toBe(200);
@@ -110,7 +111,8 @@ describe('what a desktop token opens', () => {
 
     const connect = await call<{ connectionUrl: string }>('GET', `/api/v1/desktops/${d.id}/connect`, { token: t });
     expect(connect.status, connect.text).toBe(200);
-    expect(connect.body!.data.connectionUrl).toMatch(new RegExp(`/api/v1/connect/${d.id}\\.`));
+    // The ticket rides in the fragment (src/routes/connect.ts).
+    expect(connect.body!.data.connectionUrl).toMatch(new RegExp(`/api/v1/connect#${d.id}\\.`));
 
     const kept = await call<Desktop>('POST', `/api/v1/desktops/${d.id}/keepalive`, { token: t, json: { reason: 'watching' } });
     expect(kept.status, kept.text).toBe(200);
@@ -126,7 +128,8 @@ describe('what a desktop token opens', () => {
       'GET /healthz',
       'GET /api/v1/openapi.json',
       'GET /api/v1/plans',
-      'GET /api/v1/connect/{ticket}',
+      'GET /api/v1/connect',
+      'POST /api/v1/connect',
       'GET /api/v1/sites/{siteId}/bridge',
     ]);
     const allowed = new Set(scoped('{id}').map(([m, p]) => `${m} ${p}`));

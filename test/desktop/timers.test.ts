@@ -1,13 +1,6 @@
 /** The desktop's clocks as a pure function: when warnings and stops are due. */
 import { describe, expect, it } from 'vitest';
-import {
-  type TimerPolicy,
-  type TimerState,
-  dueAction,
-  idleStopAt,
-  nextWakeUp,
-  warningsInForce,
-} from '../../workers/desktop-session/timers';
+import { type TimerPolicy, type TimerState, dueAction, idleStopAt, nextWakeUp, warningsInForce } from '../../src/desktop/timers';
 
 const MIN = 60_000;
 const policy: TimerPolicy = { watchdogSeconds: () => 600, warningLeadMs: 5 * MIN };

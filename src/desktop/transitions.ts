@@ -1,11 +1,10 @@
 /**
  * The desktop state machine as data: every allowed (from, event) → to is one row.
- * `decide` is a pure function from (state, event) to the next status and the effects
- * the Durable Object must run after it has persisted the transition. Nothing else in
- * the code base decides whether a status change is allowed.
+ * Nothing else in the code base decides whether a status change is allowed; ./decide.ts
+ * asks this table, and adds what a transition does besides changing the status.
  */
-import type { CommandKind, Step } from '../../src/schemas/bridge-protocol';
-import type { DesktopStatus } from '../../src/schemas/desktop';
+import type { CommandKind, Step } from '../schemas/bridge-protocol';
+import type { DesktopStatus } from '../schemas/desktop';
 
 /** Things a person or a system asks of a desktop. */
 export const USER_ACTIONS = ['create', 'start', 'stop', 'delete'] as const;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DESKTOP_STATUSES, type DesktopStatus } from '../../src/schemas/desktop';
-import { TRANSITIONS, USER_ACTIONS, allowedActions, nextStatus } from '../../workers/desktop-session/transitions';
+import { TRANSITIONS, USER_ACTIONS, allowedActions, nextStatus } from '../../src/desktop/transitions';
 
 /** What a user may do in each status (PRD 3.3, 12.2 "User Action"): the whole matrix, spelled out. */
 const EXPECTED: Record<DesktopStatus, Partial<Record<(typeof USER_ACTIONS)[number], DesktopStatus>>> = {

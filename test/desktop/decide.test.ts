@@ -1,0 +1,432 @@
+/**
+ * The desktop's rules as a table: for a desktop in a given state and something that happens
+ * to it, what it becomes, what it must do (the outbox effects), what its viewers are told,
+ * and which usage interval opens or closes. Pure: no Workers runtime, no storage, no clock.
+ */
+import { describe, expect, it } from 'vitest';
+import { type DecideRules, type Decision, type DesktopInput, decide } from '../../src/desktop/decide';
+import type { OutboxEffect, SessionState } from '../../src/desktop/session-state';
+import { DEFAULT_LAUNCH } from '../../src/lib/launch';
+import { type NewDesktopInput, newDesktop } from '../../src/lib/new-desktop';
+import type { Desktop, DesktopStatus } from '../../src/schemas/desktop';
+
+const NOW = Date.parse('2026-12-04T12:00:00Z');
+const MIN = 60_000;
+
+function rules(): DecideRules {
+  let n = 0;
+  return {
+    timers: { watchdogSeconds: () => 600, warningLeadMs: 5 * MIN },
+    newId: (prefix) => `${prefix}${++n}`,
+  };
+}
+
+const desktop = (overrides: Partial<NewDesktopInput> = {}): Desktop =>
+  newDesktop(
+    {
+      id: 'dk1',
+      userId: 'alice',
+      name: 'Studio',
+      plan: 'BASIC',
+      protocol: 'vnc',
+      siteId: 'site-a',
+      createdBy: 'user:alice',
+      idleTimeoutMinutes: 30,
+      ...overrides,
+    },
+    new Date(NOW - 60 * MIN),
+  );
+
+/** A desktop that has been in `status` for ten minutes, running `command` if one is given. */
+function stateIn(
+  status: DesktopStatus,
+  opts: { command?: SessionState['activeCommand']; desktop?: Partial<Desktop>; state?: Partial<SessionState> } = {},
+): SessionState {
+  const running = status === 'RUNNING';
+  return {
+    desktop: {
+      ...desktop(),
+      status,
+      vmId: 100,
+      connectionId: running ? '7' : null,
+      lastActivityAt: running ? new Date(NOW - 10 * MIN).toISOString() : null,
+      ...opts.desktop,
+    },
+    revision: 5,
+    seq: 5,
+    statusSince: NOW - 10 * MIN,
+    activeCommand: opts.command ?? null,
+    runningSince: running ? NOW - 10 * MIN : null,
+    warned: {},
+    openUsageId: running ? 'u0' : null,
+    launch: { ...DEFAULT_LAUNCH, runId: 'rn0' },
+    ...opts.state,
+  };
+}
+
+/** An effect in a few words, so a row of the table reads as what happens. */
+function summary(e: OutboxEffect): string {
+  switch (e.kind) {
+    case 'index':
+      return `index ${e.entry.status} → ${e.names.join(', ')}`;
+    case 'job':
+      return `job ${e.message.command.kind}`;
+    case 'cancel':
+      return `cancel ${e.commandId}`;
+    case 'release':
+      return `release ${e.userId}`;
+    case 'gpu_release':
+      return `gpu_release ${e.runId}`;
+    case 'event':
+      return `event ${e.event.type}`;
+    case 'audit':
+      return `audit ${e.record.action}`;
+  }
+}
+
+interface Row {
+  name: string;
+  state: SessionState | null;
+  input: DesktopInput;
+  now?: number;
+  status?: DesktopStatus;
+  effects?: string[];
+  live?: string[];
+  usage?: string[];
+  refused?: string;
+  check?: (d: Decision) => void;
+}
+
+const createCmd = { id: 'c-create', kind: 'create' as const };
+const report = (frame: Record<string, unknown>, siteId = 'site-a'): DesktopInput =>
+  ({ kind: 'bridge', siteId, frame: { commandId: 'c-create', desktopId: 'dk1', ...frame } }) as DesktopInput;
+
+const TABLE: Row[] = [
+  // ---- requests ----
+  {
+    name: 'create: PENDING, its create command, its index entries and a status event',
+    state: null,
+    input: { kind: 'create', desktop: desktop(), actor: 'user:alice', launch: { ...DEFAULT_LAUNCH, runId: 'rn1' } },
+    status: 'PENDING',
+    effects: ['index PENDING → user:alice', 'job create', 'event desktop.status_changed'],
+    live: ['transition null → PENDING'],
+    check: (d) => expect(d.next?.activeCommand).toEqual({ id: 'c1', kind: 'create' }),
+  },
+  {
+    name: 'create of a desktop that exists: nothing new (a retried create)',
+    state: stateIn('PENDING', { command: createCmd }),
+    input: { kind: 'create', desktop: desktop(), actor: 'user:alice', launch: DEFAULT_LAUNCH },
+    effects: [],
+  },
+  {
+    name: 'create with an id another desktop holds: refused',
+    state: stateIn('PENDING'),
+    input: { kind: 'create', desktop: desktop({ id: 'dk2' }), actor: 'user:alice', launch: DEFAULT_LAUNCH },
+    refused: 'CONFLICT',
+  },
+  {
+    name: 'stop a RUNNING desktop: STOPPING, its stop command, the usage interval closes',
+    state: stateIn('RUNNING'),
+    input: { kind: 'act', action: 'stop', actor: 'user:alice' },
+    status: 'STOPPING',
+    effects: ['index STOPPING → user:alice', 'job stop', 'event desktop.status_changed'],
+    usage: ['close u0'],
+    check: (d) => expect(d.next?.desktop.stopReason).toBe('stopped by user:alice'),
+  },
+  {
+    name: 'stop a STOPPED desktop: refused, naming what is possible',
+    state: stateIn('STOPPED'),
+    input: { kind: 'act', action: 'stop', actor: 'user:alice' },
+    refused: 'INVALID_STATE',
+    check: (d) => expect(d.refused?.message).toBe('Cannot stop desktop dk1: it is STOPPED; possible now: start, delete'),
+  },
+  {
+    name: 'start a STOPPED desktop: a new run with the run id it was prepared with',
+    state: stateIn('STOPPED'),
+    input: { kind: 'act', action: 'start', actor: 'user:alice', launch: { runId: 'rn9' } },
+    status: 'STARTING',
+    effects: ['index STARTING → user:alice', 'job start', 'event desktop.status_changed'],
+    check: (d) => expect(d.next?.launch.runId).toBe('rn9'),
+  },
+  {
+    name: 'start a GPU desktop without a booking for the run: refused, never sent with the last run’s',
+    state: stateIn('STOPPED', {
+      desktop: { gpuSlots: 2, backend: 'selkies' },
+      state: { launch: { ...DEFAULT_LAUNCH, runId: 'rn0', gpu: { gpuId: 'g0', node: 'n' } } },
+    }),
+    input: { kind: 'act', action: 'start', actor: 'user:alice', launch: { runId: 'rn9' } },
+    refused: 'INVALID_STATE',
+  },
+  {
+    name: 'delete while the deletion runs: nothing new (DELETE is idempotent)',
+    state: stateIn('STOPPING', { command: { id: 'c-del', kind: 'delete' } }),
+    input: { kind: 'act', action: 'delete', actor: 'user:alice' },
+    effects: [],
+  },
+  {
+    name: 'delete during a create: the create is cancelled and the delete sent',
+    state: stateIn('PROVISIONING', { command: createCmd }),
+    input: { kind: 'act', action: 'delete', actor: 'user:alice' },
+    status: 'STOPPING',
+    effects: ['index STOPPING → user:alice', 'cancel c-create', 'job delete', 'event desktop.status_changed'],
+  },
+  {
+    name: 'a keepalive on a RUNNING desktop: activity, told to viewers, no transition',
+    state: stateIn('RUNNING'),
+    input: { kind: 'activity', source: 'keepalive', reason: 'still here' },
+    status: 'RUNNING',
+    effects: [],
+    live: ['activity keepalive'],
+    check: (d) => {
+      expect(d.transition).toBeNull();
+      expect(d.next?.desktop.lastActivityAt).toBe(new Date(NOW).toISOString());
+      expect(d.next?.desktop.idleStopAt).toBe(new Date(NOW + 30 * MIN).toISOString());
+    },
+  },
+  {
+    name: 'a keepalive on a STOPPED desktop: refused',
+    state: stateIn('STOPPED'),
+    input: { kind: 'activity', source: 'keepalive', reason: null },
+    refused: 'INVALID_STATE',
+  },
+  {
+    name: 'viewers reported by another site: ignored',
+    state: stateIn('RUNNING'),
+    input: { kind: 'activity', source: 'viewer', reason: '1 viewer connected', siteId: 'site-b' },
+    refused: 'IGNORED',
+  },
+  {
+    name: 'a connect link for a RUNNING desktop: accessed, counts as activity',
+    state: stateIn('RUNNING'),
+    input: { kind: 'connect', via: 'guacamole' },
+    live: ['activity connect'],
+    check: (d) => expect(d.next?.desktop.lastAccessedAt).toBe(new Date(NOW).toISOString()),
+  },
+  {
+    name: 'a Selkies connect for a desktop without a session: refused',
+    state: stateIn('RUNNING'),
+    input: { kind: 'connect', via: 'selkies' },
+    refused: 'INVALID_STATE',
+  },
+
+  // ---- the bridge's reports ----
+  {
+    name: 'the clone step: PROVISIONING, with the VM id it reports',
+    state: stateIn('PENDING', { command: createCmd, desktop: { vmId: null } }),
+    input: report({ type: 'progress', step: 'clone', message: 'cloning', facts: { vmId: 123 } }),
+    status: 'PROVISIONING',
+    effects: ['index PROVISIONING → user:alice', 'event desktop.status_changed'],
+    live: ['transition PENDING → PROVISIONING', 'progress clone'],
+    check: (d) => expect(d.next?.desktop.vmId).toBe(123),
+  },
+  {
+    name: 'a step that moves nothing: the message only',
+    state: stateIn('PROVISIONING', { command: createCmd }),
+    input: report({ type: 'progress', step: 'clone', message: 'still cloning' }),
+    status: 'PROVISIONING',
+    effects: [],
+    live: ['progress clone'],
+  },
+  {
+    name: 'create completed: RUNNING, the usage interval and idle clock start',
+    state: stateIn('CONFIGURING', { command: createCmd }),
+    input: report({ type: 'complete', facts: { ipAddress: '10.0.0.5', connectionId: '9' } }),
+    status: 'RUNNING',
+    effects: ['index RUNNING → user:alice', 'event desktop.status_changed', 'event desktop.running'],
+    usage: ['open u1'],
+    check: (d) => {
+      expect(d.next?.activeCommand).toBeNull();
+      expect(d.next?.desktop).toMatchObject({ connectionId: '9', lastActivitySource: 'started', statusMessage: 'Desktop ready' });
+    },
+  },
+  {
+    name: 'delete completed: DELETED, the user’s and the creating service’s quota slots freed, the GPU run released',
+    state: stateIn('STOPPING', {
+      command: { id: 'c-create', kind: 'delete' },
+      desktop: { createdBy: 'service:stream-app', userId: 'stream-app:42', gpuSlots: 2, backend: 'selkies' },
+    }),
+    input: report({ type: 'complete' }),
+    status: 'DELETED',
+    effects: [
+      'index DELETED → user:stream-app:42, service:stream-app',
+      'release stream-app:42',
+      'release service stream-app',
+      'gpu_release rn0',
+      'event desktop.status_changed',
+      'event desktop.deleted',
+    ],
+  },
+  {
+    name: 'a failed create: FAILED with the bridge’s reason, nothing to cancel',
+    state: stateIn('PROVISIONING', { command: createCmd }),
+    input: report({ type: 'fail', message: 'storage full' }),
+    status: 'FAILED',
+    effects: ['index FAILED → user:alice', 'event desktop.status_changed', 'event desktop.failed'],
+    check: (d) => expect(d.next?.desktop.errorMessage).toBe('storage full'),
+  },
+  {
+    name: 'a report from another site: ignored',
+    state: stateIn('PROVISIONING', { command: createCmd }),
+    input: report({ type: 'complete' }, 'site-b'),
+    refused: 'IGNORED',
+  },
+  {
+    name: 'a report of a superseded command: ignored',
+    state: stateIn('STOPPING', { command: { id: 'c-del', kind: 'delete' } }),
+    input: report({ type: 'complete' }),
+    refused: 'IGNORED',
+  },
+  {
+    name: 'the clean-up after a failed create completes: still FAILED, its facts cleared',
+    state: stateIn('FAILED', { command: { id: 'c-create', kind: 'delete', teardown: true } }),
+    input: report({ type: 'complete' }),
+    status: 'FAILED',
+    effects: [],
+    check: (d) => expect(d.next).toMatchObject({ activeCommand: null, desktop: { vmId: null, connectionId: null } }),
+  },
+  {
+    name: 'a command the queue could not deliver: FAILED, saying the bridge is offline',
+    state: stateIn('PENDING', { command: createCmd }),
+    input: { kind: 'undeliverable', commandId: 'c-create', attempts: 5 },
+    status: 'FAILED',
+    effects: ['index FAILED → user:alice', 'cancel c-create', 'job delete', 'event desktop.status_changed', 'event desktop.failed'],
+    check: (d) => expect(d.next?.activeCommand).toMatchObject({ kind: 'delete', teardown: true }),
+  },
+
+  // ---- reconciliation ----
+  {
+    name: 'reconciliation finds no VM for a RUNNING desktop: FAILED, the usage interval closes',
+    state: stateIn('RUNNING'),
+    input: { kind: 'reconcile', siteId: 'site-a', takenAt: new Date(NOW).toISOString(), vm: null },
+    status: 'FAILED',
+    effects: ['index FAILED → user:alice', 'event desktop.status_changed', 'event desktop.failed'],
+    usage: ['close u0'],
+  },
+  {
+    name: 'reconciliation finds the VM powered off: STOPPED',
+    state: stateIn('RUNNING'),
+    input: { kind: 'reconcile', siteId: 'site-a', takenAt: new Date(NOW).toISOString(), vm: { status: 'stopped' } },
+    status: 'STOPPED',
+    effects: ['index STOPPED → user:alice', 'event desktop.status_changed', 'event desktop.stopped'],
+    usage: ['close u0'],
+  },
+  {
+    name: 'reconciliation of a desktop that changed after the inventory was taken: not judged',
+    state: stateIn('RUNNING'),
+    input: { kind: 'reconcile', siteId: 'site-a', takenAt: new Date(NOW - 20 * MIN).toISOString(), vm: null },
+    refused: 'INVALID_STATE',
+  },
+
+  // ---- clocks ----
+  {
+    name: 'nothing due: nothing happens',
+    state: stateIn('RUNNING'),
+    input: { kind: 'clock', bridgeOffline: false },
+    effects: [],
+    check: (d) => expect(d.next).toBeNull(),
+  },
+  {
+    name: 'the idle warning: an event, told to viewers, remembered',
+    state: stateIn('RUNNING'),
+    input: { kind: 'clock', bridgeOffline: false },
+    now: NOW + 16 * MIN,
+    status: 'RUNNING',
+    effects: ['event desktop.idle_warning'],
+    live: ['warning idle'],
+    check: (d) => expect(d.next?.warned.idle).toBe(NOW + 20 * MIN),
+  },
+  {
+    name: 'idle for the whole timeout: STOPPING with a stop command and the reason',
+    state: stateIn('RUNNING', { state: { warned: { idle: NOW + 20 * MIN } } }),
+    input: { kind: 'clock', bridgeOffline: false },
+    now: NOW + 21 * MIN,
+    status: 'STOPPING',
+    effects: ['index STOPPING → user:alice', 'job stop', 'event desktop.status_changed'],
+    usage: ['close u0'],
+    check: (d) => expect(d.next?.desktop.stopReason).toMatch(/^No activity for 30 minutes/),
+  },
+  {
+    name: 'a step past its watchdog while the bridge is offline: FAILED, saying so, and the create torn down',
+    state: stateIn('PROVISIONING', { command: createCmd }),
+    input: { kind: 'clock', bridgeOffline: true },
+    now: NOW + 11 * MIN,
+    status: 'FAILED',
+    effects: ['index FAILED → user:alice', 'cancel c-create', 'job delete', 'event desktop.status_changed', 'event desktop.failed'],
+    check: (d) =>
+      expect(d.next?.desktop.errorMessage).toBe(
+        "Timed out after 600 s in PROVISIONING (cloning the template VM) while the bridge of site 'site-a' was offline",
+      ),
+  },
+  {
+    name: 'expiry: deleted, and the try remembered so a failure is retried an hour later',
+    state: stateIn('STOPPED', { desktop: { expiresAt: new Date(NOW - MIN).toISOString() }, state: { warned: { expiry: NOW - MIN } } }),
+    input: { kind: 'clock', bridgeOffline: false },
+    status: 'STOPPING',
+    effects: ['index STOPPING → user:alice', 'job delete', 'event desktop.status_changed'],
+    check: (d) => expect(d.next?.expiryTriedAt).toBe(NOW),
+  },
+  {
+    name: 'a GPU desktop that stops by itself releases the GPU of its run',
+    state: stateIn('STOPPING', {
+      command: { id: 'c-create', kind: 'stop' },
+      desktop: { gpuSlots: 1, backend: 'selkies' },
+      state: { launch: { ...DEFAULT_LAUNCH, runId: 'rn7' } },
+    }),
+    input: report({ type: 'complete' }),
+    status: 'STOPPED',
+    effects: ['index STOPPED → user:alice', 'gpu_release rn7', 'event desktop.status_changed', 'event desktop.stopped'],
+  },
+];
+
+describe('decide: what each thing that happens to a desktop does', () => {
+  for (const row of TABLE) {
+    it(row.name, () => {
+      const d = decide(row.state, row.input, row.now ?? NOW, rules());
+      if (row.refused) {
+        expect(d.refused?.code).toBe(row.refused);
+        expect(d.next).toBeNull();
+        expect(d.effects).toEqual([]);
+      } else expect(d.refused).toBeNull();
+      if (row.status) expect(d.next?.desktop.status).toBe(row.status);
+      if (row.effects) expect(d.effects.map(summary)).toEqual(row.effects);
+      if (row.live) {
+        const live = d.liveMessages.map((m) =>
+          m.type === 'transition'
+            ? `transition ${m.transition.from} → ${m.transition.to}`
+            : m.type === 'progress'
+              ? `progress ${m.step}`
+              : m.type === 'warning'
+                ? `warning ${m.warning}`
+                : m.type === 'activity'
+                  ? `activity ${m.source}`
+                  : m.type,
+        );
+        expect(live).toEqual(row.live);
+      }
+      if (row.usage) expect(d.usage.map((u) => `${u.kind} ${u.id}`)).toEqual(row.usage);
+      else if (!row.refused) expect(d.usage).toEqual([]);
+      row.check?.(d);
+    });
+  }
+
+  it('records every transition with its time, actor and reason, one seq after the last', () => {
+    const d = decide(stateIn('RUNNING'), { kind: 'act', action: 'stop', actor: 'user:alice' }, NOW, rules());
+    expect(d.transition).toEqual({
+      seq: 6,
+      at: new Date(NOW).toISOString(),
+      from: 'RUNNING',
+      to: 'STOPPING',
+      event: 'stop',
+      actor: 'user:alice',
+      reason: 'stop requested',
+    });
+    expect(d.next?.revision).toBe(6);
+  });
+
+  it('never changes the state it was given', () => {
+    const s = stateIn('RUNNING');
+    const before = structuredClone(s);
+    for (const input of TABLE.map((r) => r.input)) decide(s, input, NOW + 21 * MIN, rules());
+    expect(s).toEqual(before);
+  });
+});
