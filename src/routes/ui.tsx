@@ -20,27 +20,13 @@ import { notFound } from '../errors';
 import { type DashboardEnv, loadSession } from '../middleware/session';
 import { DESKTOP_STATUSES, type Desktop, type DesktopStatus } from '../schemas/desktop';
 import type { Template } from '../schemas/template';
-import {
-  ADMIN_SECTIONS,
-  type AdminSection,
-  AdminMain,
-  AdminPage,
-  type AuditFilters,
-  type AuditRecord,
-  AuditView,
-  type Delivery,
-  type GpuOccupancy,
-  type Overview,
-  OverviewView,
-  type Quota,
-  type SessionFilters,
-  SessionsView,
-  TemplatesView,
-  type UserSummary,
-  UsersView,
-  type Webhook,
-  WebhooksView,
-} from '../ui/admin-pages';
+import { type AuditFilters, type AuditRecord, AuditView } from '../ui/admin/audit';
+import { type GpuOccupancy, type Overview, OverviewView } from '../ui/admin/overview';
+import { type SessionFilters, SessionsView } from '../ui/admin/sessions';
+import { ADMIN_SECTIONS, type AdminSection, AdminMain, AdminPage } from '../ui/admin/shell';
+import { TemplatesView } from '../ui/admin/templates';
+import { type Quota, type UserSummary, UsersView } from '../ui/admin/users';
+import { type Delivery, type Webhook, WebhooksView } from '../ui/admin/webhooks';
 import { type ApiFetch, ApiProblem, type ApiGet, type Page, apiReader } from '../ui/api';
 import { ASSETS, EMBED, lookupAsset, lookupEmbed } from '../ui/assets';
 import { pageHeaders } from '../ui/csp';
