@@ -1,7 +1,7 @@
 /**
  * Desktops as the dashboard shows them: words for each status, the create progression,
  * and the buttons a status offers, read from the state machine's own table
- * (workers/desktop-session/transitions.ts) so the page never offers what the API refuses.
+ * (src/desktop/transitions.ts) so the page never offers what the API refuses.
  */
 import { allowedActions, isInProgress } from '../desktop/transitions';
 import type { Config } from '../env';

@@ -95,7 +95,7 @@ describe('the bridge’s Dockerfile', () => {
       }
     }
     // And the context leaves out what the image must not get.
-    for (const path of ['node_modules/zod/package.json', '.dev.vars', '.local/bridge.env', 'wrangler.toml', 'src/index.ts'])
+    for (const path of ['node_modules/zod/package.json', '.dev.vars', '.local/bridge.env', 'wrangler.toml', 'workers/index.ts'])
       expect(includedInContext(path, ignore), path).toBe(false);
   });
 

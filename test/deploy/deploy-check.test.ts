@@ -68,7 +68,7 @@ const productionSecrets = (): Record<string, string> => ({
 });
 
 /** A configuration file wrangler reads (JSON, the same schema as wrangler.toml). */
-const configFile = (raw: RawConfig) => file('wrangler.json', JSON.stringify({ ...raw, main: join(ROOT, 'src/index.ts') }));
+const configFile = (raw: RawConfig) => file('wrangler.json', JSON.stringify({ ...raw, main: join(ROOT, 'workers/index.ts') }));
 const secretsFile = (secrets: Record<string, string>) => file('secrets.json', JSON.stringify(secrets));
 
 function check(raw: RawConfig, secrets: Record<string, string>, ...argv: string[]): CheckRow[] {

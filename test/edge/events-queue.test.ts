@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { withDb } from '../../src/db/client';
 import { webhooks } from '../../src/db/schema';
 import { type Bindings, config } from '../../src/env';
-import worker from '../../src/index';
+import worker from '../../workers/index';
 import { randomId } from '../../src/lib/ids';
 import { encryptSecret } from '../../src/lib/secret-box';
 import type { DesktopEvent } from '../../src/schemas/events';

@@ -4,7 +4,7 @@ import { createExecutionContext, createMessageBatch, getQueueResult, runInDurabl
 import { describe, expect, it, vi } from 'vitest';
 import type { Desktop } from '../../src/schemas/desktop';
 import type { JobMessage } from '../../src/schemas/jobs';
-import worker from '../../src/index';
+import worker from '../../workers/index';
 import { retryDelaySeconds } from '../../workers/queues/jobs';
 import { seedDesktop } from './builders';
 import { FakeBridge, registerSite } from './fake-bridge';

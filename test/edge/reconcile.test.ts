@@ -7,7 +7,7 @@ import { randomId } from '../../src/lib/ids';
 import type { Inventory } from '../../src/schemas/bridge-protocol';
 import type { Desktop } from '../../src/schemas/desktop';
 import { desktops } from '../../src/db/schema';
-import { confirmReconcileReport, reconcileSite } from '../../workers/reconcile/reconcile';
+import { confirmReconcileReport, reconcileSite } from '../../src/reconcile/reconcile';
 import { eq } from 'drizzle-orm';
 import { DEFAULT_LAUNCH } from '../../src/lib/launch';
 import { SEEDED, desktopFor } from './builders';

@@ -7,7 +7,7 @@ import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import { env } from 'cloudflare:workers';
 import { describe, expect, it, vi } from 'vitest';
 import type { Bindings } from '../../src/env';
-import worker from '../../src/index';
+import worker from '../../workers/index';
 import { FakeBridge, registerSite } from './fake-bridge';
 import { api, token } from './helpers';
 import { bindingsWith } from './security/support';

@@ -9,10 +9,8 @@
 import { DurableObject } from 'cloudflare:workers';
 import type { Bindings } from '../../src/env';
 import { desktopStatuses } from '../../src/lib/desktop-statuses';
+import { DEFAULT_MAX_DESKTOPS } from '../../src/lib/quota';
 import { fail, ok, type Result } from '../../src/lib/result';
-
-/** One active (not DELETED) desktop per user unless an admin set another limit (PRD 3.1 "check existing desktop"). */
-export const DEFAULT_MAX_DESKTOPS = 1;
 
 /** A create takes milliseconds from its reservation to its desktop's Durable Object. */
 const ABANDONED_RESERVATION_MS = 5 * 60_000;

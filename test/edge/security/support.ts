@@ -8,7 +8,7 @@ import { expect } from 'vitest';
 import { newApp } from '../../../src/app';
 import type { Bindings } from '../../../src/env';
 import { ErrorEnvelopeSchema } from '../../../src/errors';
-import worker from '../../../src/index';
+import worker from '../../../workers/index';
 import { isDashboardPath } from '../../../src/routes/ui';
 import type { Envelope } from '../helpers';
 

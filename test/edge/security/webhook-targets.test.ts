@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { withDb } from '../../../src/db/client';
 import { webhookDeliveries } from '../../../src/db/schema';
 import { type Bindings, config } from '../../../src/env';
-import worker from '../../../src/index';
+import worker from '../../../workers/index';
 import type { WebhookDelivery } from '../../../src/schemas/jobs';
 import { parseIPv4 } from '../../../src/webhooks/addresses';
 import { token, uniqueUser } from '../helpers';

@@ -17,11 +17,11 @@
  *
  * Runs from the cron trigger and from POST /api/v1/admin/reconcile.
  */
-import { withDb } from '../../src/db/client';
-import { listSites, liveDesktopIds, settledDesktopIds } from '../../src/db/queries';
-import { type Bindings, config } from '../../src/env';
-import { randomId } from '../../src/lib/ids';
-import type { ReconcileOutcome } from '../desktop-session/desktop-session';
+import { withDb } from '../db/client';
+import { listSites, liveDesktopIds, settledDesktopIds } from '../db/queries';
+import { type Bindings, config } from '../env';
+import { randomId } from '../lib/ids';
+import type { ReconcileOutcome } from '../desktop/session-state';
 
 export type Removal = 'sent' | 'waiting for grace period' | 'bridge offline' | 'awaiting confirmation';
 
