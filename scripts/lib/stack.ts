@@ -227,9 +227,11 @@ async function launch(opts: StackOptions, dir: string, started: Managed[], doh: 
     return b;
   };
 
+  const tokenClaims = { issuer: opts.edgeVars?.JWT_ISSUER, audience: opts.edgeVars?.JWT_AUDIENCE };
   const waitForBridge = async (connected: boolean, timeoutMs = 60_000) => {
     const deadline = Date.now() + timeoutMs;
-    const admin = await signToken(jwtSecret, 'stack-health', { roles: ['admin'] });
+    // Signed as the edge expects, whichever issuer and audience the test gave it.
+    const admin = await signToken(jwtSecret, 'stack-health', { roles: ['admin'], ...tokenClaims });
     for (;;) {
       try {
         const res = await fetch(`${edgeUrl}/api/v1/admin/health`, { headers: { authorization: `Bearer ${admin}` } });
