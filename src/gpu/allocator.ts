@@ -39,6 +39,7 @@
  * `setInventory` keeps those bookings and reports them instead of dropping them, because
  * the pods are still running until someone stops them.
  */
+import type { Occupancy } from '../schemas/gpu';
 
 export const SLOT_SIZES = [1, 2, 4, 8] as const;
 export type SlotCount = (typeof SLOT_SIZES)[number];
@@ -78,23 +79,6 @@ export type AllocateResult =
 
 export interface SessionBooking extends Booking {
   sessionId: string;
-}
-
-export interface GpuOccupancy {
-  gpuId: string;
-  node: string;
-  slots: number;
-  used: number;
-  /** Never negative; 0 as well when the GPU is over-committed. */
-  free: number;
-  sessions: { sessionId: string; slots: SlotCount }[];
-}
-
-export interface Occupancy {
-  gpus: GpuOccupancy[];
-  totals: { slots: number; used: number; free: number; largestFree: number };
-  /** Bookings on GPUs the site no longer reports: still running somewhere, still to be released. */
-  orphaned: SessionBooking[];
 }
 
 export interface InventoryChange {

@@ -7,10 +7,11 @@
 import type { Child, FC } from 'hono/jsx';
 import type { z } from 'zod';
 import type { Session } from '../auth/session-token';
-import type { AuditOut, OverviewOut } from '../routes/admin-insights';
+import type { OverviewOut } from '../routes/admin-insights';
 import type { GpuOccupancyOut, QuotaOut, UserSummaryOut } from '../routes/admin';
 import type { DeliveryOut, WebhookOut } from '../routes/webhooks';
 import { DESKTOP_STATUSES, type Desktop, type DesktopStatus } from '../schemas/desktop';
+import type { AuditRecord } from '../schemas/jobs';
 import type { Template, TemplateInput } from '../schemas/template';
 import type { Page } from './api';
 import { actionsFor, planText, tone } from './desktop-model';
@@ -24,7 +25,7 @@ export type Overview = z.infer<typeof OverviewOut>;
 export type GpuOccupancy = z.infer<typeof GpuOccupancyOut>;
 export type Quota = z.infer<typeof QuotaOut>;
 export type UserSummary = z.infer<typeof UserSummaryOut>;
-export type AuditRecord = z.infer<typeof AuditOut>;
+export type { AuditRecord };
 export type Webhook = z.infer<typeof WebhookOut>;
 export type Delivery = z.infer<typeof DeliveryOut>;
 

@@ -18,16 +18,7 @@ import { timingSafeEqualHex } from '../../src/lib/ids';
 import { type Bindings, type Config, config } from '../../src/env';
 import { bookingOwner, gpuBookingId } from '../../src/lib/launch';
 import { randomId } from '../../src/lib/ids';
-import {
-  type GpuSlotState,
-  type Occupancy,
-  allocate,
-  emptyState,
-  isSlotCount,
-  occupancy,
-  release,
-  setInventory,
-} from '../../src/gpu/allocator';
+import { type GpuSlotState, allocate, emptyState, isSlotCount, occupancy, release, setInventory } from '../../src/gpu/allocator';
 import { fail, ok, type Result } from '../../src/lib/result';
 import {
   BridgeToEdgeSchema,
@@ -39,6 +30,8 @@ import {
   type SiteRequest,
 } from '../../src/schemas/bridge-protocol';
 import type { JobMessage } from '../../src/schemas/jobs';
+import type { Occupancy } from '../../src/schemas/gpu';
+import { type ReconcileReport, ReconcileReportSchema } from '../../src/schemas/reconcile';
 import type { BridgeReport } from '../desktop-session/desktop-session';
 
 interface Attachment {
@@ -492,16 +485,17 @@ export class SiteHub extends DurableObject<Bindings> {
     if (stale.length) this.saveGpuState(state);
   }
 
-  async saveReconcileReport(report: unknown): Promise<void> {
+  async saveReconcileReport(report: ReconcileReport): Promise<void> {
     this.sql.exec(
       `INSERT INTO meta (key, value) VALUES ('reconcile', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
       JSON.stringify(report),
     );
   }
 
-  async lastReconcileReport(): Promise<unknown> {
+  /** The last report; null without one, or for one of a shape this release does not read. */
+  async lastReconcileReport(): Promise<ReconcileReport | null> {
     const row = this.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = 'reconcile'`).toArray()[0];
-    return row ? (JSON.parse(row.value) as unknown) : null;
+    return row ? (ReconcileReportSchema.safeParse(JSON.parse(row.value)).data ?? null) : null;
   }
 
   async status(): Promise<SiteStatus> {

@@ -10,18 +10,13 @@ import { DurableObject } from 'cloudflare:workers';
 import type { Bindings } from '../../src/env';
 import { desktopStatuses } from '../../src/lib/desktop-statuses';
 import { fail, ok, type Result } from '../../src/lib/result';
+import type { Quota } from '../../src/schemas/quota';
 
 /** One active (not DELETED) desktop per user unless an admin set another limit (PRD 3.1 "check existing desktop"). */
 export const DEFAULT_MAX_DESKTOPS = 1;
 
 /** A create takes milliseconds from its reservation to its desktop's Durable Object. */
 const ABANDONED_RESERVATION_MS = 5 * 60_000;
-
-export interface Quota {
-  maxDesktops: number;
-  custom: boolean;
-  active: number;
-}
 
 export class UserAccount extends DurableObject<Bindings> {
   private readonly sql: SqlStorage;
