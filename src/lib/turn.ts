@@ -9,14 +9,12 @@
  * WebCrypto only, so the edge Worker mints them and Node tests check them the same way.
  */
 
+import type { z } from '../schemas/zod';
+import type { TurnCredentialsSchema } from '../schemas/bridge-protocol';
+
 const encoder = new TextEncoder();
 
-export interface TurnCredentials {
-  username: string;
-  credential: string;
-  /** When coturn stops accepting them (ISO 8601; the same second as the username's prefix). */
-  expiresAt: string;
-}
+export type TurnCredentials = z.infer<typeof TurnCredentialsSchema>;
 
 export async function mintTurnCredentials(opts: {
   secret: string;
