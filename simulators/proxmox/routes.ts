@@ -9,6 +9,7 @@ import { type Caller, die, paramError } from './http';
 import { configPrivilege } from './permissions';
 import type { Params } from './schema';
 import { Cluster, isUpid, noSuchVm, type SimTask, type SimVm, type VmConfig } from './state';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface RouteContext {
   cluster: Cluster;
@@ -211,10 +212,6 @@ function agentVm(ctx: RouteContext, command: string): SimVm {
   ctx.caller.privileges.check(`/vms/${vm.vmid}`, 'VM.GuestAgent.Audit');
   assertAgentAnswers(vm, ctx.cluster.now(), ctx.fault, command);
   return vm;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 export const ROUTES: Route[] = [

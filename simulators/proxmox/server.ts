@@ -18,6 +18,7 @@ import { authenticate, die, extractParams, PveError, paramError, sendBodiless, s
 import { Listing, ROUTES, type Route } from './routes';
 import { type EndpointSchema, loadEndpointSchemas, type RawValue, validateParams } from './schema';
 import { Cluster, type ProxmoxSimOptions, type SimStats, type SimTask, type VmConfig } from './state';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export type { FaultConfig, FaultKind } from './faults';
 export type { ProxmoxSimOptions, SimTemplate } from './state';
@@ -107,10 +108,6 @@ function matchRoute(routes: Array<{ route: Route; schema: EndpointSchema }>, met
     if (ok) return { ...entry, pathParams };
   }
   return null;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 export async function startProxmoxSimulator(overrides: Partial<ProxmoxSimOptions> = {}): Promise<ProxmoxSimulator> {

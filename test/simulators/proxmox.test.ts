@@ -4,6 +4,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_TOKEN, type ProxmoxSimOptions, type ProxmoxSimulator, startProxmoxSimulator } from '../../simulators/proxmox/server';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const AUTH = `PVEAPIToken=${DEFAULT_TOKEN.id}=${DEFAULT_TOKEN.secret}`;
 
@@ -80,7 +81,7 @@ async function waitTask(sim: ProxmoxSimulator, upid: string): Promise<Record<str
   for (;;) {
     const r = await api(sim, 'GET', taskPath(upid, 'status'));
     if (obj(r.data).status === 'stopped') return obj(r.data);
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await sleep(5);
   }
 }
 

@@ -55,7 +55,10 @@ export class ObjectStorage {
 
   /** A count, a min, a max: the first column of the first row. */
   scalar<T extends SqlStorageValue>(query: string, ...bindings: unknown[]): T | null {
-    const row = this.sql.exec(query, ...bindings).raw().next();
+    const row = this.sql
+      .exec(query, ...bindings)
+      .raw()
+      .next();
     return row.done ? null : ((row.value[0] as T) ?? null);
   }
 

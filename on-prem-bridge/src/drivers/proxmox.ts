@@ -6,7 +6,7 @@
 import proxmoxApi, { type Proxmox, type ProxmoxEngineOptions } from 'proxmox-api';
 import { isRetryableTaskStatus, toInfraError } from './proxmox-errors';
 import { macOfNet, parseUpid, pickGuestIpv4 } from './proxmox-guest';
-import { pollInterval } from '../sleep';
+import { pollInterval, sleep } from '../sleep';
 import { InfraError, type ProxmoxDriver, type ProxmoxProbe, type VmSummary } from './types';
 
 export interface ProxmoxDriverOptions {
@@ -39,21 +39,6 @@ const MAX_LOGS_READ = 10;
 
 function abortError(signal: AbortSignal): unknown {
   return signal.reason ?? new DOMException('The operation was aborted.', 'AbortError');
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(abortError(signal));
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal ? abortError(signal) : new Error('aborted'));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /** Runs calls one at a time, in order (an in-process mutex). */
