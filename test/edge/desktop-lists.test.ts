@@ -122,8 +122,10 @@ describe('a user’s list', () => {
 
 describe('a service’s list', () => {
   it('shows the desktops it created, current, for all its users or one, and nobody else’s', async () => {
-    const service = await token(uniqueUser('svc'), { roles: ['service'] });
-    const [alice, bob] = [uniqueUser('alice'), uniqueUser('bob')];
+    const sub = uniqueUser('svc');
+    const service = await token(sub, { roles: ['service'] });
+    // A service acts for the users of its namespace: by default, ids starting with `<its sub>:`.
+    const [alice, bob] = [`${sub}:alice`, `${sub}:bob`];
     const a = await runningDesktop(service, { userId: alice }, 31003);
     const b = (await api<Desktop>('POST', '/api/v1/desktops', { token: service, body: { userId: bob, plan: 'BASIC' } })).body!.data;
 
