@@ -178,7 +178,7 @@ adminRoutes.openapi(
     const keyHash = await sha256Hex(siteKey);
     await withDb(c.var.cfg, (db) => upsertSite(db, { id, name, keyHash }));
     // The hub checks bridges against its own copy (Postgres may be down when they log in).
-    await c.env.SITE_HUB.getByName(id).setSiteKey(id, keyHash);
+    await c.env.SITE_HUB.getByName(id).setSiteKey(keyHash);
     c.header('Cache-Control', 'no-store');
     return c.json(success({ id, name, siteKey }, 'Site registered; store the key now, it is not shown again'), 201);
   },

@@ -98,24 +98,24 @@ export class SiteHub extends DurableObject<Bindings> {
    * written to Postgres directly) takes Postgres' once; `unavailable` when it would need
    * Postgres and cannot reach it.
    */
-  async authenticate(siteId: string, keyHash: string): Promise<'ok' | 'refused' | 'unavailable'> {
+  async authenticate(keyHash: string): Promise<'ok' | 'refused' | 'unavailable'> {
     let stored = this.meta('keyHash');
     if (stored === null && this.meta('removed') === null) {
       try {
-        stored = await withDb(this.cfg, (db) => siteKeyHash(db, siteId));
+        stored = await withDb(this.cfg, (db) => siteKeyHash(db, this.siteId()));
       } catch {
         return 'unavailable';
       }
-      if (stored !== null) this.setMeta({ keyHash: stored, siteId });
+      if (stored !== null) this.setMeta({ keyHash: stored });
     }
     return stored !== null && timingSafeEqualHex(keyHash, stored) ? 'ok' : 'refused';
   }
 
   /** A site registered, or its key rotated: a bridge still connected with the old key is hung up on. */
-  async setSiteKey(siteId: string, keyHash: string): Promise<void> {
+  async setSiteKey(keyHash: string): Promise<void> {
     const previous = this.meta('keyHash');
     this.sql.exec(`DELETE FROM meta WHERE key = 'removed'`);
-    this.setMeta({ keyHash, siteId });
+    this.setMeta({ keyHash });
     if (previous !== null && previous !== keyHash) this.hangUp(SITE_KEY_ROTATED, 'site key rotated');
   }
 
@@ -154,10 +154,8 @@ export class SiteHub extends DurableObject<Bindings> {
 
   /** Called by the Worker route after it has verified the site key. */
   override async fetch(request: Request): Promise<Response> {
-    const siteId = request.headers.get('x-site-id');
-    if (!siteId || request.headers.get('upgrade')?.toLowerCase() !== 'websocket')
-      return new Response('expected a bridge WebSocket', { status: 400 });
-    this.sql.exec(`INSERT INTO meta (key, value) VALUES ('siteId', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, siteId);
+    if (request.headers.get('upgrade')?.toLowerCase() !== 'websocket') return new Response('expected a bridge WebSocket', { status: 400 });
+    const siteId = this.siteId();
     for (const old of this.ctx.getWebSockets()) {
       this.setAttachment(old, { replaced: true });
       old.close(4001, 'replaced by a newer connection of this site');
@@ -655,8 +653,15 @@ export class SiteHub extends DurableObject<Bindings> {
     if (att) ws.serializeAttachment({ ...att, ...patch });
   }
 
+  /**
+   * The site is the hub's name (every caller reaches it with getByName). The runtime leaves the
+   * name out of an alarm that wakes a fresh instance when the alarm was scheduled before it
+   * carried names (Cloudflare changelog, 2026-03-15: "Access Durable Object name via
+   * ctx.id.name"), and local workerd after a restart: hubs made before then kept their site id
+   * under `siteId`, which is read then; nothing writes it any more.
+   */
   private siteId(): string {
-    return this.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = 'siteId'`).toArray()[0]?.value ?? 'unknown';
+    return this.ctx.id.name ?? this.meta('siteId') ?? 'unknown';
   }
 
   private async recordLink(siteId: string, connected: boolean): Promise<void> {
