@@ -114,7 +114,7 @@ describe('a user’s list', () => {
     await settled(id);
     await runInDurableObject(env.DESKTOP_INDEX.getByName(`user:${user}`), (_o, state) => {
       state.storage.sql.exec('DELETE FROM desktops');
-      state.storage.sql.exec('DELETE FROM settings');
+      state.storage.sql.exec(`DELETE FROM meta WHERE key = 'seeded'`);
     });
     expect(ids(await list(tok))).toEqual([id]);
   });
