@@ -2,9 +2,9 @@
  * GPU slot bookings for one site: pure functions over a plain, JSON-serialisable state,
  * so the site's Durable Object can persist it as-is and the bench can drive it in Node.
  *
- * A GPU offers `slots` time-slicing replicas (nvidia device plugin `replicas`, NOTES §5);
- * a session books 1, 2, 4 or 8 of them, all on one GPU, because a pod's
- * `nvidia.com/gpu` limit is served by replicas of a single physical device.
+ * A GPU offers `slots` time-slicing replicas (NVIDIA k8s-device-plugin `sharing.timeSlicing` `replicas`); a session
+ * books 1, 2, 4 or 8 of them, all on one GPU, because a pod's `nvidia.com/gpu` limit is served by replicas of a single
+ * physical device.
  *
  * Packing policy: best fit. A request goes to the GPU whose free slots fit it most
  * tightly (ties: the fuller GPU, then the lower id, so the result is deterministic).

@@ -1,8 +1,8 @@
 /**
- * TURN for Selkies sessions: the edge mints credentials (coturn shared-secret scheme)
- * for the pod when its session is launched, and fresh short-lived ones for the browser
- * at each /connect. Without a configured TURN server a WebRTC desktop is refused: the
- * Selkies image would otherwise fall back to a public relay (contracts/selkies §2).
+ * TURN for Selkies sessions: the edge mints credentials (coturn shared-secret scheme) for the pod when its session is
+ * launched, and fresh short-lived ones for the browser at each /connect. Without a configured TURN server a WebRTC
+ * desktop is refused: the Selkies image would otherwise fall back to a public relay (selkies' __main__.py TURN
+ * defaults).
  */
 import type { Config } from '../env';
 import { ApiError } from '../errors';
