@@ -11,6 +11,7 @@ import { nodePool } from '../scripts/lib/database';
 import { seedTemplates } from '../scripts/lib/seed-templates';
 import type { Stack } from '../scripts/lib/stack';
 import { cookieNames, sealSession } from '../src/auth/session-token';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const TARGET_BYTES = 100 * 1024;
 
@@ -36,7 +37,7 @@ export async function measurePageWeight(stack: Stack) {
   let html = '';
   // The desktop list is read from Postgres, which the desktop's write-through reaches a moment after the 202.
   for (let i = 0; i < 50 && !html.includes('data-desktop-id="dk'); i++) {
-    if (i > 0) await new Promise((r) => setTimeout(r, 100));
+    if (i > 0) await sleep(100);
     const res = await fetch(`${stack.edgeUrl}/`, { headers: { cookie } });
     if (res.status !== 200) throw new Error(`page weight: the launcher answered ${res.status}`);
     html = await res.text();

@@ -24,6 +24,7 @@ import { SWEEP_LATE_MS } from '../workers/cron/sweep-policy';
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:http';
 import type { Desktop, TransitionRecord } from '../src/schemas/desktop';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const CREATES = Number(process.env.BENCH_CREATES ?? 50);
 const LOAD_SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -117,7 +118,7 @@ async function runningAt(id: string, tok: string): Promise<number> {
     const running = events.find((e) => e.to === 'RUNNING');
     if (running) return Date.parse(running.at);
     if (events.some((e) => e.to === 'FAILED')) throw new Error(`desktop ${id} failed`);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   throw new Error(`desktop ${id} not RUNNING after 60 s`);
 }
@@ -160,7 +161,7 @@ try {
   // Each status change's event, from its transition to its arrival at the receiver.
   const expectedEvents = SEQUENTIAL * 6;
   const webhookDeadline = Date.now() + 30_000;
-  while (receiver.latencies.length < expectedEvents && Date.now() < webhookDeadline) await new Promise((r) => setTimeout(r, 100));
+  while (receiver.latencies.length < expectedEvents && Date.now() < webhookDeadline) await sleep(100);
   const webhookLatencies = [...receiver.latencies];
   await fetch(`${stack.edgeUrl}/api/v1/webhooks/${webhookId}`, { method: 'DELETE', headers: { authorization: `Bearer ${admin}` } });
   receiver.close();
@@ -197,7 +198,7 @@ try {
         }),
     );
     // The times come from the recorded transitions, so polling slowly loses no precision and leaves the CPU to the stack.
-    await new Promise((r) => setTimeout(r, 250));
+    await sleep(250);
   }
   const timelines = await Promise.all(
     started.map(async (s) => {

@@ -21,6 +21,7 @@ import { startDohServer, systemResolver } from './lib/doh';
 import { LOCAL, LOCAL_CA_DIR, ensureLocalConfig, kubernetesRouteTlsEnv, simulatorTlsEnv } from './lib/local-config';
 import { type Managed, QUIET_WRANGLER, nodeTs, startProcess } from './lib/processes';
 import { signToken } from './lib/tokens';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 // The simulators' HTTPS: a CA of this checkout's own; the bridge trusts it through .local/bridge.env.
 const ca = await ensureDevCa(LOCAL_CA_DIR);
@@ -82,7 +83,7 @@ for (;;) {
     console.log('[dev] the bridge has not connected within 60 s; see the [bridge] lines above');
     break;
   }
-  await new Promise((r) => setTimeout(r, 500));
+  await sleep(500);
 }
 console.log(`
 [dev] ready: http://127.0.0.1:${LOCAL.edgePort}  (dashboard: /, health: /healthz and, for admins, /api/v1/admin/health, API docs: /api/v1/openapi.json)

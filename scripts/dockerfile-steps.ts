@@ -17,6 +17,7 @@ import { dirname, join, posix, relative } from 'node:path';
 import { BRIDGE_DOCKERFILE, dockerignoreFor, includedInContext, readBridgePlan, type Stage } from './lib/dockerfile-plan';
 import { ROOT } from './lib/local-config';
 import { freePort } from './lib/stack';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** RUN steps the replay runs: npm's, which behave the same here as in the image. */
 const REPLAYABLE = /^npm (ci|run [\w:-]+|cache clean --force)( |$)/;
@@ -200,7 +201,7 @@ async function checkEntryPoint(image: { cwd: string; env: Record<string, string>
     throw new ReplayError(`with a full configuration the bridge did not start and dial the edge:\n${output.slice(-2000)}`);
   }
   child.kill('SIGTERM');
-  const code = await Promise.race([exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 15_000))]);
+  const code = await Promise.race([exited, sleep(15_000, 'hung' as const)]);
   if (code !== 0) {
     stop(child);
     throw new ReplayError(
@@ -216,7 +217,7 @@ async function waitFor(ready: () => boolean, exited: Promise<unknown>, timeoutMs
     gone = true;
   });
   const deadline = Date.now() + timeoutMs;
-  while (!ready() && !gone && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  while (!ready() && !gone && Date.now() < deadline) await sleep(100);
   return ready();
 }
 

@@ -27,6 +27,7 @@ import { templateRoutes } from './routes/templates';
 import { dashboardRoutes } from './routes/ui';
 import { usageRoutes } from './routes/usage';
 import { webhookRoutes } from './routes/webhooks';
+import { LiveMessageSchema } from './schemas/live';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
@@ -91,6 +92,7 @@ export function newApp() {
   );
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
+  app.openAPIRegistry.register('LiveMessage', LiveMessageSchema);
   app.doc31('/api/v1/openapi.json', OPENAPI_HEADER);
 
   app.notFound((c) => errorResponse(c, new ApiError('NOT_FOUND', `No route for ${c.req.method} ${c.req.path}`)));

@@ -6,6 +6,7 @@
  * --resource (RFC 8707) where the provider issues per-resource tokens.
  */
 import { CliError, EXIT } from './exit-codes.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface DevicePrompt {
   userCode: string;
@@ -34,8 +35,6 @@ const form = (fields: Record<string, string | undefined>) => {
   for (const [k, v] of Object.entries(fields)) if (v !== undefined) body.set(k, v);
   return { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, body };
 };
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function discover(issuer: string): Promise<{ device_authorization_endpoint?: string; token_endpoint: string }> {
   const url = `${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;

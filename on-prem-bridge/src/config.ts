@@ -108,7 +108,7 @@ export const EnvSchema = z.object({
     .string()
     .regex(/^[^@!\s]+@[^@!\s]+![A-Za-z][A-Za-z0-9._-]*$/, 'must look like user@realm!tokenname')
     .default('root@pam!dev'),
-  // The proxmox-api client refuses anything but a lower-case UUID (contracts/proxmox §13).
+  // The proxmox-api client refuses anything but a lower-case UUID (proxmox-api's constructor.ts).
   PROXMOX_TOKEN_SECRET: z
     .string({ error: 'required (the API token secret)' })
     .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'must be a lower-case UUID'),

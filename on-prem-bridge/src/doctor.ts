@@ -24,7 +24,10 @@ export interface Check {
   detail: string;
 }
 
-/** What qemu-server checks for each call the bridge makes (REAL-PRODUCT-GAPS #5). */
+/**
+ * What qemu-server checks for each call the bridge makes (the permission checks of qemu-server's PVE/API2/Qemu.pm
+ * clone_vm and update_vm_api, PVE/API2/Qemu/Agent.pm).
+ */
 export const PROXMOX_VM_PRIVILEGES = [
   'VM.Audit',
   'VM.Clone',

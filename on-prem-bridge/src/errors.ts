@@ -60,8 +60,8 @@ export function messageOf(err: unknown): string {
   return 'unknown error';
 }
 
-// Proxmox messages end in "\n" (contracts/proxmox §2); multi-line texts are usually a
-// summary followed by detail, and the summary is what belongs in a status line.
+// Proxmox messages end in "\n" (a Perl `die`); multi-line texts are usually a summary followed by detail, and the
+// summary is what belongs in a status line.
 function clean(text: string): string {
   const first = text.trim().split('\n')[0] ?? '';
   return first.length > 400 ? `${first.slice(0, 397)}...` : first;

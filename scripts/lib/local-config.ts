@@ -15,7 +15,7 @@ export const BRIDGE_ENV = join(ROOT, '.local/bridge.env');
 /** The local CA (npm run dev): the simulators' certificates are signed by it, the bridge trusts it. */
 export const LOCAL_CA_DIR = join(ROOT, '.local/ca');
 
-/** Fixed local addresses (DESIGN.md "Local default"). */
+/** Fixed local addresses (README "Set-up"). */
 export const LOCAL = {
   edgePort: 8787,
   pgPort: 5488,

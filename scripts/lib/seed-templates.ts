@@ -5,7 +5,7 @@
  */
 import type { Pool } from '@neondatabase/serverless';
 
-/** A frozen tag of the Selkies EGL desktop (contracts/selkies/NOTES.md §1: pin, never latest). */
+/** A frozen tag of the Selkies EGL desktop (pinned: `latest` moves, and Selkies' unreleased main differs). */
 const SELKIES_IMAGE = 'ghcr.io/selkies-project/nvidia-egl-desktop:24.04-20250815000000';
 
 const TEMPLATES = [

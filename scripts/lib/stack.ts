@@ -24,6 +24,7 @@ import {
 } from './local-config';
 import { type Managed, QUIET_WRANGLER, nodeTs, startProcess as startManaged } from './processes';
 import { signToken, type TokenRole } from './tokens';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -242,7 +243,7 @@ async function launch(opts: StackOptions, dir: string, started: Managed[], doh: 
         // not up yet
       }
       if (Date.now() > deadline) throw new Error(`bridge of ${siteId} not ${connected ? 'connected' : 'offline'} after ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
   };
 

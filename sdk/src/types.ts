@@ -21,9 +21,4 @@ export type ListDesktopsQuery = NonNullable<paths['/api/v1/desktops']['get']['pa
 export type ErrorCode = paths['/api/v1/desktops']['post']['responses'][400]['content']['application/json']['error']['code'];
 
 /** What the live stream of a desktop sends (GET /desktops/{id}/live). */
-export type LiveMessage =
-  | { type: 'snapshot'; desktop: Desktop }
-  | { type: 'transition'; desktop: Desktop; transition: { from: DesktopStatus | null; to: DesktopStatus; reason: string; at: string } }
-  | { type: 'progress'; desktop: Desktop; step: string; message: string }
-  | { type: 'warning'; desktop: Desktop; warning: string; at: string }
-  | { type: 'activity'; desktop: Desktop; source: string; reason: string | null };
+export type LiveMessage = Schemas['LiveMessage'];

@@ -1,7 +1,7 @@
 /**
- * The stand-in for Guacamole's web client at `<base>/`: one self-contained page (no external assets) that walks
- * the same path as the real AngularJS client for `#/client/<id>?token=<t>` (NOTES §7): relocate a pre-hash query
- * behind the hash, post the URL parameters with the stored token to /api/tokens, decode the client id, load the
+ * The stand-in for Guacamole's web client at `<base>/`: one self-contained page (no external assets) that walks the
+ * same path as the real AngularJS client for `#/client/<id>?token=<t>` (relocateParameters.js): relocate a pre-hash
+ * query behind the hash, post the URL parameters with the stored token to /api/tokens, decode the client id, load the
  * connection through the REST API, then open the WebSocket tunnel. It renders a status line instead of a desktop.
  *
  * The status element (`#status`, attribute `data-state` = loading | idle | connecting | connected |

@@ -1,6 +1,6 @@
 /**
- * The simulator's failures, shaped like Guacamole's: every REST error is a GuacamoleException that
- * RESTExceptionMapper turns into an APIError body with a status taken from GuacamoleStatus (NOTES §3).
+ * The simulator's failures, shaped like Guacamole's: every REST error is a GuacamoleException that RESTExceptionMapper
+ * turns into an APIError body with a status taken from GuacamoleStatus.
  */
 
 export type ApiErrorType =
@@ -45,7 +45,7 @@ export class GuacError extends Error {
     readonly details: {
       expected?: ExpectedField[];
       translatable?: TranslatableMessage;
-      /** GuacamoleUnauthorizedException: the mapper also destroys the session of a `token` parameter (NOTES §2). */
+      /** GuacamoleUnauthorizedException: the mapper also destroys the session of a `token` parameter. */
       unauthorized?: boolean;
       /** How the WebSocket tunnel reports this exception when it happens while opening a tunnel. */
       tunnel?: TunnelStatus;
@@ -94,7 +94,7 @@ export const internalError = () =>
 /** GuacamoleUnsupportedException is a server exception: INTERNAL_ERROR type, HTTP 501. */
 export const unsupported = (message: string) => new GuacError(501, 'INTERNAL_ERROR', message);
 
-/** APIError.java serialised without a NON_NULL filter, so absent members are explicit nulls (NOTES §3). */
+/** APIError.java serialised without a NON_NULL filter, so absent members are explicit nulls. */
 export function apiErrorBody(error: GuacError): Record<string, unknown> {
   return {
     message: error.message,

@@ -1,6 +1,6 @@
 /**
- * Guacamole's permission model as the JDBC extension stores it: per-user object permissions in six sets plus
- * system permissions, serialised as APIPermissionSet (NOTES §6).
+ * Guacamole's permission model as the JDBC extension stores it: per-user object permissions in six sets plus system
+ * permissions, serialised as APIPermissionSet.
  */
 
 export const OBJECT_PERMISSION_TYPES = ['READ', 'UPDATE', 'DELETE', 'ADMINISTER'] as const;

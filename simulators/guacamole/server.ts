@@ -1,8 +1,8 @@
 /**
  * A contract-faithful Apache Guacamole simulator (web app + JDBC/PostgreSQL auth, no guacd): the REST API under
  * `<base>/api`, the stand-in web client at `<base>/`, the WebSocket tunnel at `<base>/websocket-tunnel`, and
- * simulator-only control endpoints under `<base>/__sim/`. Behaviour follows
- * /work/shared/contracts/guacamole/NOTES.md (section numbers in comments) and the guacamole-client sources it cites.
+ * simulator-only control endpoints under `<base>/__sim/`. Behaviour follows guacamole-client's REST services
+ * (guacamole/src/main/java/org/apache/guacamole/rest/), named in the comments.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -26,11 +26,11 @@ export interface GuacamoleSimOptions {
   /** Identifier of the JDBC auth provider, reported as `dataSource` on login. */
   dataSource: string;
   availableDataSources: string[];
-  /** api-session-timeout (§1). */
+  /** api-session-timeout (HashTokenSessionMap). */
   sessionTimeoutMinutes: number;
   /** Added latency for every /api request. */
   requestDelayMs: number;
-  /** api-max-request-size (§1). */
+  /** api-max-request-size (RequestSizeFilter). */
   maxRequestBytes: number;
   /** Clock for session expiry; tests pass a fake one instead of sleeping. */
   now: () => number;
@@ -310,7 +310,7 @@ export async function startGuacamoleSimulator(options: Partial<GuacamoleSimOptio
     const isForm = (req.headers['content-type'] ?? '').includes('application/x-www-form-urlencoded');
     const form = isForm ? new URLSearchParams(raw.toString('utf8')) : new URLSearchParams();
     const headerToken = req.headers['guacamole-token'];
-    // §2: the header wins over the query parameter.
+    // AuthenticationService#getAuthenticationToken: the header wins over the query parameter.
     const token = (typeof headerToken === 'string' && headerToken !== '' ? headerToken : null) ?? url.searchParams.get('token');
     // RESTExceptionMapper only looks at the `token` request parameter (query or form) when invalidating.
     const tokenParameter = url.searchParams.get('token') ?? form.get('token');
@@ -364,7 +364,7 @@ export async function startGuacamoleSimulator(options: Partial<GuacamoleSimOptio
       if (method !== 'POST') throw new PlainHttpError(405, 'Method Not Allowed');
       let username = request.form.get('username');
       let password = request.form.get('password');
-      // §1: without posted credentials the Basic header is used.
+      // TokenRESTService: without posted credentials the Basic header is used.
       if (username === null && password === null) {
         const basic = basicCredentials(request.req.headers.authorization);
         username = basic?.username ?? null;
@@ -437,7 +437,8 @@ export async function startGuacamoleSimulator(options: Partial<GuacamoleSimOptio
       const url = new URL(req.url ?? '/', 'http://localhost');
       const path = url.pathname;
       if (path === base) {
-        // Tomcat redirects the bare context path to the directory form, keeping the query (§7 relocation needs it).
+        // Tomcat redirects the bare context path to the directory form, keeping the query (relocateParameters.js needs
+        // it).
         res.writeHead(302, { Location: `${base}/${url.search}` });
         res.end();
         return;

@@ -1,7 +1,7 @@
 /**
- * The in-memory "database" and session map of the simulated Guacamole web app (JDBC/PostgreSQL flavour). Every
- * method takes the acting username and throws GuacError exactly where the real REST layer or JDBC extension throws;
- * nothing here knows about HTTP. Section numbers refer to /work/shared/contracts/guacamole/NOTES.md.
+ * The in-memory "database" and session map of the simulated Guacamole web app (JDBC/PostgreSQL flavour). Every method
+ * takes the acting username and throws GuacError exactly where the real REST layer or JDBC extension throws; nothing
+ * here knows about HTTP.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import {
@@ -36,7 +36,7 @@ import {
   verifyPasswordAge,
 } from './password-policy';
 
-/** Attribute names of the JDBC connection schema; anything else is dropped by filterExternalObject (§4). */
+/** Attribute names of the JDBC connection schema; anything else is dropped by filterExternalObject. */
 export const CONNECTION_ATTRIBUTES = [
   'max-connections',
   'max-connections-per-user',
@@ -267,7 +267,7 @@ export class GuacamoleState {
     this.users.set(admin.username, admin);
   }
 
-  // --- sessions (§1, §2) -------------------------------------------------------------------------------------
+  // --- sessions (TokenRESTService, AuthenticationService) -------------------------------------------------------
 
   /**
    * POST /api/tokens. A still-valid `token` is re-used as is (JDBC ignores the credentials then); otherwise the
@@ -358,7 +358,7 @@ export class GuacamoleState {
     for (const token of [...this.sessions.keys()]) this.destroySession(token);
   }
 
-  /** `data/{dataSource}`: the JDBC context, its `-shared` twin (empty here), or 404 (§3). */
+  /** `data/{dataSource}`: the JDBC context, its `-shared` twin (empty here), or 404 (SessionResource). */
   context(dataSource: string): DataContext {
     if (dataSource === this.options.dataSource) return 'primary';
     if (this.options.availableDataSources.includes(dataSource)) return 'secondary';
@@ -378,7 +378,7 @@ export class GuacamoleState {
     user.passwordSetAt = this.options.now();
   }
 
-  // --- permission checks (ModeledDirectoryObjectService) -----------------------------------------------------
+  // --- permission checks (ModeledDirectoryObjectService) --------------------------------------------------------
 
   private permissionsOf(username: string): PermissionSet {
     return this.users.get(username)?.permissions ?? new PermissionSet();
@@ -402,7 +402,7 @@ export class GuacamoleState {
     return readable.filter((identifier) => filter.some((type) => permissions.has(set, identifier, type)));
   }
 
-  // --- connections (§4) --------------------------------------------------------------------------------------
+  // --- connections (ConnectionResource, DirectoryResource) ------------------------------------------------------
 
   private activeCount(identifier: string): number {
     let count = 0;
@@ -505,7 +505,10 @@ export class GuacamoleState {
     });
   }
 
-  /** PUT …/connections/{id}: replaces name, parent, protocol, parameters and attributes (§4, pitfall 3). */
+  /**
+   * PUT …/connections/{id}: replaces name, parent, protocol, parameters and attributes
+   * (ConnectionObjectTranslator#applyExternalChanges).
+   */
   updateConnection(username: string, identifier: string, body: unknown): void {
     const connection = this.readableConnection(username, identifier);
     const input = parseConnection(body, 'Data must be submitted when updating objects.');
@@ -547,7 +550,7 @@ export class GuacamoleState {
     };
   }
 
-  // --- users (§6) --------------------------------------------------------------------------------------------
+  // --- users (UserResource, PermissionSetResource) --------------------------------------------------------------
 
   private userJson(user: StoredUser): Record<string, unknown> {
     return withoutNulls({
@@ -631,10 +634,9 @@ export class GuacamoleState {
   }
 
   /**
-   * PATCH …/users/{u}/permissions (PermissionSetResource#patchPermissions, §6): the body must be an array of
-   * APIPatch; per entry the path prefix picks the set, `Enum.valueOf(value)` runs before the op is looked at (so
-   * "read" is a 500 even for "replace"), only add/remove pass, unknown paths are 400. Changes are checked as a
-   * whole before any is stored.
+   * PATCH …/users/{u}/permissions (PermissionSetResource#patchPermissions): the body must be an array of APIPatch; per
+   * entry the path prefix picks the set, `Enum.valueOf(value)` runs before the op is looked at (so "read" is a 500 even
+   * for "replace"), only add/remove pass, unknown paths are 400. Changes are checked as a whole before any is stored.
    */
   patchPermissions(username: string, target: string, body: unknown): void {
     const user = this.readableUser(username, target);
@@ -704,7 +706,7 @@ export class GuacamoleState {
     }
   }
 
-  // --- active connections and the tunnel (§7) ----------------------------------------------------------------
+  // --- active connections and the tunnel (ActiveConnectionResource, TunnelRequest) ------------------------------
 
   /**
    * GET …/activeConnections: admins see all; others see those of connections they may read, with user and

@@ -1,8 +1,8 @@
 /**
- * The WebSocket tunnel (`<base>/websocket-tunnel`, subprotocol `guacamole`, NOTES §7). No guacd behind it: an
- * accepted tunnel sends what guacamole-common-js needs to call itself connected (the tunnel UUID instruction,
- * a display size and a first `sync`), answers pings, sends `nop` keep-alives and stays an active connection
- * until either side closes. A refused tunnel is accepted and then closed with the WebSocket code and the
+ * The WebSocket tunnel (`<base>/websocket-tunnel`, subprotocol `guacamole`, as guacamole-common-js Tunnel.js opens it).
+ * No guacd behind it: an accepted tunnel sends what guacamole-common-js needs to call itself connected (the tunnel UUID
+ * instruction, a display size and a first `sync`), answers pings, sends `nop` keep-alives and stays an active
+ * connection until either side closes. A refused tunnel is accepted and then closed with the WebSocket code and the
  * Guacamole status code as reason, as GuacamoleWebSocketTunnelEndpoint#closeConnection does.
  */
 import type { IncomingMessage, Server } from 'node:http';

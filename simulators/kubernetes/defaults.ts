@@ -1,6 +1,6 @@
 /**
- * The objects the cluster starts with (namespaces, nodes with GPU labels) and the defaulting the API server and
- * K3s's admission plugins apply on create (NOTES §5, §7), as pure functions of the object.
+ * The objects the cluster starts with (namespaces, nodes with GPU labels) and the defaulting the API server and K3s's
+ * admission plugins apply on create, as pure functions of the object.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { NVIDIA_GPU } from './desktop';
@@ -45,7 +45,7 @@ export function nodeBody(node: SimNodeSpec, index: number, now: string): Record<
   if (gpu) resources[NVIDIA_GPU] = String(gpu.count * gpu.replicas);
   const gpuLabels: Labels = gpu
     ? {
-        // GPU feature discovery labels (NOTES §5); the device plugin advertises count × replicas.
+        // GPU feature discovery labels; the device plugin advertises count × replicas.
         'nvidia.com/gpu.present': 'true',
         'nvidia.com/gpu.count': String(gpu.count),
         'nvidia.com/gpu.replicas': String(gpu.replicas),
@@ -132,7 +132,7 @@ export function applyDefaults(r: ResourceInfo, obj: KubeObject, ctx: DefaultingC
     case 'PersistentVolumeClaim': {
       const spec = child(obj, 'spec');
       if (isRecord(spec.resources)) stringifyQuantities(spec.resources.requests);
-      // The DefaultStorageClass admission plugin fills in K3s's default class (NOTES §7: local-path).
+      // The DefaultStorageClass admission plugin fills in K3s's default class (local-path).
       if (spec.storageClassName === undefined || spec.storageClassName === null) spec.storageClassName = LOCAL_PATH;
       spec.volumeMode ??= 'Filesystem';
       // StorageObjectInUseProtection admission: every claim carries the pvc-protection finalizer.

@@ -1,15 +1,16 @@
 /**
- * What every simulated pod runs: a Selkies desktop image (NOTES §1, §2, §6) — nginx on 8080 with Basic auth on
- * every path, GPUs from `nvidia.com/gpu` limits — and the pod-spec arithmetic the scheduler needs.
+ * What every simulated pod runs: a Selkies desktop image (docker-selkies-egl-desktop's entrypoint and supervisord.conf)
+ * — nginx on 8080 with Basic auth on every path, GPUs from `nvidia.com/gpu` limits — and the pod-spec arithmetic the
+ * scheduler needs.
  */
 import type { Labels } from './objects';
 import { parseQuantity } from './quantity';
 import type { Container, PodSpec } from './schemas';
 
 export const NVIDIA_GPU = 'nvidia.com/gpu';
-/** K3s registers these for the NVIDIA container runtime (NOTES §5). */
+/** K3s registers these for the NVIDIA container runtime (K3s docs/advanced.md). */
 export const NVIDIA_RUNTIME_CLASSES = new Set(['nvidia', 'nvidia-experimental']);
-/** The only port the desktop images serve (NOTES §1: nginx on 8080). */
+/** The only port the desktop images serve (nginx on 8080). */
 export const DESKTOP_PORT = 8080;
 
 /** Requests of a container, defaulted from limits where unset (the API server's defaulting). */
@@ -57,19 +58,22 @@ export function probePort(c: Container, port: number | string | undefined): numb
   return (c.ports ?? []).find((p) => p.name === port)?.containerPort;
 }
 
-/** NOTES §2: Basic auth is on unless SELKIES_ENABLE_BASIC_AUTH is exactly `false`. */
+/** selkies-gstreamer-entrypoint.sh: Basic auth is on unless SELKIES_ENABLE_BASIC_AUTH is exactly `false`. */
 export function basicAuthEnabled(env: Labels): boolean {
   return env.SELKIES_ENABLE_BASIC_AUTH !== 'false';
 }
 
-/** NOTES §2: user `SELKIES_BASIC_AUTH_USER` (default $USER = ubuntu), password `…_PASSWORD`, else PASSWD (image default mypasswd). */
+/**
+ * selkies-gstreamer-entrypoint.sh: user `SELKIES_BASIC_AUTH_USER` (default $USER = ubuntu), password `…_PASSWORD`, else
+ * PASSWD (image default mypasswd).
+ */
 export function basicAuthCredentials(env: Labels): { user: string; password: string } {
   return { user: env.SELKIES_BASIC_AUTH_USER || 'ubuntu', password: env.SELKIES_BASIC_AUTH_PASSWORD || env.PASSWD || 'mypasswd' };
 }
 
 /**
- * Whether the readiness probe of the desktop image can ever pass: tcpSocket on 8080 does (NOTES §6.2); httpGet
- * on 8080 meets nginx's Basic auth (401, a probe failure) unless auth is off (NOTES §10 pitfall 4); other ports are closed.
+ * Whether the readiness probe of the desktop image can ever pass: tcpSocket on 8080 does; httpGet on 8080 meets nginx's
+ * Basic auth (401, a probe failure) unless auth is off (nginx guards every location); other ports are closed.
  */
 export function probeCanPass(c: Container, env: Labels): boolean {
   const probe = c.readinessProbe;

@@ -16,7 +16,7 @@ import { mulberry32 } from '../shared/seeded-random';
  * - unschedulable: a scheduling attempt reports `Insufficient nvidia.com/gpu` on every GPU node even with room
  *   (another scheduler or a stale cache); the pod is tried again on the next attempt
  * - image_pull: a registry hiccup: two pull attempts fail (ErrImagePull, then ImagePullBackOff), the kubelet's
- *   third gets through (NOTES §10 pitfall 5; the kubelet retries pulls, so the first failure is not final)
+ *   third gets through (the kubelet retries pulls, so the first failure is not final)
  * - image_missing: the registry has no such image: ErrImagePull / ImagePullBackOff for the life of the pod
  */
 export const FAULT_KINDS = [

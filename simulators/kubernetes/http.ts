@@ -1,7 +1,7 @@
 /**
- * The wire format of kube-apiserver as clients see it (NOTES §7): JSON bodies, failures as a `Status`
- * object whose `reason` and `code` clients switch on, bearer-token authentication, and the plain-text
- * "404 page not found" of paths no API group serves.
+ * The wire format of kube-apiserver as clients see it: JSON bodies, failures as a `Status` object whose `reason` and
+ * `code` clients switch on, bearer-token authentication, and the plain-text "404 page not found" of paths no API group
+ * serves.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ResourceInfo } from './resources';
@@ -68,7 +68,7 @@ export function namespaceNotFound(namespace: string): StatusError {
   return new StatusError(404, 'NotFound', `namespaces "${namespace}" not found`, { name: namespace, kind: 'namespaces' });
 }
 
-/** NOTES §7/§11; the "object is being deleted" prefix is what a create gets while a same-named object terminates. */
+/** The API server's Status reasons; the "object is being deleted" prefix is what a create gets while a same-named object terminates. */
 export function alreadyExists(r: ResourceInfo, name: string, beingDeleted = false): StatusError {
   const text = `${qualifiedResource(r)} "${name}" already exists`;
   return new StatusError(409, 'AlreadyExists', beingDeleted ? `object is being deleted: ${text}` : text, resourceDetails(r, name));
@@ -161,8 +161,8 @@ const CAUSE_REASON: Record<FieldErrorType, string> = {
 };
 
 /**
- * NOTES §7: 422 Invalid. The message names the *kind* (`Pod "x" is invalid: …`, `Ingress.networking.k8s.io "x" …`)
- * where NotFound/AlreadyExists name the resource; several errors are listed in brackets.
+ * 422 Invalid. The message names the *kind* (`Pod "x" is invalid: …`, `Ingress.networking.k8s.io "x" …`) where
+ * NotFound/AlreadyExists name the resource; several errors are listed in brackets.
  */
 export function invalid(r: ResourceInfo, name: string, errors: FieldError[]): StatusError {
   const qualifiedKind = r.group === '' ? r.kind : `${r.kind}.${r.group}`;

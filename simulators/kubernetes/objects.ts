@@ -51,7 +51,7 @@ export function hashName(value: unknown): string {
   return out;
 }
 
-/** NOTES §7: quantities come back as strings, whatever JSON type the client sent. */
+/** Quantities come back as strings, whatever JSON type the client sent. */
 export function stringifyQuantities(values: unknown): void {
   if (!isRecord(values)) return;
   for (const [k, v] of Object.entries(values)) if (typeof v === 'number') values[k] = String(v);

@@ -1,7 +1,6 @@
 /**
- * resource.Quantity as the API accepts it ("500m", "16Gi", "2", 8): parsed to a plain number for
- * the scheduler's arithmetic. Stored objects keep the strings the client sent (NOTES §7: quantities come
- * back as strings).
+ * resource.Quantity as the API accepts it ("500m", "16Gi", "2", 8): parsed to a plain number for the scheduler's
+ * arithmetic. Stored objects keep the strings the client sent (quantities come back as strings).
  */
 
 /** The regular expression kube-apiserver quotes when a quantity does not parse. */

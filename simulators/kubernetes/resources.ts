@@ -1,6 +1,6 @@
 /**
- * The API resources the simulator serves (NOTES §7 REST paths, §8 discovery) and the discovery documents
- * client-node's KubernetesObjectApi reads (`GET /api`, `/api/v1`, `/apis`, `/apis/<group>/<version>`) to map
+ * The API resources the simulator serves (the REST paths of kubernetes' api/openapi-spec/v3) and the discovery
+ * documents client-node's KubernetesObjectApi reads (`GET /api`, `/api/v1`, `/apis`, `/apis/<group>/<version>`) to map
  * a kind to its plural.
  */
 
@@ -179,7 +179,7 @@ export const RESOURCES: ResourceInfo[] = [
     deleteReturnsObject: true,
     generation: true,
   },
-  // What K3s installs (NOTES §5 runtime class, §7 local-path); read-only so a client can check before relying on them.
+  // What K3s installs (the nvidia runtime class, local-path); read-only so a client can check before relying on them.
   {
     group: 'node.k8s.io',
     version: 'v1',
@@ -222,7 +222,7 @@ export function resourceByKind(kind: string): ResourceInfo {
 export const SERVER_VERSION = {
   major: '1',
   minor: '33',
-  // NOTES §7: K3s ≥ 1.32 ships Traefik v3, whose CRDs are in traefik.io only.
+  // K3s ≥ 1.32 ships Traefik v3 (its docs/networking/networking-services.md), whose CRDs are in traefik.io only.
   gitVersion: 'v1.33.5+k3s1',
   gitCommit: '0000000000000000000000000000000000000000',
   gitTreeState: 'clean',

@@ -1,7 +1,7 @@
 /**
- * A stand-in for Traefik in front of the session pods (NOTES §3, §6.3): a request whose Host header is a
- * host of an Ingress rule or an IngressRoute `Host(...)` matcher goes to the Service's ready pods, where the
- * desktop image's nginx asks for Basic auth on every path and `/health` answers `OK\n`.
+ * A stand-in for Traefik in front of the session pods: a request whose Host header is a host of an Ingress rule or an
+ * IngressRoute `Host(...)` matcher goes to the Service's ready pods, where the desktop image's nginx asks for Basic
+ * auth on every path and `/health` answers `OK\n`.
  *
  * What a caller sees: 404 `404 page not found` for unknown hosts (Traefik's catch-all); 503 `no available
  * server` when the service has no ready pod (404 instead when allowEmptyServices is off, Traefik's default);
@@ -77,7 +77,7 @@ function findTarget(cluster: Cluster, host: string, path: string, withIngressRou
 }
 
 /**
- * The TLS secret Traefik would serve for `host` (NOTES §3): an Ingress `spec.tls[]` entry listing the host, or the
+ * The TLS secret Traefik would serve for `host`: an Ingress `spec.tls[]` entry listing the host, or the
  * `spec.tls.secretName` of an IngressRoute whose rule matches it. Null: Traefik falls back to its generated default
  * certificate ("TRAEFIK DEFAULT CERT", doc.traefik.io TLS), which no client trusts.
  */

@@ -1,6 +1,6 @@
 /**
- * `?labelSelector=` (equality `a=b`, `a==b`, `a!=b`; set `a in (x,y)`, `a notin (x)`; existence `a`, `!a`)
- * and the `?fieldSelector=` fields the API server supports for the kinds a session uses (NOTES §7).
+ * `?labelSelector=` (equality `a=b`, `a==b`, `a!=b`; set `a in (x,y)`, `a notin (x)`; existence `a`, `!a`) and the
+ * `?fieldSelector=` fields the API server supports for the kinds a session uses.
  */
 import { badRequest } from './http';
 

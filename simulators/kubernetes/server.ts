@@ -1,11 +1,11 @@
 /**
- * A contract-faithful Kubernetes (K3s) API simulator for Selkies GPU desktops (plain node:http), for tests,
- * local development and benchmarks: see /work/shared/contracts/selkies/NOTES.md, whose § numbers the comments
- * cite. It serves the REST paths of §7 (core v1 pods, services, persistentvolumeclaims, secrets, configmaps,
- * nodes, namespaces, persistentvolumes; apps/v1 deployments; networking.k8s.io/v1 ingresses; traefik.io/v1alpha1
- * ingressroutes; read-only runtimeclasses and storageclasses) with discovery (§8), bearer-token auth, Status
- * errors, and the pod / claim lifecycle of state.ts. A request whose Host header is a session host goes to the
- * Traefik stand-in (route.ts) instead of the API.
+ * A contract-faithful Kubernetes (K3s) API simulator for Selkies GPU desktops (plain node:http), for tests, local
+ * development and benchmarks. It serves the REST paths of kubernetes' api/openapi-spec/v3 a session uses (core v1 pods,
+ * services, persistentvolumeclaims, secrets, configmaps, nodes, namespaces, persistentvolumes; apps/v1 deployments;
+ * networking.k8s.io/v1 ingresses; traefik.io/v1alpha1 ingressroutes; read-only runtimeclasses and storageclasses) with
+ * discovery (as client-node's KubernetesObjectApi reads it), bearer-token auth, Status errors, and the pod / claim
+ * lifecycle of state.ts. A request whose Host header is a session host goes to the Traefik stand-in (route.ts) instead
+ * of the API.
  *
  * Simulator-only control endpoints, without auth; product code never calls them:
  *   GET    /__sim/stats                          requests, scheduling, route requests, faults by kind, objects by resource

@@ -1,12 +1,11 @@
 /**
- * The simulated K3s cluster: an object store with server-filled metadata, and the controllers a desktop
- * session meets (NOTES §5, §6, §7, §11): the scheduler (node selector, GPU/CPU/memory capacity with
- * time-slicing, local-path volume node affinity), the local-path provisioner (WaitForFirstConsumer), the
- * kubelet (env from Secrets, image pull, NVIDIA runtime, tcpSocket readiness on 8080), graceful pod
- * deletion, pvc-protection and a minimal Deployment controller. Every step waits on a real timer so a
- * create answers `Pending` and later reads show the progress; 0 ms delays finish within a few ticks.
+ * The simulated K3s cluster: an object store with server-filled metadata, and the controllers a desktop session meets:
+ * the scheduler (node selector, GPU/CPU/memory capacity with time-slicing, local-path volume node affinity), the
+ * local-path provisioner (WaitForFirstConsumer), the kubelet (env from Secrets, image pull, NVIDIA runtime, tcpSocket
+ * readiness on 8080), graceful pod deletion, pvc-protection and a minimal Deployment controller. Every step waits on a
+ * real timer so a create answers `Pending` and later reads show the progress; 0 ms delays finish within a few ticks.
  *
- * Every pod behaves like a Selkies desktop image (NOTES §1): nginx on 8080 with Basic auth on every path.
+ * Every pod behaves like a Selkies desktop image: nginx on 8080 with Basic auth on every path.
  */
 import type { SimTls } from '../shared/http-server';
 import { createHash, randomUUID } from 'node:crypto';
@@ -90,11 +89,11 @@ import {
 export interface SimGpu {
   /** Physical GPUs on the node (GFD label nvidia.com/gpu.count). */
   count: number;
-  /** Time-slicing replicas per GPU (NOTES §5): allocatable nvidia.com/gpu = count × replicas. */
+  /** Time-slicing replicas per GPU (NVIDIA k8s-device-plugin): allocatable nvidia.com/gpu = count × replicas. */
   replicas: number;
   /** GFD label nvidia.com/gpu.product. */
   product: string;
-  /** Device-plugin option (NOTES §5): a container asking for more than one shared GPU fails admission. */
+  /** Device-plugin option `failRequestsGreaterThanOne`: a container asking for more than one shared GPU fails admission. */
   failRequestsGreaterThanOne?: boolean;
 }
 
@@ -118,7 +117,7 @@ export interface KubernetesSimOptions {
   /** Namespaces that exist at start; creating in any other one is a 404 (NamespaceLifecycle). */
   namespaces: string[];
   nodes: SimNodeSpec[];
-  /** RuntimeClasses K3s created (NOTES §5); a pod naming another one is refused at admission. */
+  /** RuntimeClasses K3s created; a pod naming another one is refused at admission. */
   runtimeClasses: string[];
   /** The wildcard domain of the session hosts; only used by main.ts and to describe the route stand-in. */
   routeDomain: string;
@@ -133,7 +132,7 @@ export interface KubernetesSimOptions {
   scheduleDelayMs: number;
   /** From binding to the container running (image pull + create + start). */
   containerStartDelayMs: number;
-  /** From container start to Ready=True (the readinessProbe on tcp 8080 succeeding, NOTES §6.2). */
+  /** From container start to Ready=True (the readinessProbe on tcp 8080 succeeding). */
   readyDelayMs: number;
   /** How long a deleted, running pod lingers with deletionTimestamp (capped by its own grace period). */
   deletionGraceMs: number;
@@ -541,7 +540,7 @@ export class Cluster {
     return clone(stored);
   }
 
-  /** Admission (NOTES §5): a pod naming a RuntimeClass that does not exist is refused before it is stored. */
+  /** Admission: a pod naming a RuntimeClass that does not exist is refused before it is stored. */
   private admitPod(r: ResourceInfo, name: string, obj: Record<string, unknown>): void {
     const spec = PodSchema.parse(obj).spec;
     const rc = spec?.runtimeClassName;
@@ -713,8 +712,8 @@ export class Cluster {
   }
 
   /**
-   * DELETE. Pods bound to a node linger with deletionTimestamp for the grace period (NOTES §7); a claim still
-   * mounted stays Terminating (pvc-protection); a Deployment's pods go with it (background cascade).
+   * DELETE. Pods bound to a node linger with deletionTimestamp for the grace period; a claim still mounted stays
+   * Terminating (pvc-protection); a Deployment's pods go with it (background cascade).
    */
   remove(
     r: ResourceInfo,
@@ -835,7 +834,7 @@ export class Cluster {
     return this.peek(resourceByKind('Node'), undefined, node.name)?.metadata.labels ?? {};
   }
 
-  /** The node a bound local-path claim lives on (NOTES §7: node-local volumes). */
+  /** The node a bound local-path claim lives on (node-local volumes). */
   private claimNode(pvc: KubeObject): string | undefined {
     return pvc.metadata.annotations?.['volume.kubernetes.io/selected-node'];
   }
@@ -848,8 +847,8 @@ export class Cluster {
 
   /**
    * One scheduling attempt, in the default profile's filter order: NodeAffinity (nodeSelector), NodeResourcesFit,
-   * VolumeBinding. The failure text mimics framework.FitError: `0/2 nodes are available: 1 Insufficient
-   * nvidia.com/gpu, 1 node(s) didn't match Pod's node affinity/selector. preemption: …` (NOTES §6.1).
+   * VolumeBinding. The failure text mimics framework.FitError: `0/2 nodes are available: 1 Insufficient nvidia.com/gpu,
+   * 1 node(s) didn't match Pod's node affinity/selector. preemption: …` (the scheduler's FailedScheduling text).
    */
   private schedule(podRef: KubeObject): void {
     const pod = this.live(podRef);
@@ -1014,7 +1013,10 @@ export class Cluster {
     return (this.podSpec(pod).containers ?? []).map((c) => c.name ?? '');
   }
 
-  /** local-path, WaitForFirstConsumer (NOTES §7): the claim is provisioned on the node of its first pod. */
+  /**
+   * local-path, WaitForFirstConsumer (local-path-provisioner's deploy/local-path-storage.yaml): the claim is
+   * provisioned on the node of its first pod.
+   */
   private provision(pvc: KubeObject, node: string): void {
     const status = isRecord(pvc.status) ? pvc.status : {};
     if (status.phase === 'Bound') return;
@@ -1119,7 +1121,7 @@ export class Cluster {
     this.setCondition(runtime.status, 'PodReadyToStartContainers', 'True');
     const started = this.now();
 
-    // Time-slicing with failRequestsGreaterThanOne (NOTES §5): more than one replica per container fails admission.
+    // Time-slicing with failRequestsGreaterThanOne: more than one replica per container fails admission.
     const node = this.options.nodes[index];
     const tooMany = (spec.containers ?? []).find((c) => (parseQuantity(c.resources?.limits?.[NVIDIA_GPU] ?? 0) ?? 0) > 1);
     if (node?.gpu?.failRequestsGreaterThanOne && tooMany) {
@@ -1132,9 +1134,9 @@ export class Cluster {
       return;
     }
 
-    // NOTES §5: on K3s only the `nvidia` runtime class gets the GPU into the container. A real node would start
-    // the container under plain runc without a GPU (and the desktop would fall back to software GL); the simulator
-    // makes the mistake loud instead, as a StartError with the text of a failed NVIDIA hook, restarted with back-off.
+    // On K3s only the `nvidia` runtime class gets the GPU into the container. A real node would start the container
+    // under plain runc without a GPU (and the desktop would fall back to software GL); the simulator makes the mistake
+    // loud instead, as a StartError with the text of a failed NVIDIA hook, restarted with back-off.
     const runtimeClass = spec.runtimeClassName ?? '';
     const gpuWithoutRuntime = gpuLimit(spec) > 0 && !NVIDIA_RUNTIME_CLASSES.has(runtimeClass);
     for (const [i, c] of (spec.containers ?? []).entries()) {
@@ -1390,7 +1392,7 @@ export class Cluster {
     const hash = hashName(template);
     const desired = spec?.replicas ?? 1;
     const active = this.ownedPods(dep).filter((p) => !p.metadata.deletionTimestamp);
-    // Recreate semantics for template changes (NOTES §7: Recreate releases the RWO volume and the GPU first).
+    // Recreate semantics for template changes (Recreate releases the RWO volume and the GPU first).
     const stale = active.filter((p) => p.metadata.labels?.['pod-template-hash'] !== hash);
     for (const p of stale) this.deletePod(p, undefined);
     const current = active.filter((p) => p.metadata.labels?.['pod-template-hash'] === hash);
@@ -1442,7 +1444,7 @@ export class Cluster {
 
   // --- the route stand-in and the simulator's own API ---------------------------------------------
 
-  /** Pods selected by a Service, with readiness and the desktop container's env (NOTES §6.3). */
+  /** Pods selected by a Service, with readiness and the desktop container's env. */
   serviceBackends(namespace: string, serviceName: string): { service: KubeObject; backends: PodBackend[] } | null {
     const service = this.peek(resourceByKind('Service'), namespace, serviceName);
     if (!service) return null;

@@ -1,7 +1,7 @@
 /**
- * Semantic validation with the API server's field paths and texts (NOTES §7: 422 Invalid with
- * `details.causes`), for the fields a desktop session uses. Quantities that do not parse are a 400
- * (they fail in the JSON decoder, before validation), like the real server.
+ * Semantic validation with the API server's field paths and texts (422 Invalid with `details.causes`), for the fields a
+ * desktop session uses. Quantities that do not parse are a 400 (they fail in the JSON decoder, before validation), like
+ * the real server.
  */
 import { badRequest, type FieldError } from './http';
 import { parseQuantity, QUANTITY_PATTERN } from './quantity';
@@ -84,7 +84,7 @@ export function checkQuantities(r: ResourceInfo, values: Record<string, string |
   }
 }
 
-/** Extended resources (`nvidia.com/gpu`) cannot be overcommitted: integer, requests = limits (NOTES §5). */
+/** Extended resources (`nvidia.com/gpu`) cannot be overcommitted: integer, requests = limits. */
 function isExtendedResource(name: string): boolean {
   return name.includes('/') && !name.startsWith('kubernetes.io/') && !name.startsWith('requests.');
 }
@@ -292,7 +292,7 @@ function validateBackend(b: NonNullable<NonNullable<Ingress['spec']>['defaultBac
     errors.push({ type: 'Invalid', field: `${field}.service.port`, value: port, detail: 'cannot set both port name & port number' });
 }
 
-/** NOTES §7: `pathType` is required; backend is `service.name` + `service.port.number|name`. */
+/** networking.k8s.io/v1: `pathType` is required; backend is `service.name` + `service.port.number|name`. */
 export function validateIngress(ing: Ingress, errors: FieldError[]): void {
   const spec = ing.spec;
   const rules = spec?.rules ?? [];

@@ -1,6 +1,6 @@
 /**
- * Fault injection: the failures a real cluster produces under load (NOTES §2 proxy pseudo-statuses,
- * §6 lock time-outs, §10 agent time-outs), drawn from a seeded PRNG so a run can be replayed.
+ * Fault injection: the failures a real cluster produces under load (pveproxy's pseudo-statuses of a proxied hop, flock
+ * time-outs, guest-agent time-outs), drawn from a seeded PRNG so a run can be replayed.
  */
 import type { z } from 'zod';
 import { drawFault, faultConfigSchema } from '../shared/faults';
@@ -9,7 +9,8 @@ import { mulberry32 } from '../shared/seeded-random';
 /**
  * - http_500: any API call fails with a transient 500 (`cluster not ready - no quorum?`)
  * - proxy_596: any API call gets the bodiless pseudo-status of a proxy hop that timed out waiting for the answer
- *   (NOTES §2 "may still complete"): the call has run, only its answer is lost, so a retried POST meets its own effect
+ *   (pve-http-server's proxy_request: the call may still complete): the call has run, only its answer is lost, so a retried POST meets
+ *   its own effect
  * - proxy_599: any API call gets the bodiless pseudo-status of a hop that failed before the daemon saw it; the call is not run
  * - task_error: a task-starting call returns its UPID, then the task fails with a lock time-out text
  * - locked: a POST/PUT/DELETE on a VM fails at once with `can't lock file '/var/lock/qemu-server/lock-<vmid>.conf' - got timeout`

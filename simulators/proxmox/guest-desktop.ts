@@ -1,8 +1,7 @@
 /**
- * The desktop service inside a simulated guest: a real TCP listener on the guest's address
- * that opens some seconds after the guest agent reported that address (a VNC server or xrdp
- * starts after the network, NOTES §10), speaking the first bytes of its protocol so a client
- * can tell a desktop from any open port:
+ * The desktop service inside a simulated guest: a real TCP listener on the guest's address that opens some seconds
+ * after the guest agent reported that address (a VNC server or xrdp starts after the network), speaking the first bytes
+ * of its protocol so a client can tell a desktop from any open port:
  *   VNC (RFB, RFC 6143 §7.1.1): the server sends `RFB 003.008\n` at once.
  *   RDP (MS-RDPBCGR §2.2.1.2): the client sends an X.224 Connection Request in a TPKT; the
  *   server answers an X.224 Connection Confirm with an RDP Negotiation Response.

@@ -1,6 +1,6 @@
 /**
- * The simulated guest: what the QEMU guest agent answers while the guest boots and gets its address
- * (contract NOTES.md §10).
+ * The simulated guest: what the QEMU guest agent answers while the guest boots and gets its address (qemu-server's
+ * QemuServer/Agent.pm and API2/Qemu/Agent.pm).
  */
 import type { FaultKind } from './faults';
 import { die } from './http';
@@ -18,7 +18,7 @@ export function macOf(net: ConfigValue | undefined): string | undefined {
   return /([0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5})/.exec(String(net ?? ''))?.[1];
 }
 
-/** qs QemuServer/Agent.pm assert_agent_available, in this order (NOTES §10); then the injected time-out. */
+/** qemu-server's QemuServer/Agent.pm assert_agent_available, in this order; then the injected time-out. */
 export function assertAgentAnswers(vm: SimVm, now: number, fault: FaultKind | null, command: string): void {
   if (agentState(vm.config) === 'unconfigured') die('No QEMU guest agent configured');
   if (vm.status !== 'running') die(`VM ${vm.vmid} is not running`);
@@ -39,7 +39,10 @@ function statistics(seed: number): Record<string, number> {
   };
 }
 
-/** guest-network-get-interfaces as the agent reports it while DHCP runs, then once it is done (NOTES §10 sample). */
+/**
+ * guest-network-get-interfaces as the agent reports it while DHCP runs, then once it is done (shaped like published `qm
+ * guest cmd … network-get-interfaces` output).
+ */
 export function guestInterfaces(vm: SimVm, now: number): unknown[] {
   const mac = (macOf(vm.config.net0) ?? 'BC:24:11:00:00:01').toLowerCase();
   const [, , , b3 = '00', b4 = '00', b5 = '00'] = mac.split(':');

@@ -1,13 +1,13 @@
 /**
- * The wire format of pveproxy (contract NOTES.md §1–§3): the `{"data": ...}` envelope with the exact
- * content type, errors as status + reason phrase + JSON body, bodiless 401s, token authentication,
- * and request parameters from query string, form or JSON body.
+ * The wire format of pveproxy (pve-http-server's AnyEvent.pm and Formatter/Standard.pm): the `{"data": ...}` envelope
+ * with the exact content type, errors as status + reason phrase + JSON body, bodiless 401s, token authentication, and
+ * request parameters from query string, form or JSON body.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Privileges } from './permissions';
 import type { RawValue } from './schema';
 
-/** NOTES §1: proxmox-api compares this string literally — no space after the semicolon. */
+/** proxmox-api (ProxmoxEngine.ts) compares this string literally — no space after the semicolon. */
 export const JSON_CONTENT_TYPE = 'application/json;charset=UTF-8';
 
 /** A failure as a PVE handler raises it: `die "text\n"` (500) or raise_param_exc (400 with `errors`). */
@@ -21,7 +21,7 @@ export class PveError extends Error {
   }
 }
 
-/** `die "..."` inside a handler: a 500 whose text clients classify (NOTES §2). */
+/** `die "..."` inside a handler: a 500 whose text clients classify (pve-manager's HTTPServer.pm rest_handler). */
 export function die(message: string): never {
   throw new PveError(500, message);
 }
@@ -53,8 +53,8 @@ export function sendData(res: ServerResponse, data: unknown, extra?: Record<stri
 }
 
 /**
- * NOTES §2: reason phrase = first line of the message; since libpve-http-server-perl 5.2.0 the body also
- * carries `message` with its trailing newline.
+ * Reason phrase = first line of the message; since libpve-http-server-perl 5.2.0 the body also carries `message` with
+ * its trailing newline.
  */
 export function sendError(res: ServerResponse, status: number, message: string, errors?: Record<string, string>): void {
   const text = message.endsWith('\n') ? message : `${message}\n`;
@@ -62,7 +62,7 @@ export function sendError(res: ServerResponse, status: number, message: string, 
   sendJson(res, status, reason, { data: null, message: text, ...(errors ? { errors } : {}) });
 }
 
-/** NOTES §2: 401s (and the 59x proxy pseudo-statuses) come with no body and no content type. */
+/** pve-http-server's AnyEvent.pm: 401s (and the 59x proxy pseudo-statuses) come with no body and no content type. */
 export function sendBodiless(res: ServerResponse, status: number, reason: string): void {
   res.writeHead(status, safeReason(reason), { ...BASE_HEADERS, 'Content-Length': 0 });
   res.end();
@@ -82,7 +82,10 @@ export interface ApiToken {
   privileges?: string[];
 }
 
-/** NOTES §3: `Authorization: PVEAPIToken=<user>@<realm>!<tokenid>=<uuid>`; returns the caller or the 401 reason. */
+/**
+ * pve-access-control's verify_token: `Authorization: PVEAPIToken=<user>@<realm>!<tokenid>=<uuid>`; returns the caller
+ * or the 401 reason.
+ */
 export function authenticate(req: IncomingMessage, tokens: ApiToken[]): Caller | { reason: string } {
   const header = req.headers.authorization;
   if (!header) return { reason: 'No ticket' };
@@ -92,7 +95,7 @@ export function authenticate(req: IncomingMessage, tokens: ApiToken[]): Caller |
   return token ? { userid: token.id, privileges: new Privileges(token.privileges) } : { reason: 'Authentication failed!' };
 }
 
-/** NOTES §1: a repeated form key becomes a list. */
+/** pve-http-server's decode_urlencoded: a repeated form key becomes a list. */
 function fromSearchParams(sp: URLSearchParams, into: Record<string, RawValue>): void {
   for (const key of new Set(sp.keys())) {
     const all = sp.getAll(key);

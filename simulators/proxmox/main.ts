@@ -35,7 +35,7 @@ const sim = await startProxmoxSimulator({
   shutdownDelayMs: ms(2000),
   stopDelayMs: ms(500),
   destroyDelayMs: ms(1000),
-  // NOTES §2: pveproxy delays every 401 by about 3 s.
+  // pve-http-server's AnyEvent.pm delays every 401 by about 3 s.
   authFailureDelayMs: ms(3000),
   // pvestatd broadcasts every 10 s; lock_file_full waits 10 s.
   statusCacheMs: envNumber('PROXMOX_SIM_STATUS_CACHE_MS', ms(10_000)),

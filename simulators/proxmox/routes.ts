@@ -1,6 +1,6 @@
 /**
- * The endpoints the simulator implements, with PVE's own checks, texts and sync-vs-task split
- * (contract NOTES.md §5–§12). Parameters arrive validated against api-schema.json.
+ * The endpoints the simulator implements, with PVE's own checks, texts and sync-vs-task split (qemu-server's
+ * PVE/API2/Qemu.pm, pve-manager's Cluster.pm and Tasks.pm). Parameters arrive validated against api-schema.json.
  */
 import { randomUUID } from 'node:crypto';
 import type { FaultKind } from './faults';
@@ -9,6 +9,7 @@ import { type Caller, die, paramError } from './http';
 import { configPrivilege } from './permissions';
 import type { Params } from './schema';
 import { Cluster, isUpid, noSuchVm, type SimTask, type SimVm, type VmConfig } from './state';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface RouteContext {
   cluster: Cluster;
@@ -42,7 +43,7 @@ const STORAGES = ['local', 'local-lvm'];
 /** Parameters that steer an update and are never written to the config. */
 const UPDATE_CONTROL = new Set(['node', 'vmid', 'delete', 'digest', 'skiplock', 'force', 'revert', 'background_delay']);
 const DISK_KEY = /^(scsi|virtio|sata|ide)\d+$|^efidisk0$|^tpmstate0$/;
-/** The lock-timeout texts the notes quote (§6), used by the task_error fault. */
+/** The lock-timeout texts of pve-common's lock_file_full, used by the task_error fault. */
 const STORAGE_LOCK_TIMEOUT = "can't lock file '/var/lock/pve-manager/pve-storage-local-lvm' - got timeout";
 
 function int(p: Params, key: string): number {
@@ -63,7 +64,8 @@ function memoryMiB(config: VmConfig): number {
 }
 
 function vmName(vm: SimVm): string {
-  // qs QemuServer.pm vmstatus: a VM without a name (e.g. the temporary config of a running clone) is "VM <id>".
+  // qemu-server's QemuServer.pm vmstatus: a VM without a name (e.g. the temporary config of a running clone) is "VM
+  // <id>".
   return vm.config.name !== undefined ? String(vm.config.name) : `VM ${vm.vmid}`;
 }
 
@@ -97,8 +99,8 @@ function vmStatus(vm: SimVm, now: number): Record<string, unknown> {
 }
 
 /**
- * pm Cluster.pm resources: vmid, node and type from the cluster's vmlist, name/status/template and the sizes from
- * pvestatd's last broadcast (`status: "unknown"` and no name before the first one), lock and tags from the config.
+ * pve-manager's Cluster.pm resources: vmid, node and type from the cluster's vmlist, name/status/template and the sizes
+ * from pvestatd's last broadcast (`status: "unknown"` and no name before the first one), lock and tags from the config.
  */
 function resourceOf(cluster: Cluster, vm: SimVm): Record<string, unknown> {
   const stats = cluster.statusCache.stats(vm.vmid, () => cluster.liveStats(vm));
@@ -137,7 +139,7 @@ function findTask(ctx: RouteContext): SimTask {
   return task;
 }
 
-/** New identity for a clone (qs clone_vm): fresh MACs, smbios1 uuid and vmgenid; disks renamed for the new VM. */
+/** New identity for a clone (qemu-server's clone_vm): fresh MACs, smbios1 uuid and vmgenid; disks renamed for the new VM. */
 function cloneConfig(src: SimVm, newid: number, p: Params, full: boolean, cluster: Cluster): { config: VmConfig; log: string[] } {
   const config: VmConfig = {};
   const log: string[] = [];
@@ -191,7 +193,7 @@ function prepareUpdate(ctx: RouteContext): () => void {
   if (digest !== undefined && digest !== cluster.digest(vm.config)) die('checksum mismatch (file change by other user?)');
   const deletes = splitList(opt(params, 'delete'));
   const changes = Object.entries(params).filter(([k]) => !UPDATE_CONTROL.has(k));
-  // qs update_vm_api `$check_vm_modify_config_perm`: each option needs its own VM.Config.* privilege.
+  // qemu-server's update_vm_api `$check_vm_modify_config_perm`: each option needs its own VM.Config.* privilege.
   for (const key of [...changes.map(([k]) => k), ...deletes]) ctx.caller.privileges.check(`/vms/${vm.vmid}`, configPrivilege(key));
   for (const [k] of changes) {
     if (deletes.includes(k)) paramError({ delete: `you can't use '-${k}' and '-delete ${k}' at the same time` });
@@ -207,14 +209,10 @@ function prepareUpdate(ctx: RouteContext): () => void {
 
 function agentVm(ctx: RouteContext, command: string): SimVm {
   const vm = ctx.cluster.vmOn(String(ctx.params.node), int(ctx.params, 'vmid'));
-  // PVE 9 (qs API2/Qemu/Agent.pm): read-only agent commands need VM.GuestAgent.Audit.
+  // PVE 9 (qemu-server's API2/Qemu/Agent.pm): read-only agent commands need VM.GuestAgent.Audit.
   ctx.caller.privileges.check(`/vms/${vm.vmid}`, 'VM.GuestAgent.Audit');
   assertAgentAnswers(vm, ctx.cluster.now(), ctx.fault, command);
   return vm;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 export const ROUTES: Route[] = [
@@ -290,7 +288,7 @@ export const ROUTES: Route[] = [
   {
     method: 'GET',
     path: '/cluster/nextid',
-    // pm API2/Cluster.pm nextid: never reserves; answered as a string (NOTES §4, §12).
+    // pve-manager's API2/Cluster.pm nextid: never reserves; answered as a string.
     handle: ({ cluster, params }) => {
       const wanted = params.vmid;
       if (wanted !== undefined) {
@@ -304,7 +302,7 @@ export const ROUTES: Route[] = [
   {
     method: 'GET',
     path: '/nodes/{node}/qemu',
-    // qs vmlist: read from the configs (live), only VMs the caller has VM.Audit on.
+    // qemu-server's vmlist: read from the configs (live), only VMs the caller has VM.Audit on.
     handle: ({ cluster, params, caller }) =>
       [...cluster.vms.values()]
         .filter((vm) => vm.node === params.node && caller.privileges.has('VM.Audit'))
@@ -320,14 +318,15 @@ export const ROUTES: Route[] = [
       const vmid = int(params, 'vmid');
       const newid = int(params, 'newid');
       const src = cluster.vmOn(node, vmid);
-      // qs clone_vm permissions: VM.Clone on the source, VM.Allocate on the new id, space on the target storage.
+      // qemu-server's clone_vm permissions: VM.Clone on the source, VM.Allocate on the new id, space on the target
+      // storage.
       ctx.caller.privileges.check(`/vms/${vmid}`, 'VM.Clone');
       ctx.caller.privileges.check(`/vms/${newid}`, 'VM.Allocate');
       const snapname = opt(params, 'snapname');
       if (snapname !== undefined) die(`snapshot '${snapname}' does not exist`);
       cluster.checkLock(src);
       const isTemplate = Boolean(src.config.template);
-      // NOTES §7: full defaults to 1 for a normal VM and to a linked clone for a template.
+      // qemu-server's clone_vm: full defaults to 1 for a normal VM and to a linked clone for a template.
       const full = params.full !== undefined ? params.full === 1 : !isTemplate;
       if (!full) {
         if (params.storage !== undefined) die("parameter 'storage' not allowed for linked clones");
@@ -344,7 +343,7 @@ export const ROUTES: Route[] = [
       if (cluster.vms.has(newid)) die(`unable to create VM ${newid}: config file already exists`);
 
       const { config, log: diskLog } = cloneConfig(src, newid, params, full, cluster);
-      // NOTES §6: the new VM exists from now on, as a temporary config holding `lock: clone`.
+      // The new VM exists from now on, as a temporary config holding `lock: clone`.
       const vm: SimVm = {
         vmid: newid,
         node,
@@ -357,13 +356,13 @@ export const ROUTES: Route[] = [
       const task = cluster.runTask({
         node,
         type: 'qmclone',
-        id: String(vmid), // NOTES §5: the task id of a clone is the source vmid
+        id: String(vmid), // the task id of a clone is the source vmid
         user: ctx.caller.userid,
         delayMs: cluster.options.cloneDelayMs,
-        // qs clone_vm: the worker holds the new VM's config flock for the whole copy, so calls on it wait.
+        // qemu-server's clone_vm: the worker holds the new VM's config flock for the whole copy, so calls on it wait.
         flock: newid,
         begin: (log) => log.push(...diskLog),
-        // qs L4676: the config (name included) is written after each disk, still locked.
+        // clone_vm: the config (name included) is written after each disk, still locked.
         midway: () => {
           if (cluster.vms.get(newid) === vm) vm.config = { ...config, lock: 'clone' };
         },
@@ -371,7 +370,7 @@ export const ROUTES: Route[] = [
           if (full) log.push('transferred 32.0 GiB of 32.0 GiB (100.00%)');
           vm.config = config;
         },
-        // A failed clone removes what it created (qs clone_vm error path).
+        // A failed clone removes what it created (qemu-server's clone_vm error path).
         onError: () => {
           if (cluster.vms.get(newid) === vm) cluster.vms.delete(newid);
         },
@@ -397,7 +396,8 @@ export const ROUTES: Route[] = [
   {
     method: 'PUT',
     path: '/nodes/{node}/qemu/{vmid}/config',
-    // The synchronous update runs under the VM's flock (qs update_vm_api `lock_config`): during a clone it waits.
+    // The synchronous update runs under the VM's flock (qemu-server's update_vm_api `lock_config`): during a clone it
+    // waits.
     handle: async (ctx) => {
       const vmid = int(ctx.params, 'vmid');
       ctx.cluster.vmOn(String(ctx.params.node), vmid);
@@ -422,7 +422,7 @@ export const ROUTES: Route[] = [
         injectedError:
           ctx.fault === 'task_error' ? `can't lock file '/var/lock/qemu-server/lock-${params.vmid}.conf' - got timeout` : undefined,
       });
-      // NOTES §8: with background_delay the call waits that long and answers null if the task ended OK.
+      // update_vm_api: with background_delay the call waits that long and answers null if the task ended OK.
       const waitS = params.background_delay;
       if (waitS === undefined) return task.upid;
       const deadline = Date.now() + Number(waitS) * 1000;
@@ -463,7 +463,7 @@ export const ROUTES: Route[] = [
         user: ctx.caller.userid,
         delayMs: cluster.options.startDelayMs,
         flock: vm.vmid,
-        // NOTES §9: these start errors are reported by the task, not the HTTP call.
+        // vm_start: these start errors are reported by the task, not the HTTP call.
         begin: () => {
           cluster.checkLock(vm, params.skiplock);
           if (vm.config.template) throw new Error("you can't start a vm if it's a template");
@@ -491,7 +491,7 @@ export const ROUTES: Route[] = [
         delayMs: vm.status === 'running' ? cluster.options.stopDelayMs : 0,
         flock: vm.vmid,
         begin: () => cluster.checkLock(vm, params.skiplock),
-        // A hard stop of a stopped VM is OK (NOTES §9).
+        // A hard stop of a stopped VM is OK (qemu-server's vm_stop).
         complete: () => cluster.haltGuest(vm),
         injectedError:
           ctx.fault === 'task_error' ? `can't lock file '/var/lock/qemu-server/lock-${vm.vmid}.conf' - got timeout` : undefined,
@@ -535,9 +535,10 @@ export const ROUTES: Route[] = [
     path: '/nodes/{node}/qemu/{vmid}',
     startsTask: true,
     /**
-     * qs destroy_vm: `$early_checks` run in the request (the config must exist, protection, running), and again in the
-     * worker under the VM's flock. A second destroy of the same VM passes the first round, waits for the first one's
-     * flock (≤ lockWaitMs, else `can't lock file`) and then finds the config gone: `Configuration file … does not exist`.
+     * qemu-server's destroy_vm: `$early_checks` run in the request (the config must exist, protection, running), and
+     * again in the worker under the VM's flock. A second destroy of the same VM passes the first round, waits for the
+     * first one's flock (≤ lockWaitMs, else `can't lock file`) and then finds the config gone: `Configuration file …
+     * does not exist`.
      */
     handle: (ctx) => {
       const { cluster, params } = ctx;
@@ -564,7 +565,7 @@ export const ROUTES: Route[] = [
           if (current !== vm) throw noSuchVm(node, vmid);
           earlyChecks();
           cluster.checkLock(vm, params.skiplock);
-          // NOTES §6/§9: the config stays (locked) until the task ends, so the vmid is not free before.
+          // destroy_vm: the config stays (locked) until the task ends, so the vmid is not free before.
           vm.config.lock = 'destroyed';
           setLock = true;
         },
@@ -669,7 +670,7 @@ export const ROUTES: Route[] = [
     path: '/nodes/{node}/tasks/{upid}/log',
     handle: (ctx) => {
       const task = findTask(ctx);
-      // pm Tasks.pm read_task_log: `limit || 50`, lines numbered from 1, "no content" for an empty log.
+      // pve-manager's Tasks.pm read_task_log: `limit || 50`, lines numbered from 1, "no content" for an empty log.
       const start = ctx.params.start !== undefined ? Number(ctx.params.start) : 0;
       const limit = ctx.params.limit ? Number(ctx.params.limit) : 50;
       if (task.log.length === 0) return new Listing([{ n: 1, t: 'no content' }], 1);

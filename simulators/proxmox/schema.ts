@@ -1,8 +1,8 @@
 /**
- * Request parameter validation the way PVE::JSONSchema does it (pve-common src/PVE/JSONSchema.pm:
- * check_prop, check_type, check_format, parse_property_string), against api-schema.json — a trimmed
- * copy of the contract's api-subset.json kept here so the repository is self-contained.
- * Error texts are PVE's own, because clients (and our driver) classify errors by text.
+ * Request parameter validation the way PVE::JSONSchema does it (pve-common src/PVE/JSONSchema.pm: check_prop,
+ * check_type, check_format, parse_property_string), against api-schema.json — a trimmed extract of the PVE API schema
+ * (pve-docs' api-viewer/apidata.js) kept here. Error texts are PVE's own, because clients (and our driver) classify
+ * errors by text.
  */
 import { readFileSync } from 'node:fs';
 

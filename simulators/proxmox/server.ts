@@ -1,6 +1,6 @@
 /**
- * A contract-faithful Proxmox VE API simulator (plain node:http) for tests, local development and
- * benchmarks: see /work/shared/contracts/proxmox/NOTES.md, whose § numbers the comments cite.
+ * A contract-faithful Proxmox VE API simulator (plain node:http) for tests, local development and benchmarks; the
+ * comments name the Proxmox sources (pve-http-server, pve-manager, qemu-server) each behaviour follows.
  *
  * Besides the PVE API under /api2/json it serves simulator-only control endpoints, without auth.
  * Product code never calls those; only tests and benchmarks do:
@@ -18,6 +18,7 @@ import { authenticate, die, extractParams, PveError, paramError, sendBodiless, s
 import { Listing, ROUTES, type Route } from './routes';
 import { type EndpointSchema, loadEndpointSchemas, type RawValue, validateParams } from './schema';
 import { Cluster, type ProxmoxSimOptions, type SimStats, type SimTask, type VmConfig } from './state';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export type { FaultConfig, FaultKind } from './faults';
 export type { ProxmoxSimOptions, SimTemplate } from './state';
@@ -109,10 +110,6 @@ function matchRoute(routes: Array<{ route: Route; schema: EndpointSchema }>, met
   return null;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 export async function startProxmoxSimulator(overrides: Partial<ProxmoxSimOptions> = {}): Promise<ProxmoxSimulator> {
   const options: ProxmoxSimOptions = { ...defaultOptions(), ...overrides };
   const cluster = new Cluster(options);
@@ -143,7 +140,7 @@ export async function startProxmoxSimulator(overrides: Partial<ProxmoxSimOptions
     }
     const raw: Record<string, RawValue> = extractParams(url, req.headers['content-type'], await readBody(req));
     for (const [key, value] of Object.entries(match.pathParams)) {
-      // NOTES §1: a body value may not contradict the path.
+      // pve-manager's HTTPServer.pm: a body value may not contradict the path.
       if (raw[key] !== undefined && String(raw[key]) !== value)
         paramError({ [key]: 'duplicate parameter (already defined in URI) with conflicting values!' });
       raw[key] = value;
@@ -163,8 +160,9 @@ export async function startProxmoxSimulator(overrides: Partial<ProxmoxSimOptions
     if (route.agent) applicable.push('agent_timeout');
     const fault = faults.draw(applicable, `${method} ${route.path}`);
     if (fault === 'http_500') die(TRANSIENT_500);
-    // NOTES §2: pveproxy relays AnyEvent::HTTP's pseudo-status of a failed hop to pvedaemon/another node. A 599 hop
-    // failed on the way there; a 596 timed out waiting for the answer, so the call ran ("may still complete").
+    // pve-http-server's proxy_request: pveproxy relays AnyEvent::HTTP's pseudo-status of a failed hop to
+    // pvedaemon/another node. A 599 hop failed on the way there; a 596 timed out waiting for the answer, so the call
+    // ran ("may still complete").
     if (fault === 'proxy_599') return sendBodiless(res, 599, 'Too many redirections');
     if (fault === 'locked') die(`can't lock file '/var/lock/qemu-server/lock-${params.vmid}.conf' - got timeout`);
 

@@ -1,7 +1,7 @@
 /**
- * The simulated cluster: VM configs (with their `lock:` key), power state, guest agent phases and
- * tasks with real UPIDs (contract NOTES.md §5, §6, §10). Every mutation that PVE runs in a forked
- * worker runs here as a task that takes a configurable time; 0 ms finishes before the HTTP reply.
+ * The simulated cluster: VM configs (with their `lock:` key), power state, guest agent phases and tasks with real UPIDs
+ * (pve-common's UPID.pm). Every mutation that PVE runs in a forked worker runs here as a task that takes a configurable
+ * time; 0 ms finishes before the HTTP reply.
  */
 import { createHash } from 'node:crypto';
 import type { SimTls } from '../shared/http-server';
@@ -43,7 +43,7 @@ export interface ProxmoxSimOptions {
   bootDelayMs: number;
   /** After boot: interfaces without (then with only link-local) addresses until DHCP is done. */
   ipDelayMs: number;
-  /** NOTES §2: real servers delay every 401 by ~3 s. */
+  /** pve-http-server: real servers delay every 401 by ~3 s. */
   authFailureDelayMs: number;
   /** First two octets of guest IPv4s: `<prefix>.x.y`, one unique address per VM. */
   ipPrefix: string;
@@ -136,7 +136,7 @@ function hex(n: number, width: number): string {
   return n.toString(16).toUpperCase().padStart(width, '0');
 }
 
-/** gc AbstractConfig.pm load_config: the text every call on a missing (or elsewhere-hosted) VM gets. */
+/** pve-guest-common's AbstractConfig.pm load_config: the text every call on a missing (or elsewhere-hosted) VM gets. */
 export function noSuchVm(node: string, vmid: number): PveError {
   return new PveError(500, `Configuration file 'nodes/${node}/qemu-server/${vmid}.conf' does not exist`);
 }
@@ -301,7 +301,7 @@ export class Cluster {
     return this.options.nodes.includes(node);
   }
 
-  /** NOTES §2: always address a VM via the node that owns it. */
+  /** pve-guest-common's load_config: a VM is addressed via the node that owns it. */
   vmOn(node: string, vmid: number): SimVm {
     const vm = this.vms.get(vmid);
     if (!vm || vm.node !== node) throw noSuchVm(node, vmid);
@@ -329,7 +329,7 @@ export class Cluster {
     return createHash('sha1').update(text).digest('hex');
   }
 
-  /** NOTES §5: UPID:<node>:<pid>:<pstart>:<starttime>:<type>:<id>:<user>: with upper-case hex. */
+  /** pve-common's UPID.pm: UPID:<node>:<pid>:<pstart>:<starttime>:<type>:<id>:<user>: with upper-case hex. */
   runTask(spec: TaskSpec): SimTask {
     this.pid += 1;
     const now = this.now();
@@ -361,7 +361,7 @@ export class Cluster {
         task.log.push('TASK OK');
         task.exitstatus = 'OK';
       } else {
-        // The exit status is the die text without its newline (pc RESTEnvironment.pm / UPID.pm read_status).
+        // The exit status is the die text without its newline (pve-common's RESTEnvironment.pm / UPID.pm read_status).
         const message = (error instanceof Error ? error.message : String(error)).replace(/\n+$/, '');
         task.log.push(`TASK ERROR: ${message}`);
         task.exitstatus = message;
@@ -430,13 +430,13 @@ export class Cluster {
     return task;
   }
 
-  /** Fails with `VM is locked (<lock>)` (gc AbstractConfig.pm check_lock) unless skiplock. */
+  /** Fails with `VM is locked (<lock>)` (pve-guest-common's AbstractConfig.pm check_lock) unless skiplock. */
   checkLock(vm: SimVm, skiplock?: unknown): void {
     const lock = vm.config.lock;
     if (lock !== undefined && !skiplock) throw new PveError(500, `VM is locked (${lock})`);
   }
 
-  /** The task's `user` split into user and tokenid, as read_task_status returns it (NOTES §5). */
+  /** The task's `user` split into user and tokenid, as read_task_status returns it (pve-manager's Tasks.pm). */
   static splitUser(user: string): { user: string; tokenid?: string } {
     const bang = user.indexOf('!');
     return bang < 0 ? { user } : { user: user.slice(0, bang), tokenid: user.slice(bang + 1) };

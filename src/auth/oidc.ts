@@ -58,14 +58,8 @@ const b64url = (bytes: ArrayBuffer) =>
     .replace(/=+$/, '');
 
 /** What the sign-in remembers between the redirect out and the callback (in a sealed cookie). */
-export interface FlowState {
-  state: string;
-  nonce: string;
-  verifier: string;
-  next: string;
-}
-
 export const FlowStateSchema = z.object({ state: z.string(), nonce: z.string(), verifier: z.string(), next: z.string() });
+export type FlowState = z.infer<typeof FlowStateSchema>;
 
 /** The redirect to the issuer, and the state to keep for the callback. */
 export async function beginSignIn(cfg: Config, redirectUri: string, next: string): Promise<{ url: string; flow: FlowState }> {

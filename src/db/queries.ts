@@ -326,6 +326,11 @@ export async function subscribersFor(db: Db, desktop: { userId: string; createdB
     );
 }
 
+/** A stored audit record as the API answers it (`details` is kept as JSON text). */
+export function rowToAudit(r: typeof auditLog.$inferSelect): AuditRecord {
+  return { ...r, details: r.details ? (JSON.parse(r.details) as Record<string, unknown>) : null };
+}
+
 export async function insertAudit(db: Db, records: AuditRecord[]): Promise<void> {
   if (records.length === 0) return;
   await db

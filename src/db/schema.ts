@@ -3,6 +3,7 @@
  * Object stays the source of truth for one desktop; its rows here are a write-through
  * copy that only moves forward (`version` = the DO's transition sequence number).
  */
+import type { AuditRole } from '../schemas/jobs';
 import { bigserial, doublePrecision, index, integer, pgTable, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'string' });
@@ -160,7 +161,7 @@ export const auditLog = pgTable(
     id: text('id').primaryKey(),
     at: ts('at').notNull(),
     actor: text('actor').notNull(),
-    role: text('role').notNull(),
+    role: text('role').notNull().$type<AuditRole>(),
     action: text('action').notNull(),
     target: text('target'),
     sourceIp: text('source_ip'),

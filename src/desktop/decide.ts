@@ -13,7 +13,8 @@ import { type IndexEntry, indexNamesOf } from '../lib/owner-index';
 import type { Command, CommandKind, DesktopFacts } from '../schemas/bridge-protocol';
 import type { ActivitySource, Desktop, DesktopStatus, TransitionRecord } from '../schemas/desktop';
 import type { DesktopEvent as WebhookEvent, EventType } from '../schemas/events';
-import type { BridgeReport, LiveMessage, OutboxEffect, SessionState, UsageChange } from './session-state';
+import type { LiveMessage } from '../schemas/live';
+import type { BridgeReport, OutboxEffect, SessionState, UsageChange } from './session-state';
 import { type TimerPolicy, type TimerState, type WarningKind, dueAction, idleStopAt, sessionEndsAt } from './timers';
 import { ACTION_COMMAND, COMPLETION_EVENT, type DesktopEvent, STEP_EVENT, allowedActions, nextStatus } from './transitions';
 

@@ -8,7 +8,7 @@ import type { z } from 'zod';
 import type { LaunchSpec } from '../lib/launch';
 import type { IndexEntry } from '../lib/owner-index';
 import type { AcceptedFrameSchema, CommandKind, CompleteFrame, FailFrame, ProgressFrame } from '../schemas/bridge-protocol';
-import type { ActivitySource, Desktop, TransitionRecord } from '../schemas/desktop';
+import type { Desktop } from '../schemas/desktop';
 import type { DesktopEvent as WebhookEvent } from '../schemas/events';
 import type { AuditRecord, JobMessage } from '../schemas/jobs';
 import type { WarningKind } from './timers';
@@ -49,13 +49,8 @@ export type OutboxEffect =
   /** An audit record of something the desktop did by itself (a row Postgres refused). */
   | { kind: 'audit'; record: AuditRecord };
 
-/** What the live stream sends (WebSocket text frames, or SSE data lines). */
-export type LiveMessage =
-  | { type: 'snapshot'; desktop: Desktop }
-  | { type: 'transition'; transition: TransitionRecord; desktop: Desktop }
-  | { type: 'progress'; step: string; message: string; desktop: Desktop }
-  | { type: 'warning'; warning: WarningKind; at: string; desktop: Desktop }
-  | { type: 'activity'; source: ActivitySource; reason: string | null; desktop: Desktop };
+/** What the live stream sends: one schema for the object, the UI and the SDK (src/schemas/live.ts). */
+export type { LiveMessage } from '../schemas/live';
 
 /** A usage interval (running time, billed per hour) opened or closed by a transition. */
 export type UsageChange =

@@ -4,10 +4,10 @@
  * The Durable Object sets one alarm for the earliest time this module names and, when
  * it fires, asks `dueAction` what to do; nothing else decides when a desktop stops.
  */
-import type { DesktopStatus } from '../schemas/desktop';
+import type { DesktopStatus, WarningKind } from '../schemas/desktop';
 import { isInProgress } from './transitions';
 
-export type WarningKind = 'idle' | 'session_limit' | 'expiry';
+export type { WarningKind } from '../schemas/desktop';
 
 export interface TimerState {
   status: DesktopStatus;

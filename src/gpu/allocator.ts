@@ -2,9 +2,9 @@
  * GPU slot bookings for one site: pure functions over a plain, JSON-serialisable state,
  * so the site's Durable Object can persist it as-is and the bench can drive it in Node.
  *
- * A GPU offers `slots` time-slicing replicas (nvidia device plugin `replicas`, NOTES §5);
- * a session books 1, 2, 4 or 8 of them, all on one GPU, because a pod's
- * `nvidia.com/gpu` limit is served by replicas of a single physical device.
+ * A GPU offers `slots` time-slicing replicas (NVIDIA k8s-device-plugin `sharing.timeSlicing` `replicas`); a session
+ * books 1, 2, 4 or 8 of them, all on one GPU, because a pod's `nvidia.com/gpu` limit is served by replicas of a single
+ * physical device.
  *
  * Packing policy: best fit. A request goes to the GPU whose free slots fit it most
  * tightly (ties: the fuller GPU, then the lower id, so the result is deterministic).
@@ -39,6 +39,7 @@
  * `setInventory` keeps those bookings and reports them instead of dropping them, because
  * the pods are still running until someone stops them.
  */
+import type { Occupancy } from '../schemas/gpu';
 
 export const SLOT_SIZES = [1, 2, 4, 8] as const;
 export type SlotCount = (typeof SLOT_SIZES)[number];
@@ -78,23 +79,6 @@ export type AllocateResult =
 
 export interface SessionBooking extends Booking {
   sessionId: string;
-}
-
-export interface GpuOccupancy {
-  gpuId: string;
-  node: string;
-  slots: number;
-  used: number;
-  /** Never negative; 0 as well when the GPU is over-committed. */
-  free: number;
-  sessions: { sessionId: string; slots: SlotCount }[];
-}
-
-export interface Occupancy {
-  gpus: GpuOccupancy[];
-  totals: { slots: number; used: number; free: number; largestFree: number };
-  /** Bookings on GPUs the site no longer reports: still running somewhere, still to be released. */
-  orphaned: SessionBooking[];
 }
 
 export interface InventoryChange {

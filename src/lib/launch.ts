@@ -1,18 +1,27 @@
-/** What a command needs beyond the desktop record: template details and the GPU booked for it. */
-export interface LaunchSpec {
+import { GpuPlacementSchema, PodTurnSchema } from '../schemas/bridge-protocol';
+import { TemplateSchema } from '../schemas/template';
+import { z } from '../schemas/zod';
+
+/**
+ * What a command needs beyond the desktop record: template details and the GPU booked for it.
+ * The desktop's Durable Object keeps it with the desktop, and hands it to each command it issues.
+ */
+export const LaunchSpecSchema = z.object({
   /**
    * The run (a create or a start) this launch is for: GPU slots are booked per run, so the
    * end of one run, or a start that lost a race, releases only its own booking. Absent on
    * desktops created before runs existed; their booking is keyed by the desktop alone.
    */
-  runId?: string | null;
-  vmTemplate: string | null;
-  image: string | null;
-  storageGb: number | null;
-  gpu: { gpuId: string; node: string } | null;
+  runId: z.string().nullish(),
+  // From the template launched (its own null: the bridge's default VM template, no image, no home volume).
+  vmTemplate: TemplateSchema.shape.vmTemplate,
+  image: TemplateSchema.shape.image,
+  storageGb: TemplateSchema.shape.storageGb,
+  gpu: GpuPlacementSchema.nullable(),
   /** Selkies: TURN credentials minted for this session's pod. */
-  turn: { host: string; port: number; username: string; credential: string; expiresAt: string } | null;
-}
+  turn: PodTurnSchema.nullable(),
+});
+export type LaunchSpec = z.infer<typeof LaunchSpecSchema>;
 
 /** The default VM template of the site's bridge, nothing else. */
 export const DEFAULT_LAUNCH: LaunchSpec = { vmTemplate: null, image: null, storageGb: null, gpu: null, turn: null };

@@ -1,13 +1,13 @@
 /**
- * TURN for Selkies sessions: the edge mints credentials (coturn shared-secret scheme)
- * for the pod when its session is launched, and fresh short-lived ones for the browser
- * at each /connect. Without a configured TURN server a WebRTC desktop is refused: the
- * Selkies image would otherwise fall back to a public relay (contracts/selkies §2).
+ * TURN for Selkies sessions: the edge mints credentials (coturn shared-secret scheme) for the pod when its session is
+ * launched, and fresh short-lived ones for the browser at each /connect. Without a configured TURN server a WebRTC
+ * desktop is refused: the Selkies image would otherwise fall back to a public relay (selkies' __main__.py TURN
+ * defaults).
  */
 import type { Config } from '../env';
 import { ApiError } from '../errors';
+import type { PodTurn } from '../schemas/bridge-protocol';
 import type { Desktop } from '../schemas/desktop';
-import type { LaunchSpec } from './launch';
 import { type IceServer, iceServers, mintTurnCredentials } from './turn';
 
 const DAY_SECONDS = 86_400;
@@ -20,7 +20,7 @@ function requireTurn(cfg: Config): { secret: string; host: string; port: number 
 }
 
 /** The pod's credentials: valid for the whole session (its limit, or a day). */
-export async function podTurn(cfg: Config, desktop: Desktop): Promise<NonNullable<LaunchSpec['turn']>> {
+export async function podTurn(cfg: Config, desktop: Desktop): Promise<PodTurn> {
   const { secret, host, port } = requireTurn(cfg);
   const ttlSeconds = desktop.maxSessionMinutes ? Math.ceil(desktop.maxSessionMinutes * 60) + 600 : DAY_SECONDS;
   const creds = await mintTurnCredentials({ secret, user: `desk-${desktop.id}`, ttlSeconds });

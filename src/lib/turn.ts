@@ -1,7 +1,7 @@
 /**
- * Short-lived TURN credentials by coturn's shared-secret scheme ("TURN REST API",
- * coturn `--use-auth-secret --static-auth-secret`), and the ICE configuration a Selkies
- * pod and its browser take (contracts/selkies/NOTES.md §4).
+ * Short-lived TURN credentials by coturn's shared-secret scheme ("TURN REST API", coturn `--use-auth-secret
+ * --static-auth-secret`), and the ICE configuration a Selkies pod and its browser take (coturn's README.turnserver
+ * "TURN REST API"; selkies' signalling_web.py).
  *
  * username   = "<expiry, unix seconds>:<user>"   (coturn rejects it once the expiry has passed)
  * credential = base64(HMAC-SHA1(key = secret, message = username))
@@ -9,14 +9,12 @@
  * WebCrypto only, so the edge Worker mints them and Node tests check them the same way.
  */
 
+import type { z } from '../schemas/zod';
+import type { TurnCredentialsSchema } from '../schemas/bridge-protocol';
+
 const encoder = new TextEncoder();
 
-export interface TurnCredentials {
-  username: string;
-  credential: string;
-  /** When coturn stops accepting them (ISO 8601; the same second as the username's prefix). */
-  expiresAt: string;
-}
+export type TurnCredentials = z.infer<typeof TurnCredentialsSchema>;
 
 export async function mintTurnCredentials(opts: {
   secret: string;
@@ -29,9 +27,9 @@ export async function mintTurnCredentials(opts: {
   if (!user) throw new RangeError('TURN user is empty');
   if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0) throw new RangeError(`ttlSeconds must be a positive integer, got ${ttlSeconds}`);
   const expiry = Math.floor(now / 1000) + ttlSeconds;
-  // coturn splits the username at ':' to find the timestamp; Selkies replaces ':' in the
-  // user with '-' for the same reason (SK signalling_web.py generate_rtc_config), and so do we,
-  // so credentials minted here and by Selkies look alike.
+  // coturn splits the username at ':' to find the timestamp; Selkies replaces ':' in the user with '-' for the same
+  // reason (selkies' signalling_web.py generate_rtc_config), and so do we, so credentials minted here and by Selkies
+  // look alike.
   const username = `${expiry}:${user.replaceAll(':', '-')}`;
   const key = await crypto.subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-1' }, false, ['sign']);
   const mac = new Uint8Array(await crypto.subtle.sign('HMAC', key, encoder.encode(username)));
@@ -63,8 +61,8 @@ export interface IceServerOptions {
  */
 export function iceServers(opts: IceServerOptions): IceServer[] {
   const { host, port, username, credential, transports = ['udp', 'tcp'], tls = false } = opts;
-  // Selkies parses each URL by splitting on ':' (SK __main__.py parse_rtc_config), so an IPv6
-  // literal would be misread; a hostname or IPv4 address is required.
+  // Selkies parses each URL by splitting on ':' (selkies' __main__.py parse_rtc_config), so an IPv6 literal would be
+  // misread; a hostname or IPv4 address is required.
   if (!host || host.includes(':') || host.includes('['))
     throw new RangeError(`TURN host must be a hostname or IPv4 address, got "${host}"`);
   if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new RangeError(`TURN port out of range: ${port}`);

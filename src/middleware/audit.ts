@@ -89,6 +89,7 @@ async function record(c: Context<AppEnv>, what: { action: string; target: string
     sourceIp: clean(c.req.header('cf-connecting-ip')),
     requestId: c.get('requestId') ?? null,
     outcome: String(c.res.status),
+    details: null,
   };
   try {
     await c.env.EVENTS.send({ kind: 'audit', record: rec } satisfies EventsMessage, { contentType: 'json' });

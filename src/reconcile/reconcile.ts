@@ -21,28 +21,7 @@ import { withDb } from '../db/client';
 import { listSites, liveDesktopIds, settledDesktopIds } from '../db/queries';
 import { type Bindings, config } from '../env';
 import { randomId } from '../lib/ids';
-import type { ReconcileOutcome } from '../desktop/session-state';
-
-export type Removal = 'sent' | 'waiting for grace period' | 'bridge offline' | 'awaiting confirmation';
-
-export interface ReconcileReport {
-  /** Names this report for a confirmation. */
-  id: string;
-  siteId: string;
-  at: string;
-  /** Why nothing was checked (the bridge is offline), if so. */
-  skipped?: string;
-  inventory?: { vms: number; connections: number; sessions: number; takenAt: string };
-  /** Desktops whose leftovers exist at the site although the desktop does not. */
-  orphans: { desktopId: string; vms: number[]; connections: string[]; session: boolean; removal: Removal }[];
-  /** Leftovers named like a desktop's but without this deployment's marks: never touched. */
-  foreign: number;
-  /** Set when more orphans were due than RECONCILE_MAX_REMOVALS allows at once: nothing was removed. */
-  confirmation?: { needed: number; limit: number };
-  /** Desktops whose state was corrected from what the site has. */
-  corrected: { desktopId: string; outcome: Exclude<ReconcileOutcome, 'in_sync' | 'unsettled' | 'unknown'> }[];
-  checked: number;
-}
+import type { ReconcileReport, Removal } from '../schemas/reconcile';
 
 export async function reconcileSite(env: Bindings, siteId: string, now = Date.now()): Promise<ReconcileReport> {
   const cfg = config(env);
@@ -153,7 +132,7 @@ export async function confirmReconcileReport(
   const sites = await withDb(config(env), (db) => listSites(db));
   for (const site of sites) {
     const hub = env.SITE_HUB.getByName(site.id);
-    const last = (await hub.lastReconcileReport()) as ReconcileReport | null;
+    const last = await hub.lastReconcileReport();
     if (!last || last.id !== reportId) continue;
     for (const orphan of last.orphans) {
       if (orphan.removal !== 'awaiting confirmation') continue;

@@ -3,10 +3,11 @@ import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import { and, count, desc, eq, gte, inArray, lte, sql, type SQL } from 'drizzle-orm';
 import type { AppEnv } from '../app-env';
 import { withDb } from '../db/client';
-import { listSites } from '../db/queries';
+import { listSites, rowToAudit } from '../db/queries';
 import { auditLog, desktopEvents, desktops } from '../db/schema';
 import { success } from '../lib/envelope';
 import { DesktopStatusSchema } from '../schemas/desktop';
+import { AuditRecordSchema } from '../schemas/jobs';
 import { bearerAuth, errorSpec, jsonSpec } from './openapi';
 import { validationHook } from './validation';
 
@@ -20,19 +21,6 @@ const printable = (max: number) =>
     .min(1)
     .max(max)
     .regex(/^[^\p{Cc}]*$/u, 'must not contain control characters');
-
-export const AuditOut = z.object({
-  id: z.string(),
-  at: z.string(),
-  actor: z.string(),
-  role: z.string(),
-  action: z.string(),
-  target: z.string().nullable(),
-  sourceIp: z.string().nullable(),
-  requestId: z.string().nullable(),
-  outcome: z.string(),
-  details: z.record(z.string(), z.unknown()).nullable(),
-});
 
 insightRoutes.openapi(
   createRoute({
@@ -53,7 +41,10 @@ insightRoutes.openapi(
       }),
     },
     responses: {
-      200: jsonSpec(z.object({ items: z.array(AuditOut), page: z.number(), pageSize: z.number(), total: z.number() }), 'A page of records'),
+      200: jsonSpec(
+        z.object({ items: z.array(AuditRecordSchema), page: z.number(), pageSize: z.number(), total: z.number() }),
+        'A page of records',
+      ),
       ...errors,
     },
   }),
@@ -79,7 +70,7 @@ insightRoutes.openapi(
         db.select({ n: count() }).from(auditLog).where(cond),
       ]),
     );
-    const items = rows.map((r) => ({ ...r, details: r.details ? (JSON.parse(r.details) as Record<string, unknown>) : null }));
+    const items = rows.map(rowToAudit);
     return c.json(success({ items, page: q.page, pageSize: q.pageSize, total: total?.n ?? 0 }, `${total?.n ?? 0} records`), 200);
   },
 );

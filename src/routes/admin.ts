@@ -10,6 +10,9 @@ import { ApiError, notFound } from '../errors';
 import { bearerAuth, errorSpec, jsonSpec } from './openapi';
 import { success } from '../lib/envelope';
 import { randomToken, sha256Hex } from '../lib/ids';
+import { OccupancySchema } from '../schemas/gpu';
+import { QuotaSchema } from '../schemas/quota';
+import { ReconcileReportSchema } from '../schemas/reconcile';
 import { UserIdSchema } from '../schemas/user-id';
 import { confirmReconcileReport, reconcileAllSites, reconcileSite } from '../reconcile/reconcile';
 import { insightRoutes } from './admin-insights';
@@ -38,14 +41,12 @@ const errors = {
 const UserParam = z.object({
   userId: UserIdSchema.openapi({ param: { name: 'userId', in: 'path' } }),
 });
-export const QuotaOut = z.object({ userId: z.string(), maxDesktops: z.number(), custom: z.boolean(), active: z.number() }).openapi('Quota');
+export const QuotaOut = z.object({ userId: z.string(), ...QuotaSchema.shape }).openapi('Quota');
 
 export const UserSummaryOut = z
   .object({
     userId: z.string(),
-    maxDesktops: z.number(),
-    custom: z.boolean(),
-    active: z.number(),
+    ...QuotaSchema.shape,
     desktops: z.number().openapi({ description: 'Desktops ever created, DELETED ones included' }),
     lastCreatedAt: z.string().nullable(),
   })
@@ -177,7 +178,7 @@ adminRoutes.openapi(
     const keyHash = await sha256Hex(siteKey);
     await withDb(c.var.cfg, (db) => upsertSite(db, { id, name, keyHash }));
     // The hub checks bridges against its own copy (Postgres may be down when they log in).
-    await c.env.SITE_HUB.getByName(id).setSiteKey(id, keyHash);
+    await c.env.SITE_HUB.getByName(id).setSiteKey(keyHash);
     c.header('Cache-Control', 'no-store');
     return c.json(success({ id, name, siteKey }, 'Site registered; store the key now, it is not shown again'), 201);
   },
@@ -204,29 +205,6 @@ adminRoutes.openapi(
   },
 );
 
-const ReconcileReportOut = z
-  .object({
-    id: z.string(),
-    siteId: z.string(),
-    at: z.string(),
-    skipped: z.string().optional(),
-    inventory: z.object({ vms: z.number(), connections: z.number(), sessions: z.number(), takenAt: z.string() }).optional(),
-    orphans: z.array(
-      z.object({
-        desktopId: z.string(),
-        vms: z.array(z.number()),
-        connections: z.array(z.string()),
-        session: z.boolean(),
-        removal: z.string(),
-      }),
-    ),
-    foreign: z.number(),
-    confirmation: z.object({ needed: z.number(), limit: z.number() }).optional(),
-    corrected: z.array(z.object({ desktopId: z.string(), outcome: z.string() })),
-    checked: z.number(),
-  })
-  .openapi('ReconcileReport');
-
 adminRoutes.openapi(
   createRoute({
     method: 'post',
@@ -241,7 +219,7 @@ adminRoutes.openapi(
         content: { 'application/json': { schema: z.strictObject({ siteId: z.string().min(1).max(63).optional() }) } },
       },
     },
-    responses: { 200: json(z.array(ReconcileReportOut), 'One report per site'), ...errors },
+    responses: { 200: json(z.array(ReconcileReportSchema), 'One report per site'), ...errors },
   }),
   async (c) => {
     const { siteId } = c.req.valid('json');
@@ -261,7 +239,7 @@ adminRoutes.openapi(
     summary: "Confirm a site's last reconciliation report: remove the orphans it lists as awaiting confirmation",
     security,
     request: { params: z.object({ reportId: z.string().min(1).max(64) }) },
-    responses: { 200: json(ReconcileReportOut, 'The report, with the removals sent'), ...errors },
+    responses: { 200: json(ReconcileReportSchema, 'The report, with the removals sent'), ...errors },
   }),
   async (c) => {
     const { reportId } = c.req.valid('param');
@@ -279,12 +257,12 @@ adminRoutes.openapi(
     path: '/reconcile',
     summary: 'The last reconciliation report of every site',
     security,
-    responses: { 200: json(z.array(ReconcileReportOut), 'Last reports'), ...errors },
+    responses: { 200: json(z.array(ReconcileReportSchema), 'Last reports'), ...errors },
   }),
   async (c) => {
     const sites = await withDb(c.var.cfg, (db) => listSites(db));
     const reports = (await Promise.all(sites.map((s) => c.env.SITE_HUB.getByName(s.id).lastReconcileReport()))).filter((r) => r !== null);
-    return c.json(success(reports as z.infer<typeof ReconcileReportOut>[], `${reports.length} reports`), 200);
+    return c.json(success(reports, `${reports.length} reports`), 200);
   },
 );
 
@@ -293,23 +271,7 @@ adminRoutes.route('/', insightRoutes);
 adminRoutes.route('/', adminTemplateRoutes);
 adminRoutes.route('/', adminHealthRoutes);
 
-export const GpuOccupancyOut = z
-  .object({
-    siteId: z.string(),
-    gpus: z.array(
-      z.object({
-        gpuId: z.string(),
-        node: z.string(),
-        slots: z.number(),
-        used: z.number(),
-        free: z.number(),
-        sessions: z.array(z.object({ sessionId: z.string(), slots: z.number() })),
-      }),
-    ),
-    totals: z.object({ slots: z.number(), used: z.number(), free: z.number(), largestFree: z.number() }),
-    orphaned: z.array(z.object({ sessionId: z.string(), gpuId: z.string(), slots: z.number() })),
-  })
-  .openapi('GpuOccupancy');
+export const GpuOccupancyOut = OccupancySchema.extend({ siteId: z.string() }).openapi('GpuOccupancy');
 
 adminRoutes.openapi(
   createRoute({

@@ -17,13 +17,11 @@ bridgeRoutes.get('/:siteId/bridge', async (c) => {
   if (!key) throw new ApiError('UNAUTHORIZED', 'Missing site key: send Authorization: Bearer <site key>');
   if (!/^[a-z0-9-]{1,63}$/.test(siteId)) throw new ApiError('UNAUTHORIZED', 'Invalid site credentials');
   const hub = c.env.SITE_HUB.getByName(siteId);
-  const verdict = await hub.authenticate(siteId, await sha256Hex(key));
+  const verdict = await hub.authenticate(await sha256Hex(key));
   if (verdict === 'unavailable') throw new ApiError('DATABASE_UNAVAILABLE', 'The site cannot be checked right now; try again shortly');
   if (verdict !== 'ok') throw new ApiError('UNAUTHORIZED', 'Invalid site credentials');
   if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') throw new ApiError('BAD_REQUEST', 'Expected a WebSocket upgrade');
-  const headers = new Headers(c.req.raw.headers);
-  headers.set('x-site-id', siteId);
-  const res = await hub.fetch(new Request(c.req.raw.url, { headers }));
+  const res = await hub.fetch(c.req.raw);
   // Re-wrap so the common middleware may still add its headers (a DO's response is immutable).
   return new Response(res.body, { status: res.status, headers: res.headers, webSocket: res.webSocket });
 });

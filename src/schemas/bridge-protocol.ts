@@ -24,6 +24,21 @@ export const PROTOCOL_VERSION = 1;
 export const CommandKindSchema = z.enum(['create', 'start', 'stop', 'delete']);
 export type CommandKind = z.infer<typeof CommandKindSchema>;
 
+/** The GPU (and its Kubernetes node) a Selkies session's slots are booked on. */
+export const GpuPlacementSchema = z.object({ gpuId: z.string(), node: z.string() });
+
+/** Short-lived TURN credentials (coturn shared-secret scheme): the username carries their expiry. */
+export const TurnCredentialsSchema = z.object({
+  username: z.string(),
+  credential: z.string(),
+  /** When coturn stops accepting them (ISO 8601; the same second as the username's prefix). */
+  expiresAt: z.string(),
+});
+
+/** The TURN server a Selkies pod relays through, with the credentials the edge minted for it. */
+export const PodTurnSchema = z.object({ host: z.string(), port: z.number().int(), ...TurnCredentialsSchema.shape });
+export type PodTurn = z.infer<typeof PodTurnSchema>;
+
 /** Everything the bridge needs to build or find a desktop; no secrets travel here. */
 export const DesktopSpecSchema = z.object({
   desktopId: DesktopIdSchema,
@@ -45,12 +60,10 @@ export const DesktopSpecSchema = z.object({
   /** Selkies: the pinned desktop image, the GPU slots booked for the session and where, the home volume size. */
   image: z.string().optional(),
   gpuSlots: GpuSlotsSchema.optional(),
-  gpu: z.object({ gpuId: z.string(), node: z.string() }).optional(),
+  gpu: GpuPlacementSchema.optional(),
   storageGb: z.number().int().positive().optional(),
   /** Selkies: TURN credentials the edge minted for the pod (coturn shared-secret scheme); the pod relays through them. */
-  turn: z
-    .object({ host: z.string(), port: z.number().int(), username: z.string(), credential: z.string(), expiresAt: z.string() })
-    .optional(),
+  turn: PodTurnSchema.optional(),
 });
 export type DesktopSpec = z.infer<typeof DesktopSpecSchema>;
 

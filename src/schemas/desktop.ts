@@ -52,6 +52,10 @@ export const DesktopIdSchema = z.string().regex(/^[a-z0-9]{8,40}$/, 'not a deskt
 export const ActivitySourceSchema = z.enum(['started', 'connect', 'keepalive', 'viewer']);
 export type ActivitySource = z.infer<typeof ActivitySourceSchema>;
 
+/** Which clock a warning is about: idle stop, the session limit, or expiry (deletion). */
+export const WarningKindSchema = z.enum(['idle', 'session_limit', 'expiry']);
+export type WarningKind = z.infer<typeof WarningKindSchema>;
+
 /** The user-visible desktop record (PRD 2.3 data model). */
 export const DesktopSchema = z.object({
   id: z.string(),

@@ -3,7 +3,7 @@
  * deduplicates by `id` (also sent as X-Webhook-Id); `createdAt` is when it happened.
  */
 import { z } from './zod';
-import { DesktopSchema, TransitionRecordSchema } from './desktop';
+import { DesktopSchema, TransitionRecordSchema, WarningKindSchema } from './desktop';
 
 export const EVENT_TYPES = [
   'desktop.status_changed',
@@ -27,7 +27,7 @@ export const DesktopEventSchema = z.object({
     /** For status events: the transition. */
     transition: TransitionRecordSchema.optional(),
     /** For warnings: when the stop (or the deletion, for expiry) will happen unless something changes. */
-    warning: z.object({ kind: z.enum(['idle', 'session_limit', 'expiry']), at: z.string() }).optional(),
+    warning: z.object({ kind: WarningKindSchema, at: z.string() }).optional(),
   }),
 });
 export type DesktopEvent = z.infer<typeof DesktopEventSchema>;

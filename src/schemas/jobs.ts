@@ -9,19 +9,29 @@ export const JobMessageSchema = z.object({
 });
 export type JobMessage = z.infer<typeof JobMessageSchema>;
 
-/** One audit record (who did what to what, from where, with what outcome). */
-export const AuditRecordSchema = z.object({
-  id: z.string(),
-  at: z.string(),
-  actor: z.string(),
-  role: z.enum(['user', 'admin', 'service', 'system', 'anonymous', 'embed']),
-  action: z.string(),
-  target: z.string().nullable(),
-  sourceIp: z.string().nullable(),
-  requestId: z.string().nullable(),
-  outcome: z.string(),
-  details: z.record(z.string(), z.unknown()).optional(),
-});
+export const AUDIT_ROLES = ['user', 'admin', 'service', 'system', 'anonymous', 'embed'] as const;
+export const AuditRoleSchema = z.enum(AUDIT_ROLES);
+export type AuditRole = z.infer<typeof AuditRoleSchema>;
+
+/**
+ * One audit record (who did what to what, from where, with what outcome): what the events
+ * queue carries to Postgres and what GET /api/v1/admin/audit answers. `details` may be absent
+ * from messages queued before it was always sent; it reads as null then.
+ */
+export const AuditRecordSchema = z
+  .object({
+    id: z.string(),
+    at: z.string(),
+    actor: z.string(),
+    role: AuditRoleSchema,
+    action: z.string(),
+    target: z.string().nullable(),
+    sourceIp: z.string().nullable(),
+    requestId: z.string().nullable(),
+    outcome: z.string(),
+    details: z.record(z.string(), z.unknown()).nullable().default(null),
+  })
+  .openapi('AuditRecord');
 export type AuditRecord = z.infer<typeof AuditRecordSchema>;
 
 /** Messages on the events queue: desktop events to fan out to webhooks, audit records to store. */

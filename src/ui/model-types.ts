@@ -3,7 +3,7 @@
  * script holds no status table of its own, so the state machine stays the only source of
  * which actions each status allows. Types only: the client build imports this file too.
  */
-import type { DesktopStatus, Plan, TransitionRecord } from '../schemas/desktop';
+import type { DesktopStatus, Plan } from '../schemas/desktop';
 
 export type CardAction = 'open' | 'open-tab' | 'start' | 'stop' | 'terminate';
 
@@ -21,11 +21,3 @@ export interface UiModel {
   /** WARNING_LEAD_MINUTES in ms: an idle warning is due this long before idleStopAt (or half the timeout, when shorter). */
   warningLeadMs: number;
 }
-
-/** One message of GET /api/v1/desktops/{id}/live (the LiveMessage union of the desktop's Durable Object). */
-export type LiveMessage<D> =
-  | { type: 'snapshot'; desktop: D }
-  | { type: 'transition'; transition: TransitionRecord; desktop: D }
-  | { type: 'progress'; step: string; message: string; desktop: D }
-  | { type: 'warning'; warning: 'idle' | 'session_limit' | 'expiry'; at: string; desktop: D }
-  | { type: 'activity'; source: string; reason: string | null; desktop: D };

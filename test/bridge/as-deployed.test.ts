@@ -1,7 +1,7 @@
 /**
- * The bridge's tasks against what real sites do (REAL-PRODUCT-GAPS #3, #6): a desktop is RUNNING only once it
- * greets on its port, a guest's reported address must lie in the site's guest networks, a second destroy's
- * "does not exist" means done, and template logins decide what the Guacamole connection carries.
+ * The bridge's tasks against what real sites do (a guest's login, a destroy that finds the VM gone): a desktop is
+ * RUNNING only once it greets on its port, a guest's reported address must lie in the site's guest networks, a second
+ * destroy's "does not exist" means done, and template logins decide what the Guacamole connection carries.
  */
 import { describe, expect, it } from 'vitest';
 import { parseNetworks, refuseGuestAddress } from '../../on-prem-bridge/src/guest-address';

@@ -20,6 +20,7 @@ import {
   until,
   failureOf,
 } from './support/harness';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 async function createdDesktop(infra: Infra) {
   const id = desktopId();
@@ -148,7 +149,7 @@ describe('delete-desktop', () => {
     dead.crash();
 
     const deleting = deleteDesktop(makeDeps(infra))(makeSpec(id), recordingContext().ctx);
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await sleep(10);
     expect(infra.proxmox.callsOf('destroyVm')).toEqual([]);
     infra.proxmox.releaseClones();
     await deleting;

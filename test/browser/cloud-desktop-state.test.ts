@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { newDesktop } from '../../src/lib/new-desktop';
 import type { Desktop } from '../../src/schemas/desktop';
 import { CREATE_STEPS as DASHBOARD_STEPS, STATUS_TEXT as DASHBOARD_STATUS_TEXT } from '../../src/ui/status-text';
-import type { LiveMessage } from '../../src/ui/model-types';
+import type { LiveMessage } from '../../src/schemas/live';
 import {
   type EmbedEffect,
   type EmbedEvent,
@@ -45,7 +45,7 @@ const transition = (d: Desktop): EmbedInput => ({
 });
 const warning = (d: Desktop, kind: 'idle' | 'session_limit' | 'expiry', when: string): EmbedInput => ({
   kind: 'live',
-  message: { type: 'warning', warning: kind, at: when, desktop: d } satisfies LiveMessage<Desktop>,
+  message: { type: 'warning', warning: kind, at: when, desktop: d } satisfies LiveMessage,
 });
 
 /** Runs inputs through `step` from a fresh state: every event and effect, in order, and the last state. */

@@ -12,6 +12,7 @@ import { startEmbedExample } from '../../examples/embed-app/server';
 import { type Stack, freePort, startStack } from '../../scripts/lib/stack';
 import type { Desktop } from '../../src/schemas/desktop';
 import { checkScreen, hasChromium, launchChromium, newProfile } from './support/browser';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 let stack: Stack;
 let browser: Browser;
@@ -188,7 +189,7 @@ describe.skipIf(!hasChromium)('the embed example in chromium', () => {
     const deadline = Date.now() + 20_000;
     let items = await trail();
     while (!items.some((r) => r.action === 'desktop.delete') && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 250));
+      await sleep(250);
       items = await trail();
     }
     expect(items).toContainEqual(expect.objectContaining({ action: 'desktop.embed-token', actor: 'streaming-app', role: 'service' }));

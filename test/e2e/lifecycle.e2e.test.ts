@@ -11,6 +11,7 @@ import { type Stack, startStack } from '../../scripts/lib/stack';
 import { LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../scripts/lib/tokens';
 import type { Desktop, TransitionRecord } from '../../src/schemas/desktop';
 import { edgeClient } from './support/edge-client';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 let stack: Stack;
 /** An identity provider's JWKS endpoint, with one key of each asymmetric algorithm the edge accepts. */
@@ -46,7 +47,7 @@ async function waitForStatus(tok: string, id: string, want: Desktop['status'], t
     last = (await call<Desktop>('GET', `/api/v1/desktops/${id}`, tok)).body.data;
     if (last.status === want) return last;
     if (last.status === 'FAILED' && want !== 'FAILED') throw new Error(`desktop FAILED: ${last.errorMessage}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   throw new Error(`desktop ${id} still ${last?.status} after ${timeoutMs} ms (wanted ${want})`);
 }

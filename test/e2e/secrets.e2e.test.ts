@@ -13,6 +13,7 @@ import { desktopPassword, guacamoleUserPassword, guacamoleUsername } from '../..
 import { type Stack, startStack } from '../../scripts/lib/stack';
 import { signToken } from '../../scripts/lib/tokens';
 import type { Desktop } from '../../src/schemas/desktop';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 let stack: Stack;
 let bridgeEnv: Record<string, string>;
@@ -60,7 +61,7 @@ async function waitFor(tok: string, id: string, status: Desktop['status']): Prom
     if (d.status === status) return d;
     if (d.status === 'FAILED' || Date.now() > deadline)
       throw new Error(`desktop ${id} is ${d.status} (${d.errorMessage}), wanted ${status}`);
-    await new Promise((r) => setTimeout(r, 150));
+    await sleep(150);
   }
 }
 
@@ -148,7 +149,7 @@ describe('secrets', () => {
     await api('GET', `/api/v1/desktops/${id}/events`, tok);
     await http('healthz', `${stack.edgeUrl}/healthz`);
     // Let the last log lines arrive.
-    await new Promise((r) => setTimeout(r, 1000));
+    await sleep(1000);
 
     const logs = stack.logs();
     // The search is not vacuous: every process spoke, and the bridge logged the desktop's work.

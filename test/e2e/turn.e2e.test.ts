@@ -25,6 +25,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type Managed, startProcess } from '../../scripts/lib/processes';
 import { freePort } from '../../scripts/lib/stack';
 import { mintTurnCredentials } from '../../src/lib/turn';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const REALM = 'cdaas.test';
 const secret = randomBytes(32).toString('hex');
@@ -138,7 +139,7 @@ describe.skipIf(!turnserver)('coturn with --use-auth-secret', () => {
   async function serverSaid(verdict: keyof typeof verdicts, username: string): Promise<boolean> {
     const line = verdicts[verdict](username);
     const deadline = Date.now() + 3_000;
-    while (!line.test(coturn.output()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (!line.test(coturn.output()) && Date.now() < deadline) await sleep(50);
     return line.test(coturn.output());
   }
 

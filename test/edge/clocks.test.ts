@@ -7,7 +7,7 @@ import { env, exports } from 'cloudflare:workers';
 import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Desktop } from '../../src/schemas/desktop';
-import type { LiveMessage } from '../../workers/desktop-session/desktop-session';
+import type { LiveMessage } from '../../src/schemas/live';
 import { seedDesktop } from './builders';
 import { FakeBridge, registerSite } from './fake-bridge';
 import { api, settled, token } from './helpers';

@@ -74,6 +74,7 @@ describe('retention', () => {
       sourceIp: null,
       requestId: null,
       outcome: '202',
+      details: null,
     });
     const oldId = `old-${crypto.randomUUID()}`;
     const newId = `new-${crypto.randomUUID()}`;

@@ -53,7 +53,7 @@ async function runningDesktop(creatorToken: string, body: Record<string, unknown
   // The client polls its status, as an integration would, until it is RUNNING...
   for (let i = 0; (await statusOf(creatorToken, d.id)) !== 'RUNNING'; i++) {
     if (i > 500) throw new Error('never RUNNING');
-    await new Promise((r) => setTimeout(r, 10));
+    await scheduler.wait(10);
   }
   return d;
 }
@@ -95,12 +95,12 @@ describe('a user’s list', () => {
 
     const stop = await bridge.command(d.id, 'stop');
     bridge.complete(stop);
-    while ((await statusOf(tok, d.id)) !== 'STOPPED') await new Promise((r) => setTimeout(r, 10));
+    while ((await statusOf(tok, d.id)) !== 'STOPPED') await scheduler.wait(10);
     expect(ids(await list(tok, '?status=STOPPED'))).toEqual([d.id]);
 
     expect((await api('DELETE', `/api/v1/desktops/${d.id}`, { token: tok })).status).toBe(202);
     bridge.complete(await bridge.command(d.id, 'delete'));
-    while ((await statusOf(tok, d.id)) !== 'DELETED') await new Promise((r) => setTimeout(r, 10));
+    while ((await statusOf(tok, d.id)) !== 'DELETED') await scheduler.wait(10);
     expect(ids(await list(tok))).toEqual([]);
     expect(ids(await list(tok, '?status=DELETED'))).toEqual([d.id]);
     expect((await api<Desktop[]>('GET', `/api/v1/desktops/user/${user}`, { token: tok })).body?.data).toEqual([]);
@@ -114,7 +114,7 @@ describe('a user’s list', () => {
     await settled(id);
     await runInDurableObject(env.DESKTOP_INDEX.getByName(`user:${user}`), (_o, state) => {
       state.storage.sql.exec('DELETE FROM desktops');
-      state.storage.sql.exec('DELETE FROM settings');
+      state.storage.sql.exec(`DELETE FROM meta WHERE key = 'seeded'`);
     });
     expect(ids(await list(tok))).toEqual([id]);
   });
@@ -122,10 +122,10 @@ describe('a user’s list', () => {
 
 describe('a service’s list', () => {
   it('shows the desktops it created, current, for all its users or one, and nobody else’s', async () => {
-    const serviceId = uniqueUser('svc');
-    const service = await token(serviceId, { roles: ['service'] });
-    // A service acts for the users of its namespace (README "Services are tenants").
-    const [alice, bob] = [`${serviceId}:${uniqueUser('alice')}`, `${serviceId}:${uniqueUser('bob')}`];
+    const sub = uniqueUser('svc');
+    const service = await token(sub, { roles: ['service'] });
+    // A service acts for the users of its namespace: by default, ids starting with `<its sub>:`.
+    const [alice, bob] = [`${sub}:alice`, `${sub}:bob`];
     const a = await runningDesktop(service, { userId: alice }, 31003);
     const b = (await api<Desktop>('POST', '/api/v1/desktops', { token: service, body: { userId: bob, plan: 'BASIC' } })).body!.data;
 

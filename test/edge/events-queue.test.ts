@@ -4,15 +4,17 @@
  */
 import { createExecutionContext, createMessageBatch, getQueueResult } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
+import { eq } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { withDb } from '../../src/db/client';
-import { webhooks } from '../../src/db/schema';
+import { auditLog, webhooks } from '../../src/db/schema';
 import { type Bindings, config } from '../../src/env';
 import worker from '../../workers/index';
 import { randomId } from '../../src/lib/ids';
 import { encryptSecret } from '../../src/lib/secret-box';
 import type { DesktopEvent } from '../../src/schemas/events';
-import type { EventsMessage, WebhookDelivery } from '../../src/schemas/jobs';
+import type { EventsMessage, EventsMessageSchema, WebhookDelivery } from '../../src/schemas/jobs';
+import type { z } from '../../src/schemas/zod';
 import { desktopFor } from './builders';
 import { api, token, uniqueUser } from './helpers';
 import { bindingsWith } from './security/support';
@@ -90,6 +92,7 @@ describe('events queue', () => {
         sourceIp: null,
         requestId: null,
         outcome: '202',
+        details: null,
       },
     };
     for (const queue of ['cdaas-events', 'cdaas-events-dlq']) {
@@ -97,6 +100,28 @@ describe('events queue', () => {
       expect(result.explicitAcks, queue).toEqual([]);
       expect(result.retryMessages.map((m) => m.msgId).sort(), queue).toEqual(['m0', 'm1']);
     }
+  });
+
+  it('stores an audit record queued without details, as the release before sent them', async () => {
+    const id = randomId('au');
+    const queued: z.input<typeof EventsMessageSchema> = {
+      kind: 'audit',
+      record: {
+        id,
+        at: new Date().toISOString(),
+        actor: 'x',
+        role: 'user',
+        action: 'desktop.create',
+        target: null,
+        sourceIp: null,
+        requestId: null,
+        outcome: '202',
+      },
+    };
+    const result = await consume('cdaas-events', [queued as EventsMessage], env as Bindings);
+    expect(result.retryMessages).toEqual([]);
+    const rows = await withDb(cfg(), (db) => db.select().from(auditLog).where(eq(auditLog.id, id)));
+    expect(rows).toEqual([expect.objectContaining({ id, action: 'desktop.create', details: null })]);
   });
 
   it('limits the subscriptions one owner may have', async () => {

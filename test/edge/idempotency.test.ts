@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { IDEMPOTENCY_IN_FLIGHT_MS, IDEMPOTENCY_KEY_TTL_MS, type KeyRecord, canonicalJson, decideClaim } from '../../src/lib/idempotency';
 import { sha256Hex } from '../../src/lib/ids';
 import type { Desktop } from '../../src/schemas/desktop';
+import { ObjectStorage } from '../../workers/shared/object-storage';
 import { api, token, uniqueUser } from './helpers';
 
 const create = (tok: string, key: string | undefined, body: Record<string, unknown> = { name: 'Retry me', plan: 'BASIC' }) =>
@@ -91,9 +92,10 @@ describe('Idempotency-Key on POST /api/v1/desktops', () => {
     const first = await create(tok, key);
     // As if the Worker had been evicted after the desktop existed but before the key was completed.
     const stub = env.IDEMPOTENCY_KEYS.getByName(await sha256Hex(JSON.stringify([`user:${caller}`, key])));
-    await runInDurableObject(stub, async (_o, state) => {
-      const held = (await state.storage.get<KeyRecord>('record'))!;
-      await state.storage.put('record', { ...held, state: 'pending', claimedAt: Date.now() - IDEMPOTENCY_IN_FLIGHT_MS - 1 });
+    await runInDurableObject(stub, (_o, state) => {
+      const store = new ObjectStorage(state.storage);
+      const held = store.get<KeyRecord>('record')!;
+      store.put('record', { ...held, state: 'pending', claimedAt: Date.now() - IDEMPOTENCY_IN_FLIGHT_MS - 1 });
     });
     const resumed = await create(tok, key);
     expect([resumed.status, resumed.body?.data.id]).toEqual([202, first.body?.data.id]);

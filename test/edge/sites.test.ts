@@ -3,10 +3,13 @@
  * while Postgres is down), rotating the key hangs up on a bridge that still uses the old
  * one, and a removed site opens to no key.
  */
-import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
+import { createExecutionContext, runDurableObjectAlarm, runInDurableObject, waitOnExecutionContext } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
+import { eq } from 'drizzle-orm';
 import { describe, expect, it, vi } from 'vitest';
-import type { Bindings } from '../../src/env';
+import { withDb } from '../../src/db/client';
+import { sites } from '../../src/db/schema';
+import { type Bindings, config } from '../../src/env';
 import worker from '../../workers/index';
 import { FakeBridge, registerSite } from './fake-bridge';
 import { api, token } from './helpers';
@@ -70,6 +73,33 @@ describe('site keys', () => {
     const sites = await api<{ id: string }[]>('GET', '/api/v1/admin/sites', { token: admin });
     expect(sites.body?.data.map((s) => s.id)).not.toContain(siteId);
     expect((await api('DELETE', `/api/v1/admin/sites/${siteId}`, { token: admin })).status).toBe(404);
+  });
+});
+
+describe('a site hub', () => {
+  it('knows its site from its name, before any bridge has connected', async () => {
+    const siteId = newSite();
+    const hub = (env as Bindings).SITE_HUB.getByName(siteId);
+    expect((await hub.status()).siteId).toBe(siteId);
+    expect(await hub.bookGpu('dk0000000000000001', 'rn1', 1)).toMatchObject({
+      ok: false,
+      message: expect.stringContaining(`Site '${siteId}' has reported no GPUs`),
+    });
+  });
+
+  it('greets its bridge with its site, and records under it a bridge that went silent', async () => {
+    const siteId = newSite();
+    const bridge = await FakeBridge.connect(siteId, await registerSite(siteId));
+    expect(bridge.received.find((f) => f.type === 'hello')).toMatchObject({ siteId });
+    const hub = (env as Bindings).SITE_HUB.getByName(siteId);
+    // No frame for an hour: the next alarm treats the link as dead.
+    await runInDurableObject(hub, (_hub, state) => {
+      for (const ws of state.getWebSockets()) ws.serializeAttachment({ ...ws.deserializeAttachment(), lastSeen: Date.now() - 3_600_000 });
+    });
+    expect(await runDurableObjectAlarm(hub)).toBe(true);
+    expect((await hub.status()).connected).toBe(false);
+    const [row] = await withDb(config(env as Bindings), (db) => db.select().from(sites).where(eq(sites.id, siteId)));
+    expect(row?.lastDisconnectedAt).not.toBeNull();
   });
 });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { iceServers, mintTurnCredentials, selkiesRtcConfig } from '../../src/lib/turn';
 
-/** NOTES.md §4 test vector (computed there with openssl and node). */
+/** A test vector computed with openssl and node, by coturn's "TURN REST API" scheme. */
 const VECTOR = {
   secret: 'n0TaRealCoTURNAuthSecretThatIsSixtyFourLengthsLongPlaceholdPlace',
   username: '1700000000:alice',
@@ -9,7 +9,7 @@ const VECTOR = {
 };
 
 describe('mintTurnCredentials', () => {
-  it('matches the contract notes test vector', async () => {
+  it('matches a vector computed with openssl', async () => {
     const c = await mintTurnCredentials({ secret: VECTOR.secret, user: 'alice', ttlSeconds: 86_400, now: (1_700_000_000 - 86_400) * 1000 });
     expect(c).toEqual({ username: VECTOR.username, credential: VECTOR.credential, expiresAt: '2023-11-14T22:13:20.000Z' });
   });

@@ -15,6 +15,7 @@ import { Infra } from './support/infra';
 import { isReadable } from './support/invariants';
 import { findings, judgeSettled } from './support/lifecycle-run';
 import { faultScale } from './support/scale';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const full = faultScale().name === 'full';
 const WATCHDOG_SECONDS = { PENDING: 120, PROVISIONING: 4, STARTING: 4, WAITING_FOR_IP: 4, CONFIGURING: 4, STOPPING: 60 };
@@ -45,7 +46,7 @@ describe.runIf(full)('a bridge down for longer than a watchdog', () => {
     const deadline = Date.now() + 30_000;
     while (desktop.status !== 'PROVISIONING' && Date.now() < deadline) {
       await fleet.refresh([desktop]);
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
     await stack.bridge.stop('SIGKILL');
     await fleet.settle([desktop], 'create', 30_000);

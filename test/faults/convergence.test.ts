@@ -17,6 +17,7 @@ import { type TrackedDesktop, isReadable } from './support/invariants';
 import { VMID_RANGE, findings, formatReport, judgeSettled, runLifecycle } from './support/lifecycle-run';
 import { table } from './support/report';
 import { faultScale, faultSeed } from './support/scale';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const scale = faultScale();
 const SEED = faultSeed();
@@ -49,7 +50,7 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs: num
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
   }
 }
 

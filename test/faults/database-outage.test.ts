@@ -21,6 +21,7 @@ import type { DesktopEvent } from '../../src/schemas/events';
 import { IN_PROGRESS } from './support/edge-client';
 import { table } from './support/report';
 import { faultScale } from './support/scale';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const scale = faultScale();
 
@@ -140,8 +141,6 @@ async function bridgeLink(): Promise<{ bridge: string; connectedAt: string | nul
   const site = res.data.sites.find((s) => s.id === stack.siteId);
   return { bridge: site?.bridge ?? 'unknown', connectedAt: site?.connectedAt ?? null };
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function refresh(desktops: Tracked[]): Promise<void> {
   await Promise.all(

@@ -1,6 +1,7 @@
 /**
- * The Guacamole simulator as a client sees it: REST contract (NOTES §1–§6), the stand-in web client page and the
- * WebSocket tunnel (§7), and the /__sim control surface. The simulator runs on a random port with a fake clock.
+ * The Guacamole simulator as a client sees it: the REST API (tokens, errors, connections, users and permissions), the
+ * stand-in web client page and the WebSocket tunnel, and the /__sim control surface. The simulator runs on a random
+ * port with a fake clock.
  */
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -93,7 +94,7 @@ const apiError = (message: string, type: string, expected: unknown = null) => ({
   type,
 });
 
-describe('tokens (§1, §2)', () => {
+describe('tokens', () => {
   it('logs in form-encoded and answers exactly the four documented fields with a 64 upper-hex token', async () => {
     const reply = await api('POST', '/tokens', { form: { username: 'guacadmin', password: 'guacadmin' } });
     expect(reply.status).toBe(200);
@@ -164,7 +165,7 @@ describe('tokens (§1, §2)', () => {
   });
 });
 
-describe('connections (§4)', () => {
+describe('connections', () => {
   it('POST answers 200 echoing the body with a DB-assigned numeric identifier and schema-filtered attributes', async () => {
     const token = await login();
     const reply = await api('POST', `${DS}/connections`, {
@@ -279,7 +280,7 @@ describe('connections (§4)', () => {
   });
 });
 
-describe('users and permissions (§6)', () => {
+describe('users and permissions', () => {
   it('PATCH grants and revokes with 204 and GET permissions shows the result', async () => {
     const token = await login();
     const id = await createConnection(token, 'vm-1');
@@ -423,7 +424,7 @@ describe('/__sim control surface', () => {
   });
 });
 
-// --- the tunnel and the web client page (§7) ----------------------------------------------------------------
+// --- the tunnel and the web client page -------------------------------------------------------------
 
 interface TunnelClient {
   ws: WebSocket;

@@ -103,7 +103,7 @@ describe('Selkies driver', () => {
     expect(await k8s.checkRoute(host, 'ubuntu', 'pa55')).toBe('ready');
     expect(await k8s.checkRoute(host, 'ubuntu', 'wrong')).toBe('unauthorized');
 
-    // The manifest follows NOTES §7.
+    // The manifest as the Kubernetes API takes it.
     const stored = sim.object('Pod', NS, name);
     expect(stored?.metadata.labels).toEqual({ 'app.kubernetes.io/instance': 's1', 'app.kubernetes.io/managed-by': 'cdaas' });
     expect(stored?.spec).toMatchObject({

@@ -1,6 +1,6 @@
 /**
- * The Kubernetes simulator's contract (contracts/selkies NOTES §5–§7, §11), over plain HTTP: server-filled
- * metadata, Status errors, the pod lifecycle with GPU time-slicing, local-path claims, graceful deletion,
+ * The Kubernetes simulator's contract (K3s with NVIDIA time-slicing, the REST API a session uses), over plain HTTP:
+ * server-filled metadata, Status errors, the pod lifecycle with GPU time-slicing, local-path claims, graceful deletion,
  * selectors, discovery, the Traefik stand-in and deterministic faults.
  */
 import { KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node';

@@ -1,8 +1,7 @@
 /**
- * What a real Proxmox VE does that the bridge must cope with (REAL-PRODUCT-GAPS #1, #2, #5, #6, #8, #3):
- * HTTPS with the cluster's own CA, /cluster/resources from pvestatd's 10 s cache, config flocks held by a
- * clone, the second destroy's text, privilege-separated tokens, and a guest whose desktop answers some
- * seconds after its agent reported an address.
+ * What a real Proxmox VE does that the bridge must cope with: HTTPS with the cluster's own CA, /cluster/resources from
+ * pvestatd's 10 s cache, config flocks held by a clone, the second destroy's text, privilege-separated tokens, and a
+ * guest whose desktop answers some seconds after its agent reported an address.
  */
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -143,7 +143,7 @@ describe('Proxmox driver', () => {
   });
 
   it('picks the address of the NIC whose MAC matches net0', () => {
-    // NOTES §10 sample, plus a container bridge and a link-local address on the right NIC.
+    // A published network-get-interfaces answer, plus a container bridge and a link-local address on the right NIC.
     const result = [
       {
         name: 'lo',
@@ -181,7 +181,8 @@ describe('Proxmox driver with tasks in flight', () => {
 
   it('survives proxmox-api re-sending a clone POST whose reply was lost', async () => {
     let dropped = false;
-    // The first clone POST reaches the simulator, then the connection "fails": proxmox-api sends it again (NOTES §13).
+    // The first clone POST reaches the simulator, then the connection "fails": proxmox-api sends it again
+    // (ProxmoxEngine.ts).
     const flaky: typeof fetch = async (input, init) => {
       const res = await fetch(input, init);
       if (!dropped && init?.method === 'POST' && String(input).endsWith('/clone')) {

@@ -1,9 +1,10 @@
 /**
- * The Proxmox VE simulator against the wire contract (/work/shared/contracts/proxmox/NOTES.md),
- * seen the way a client sees it: raw HTTP, exact texts, statuses and shapes.
+ * The Proxmox VE simulator against the wire contract of pveproxy and qemu-server, seen the way a client sees it: raw
+ * HTTP, exact texts, statuses and shapes.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_TOKEN, type ProxmoxSimOptions, type ProxmoxSimulator, startProxmoxSimulator } from '../../simulators/proxmox/server';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const AUTH = `PVEAPIToken=${DEFAULT_TOKEN.id}=${DEFAULT_TOKEN.secret}`;
 
@@ -80,7 +81,7 @@ async function waitTask(sim: ProxmoxSimulator, upid: string): Promise<Record<str
   for (;;) {
     const r = await api(sim, 'GET', taskPath(upid, 'status'));
     if (obj(r.data).status === 'stopped') return obj(r.data);
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await sleep(5);
   }
 }
 
@@ -287,7 +288,7 @@ describe('Proxmox simulator fault injection', () => {
     expect((await simStats(sim)).faults).toEqual({ proxy_596: 1 });
   });
 
-  it('runs a call whose answer a proxy_596 loses, and not one a proxy_599 stops (NOTES §2)', async () => {
+  it('runs a call whose answer a proxy_596 loses, and not one a proxy_599 stops', async () => {
     sim.setFaults({ rate: 1, kinds: ['proxy_596'] });
     const lost = await api(sim, 'POST', '/nodes/pve1/qemu/9000/clone', { form: { newid: '320', name: 'desk-320' } });
     expect([lost.status, lost.text]).toEqual([596, '']);

@@ -1,8 +1,8 @@
 /**
- * The Selkies tasks against the Kubernetes simulator, on what K3s's kubelet does (REAL-PRODUCT-GAPS #4, #9): a
- * failed image pull is retried by the kubelet, so the first ErrImagePull is not final and the session comes up
- * with the pull reported as it goes; a pod the kubelet refuses at admission (UnexpectedAdmissionError) fails at
- * once. The pod is hardened and its namespace gets the desktops' NetworkPolicy.
+ * The Selkies tasks against the Kubernetes simulator, on what K3s's kubelet does (slow image pulls, admission
+ * failures): a failed image pull is retried by the kubelet, so the first ErrImagePull is not final and the session
+ * comes up with the pull reported as it goes; a pod the kubelet refuses at admission (UnexpectedAdmissionError) fails
+ * at once. The pod is hardened and its namespace gets the desktops' NetworkPolicy.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSelkiesDriver } from '../../on-prem-bridge/src/drivers/kubernetes';

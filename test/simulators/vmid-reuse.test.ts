@@ -1,7 +1,7 @@
 /**
- * A VMID freed by a delete is not handed to a new desktop while the old VM is being
- * destroyed (Proxmox removes the config last, NOTES §9), nor right after it (the
- * driver's quarantine), so a late task of the old VM can never hit the new one.
+ * A VMID freed by a delete is not handed to a new desktop while the old VM is being destroyed (qemu-server's destroy_vm
+ * removes the config last), nor right after it (the driver's quarantine), so a late task of the old VM can never hit
+ * the new one.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProxmoxDriver } from '../../on-prem-bridge/src/drivers/proxmox';

@@ -9,6 +9,7 @@
  * that finds Postgres reachable.
  */
 import { DurableObject } from 'cloudflare:workers';
+import { ObjectStorage, type SchemaStep } from '../shared/object-storage';
 import { withDb } from '../../src/db/client';
 import { ownedDesktopEntries } from '../../src/db/queries';
 import { type Bindings, config } from '../../src/env';
@@ -18,18 +19,27 @@ import { fail, ok, type Result } from '../../src/lib/result';
 /** After a seed that found Postgres unreachable, lists do not try again for this long. */
 const SEED_RETRY_MS = 60_000;
 
+const SCHEMA: SchemaStep[] = [
+  // 1: indexes made before versions have these already, and kept `seeded` in `settings`: it moves to meta.
+  (sql, store) => {
+    sql.exec(`CREATE TABLE IF NOT EXISTS desktops (
+      id TEXT PRIMARY KEY, user_id TEXT NOT NULL, plan TEXT NOT NULL, status TEXT NOT NULL,
+      created_at TEXT NOT NULL, revision INTEGER NOT NULL)`);
+    sql.exec('CREATE INDEX IF NOT EXISTS desktops_newest ON desktops (created_at DESC, id DESC)');
+    if (!store.hasTable('settings')) return;
+    for (const row of store.rows<{ key: string; value: string }>('SELECT key, value FROM settings')) store.put(row.key, row.value);
+    sql.exec('DROP TABLE settings');
+  },
+];
+
 export class DesktopIndex extends DurableObject<Bindings> {
-  private readonly sql: SqlStorage;
+  private readonly store: ObjectStorage;
   private seedRetryAt = 0;
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env);
-    this.sql = ctx.storage.sql;
-    this.sql.exec(`CREATE TABLE IF NOT EXISTS desktops (
-      id TEXT PRIMARY KEY, user_id TEXT NOT NULL, plan TEXT NOT NULL, status TEXT NOT NULL,
-      created_at TEXT NOT NULL, revision INTEGER NOT NULL)`);
-    this.sql.exec('CREATE INDEX IF NOT EXISTS desktops_newest ON desktops (created_at DESC, id DESC)');
-    this.sql.exec('CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
+    this.store = new ObjectStorage(ctx.storage);
+    this.store.migrate(SCHEMA);
   }
 
   /** Records a desktop as it is now; an entry older than the one held (a late retry) changes nothing. */
@@ -55,21 +65,20 @@ export class DesktopIndex extends DurableObject<Bindings> {
       args.push(q.status);
     } else if (!q.includeDeleted) where.push("status <> 'DELETED'");
     const cond = where.length ? `WHERE ${where.join(' AND ')}` : '';
-    const total = this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM desktops ${cond}`, ...args).one().n;
-    const ids = this.sql
-      .exec<{ id: string }>(
+    const total = this.store.scalar<number>(`SELECT count(*) FROM desktops ${cond}`, ...args) ?? 0;
+    const ids = this.store
+      .rows<{ id: string }>(
         `SELECT id FROM desktops ${cond} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`,
         ...args,
         q.limit,
         q.offset,
       )
-      .toArray()
       .map((r) => r.id);
     return ok({ ids, total });
   }
 
   private upsert(e: IndexEntry): void {
-    this.sql.exec(
+    this.store.run(
       `INSERT INTO desktops (id, user_id, plan, status, created_at, revision) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT(id) DO UPDATE SET user_id = excluded.user_id, plan = excluded.plan, status = excluded.status,
          created_at = excluded.created_at, revision = excluded.revision
@@ -89,7 +98,7 @@ export class DesktopIndex extends DurableObject<Bindings> {
    * forward, by the same revision), so the order of the two does not matter.
    */
   private async seedOnce(): Promise<Result<true>> {
-    if (this.sql.exec(`SELECT 1 FROM settings WHERE key = 'seeded'`).toArray().length > 0) return ok(true);
+    if (this.store.get<string>('seeded') !== null) return ok(true);
     const owner = ownerOfIndex(this.ctx.id.name ?? '');
     if (!owner) return fail('INTERNAL_ERROR', `desktop index with an unexpected name: ${this.ctx.id.name}`);
     // Lists must work while Postgres is down, and every desktop created or changed since this
@@ -104,9 +113,9 @@ export class DesktopIndex extends DurableObject<Bindings> {
       console.warn(JSON.stringify({ msg: 'desktop index not seeded from Postgres yet', index: this.ctx.id.name, error: String(err) }));
       return ok(true);
     }
-    this.ctx.storage.transactionSync(() => {
+    this.store.transaction(() => {
       for (const e of entries) this.upsert(e);
-      this.sql.exec(`INSERT INTO settings (key, value) VALUES ('seeded', ?) ON CONFLICT(key) DO NOTHING`, new Date().toISOString());
+      this.store.put('seeded', new Date().toISOString());
     });
     return ok(true);
   }

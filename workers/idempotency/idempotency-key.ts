@@ -7,15 +7,34 @@
 import { DurableObject } from 'cloudflare:workers';
 import type { Bindings } from '../../src/env';
 import { type Claim, IDEMPOTENCY_KEY_TTL_MS, type KeyRecord, decideClaim } from '../../src/lib/idempotency';
+import { ObjectStorage, type SchemaStep } from '../shared/object-storage';
 
 const RECORD = 'record';
 
+const SCHEMA: SchemaStep[] = [
+  // 1: keys claimed before versions kept their record in the key/value storage: it moves to meta.
+  (_sql, store) => {
+    const held = store.kv.get<KeyRecord>(RECORD);
+    if (held === undefined) return;
+    store.put(RECORD, held);
+    store.kv.delete(RECORD);
+  },
+];
+
 export class IdempotencyKey extends DurableObject<Bindings> {
+  private readonly store: ObjectStorage;
+
+  constructor(ctx: DurableObjectState, env: Bindings) {
+    super(ctx, env);
+    this.store = new ObjectStorage(ctx.storage);
+    this.store.migrate(SCHEMA);
+  }
+
   async claim(fingerprint: string, proposedDesktopId: string): Promise<Claim> {
-    const held = (await this.ctx.storage.get<KeyRecord>(RECORD)) ?? null;
+    const held = this.store.get<KeyRecord>(RECORD);
     const { claim, record } = decideClaim(held, { fingerprint, proposedDesktopId }, Date.now());
     if (record && record !== held) {
-      await this.ctx.storage.put(RECORD, record);
+      this.store.put(RECORD, record);
       await this.ctx.storage.setAlarm(record.firstSeenAt + IDEMPOTENCY_KEY_TTL_MS);
     }
     return claim;
@@ -23,17 +42,17 @@ export class IdempotencyKey extends DurableObject<Bindings> {
 
   /** The create answered 202: from now on the key answers that desktop. */
   async complete(desktopId: string): Promise<void> {
-    const held = await this.ctx.storage.get<KeyRecord>(RECORD);
-    if (held?.desktopId === desktopId) await this.ctx.storage.put(RECORD, { ...held, state: 'done' });
+    const held = this.store.get<KeyRecord>(RECORD);
+    if (held?.desktopId === desktopId) this.store.put(RECORD, { ...held, state: 'done' });
   }
 
   /** The create was refused or failed before its desktop existed: the key is free for another try. */
   async abandon(desktopId: string): Promise<void> {
-    const held = await this.ctx.storage.get<KeyRecord>(RECORD);
-    if (held?.desktopId === desktopId && held.state === 'pending') await this.ctx.storage.deleteAll();
+    const held = this.store.get<KeyRecord>(RECORD);
+    if (held?.desktopId === desktopId && held.state === 'pending') await this.store.deleteAll();
   }
 
   override async alarm(): Promise<void> {
-    await this.ctx.storage.deleteAll();
+    await this.store.deleteAll();
   }
 }

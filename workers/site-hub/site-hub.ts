@@ -11,6 +11,7 @@
  * queue, whose retries and dead-letter queue then decide its fate uniformly.
  */
 import { DurableObject } from 'cloudflare:workers';
+import { ObjectStorage, type SchemaStep } from '../shared/object-storage';
 import { withDb } from '../../src/db/client';
 import { describeDbError } from '../../src/db/errors';
 import { markSiteLink, siteKeyHash } from '../../src/db/queries';
@@ -18,16 +19,7 @@ import { timingSafeEqualHex } from '../../src/lib/ids';
 import { type Bindings, type Config, config } from '../../src/env';
 import { bookingOwner, gpuBookingId } from '../../src/lib/launch';
 import { randomId } from '../../src/lib/ids';
-import {
-  type GpuSlotState,
-  type Occupancy,
-  allocate,
-  emptyState,
-  isSlotCount,
-  occupancy,
-  release,
-  setInventory,
-} from '../../src/gpu/allocator';
+import { type GpuSlotState, allocate, emptyState, isSlotCount, occupancy, release, setInventory } from '../../src/gpu/allocator';
 import { fail, ok, type Result } from '../../src/lib/result';
 import {
   BridgeToEdgeSchema,
@@ -39,6 +31,8 @@ import {
   type SiteRequest,
 } from '../../src/schemas/bridge-protocol';
 import type { JobMessage } from '../../src/schemas/jobs';
+import type { Occupancy } from '../../src/schemas/gpu';
+import { type ReconcileReport, ReconcileReportSchema } from '../../src/schemas/reconcile';
 import type { BridgeReport } from '../desktop-session/desktop-session';
 
 interface Attachment {
@@ -70,8 +64,31 @@ const REQUEST_TIMEOUT_MS = 15_000;
 const ORPHAN_PREFIX = 'orphan-';
 const orphanBooking = (desktopId: string) => `${ORPHAN_PREFIX}${desktopId}`;
 
+/** Meta keys whose values releases before the versioned schema wrote as bare strings, not JSON. */
+const BARE_META_KEYS = ['keyHash', 'siteId', 'removed', 'deploymentId'];
+
+const SCHEMA: SchemaStep[] = [
+  // 1: the tables as the releases before versions made them (hubs deployed then have them already).
+  (sql, store) => {
+    // `orphan` = 1 for reconciliation's clean-ups, which no desktop owns (so no desktop is asked about them).
+    sql.exec(`CREATE TABLE IF NOT EXISTS commands (
+      id TEXT PRIMARY KEY, desktop_id TEXT NOT NULL, body TEXT NOT NULL,
+      lease_until INTEGER NOT NULL, sends INTEGER NOT NULL DEFAULT 1, orphan INTEGER NOT NULL DEFAULT 0)`);
+    if (!store.hasColumn('commands', 'orphan')) sql.exec('ALTER TABLE commands ADD COLUMN orphan INTEGER NOT NULL DEFAULT 0');
+    // Commands that found the site offline. The queue keeps retrying them with backoff;
+    // this copy lets a reconnecting bridge get them at once instead of at the next retry.
+    sql.exec('CREATE TABLE IF NOT EXISTS parked (id TEXT PRIMARY KEY, body TEXT NOT NULL, parked_at INTEGER NOT NULL)');
+    // Desktops whose leftovers reconciliation found, with when it first saw them.
+    sql.exec('CREATE TABLE IF NOT EXISTS orphans (desktop_id TEXT PRIMARY KEY, first_seen INTEGER NOT NULL)');
+    for (const key of BARE_META_KEYS) {
+      const row = store.first<{ value: string }>('SELECT value FROM meta WHERE key = ?', key);
+      if (row) store.put(key, row.value);
+    }
+  },
+];
+
 export class SiteHub extends DurableObject<Bindings> {
-  private readonly sql: SqlStorage;
+  private readonly store: ObjectStorage;
   private readonly cfg: Config;
   /** Frames of one desktop are applied in the order the bridge sent them. */
   private readonly desktopChains = new Map<string, Promise<unknown>>();
@@ -79,21 +96,9 @@ export class SiteHub extends DurableObject<Bindings> {
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env);
-    this.sql = ctx.storage.sql;
+    this.store = new ObjectStorage(ctx.storage);
     this.cfg = config(env);
-    this.sql.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
-    // `orphan` = 1 for reconciliation's clean-ups, which no desktop owns (so no desktop is asked about them).
-    this.sql.exec(`CREATE TABLE IF NOT EXISTS commands (
-      id TEXT PRIMARY KEY, desktop_id TEXT NOT NULL, body TEXT NOT NULL,
-      lease_until INTEGER NOT NULL, sends INTEGER NOT NULL DEFAULT 1, orphan INTEGER NOT NULL DEFAULT 0)`);
-    // Commands that found the site offline. The queue keeps retrying them with backoff;
-    // this copy lets a reconnecting bridge get them at once instead of at the next retry.
-    this.sql.exec(`CREATE TABLE IF NOT EXISTS parked (id TEXT PRIMARY KEY, body TEXT NOT NULL, parked_at INTEGER NOT NULL)`);
-    // Added after the first release: objects created before it get the column here.
-    const columns = this.sql.exec<{ name: string }>('PRAGMA table_info(commands)').toArray();
-    if (!columns.some((c) => c.name === 'orphan')) this.sql.exec('ALTER TABLE commands ADD COLUMN orphan INTEGER NOT NULL DEFAULT 0');
-    // Desktops whose leftovers reconciliation found, with when it first saw them.
-    this.sql.exec(`CREATE TABLE IF NOT EXISTS orphans (desktop_id TEXT PRIMARY KEY, first_seen INTEGER NOT NULL)`);
+    this.store.migrate(SCHEMA);
   }
 
   // ---- the site key ----
@@ -105,32 +110,32 @@ export class SiteHub extends DurableObject<Bindings> {
    * written to Postgres directly) takes Postgres' once; `unavailable` when it would need
    * Postgres and cannot reach it.
    */
-  async authenticate(siteId: string, keyHash: string): Promise<'ok' | 'refused' | 'unavailable'> {
-    let stored = this.meta('keyHash');
-    if (stored === null && this.meta('removed') === null) {
+  async authenticate(keyHash: string): Promise<'ok' | 'refused' | 'unavailable'> {
+    let stored = this.store.get<string>('keyHash');
+    if (stored === null && this.store.get<string>('removed') === null) {
       try {
-        stored = await withDb(this.cfg, (db) => siteKeyHash(db, siteId));
+        stored = await withDb(this.cfg, (db) => siteKeyHash(db, this.siteId()));
       } catch {
         return 'unavailable';
       }
-      if (stored !== null) this.setMeta({ keyHash: stored, siteId });
+      if (stored !== null) this.store.put('keyHash', stored);
     }
     return stored !== null && timingSafeEqualHex(keyHash, stored) ? 'ok' : 'refused';
   }
 
   /** A site registered, or its key rotated: a bridge still connected with the old key is hung up on. */
-  async setSiteKey(siteId: string, keyHash: string): Promise<void> {
-    const previous = this.meta('keyHash');
-    this.sql.exec(`DELETE FROM meta WHERE key = 'removed'`);
-    this.setMeta({ keyHash, siteId });
+  async setSiteKey(keyHash: string): Promise<void> {
+    const previous = this.store.get<string>('keyHash');
+    this.store.delete('removed');
+    this.store.put('keyHash', keyHash);
     if (previous !== null && previous !== keyHash) this.hangUp(SITE_KEY_ROTATED, 'site key rotated');
   }
 
   /** The site is removed: no key opens it any more, and its bridge is hung up on. Answers whether it had a key. */
   async removeSite(): Promise<boolean> {
-    const had = this.meta('keyHash') !== null;
-    this.sql.exec(`DELETE FROM meta WHERE key = 'keyHash'`);
-    this.setMeta({ removed: new Date().toISOString() });
+    const had = this.store.get<string>('keyHash') !== null;
+    this.store.delete('keyHash');
+    this.store.put('removed', new Date().toISOString());
     this.hangUp(SITE_REMOVED, 'site removed');
     return had;
   }
@@ -147,24 +152,12 @@ export class SiteHub extends DurableObject<Bindings> {
     if (!this.liveSocket()) this.ctx.waitUntil(this.requeueInFlight(`hung up: ${reason}`));
   }
 
-  private meta(key: string): string | null {
-    return this.sql.exec<{ value: string }>('SELECT value FROM meta WHERE key = ?', key).toArray()[0]?.value ?? null;
-  }
-
-  private setMeta(values: Record<string, string>): void {
-    for (const [key, value] of Object.entries(values)) {
-      this.sql.exec('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value', key, value);
-    }
-  }
-
   // ---- the bridge's WebSocket ----
 
   /** Called by the Worker route after it has verified the site key. */
   override async fetch(request: Request): Promise<Response> {
-    const siteId = request.headers.get('x-site-id');
-    if (!siteId || request.headers.get('upgrade')?.toLowerCase() !== 'websocket')
-      return new Response('expected a bridge WebSocket', { status: 400 });
-    this.sql.exec(`INSERT INTO meta (key, value) VALUES ('siteId', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, siteId);
+    if (request.headers.get('upgrade')?.toLowerCase() !== 'websocket') return new Response('expected a bridge WebSocket', { status: 400 });
+    const siteId = this.siteId();
     for (const old of this.ctx.getWebSockets()) {
       this.setAttachment(old, { replaced: true });
       old.close(4001, 'replaced by a newer connection of this site');
@@ -228,7 +221,7 @@ export class SiteHub extends DurableObject<Bindings> {
       case 'complete':
       case 'fail':
         await this.route(frame);
-        this.sql.exec('DELETE FROM commands WHERE id = ?', frame.commandId);
+        this.store.run('DELETE FROM commands WHERE id = ?', frame.commandId);
         return;
     }
   }
@@ -267,10 +260,10 @@ export class SiteHub extends DurableObject<Bindings> {
     const ws = this.liveSocket();
     const body = JSON.stringify(command);
     if (!ws) {
-      this.sql.exec('INSERT INTO parked (id, body, parked_at) VALUES (?, ?, ?) ON CONFLICT(id) DO NOTHING', command.id, body, Date.now());
+      this.store.run('INSERT INTO parked (id, body, parked_at) VALUES (?, ?, ?) ON CONFLICT(id) DO NOTHING', command.id, body, Date.now());
       return 'offline';
     }
-    this.sql.exec('DELETE FROM parked WHERE id = ?', command.id);
+    this.store.run('DELETE FROM parked WHERE id = ?', command.id);
     this.deliver(ws, command);
     return 'delivered';
   }
@@ -312,14 +305,13 @@ export class SiteHub extends DurableObject<Bindings> {
    */
   async noteOrphans(desktopIds: string[], now: number, graceMs: number): Promise<string[]> {
     const seen = new Set(desktopIds);
-    for (const row of this.sql.exec<{ desktop_id: string }>('SELECT desktop_id FROM orphans').toArray()) {
-      if (!seen.has(row.desktop_id)) this.sql.exec('DELETE FROM orphans WHERE desktop_id = ?', row.desktop_id);
+    for (const row of this.store.rows<{ desktop_id: string }>('SELECT desktop_id FROM orphans')) {
+      if (!seen.has(row.desktop_id)) this.store.run('DELETE FROM orphans WHERE desktop_id = ?', row.desktop_id);
     }
     for (const id of desktopIds)
-      this.sql.exec('INSERT INTO orphans (desktop_id, first_seen) VALUES (?, ?) ON CONFLICT DO NOTHING', id, now);
-    return this.sql
-      .exec<{ desktop_id: string }>('SELECT desktop_id FROM orphans WHERE first_seen <= ?', now - graceMs)
-      .toArray()
+      this.store.run('INSERT INTO orphans (desktop_id, first_seen) VALUES (?, ?) ON CONFLICT DO NOTHING', id, now);
+    return this.store
+      .rows<{ desktop_id: string }>('SELECT desktop_id FROM orphans WHERE first_seen <= ?', now - graceMs)
       .map((r) => r.desktop_id);
   }
 
@@ -447,15 +439,11 @@ export class SiteHub extends DurableObject<Bindings> {
   }
 
   private gpuState(): GpuSlotState {
-    const row = this.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = 'gpu'`).toArray()[0];
-    return row ? (JSON.parse(row.value) as GpuSlotState) : emptyState();
+    return this.store.get<GpuSlotState>('gpu') ?? emptyState();
   }
 
   private saveGpuState(state: GpuSlotState): void {
-    this.sql.exec(
-      `INSERT INTO meta (key, value) VALUES ('gpu', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
-      JSON.stringify(state),
-    );
+    this.store.put('gpu', state);
   }
 
   /**
@@ -464,11 +452,11 @@ export class SiteHub extends DurableObject<Bindings> {
    * new id, so nothing made before can ever look like its own orphan.
    */
   deploymentId(): string {
-    const row = this.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = 'deploymentId'`).toArray()[0];
-    if (row) return row.value;
+    const kept = this.store.get<string>('deploymentId');
+    if (kept) return kept;
     const id = [...crypto.getRandomValues(new Uint8Array(8))].map((b) => b.toString(16).padStart(2, '0')).join('');
-    this.sql.exec(`INSERT INTO meta (key, value) VALUES ('deploymentId', ?) ON CONFLICT(key) DO NOTHING`, id);
-    return this.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = 'deploymentId'`).one().value;
+    this.store.put('deploymentId', id);
+    return id;
   }
 
   /**
@@ -492,16 +480,13 @@ export class SiteHub extends DurableObject<Bindings> {
     if (stale.length) this.saveGpuState(state);
   }
 
-  async saveReconcileReport(report: unknown): Promise<void> {
-    this.sql.exec(
-      `INSERT INTO meta (key, value) VALUES ('reconcile', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
-      JSON.stringify(report),
-    );
+  async saveReconcileReport(report: ReconcileReport): Promise<void> {
+    this.store.put('reconcile', report);
   }
 
-  async lastReconcileReport(): Promise<unknown> {
-    const row = this.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = 'reconcile'`).toArray()[0];
-    return row ? (JSON.parse(row.value) as unknown) : null;
+  /** The last report; null without one, or for one of a shape this release does not read. */
+  async lastReconcileReport(): Promise<ReconcileReport | null> {
+    return ReconcileReportSchema.safeParse(this.store.get('reconcile')).data ?? null;
   }
 
   async status(): Promise<SiteStatus> {
@@ -514,7 +499,7 @@ export class SiteHub extends DurableObject<Bindings> {
       connectedAt: att ? new Date(att.connectedAt).toISOString() : null,
       lastSeenAt: att ? new Date(att.lastSeen).toISOString() : null,
       bridgeVersion: att?.bridgeVersion ?? null,
-      inFlight: this.sql.exec<{ n: number }>('SELECT count(*) AS n FROM commands').one().n,
+      inFlight: this.store.scalar<number>('SELECT count(*) FROM commands') ?? 0,
     };
   }
 
@@ -543,7 +528,7 @@ export class SiteHub extends DurableObject<Bindings> {
 
   /** Sends a command under a lease: it stays in `commands` until it completes or fails. */
   private deliver(ws: WebSocket, command: Command, orphan = false): void {
-    this.sql.exec(
+    this.store.run(
       `INSERT INTO commands (id, desktop_id, body, lease_until, orphan) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT(id) DO UPDATE SET lease_until = excluded.lease_until, sends = sends + 1`,
       command.id,
@@ -585,10 +570,10 @@ export class SiteHub extends DurableObject<Bindings> {
 
   private async dispatchParked(): Promise<void> {
     const siteId = this.siteId();
-    const rows = this.sql.exec<{ id: string; body: string }>('SELECT id, body FROM parked ORDER BY parked_at').toArray();
+    const rows = this.store.rows<{ id: string; body: string }>('SELECT id, body FROM parked ORDER BY parked_at');
     for (const row of rows) {
       const outcome = await this.dispatch({ siteId, command: JSON.parse(row.body) as Command });
-      if (outcome !== 'offline') this.sql.exec('DELETE FROM parked WHERE id = ?', row.id);
+      if (outcome !== 'offline') this.store.run('DELETE FROM parked WHERE id = ?', row.id);
     }
   }
 
@@ -605,7 +590,7 @@ export class SiteHub extends DurableObject<Bindings> {
     for (const row of this.inFlight()) {
       const message: JobMessage = { siteId, command: JSON.parse(row.body) as Command };
       await this.env.JOBS.send(message, { contentType: 'json' });
-      this.sql.exec('DELETE FROM commands WHERE id = ?', row.id);
+      this.store.run('DELETE FROM commands WHERE id = ?', row.id);
     }
     for (const resolve of this.pendingRequests.values())
       resolve({ type: 'response', requestId: '', ok: false, error: 'bridge disconnected' });
@@ -622,20 +607,18 @@ export class SiteHub extends DurableObject<Bindings> {
   }
 
   private inFlight() {
-    return this.sql
-      .exec<{ id: string; desktop_id: string; body: string; lease_until: number; orphan: number }>(
-        'SELECT id, desktop_id, body, lease_until, orphan FROM commands ORDER BY rowid',
-      )
-      .toArray();
+    return this.store.rows<{ id: string; desktop_id: string; body: string; lease_until: number; orphan: number }>(
+      'SELECT id, desktop_id, body, lease_until, orphan FROM commands ORDER BY rowid',
+    );
   }
 
   /** Hands a lapsed or lost command out again, unless its desktop has moved on to another command meanwhile. */
   private async resend(ws: WebSocket, row: { id: string; desktop_id: string; body: string; orphan: number }): Promise<void> {
     if (!row.orphan && !(await this.env.DESKTOP_SESSION.getByName(row.desktop_id).isActiveCommand(row.id))) {
-      this.sql.exec('DELETE FROM commands WHERE id = ?', row.id);
+      this.store.run('DELETE FROM commands WHERE id = ?', row.id);
       return;
     }
-    this.sql.exec(
+    this.store.run(
       'UPDATE commands SET lease_until = ?, sends = sends + 1 WHERE id = ?',
       Date.now() + this.cfg.LEASE_SECONDS * 1000,
       row.id,
@@ -645,7 +628,7 @@ export class SiteHub extends DurableObject<Bindings> {
 
   private renewLeases(ids: string[], now: number): void {
     const until = now + this.cfg.LEASE_SECONDS * 1000;
-    for (const id of ids) this.sql.exec('UPDATE commands SET lease_until = ? WHERE id = ?', until, id);
+    for (const id of ids) this.store.run('UPDATE commands SET lease_until = ? WHERE id = ?', until, id);
   }
 
   private send(ws: WebSocket, frame: EdgeToBridge): void {
@@ -661,8 +644,15 @@ export class SiteHub extends DurableObject<Bindings> {
     if (att) ws.serializeAttachment({ ...att, ...patch });
   }
 
+  /**
+   * The site is the hub's name (every caller reaches it with getByName). The runtime leaves the
+   * name out of an alarm that wakes a fresh instance when the alarm was scheduled before it
+   * carried names (Cloudflare changelog, 2026-03-15: "Access Durable Object name via
+   * ctx.id.name"), and local workerd after a restart: hubs made before then kept their site id
+   * under `siteId`, which is read then; nothing writes it any more.
+   */
   private siteId(): string {
-    return this.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = 'siteId'`).toArray()[0]?.value ?? 'unknown';
+    return this.ctx.id.name ?? this.store.get<string>('siteId') ?? 'unknown';
   }
 
   private async recordLink(siteId: string, connected: boolean): Promise<void> {

@@ -7,28 +7,33 @@
  * while Postgres is unreachable). Postgres gets a copy of the limit for queries.
  */
 import { DurableObject } from 'cloudflare:workers';
+import { ObjectStorage, type SchemaStep } from '../shared/object-storage';
 import type { Bindings } from '../../src/env';
 import { desktopStatuses } from '../../src/lib/desktop-statuses';
 import { DEFAULT_MAX_DESKTOPS } from '../../src/lib/quota';
 import { fail, ok, type Result } from '../../src/lib/result';
+import type { Quota } from '../../src/schemas/quota';
 
 /** A create takes milliseconds from its reservation to its desktop's Durable Object. */
 const ABANDONED_RESERVATION_MS = 5 * 60_000;
 
-export interface Quota {
-  maxDesktops: number;
-  custom: boolean;
-  active: number;
-}
+const SCHEMA: SchemaStep[] = [
+  // 1: accounts made before versions have this table already, and kept their limit in `settings`: it moves to meta.
+  (sql, store) => {
+    sql.exec('CREATE TABLE IF NOT EXISTS active_desktops (desktop_id TEXT PRIMARY KEY, reserved_at INTEGER NOT NULL)');
+    if (!store.hasTable('settings')) return;
+    for (const row of store.rows<{ key: string; value: number }>('SELECT key, value FROM settings')) store.put(row.key, row.value);
+    sql.exec('DROP TABLE settings');
+  },
+];
 
 export class UserAccount extends DurableObject<Bindings> {
-  private readonly sql: SqlStorage;
+  private readonly store: ObjectStorage;
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env);
-    this.sql = ctx.storage.sql;
-    this.sql.exec('CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value INTEGER NOT NULL)');
-    this.sql.exec('CREATE TABLE IF NOT EXISTS active_desktops (desktop_id TEXT PRIMARY KEY, reserved_at INTEGER NOT NULL)');
+    this.store = new ObjectStorage(ctx.storage);
+    this.store.migrate(SCHEMA);
   }
 
   /**
@@ -41,7 +46,7 @@ export class UserAccount extends DurableObject<Bindings> {
       return limit === undefined ? q : { ...q, maxDesktops: limit, custom: true };
     };
     // A create resumed under its Idempotency-Key holds its slot already.
-    if (this.sql.exec('SELECT 1 FROM active_desktops WHERE desktop_id = ?', desktopId).toArray().length > 0) return ok(quota());
+    if (this.store.first('SELECT 1 AS held FROM active_desktops WHERE desktop_id = ?', desktopId)) return ok(quota());
     const full = (q: Quota) => !unlimited && q.active >= q.maxDesktops;
     if (full(quota())) await this.releaseEnded();
     // Checked again after that await: this check and the insert below run as one step.
@@ -56,7 +61,7 @@ export class UserAccount extends DurableObject<Bindings> {
         `Quota exceeded: ${who} may have at most ${q.maxDesktops} active desktop${plural} (has ${q.active}); ${remedy}`,
       );
     }
-    this.sql.exec('INSERT INTO active_desktops (desktop_id, reserved_at) VALUES (?, ?) ON CONFLICT DO NOTHING', desktopId, Date.now());
+    this.store.run('INSERT INTO active_desktops (desktop_id, reserved_at) VALUES (?, ?) ON CONFLICT DO NOTHING', desktopId, Date.now());
     return ok(this.quotaNow());
   }
 
@@ -68,9 +73,7 @@ export class UserAccount extends DurableObject<Bindings> {
    * belongs to a create still on its way and stays.
    */
   private async releaseEnded(): Promise<void> {
-    const rows = this.sql
-      .exec<{ desktop_id: string; reserved_at: number }>('SELECT desktop_id, reserved_at FROM active_desktops')
-      .toArray();
+    const rows = this.store.rows<{ desktop_id: string; reserved_at: number }>('SELECT desktop_id, reserved_at FROM active_desktops');
     const views = await desktopStatuses(
       this.env,
       rows.map((r) => r.desktop_id),
@@ -78,28 +81,24 @@ export class UserAccount extends DurableObject<Bindings> {
     rows.forEach((r, i) => {
       const view = views[i];
       const abandoned = view === null && Date.now() - r.reserved_at > ABANDONED_RESERVATION_MS;
-      if (view?.status === 'DELETED' || abandoned) this.sql.exec('DELETE FROM active_desktops WHERE desktop_id = ?', r.desktop_id);
+      if (view?.status === 'DELETED' || abandoned) this.store.run('DELETE FROM active_desktops WHERE desktop_id = ?', r.desktop_id);
     });
   }
 
   /** The desktop is DELETED (or its creation was abandoned): its slot is free again. Idempotent. */
   async release(desktopId: string): Promise<void> {
-    this.sql.exec('DELETE FROM active_desktops WHERE desktop_id = ?', desktopId);
+    this.store.run('DELETE FROM active_desktops WHERE desktop_id = ?', desktopId);
   }
 
   /** The user's active desktops, newest first: what their desktop list is read from. */
   async activeDesktops(): Promise<string[]> {
-    return this.sql
-      .exec<{ desktop_id: string }>('SELECT desktop_id FROM active_desktops ORDER BY reserved_at DESC, desktop_id')
-      .toArray()
+    return this.store
+      .rows<{ desktop_id: string }>('SELECT desktop_id FROM active_desktops ORDER BY reserved_at DESC, desktop_id')
       .map((r) => r.desktop_id);
   }
 
   async setLimit(maxDesktops: number): Promise<Quota> {
-    this.sql.exec(
-      `INSERT INTO settings (key, value) VALUES ('maxDesktops', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
-      maxDesktops,
-    );
+    this.store.put('maxDesktops', maxDesktops);
     return this.quotaNow();
   }
 
@@ -108,8 +107,8 @@ export class UserAccount extends DurableObject<Bindings> {
   }
 
   private quotaNow(): Quota {
-    const limit = this.sql.exec<{ value: number }>(`SELECT value FROM settings WHERE key = 'maxDesktops'`).toArray()[0]?.value;
-    const active = this.sql.exec<{ n: number }>('SELECT count(*) AS n FROM active_desktops').one().n;
-    return { maxDesktops: limit ?? DEFAULT_MAX_DESKTOPS, custom: limit !== undefined, active };
+    const limit = this.store.get<number>('maxDesktops');
+    const active = this.store.scalar<number>('SELECT count(*) FROM active_desktops') ?? 0;
+    return { maxDesktops: limit ?? DEFAULT_MAX_DESKTOPS, custom: limit !== null, active };
   }
 }

@@ -1,7 +1,8 @@
 /**
- * The Guacamole driver: a thin client of the web app's REST API over fetch, logged in lazily as the admin.
- * Contract: /work/shared/contracts/guacamole/NOTES.md (section numbers below). Failures become InfraError
- * (system 'guacamole'), classified once here: network, time-out and 5xx are retryable; other 4xx are not.
+ * The Guacamole driver: a thin client of the web app's REST API over fetch, logged in lazily as the admin. Behaviour as
+ * guacamole-client's REST services implement it (guacamole/src/main/java/org/apache/guacamole/rest/, named below where
+ * a quirk is relied on). Failures become InfraError (system 'guacamole'), classified once here: network, time-out and
+ * 5xx are retryable; other 4xx are not.
  */
 import { z } from 'zod';
 import { type GuacamoleDriver, type GuacConnection, InfraError } from './types';
@@ -44,7 +45,10 @@ const UserSchema = z.object({ username: z.string(), attributes: AttributesSchema
 const ApiErrorSchema = z.object({ message: z.string().nullish(), type: z.string().nullish() });
 
 const ROOT = 'ROOT';
-/** §3: the text of a 403 for an unknown or expired token; a missing permission reads "Permission denied.". */
+/**
+ * RESTExceptionMapper and GuacamoleStatus: the text of a 403 for an unknown or expired token; a missing permission
+ * reads "Permission denied.".
+ */
 const SESSION_GONE = 'Permission Denied.';
 
 interface HttpResult {
@@ -76,7 +80,10 @@ const isRetryableStatus = (status: number) => (status >= 500 && status !== 501) 
 const definedAttributes = (attributes: Record<string, string | null> | undefined): Record<string, string> =>
   Object.fromEntries(Object.entries(attributes ?? {}).filter((entry): entry is [string, string] => entry[1] !== null));
 
-/** §7: unpadded base64url of `identifier NUL c NUL dataSource`, encoded like the UI's btoa (Latin-1 only). */
+/**
+ * The web client's ClientIdentifier.js: unpadded base64url of `identifier NUL c NUL dataSource`, encoded like the UI's
+ * btoa (Latin-1 only).
+ */
 export function guacamoleClientId(identifier: string, dataSource: string, type: 'c' | 'g' | 'a' = 'c'): string {
   const raw = `${identifier}\0${type}\0${dataSource}`;
   if ([...raw].some((char) => (char.codePointAt(0) ?? 0) > 0xff))
@@ -123,7 +130,7 @@ export function createGuacamoleDriver(opts: GuacamoleDriverOptions): GuacamoleDr
       headers['Content-Type'] = 'application/json';
       body = JSON.stringify(spec.json);
     }
-    // §2: the header form exists since 1.4.0 and keeps the token out of URLs and access logs.
+    // AuthenticationService.java: the header form exists since 1.4.0 and keeps the token out of URLs and access logs.
     if (token) headers['Guacamole-Token'] = token;
     try {
       const response = await doFetch(`${base}/api${path}`, { method, headers, body, signal: AbortSignal.timeout(timeoutMs) });
@@ -145,7 +152,7 @@ export function createGuacamoleDriver(opts: GuacamoleDriverOptions): GuacamoleDr
   }
 
   async function login(username: string, password: string): Promise<z.infer<typeof TokenSchema>> {
-    // §1: form-encoded, answered with 200 or 403 INVALID_CREDENTIALS.
+    // TokenRESTService.java: form-encoded, answered with 200 or 403 INVALID_CREDENTIALS.
     const result = await send('POST', '/tokens', { form: new URLSearchParams({ username, password }) }, null);
     if (result.status !== 200) throw failure('POST', '/tokens', result);
     return parse(TokenSchema, 'POST', '/tokens', result);
@@ -168,9 +175,10 @@ export function createGuacamoleDriver(opts: GuacamoleDriverOptions): GuacamoleDr
 
   /**
    * A call under /api/session/data/{dataSource}. Tokens die on web-app restart and after the idle timeout, and
-   * Guacamole answers that with 403 PERMISSION_DENIED (§2, pitfall 1): log in again once and retry. After a fresh
-   * login, a 403 for a session that is gone again ("Permission Denied.", §3) is still transient (the web app may be
-   * restarting) and is left to the caller's backoff; a missing permission ("Permission denied.") is permanent.
+   * Guacamole answers that with 403 PERMISSION_DENIED (not 401: GuacamoleStatus maps CLIENT_UNAUTHORIZED to 403): log
+   * in again once and retry. After a fresh login, a 403 for a session that is gone again ("Permission Denied.",
+   * AuthenticationService#getGuacamoleSession) is still transient (the web app may be restarting) and is left to the
+   * caller's backoff; a missing permission ("Permission denied.") is permanent.
    */
   async function call(method: string, subPath: string, spec: RequestSpec): Promise<HttpResult> {
     for (let attempt = 0; ; attempt++) {
@@ -217,7 +225,8 @@ export function createGuacamoleDriver(opts: GuacamoleDriverOptions): GuacamoleDr
   }
 
   async function updateConnection(identifier: string, opts: { name: string; protocol: string; parameters: Record<string, string> }) {
-    // §4 / pitfall 3: PUT replaces everything, so carry over what we do not manage (parent, attributes).
+    // ConnectionObjectTranslator#applyExternalChanges: PUT replaces everything, so carry over what we do not manage
+    // (parent, attributes).
     const current = parse(
       ConnectionSchema,
       'GET',
@@ -245,8 +254,8 @@ export function createGuacamoleDriver(opts: GuacamoleDriverOptions): GuacamoleDr
     },
 
     async createConnection(opts) {
-      // §4: POST answers 200 with the body plus the DB-assigned identifier; attributes must be present (the
-      // REST layer dereferences the map).
+      // The JDBC ModeledDirectoryObjectService: POST answers 200 with the body plus the DB-assigned identifier;
+      // attributes must be present (the REST layer dereferences the map).
       const result = await call('POST', '/connections', {
         json: { parentIdentifier: ROOT, name: opts.name, protocol: opts.protocol, parameters: opts.parameters, attributes: {} },
         accept: [200, 400],
@@ -313,7 +322,8 @@ export function createGuacamoleDriver(opts: GuacamoleDriverOptions): GuacamoleDr
     },
 
     async grantConnectionRead(username, identifier) {
-      // §6: JSON Patch array, values are case-sensitive enums ("read" is a 500), answered with 204.
+      // PermissionSetResource.java: JSON Patch array, values are case-sensitive enums ("read" is a 500), answered with
+      // 204.
       await call('PATCH', `${userPath(username)}/permissions`, {
         json: [{ op: 'add', path: `/connectionPermissions/${identifier}`, value: 'READ' }],
         accept: [204],
@@ -326,7 +336,7 @@ export function createGuacamoleDriver(opts: GuacamoleDriverOptions): GuacamoleDr
     },
 
     async probe() {
-      // §2: an admin call with the token only in the `Guacamole-Token` header, which Guacamole reads since 1.4.0.
+      // An admin call with the token only in the `Guacamole-Token` header, which Guacamole reads since 1.4.0.
       const result = await call('GET', '/self/effectivePermissions', { accept: [200] });
       const body = z.object({ systemPermissions: z.array(z.string()).optional() }).safeParse(result.body);
       return { headerAccepted: true, systemPermissions: body.success ? (body.data.systemPermissions ?? []) : [] };

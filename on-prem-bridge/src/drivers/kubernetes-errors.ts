@@ -1,7 +1,7 @@
 /**
- * Turns what `@kubernetes/client-node` throws into one InfraError (system 'kubernetes'). Non-2xx replies
- * are `ApiException`s with `.code` and `.body`, the Status JSON as a *string* (undefined for 401) (contracts/
- * selkies NOTES §7, §8); transport failures are undici's `TypeError: fetch failed` or an abort/time-out.
+ * Turns what `@kubernetes/client-node` throws into one InfraError (system 'kubernetes'). Non-2xx replies are
+ * `ApiException`s with `.code` and `.body`, the Status JSON as a *string* (undefined for 401) (client-node's
+ * src/gen/apis/exception.ts); transport failures are undici's `TypeError: fetch failed` or an abort/time-out.
  */
 import { ApiException } from '@kubernetes/client-node';
 import { InfraError } from './types';

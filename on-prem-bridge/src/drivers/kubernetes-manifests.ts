@@ -1,12 +1,12 @@
 /**
- * The per-session objects as the API takes them (contracts/selkies NOTES §7), built from the driver's
- * parameters and nothing else: the driver decides no policy here.
+ * The per-session objects as the Kubernetes REST API takes them, built from the driver's parameters and nothing else:
+ * the driver decides no policy here.
  */
 import type { V1EnvVar, V1Ingress, V1NetworkPolicy, V1PersistentVolumeClaim, V1Pod, V1Secret, V1Service } from '@kubernetes/client-node';
 import type { SelkiesEnvVar, SelkiesPodSpec } from './types';
 
 export const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'cdaas' } as const;
-/** NOTES §1: nginx on 8080 is the only port the desktop images serve. */
+/** nginx on 8080 is the only port the Selkies desktop images serve (their selkies-gstreamer-entrypoint.sh). */
 export const DESKTOP_PORT = 8080;
 export const TRAEFIK_GROUP = 'traefik.io';
 export const TRAEFIK_VERSION = 'v1alpha1';
@@ -29,7 +29,7 @@ function envVar(e: SelkiesEnvVar): V1EnvVar {
     : { name: e.name, value: e.value };
 }
 
-/** Quantities go over the wire as strings (NOTES §7); cores as millicores so 0.5 stays exact. */
+/** Quantities go over the wire as strings (the API's resource.Quantity); cores as millicores so 0.5 stays exact. */
 function cpuQuantity(cores: number): string {
   return Number.isInteger(cores) ? String(cores) : `${Math.round(cores * 1000)}m`;
 }
@@ -43,7 +43,7 @@ export function pvcManifest(name: string, storageGi: number, labels: Record<stri
     apiVersion: 'v1',
     kind: 'PersistentVolumeClaim',
     metadata: { name, labels: labelled(labels) },
-    // No storageClassName: the cluster's default class (K3s: local-path, WaitForFirstConsumer, NOTES §7).
+    // No storageClassName: the cluster's default class (K3s: local-path, WaitForFirstConsumer).
     spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: `${storageGi}Gi` } } },
   };
 }
@@ -55,7 +55,8 @@ export function podManifest(spec: SelkiesPodSpec): V1Pod {
     kind: 'Pod',
     metadata: { name: spec.name, labels: labelled(spec.labels) },
     spec: {
-      // NOTES §5: on K3s only the `nvidia` runtime class gets the GPU into the container; GPUs go in limits only.
+      // K3s (docs/advanced.md, NVIDIA runtime): only the `nvidia` runtime class gets the GPU into the container; GPUs
+      // go in limits only.
       ...(gpu ? { runtimeClassName: 'nvidia' } : {}),
       ...(spec.nodeName ? { nodeSelector: { 'kubernetes.io/hostname': spec.nodeName } } : {}),
       restartPolicy: 'Always',
@@ -80,7 +81,8 @@ export function podManifest(spec: SelkiesPodSpec): V1Pod {
             },
             requests: { cpu: cpuQuantity(spec.cpuRequest ?? spec.cpu), memory: `${spec.memoryRequestMi ?? spec.memoryMi}Mi` },
           },
-          // NOTES §6.2: TCP 8080 accepting ⇒ X and signalling are up; an httpGet would meet nginx's Basic auth (§10.4).
+          // The image's supervisord starts nginx only once selkies listens, so TCP 8080 accepting ⇒ X and signalling
+          // are up; an httpGet would meet nginx's Basic auth, which covers /health too.
           readinessProbe: { tcpSocket: { port: DESKTOP_PORT }, periodSeconds: 2, failureThreshold: 150 },
           securityContext: { allowPrivilegeEscalation: false, privileged: false, capabilities: { drop: ['ALL'] } },
           volumeMounts: [
@@ -106,7 +108,7 @@ export function serviceManifest(name: string, selector: Record<string, string>, 
   };
 }
 
-/** NOTES §3/§7: a dedicated host at `/` (path prefixes break the v1.6.2 web client); pathType is required. */
+/** A dedicated host at `/` (selkies v1.6.2's gst-web app.js asks for /turn at the root); pathType is required (networking/v1). */
 export function ingressManifest(
   name: string,
   host: string,
@@ -135,7 +137,7 @@ export function ingressManifest(
   };
 }
 
-/** Traefik v3 IngressRoute (group traefik.io; NOTES §7: one value per matcher). */
+/** Traefik v3 IngressRoute (group traefik.io; v3 rules take one value per matcher). */
 export function ingressRouteManifest(
   name: string,
   host: string,

@@ -1,7 +1,7 @@
 /**
- * The end-to-end readiness check of a session (contracts/selkies NOTES §6.3): `GET /health` through the ingress
- * with the desktop's Basic credentials. It speaks node:http(s) rather than fetch because it must name the session
- * host in `Host` (and in TLS SNI) while connecting to a fixed ingress address, and fetch drops a Host header.
+ * The end-to-end readiness check of a session: `GET /health` through the ingress with the desktop's Basic credentials.
+ * It speaks node:http(s) rather than fetch because it must name the session host in `Host` (and in TLS SNI) while
+ * connecting to a fixed ingress address, and fetch drops a Host header.
  */
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -21,7 +21,7 @@ export interface RouteProbeOptions {
 const MAX_BODY = 4096;
 
 export function classifyRouteStatus(status: number, body: string): RouteCheck {
-  // NOTES §6.3: selkies' health route answers `OK\n` behind nginx's Basic auth.
+  // selkies' health route (signalling_web.py) answers `OK\n` behind nginx's Basic auth.
   if (status === 200) return body.trim() === 'OK' ? 'ready' : 'no-backend';
   if (status === 401) return 'unauthorized';
   // Traefik: 503 "no available server" with allowEmptyServices, else 404 because the router is dropped while the

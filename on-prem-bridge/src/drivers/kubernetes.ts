@@ -1,9 +1,9 @@
 /**
- * The bridge's Kubernetes driver for Selkies GPU desktops on K3s: a thin typed client over
- * `@kubernetes/client-node` 2.x (contract: /work/shared/contracts/selkies/NOTES.md, § numbers cited below).
- * It creates, reads and deletes the per-session objects of §7 in one namespace and checks a session through
- * its route (§6.3). Every failure leaves as an InfraError (system 'kubernetes') whose `retryable` says whether
- * trying again can help; idempotent ensure-methods treat 409 AlreadyExists as "exists", deletes treat 404 as done.
+ * The bridge's Kubernetes driver for Selkies GPU desktops on K3s: a thin typed client over `@kubernetes/client-node`
+ * 2.x. It creates, reads and deletes the per-session objects (a Secret, a Pod, a Service, an Ingress or Traefik
+ * IngressRoute, the user's PVC) in one namespace and checks a session through its route. Every failure leaves as an
+ * InfraError (system 'kubernetes') whose `retryable` says whether trying again can help; idempotent ensure-methods
+ * treat 409 AlreadyExists as "exists", deletes treat 404 as done.
  */
 import {
   AuthorizationV1Api,
@@ -48,7 +48,7 @@ export interface SelkiesDriverOptions {
   /** A service-account bearer token with rights on `namespace` (and get/list on nodes for listGpuNodes). */
   token: string;
   namespace: string;
-  /** Wildcard domain of the session hosts: `<name>.<routeDomain>` (NOTES §3). */
+  /** Wildcard domain of the session hosts: `<name>.<routeDomain>` (one host per session: the web client needs the root). */
   routeDomain: string;
   /** Where the ingress listens, if the session hosts do not resolve from the bridge; default `https://<host>`. */
   routeOrigin?: string;
@@ -68,7 +68,7 @@ export interface SelkiesDriverOptions {
   timeoutMs?: number;
 }
 
-/** Status reason of a create that met an existing object (NOTES §7). */
+/** Status reason of a create that met an existing object (409). */
 const ALREADY_EXISTS = 'AlreadyExists';
 /** Optimistic-concurrency retries of a Secret update before giving up with a retryable error. */
 const MAX_UPDATE_ATTEMPTS = 3;
@@ -124,7 +124,10 @@ function intOr(value: string | undefined, fallback: number): number {
   return Number.isFinite(n) && n > 0 ? n : fallback;
 }
 
-/** NOTES §5: allocatable nvidia.com/gpu = GPUs × time-slicing replicas; GFD labels carry count, replicas and model. */
+/**
+ * NVIDIA's device plugin with time-slicing: allocatable nvidia.com/gpu = GPUs × time-slicing replicas; GFD labels carry
+ * count, replicas and model.
+ */
 function toGpuNode(node: V1Node): GpuNode | null {
   const slots = Number.parseInt(node.status?.allocatable?.['nvidia.com/gpu'] ?? '0', 10);
   if (!Number.isFinite(slots) || slots <= 0) return null;
@@ -179,7 +182,7 @@ function toPvcState(pvc: V1PersistentVolumeClaim): SelkiesPvcState {
   const phase = pvc.status?.phase === 'Bound' || pvc.status?.phase === 'Lost' ? pvc.status.phase : 'Pending';
   return {
     phase,
-    // NOTES §7: local volumes are node-bound; the selected node is where the user's next session must run.
+    // local-path volumes are node-bound; the selected node is where the user's next session must run.
     node: pvc.metadata?.annotations?.['volume.kubernetes.io/selected-node'] ?? null,
     deleting: Boolean(pvc.metadata?.deletionTimestamp),
     storage: pvc.spec?.resources?.requests?.storage ?? pvc.status?.capacity?.storage ?? '',
@@ -293,7 +296,8 @@ export function createSelkiesDriver(opts: SelkiesDriverOptions): SelkiesDriver {
       const what = `ensure pod ${namespace}/${spec.name}`;
       const outcome = await ensure(what, () => core.createNamespacedPod({ namespace, body: podManifest(spec) }));
       if (outcome === 'created') return outcome;
-      // NOTES §7: deletion is asynchronous. A pod of that name that is terminating will vanish: not "exists".
+      // Deletion is graceful (the pod lingers with a deletionTimestamp). A pod of that name that is terminating will
+      // vanish: not "exists".
       const existing = await read(what, () => core.readNamespacedPod({ name: spec.name, namespace }));
       if (existing === null || existing.metadata?.deletionTimestamp)
         throw new InfraError(`kubernetes ${what}: a pod of that name is still terminating`, 'kubernetes', 409, true);

@@ -1,12 +1,15 @@
 /**
- * Turns what the `proxmox-api` package throws into one InfraError. The package throws plain Errors
- * with no status field (contract NOTES.md §13), so status, Proxmox message and retryability are read
- * from the message text; Proxmox itself uses HTTP 500 for transient and permanent failures alike
- * (§2), so the text decides.
+ * Turns what the `proxmox-api` package throws into one InfraError. The package throws plain Errors with no status field
+ * (its ProxmoxEngine.ts), so status, Proxmox message and retryability are read from the message text; Proxmox itself
+ * uses HTTP 500 for transient and permanent failures alike (a plain `die` in a handler, pve-manager's
+ * PVE/HTTPServer.pm), so the text decides.
  */
 import { InfraError } from './types';
 
-/** Failures that go away by themselves: lock/flock time-outs (§6), a booting agent (§10), lost quorum, hops timing out. */
+/**
+ * Failures that go away by themselves: lock/flock time-outs (pve-common's lock_file_full), a booting agent
+ * (qemu-server's QemuServer/Agent.pm), lost quorum, hops timing out.
+ */
 const TRANSIENT_TEXT = [
   /got timeout/i,
   /VM is locked/,
@@ -40,7 +43,7 @@ const PERMANENT_TEXT = [
   /invalid/i,
 ];
 
-/** Exit statuses of tasks worth retrying: only the lock and time-out texts (§5, §6). */
+/** Exit statuses of tasks worth retrying: only the lock and time-out texts (pve-common's UPID.pm status_is_error). */
 const TRANSIENT_TASK_TEXT = [/got timeout/i, /VM is locked/, /can't lock file/];
 
 export function isRetryableTaskStatus(exitstatus: string): boolean {
@@ -49,7 +52,8 @@ export function isRetryableTaskStatus(exitstatus: string): boolean {
 
 export function isRetryable(status: number, text: string): boolean {
   if (status === 0) return true;
-  // §2: 595–599 are AnyEvent::HTTP pseudo-statuses of a proxied hop; the call may even have completed.
+  // pve-http-server's AnyEvent.pm proxy_request: 595–599 are AnyEvent::HTTP pseudo-statuses of a proxied hop; the call
+  // may even have completed.
   if (status >= 595 && status <= 599) return true;
   if ([408, 429, 502, 503, 504].includes(status)) return true;
   if (status !== 500) return false;
@@ -74,7 +78,10 @@ function apiPath(url: string): string {
   }
 }
 
-/** §2: message from the JSON body (libpve-http-server-perl ≥ 5.2.0), else the reason phrase; 400s list `errors`. */
+/**
+ * pve-http-server's Formatter/Standard.pm: message from the JSON body (libpve-http-server-perl ≥ 5.2.0), else the
+ * reason phrase; 400s list `errors`.
+ */
 function describeBody(reason: string, bodyText: string): string {
   let body: unknown;
   try {

@@ -1,6 +1,6 @@
 /**
- * Pure helpers of the Proxmox driver: UPID parsing (contract NOTES.md §5) and picking the guest's
- * address from the agent's network-get-interfaces answer (§10).
+ * Pure helpers of the Proxmox driver: UPID parsing (pve-common's PVE/UPID.pm) and picking the guest's address from the
+ * agent's network-get-interfaces answer (qemu-server's API2/Qemu/Agent.pm).
  */
 import { z } from 'zod';
 

@@ -1,12 +1,11 @@
 /**
- * The bridge's Proxmox VE driver: a thin typed client over the `proxmox-api` package
- * (contract: /work/shared/contracts/proxmox/NOTES.md, § numbers cited below). Every failure
- * leaves as an InfraError whose `retryable` says whether trying again can help.
+ * The bridge's Proxmox VE driver: a thin typed client over the `proxmox-api` package. Every failure leaves as an
+ * InfraError whose `retryable` says whether trying again can help.
  */
 import proxmoxApi, { type Proxmox, type ProxmoxEngineOptions } from 'proxmox-api';
 import { isRetryableTaskStatus, toInfraError } from './proxmox-errors';
 import { macOfNet, parseUpid, pickGuestIpv4 } from './proxmox-guest';
-import { pollInterval } from '../sleep';
+import { pollInterval, sleep } from '../sleep';
 import { InfraError, type ProxmoxDriver, type ProxmoxProbe, type VmSummary } from './types';
 
 export interface ProxmoxDriverOptions {
@@ -39,21 +38,6 @@ const MAX_LOGS_READ = 10;
 
 function abortError(signal: AbortSignal): unknown {
   return signal.reason ?? new DOMException('The operation was aborted.', 'AbortError');
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(abortError(signal));
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal ? abortError(signal) : new Error('aborted'));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /** Runs calls one at a time, in order (an in-process mutex). */
@@ -91,7 +75,7 @@ function toSummary(r: Record<string, unknown>): VmSummary {
     status: String(r.status ?? 'unknown'),
     tags,
     ...(typeof r.lock === 'string' && r.lock !== '' ? { lock: r.lock } : {}),
-    // Booleans come back as 1/0 (NOTES §4).
+    // Booleans come back as 1/0 (Perl; qemu-server's QemuServer.pm).
     template: r.template === 1 || r.template === '1' || r.template === true,
   };
 }
@@ -140,7 +124,8 @@ export function createProxmoxDriver(opts: ProxmoxDriverOptions): ProxmoxDriver &
 
   /**
    * Every VM, read per node from `GET /nodes/{node}/qemu`, which reads the configs: live names, status and template
-   * flags. `/cluster/resources` takes those from pvestatd's cache, up to 10 s old (REAL-PRODUCT-GAPS #2).
+   * flags. `/cluster/resources` takes those from pvestatd's cache, up to 10 s old (pve-manager's API2Tools.pm
+   * extract_vm_stats; pvestatd updates every 10 s).
    */
   async function listVms(): Promise<VmSummary[]> {
     const nodes: unknown[] = await call(() => pve.nodes.$get());
@@ -168,9 +153,9 @@ export function createProxmoxDriver(opts: ProxmoxDriverOptions): ProxmoxDriver &
   }
 
   /**
-   * The newest clone task of `templateVmid` whose log shows it creating disks for `newid`
-   * (`Logical volume "vm-<newid>-disk-0" created.`), or null. The task id of a clone is the
-   * source vmid (§5), so the log is the only place that names the target.
+   * The newest clone task of `templateVmid` whose log shows it creating disks for `newid` (`Logical volume
+   * "vm-<newid>-disk-0" created.`), or null. The task id of a clone is the source vmid (qemu-server's clone_vm forks
+   * its worker on the source), so the log is the only place that names the target.
    */
   async function findCloneTask(node: string, templateVmid: number, newid: number): Promise<string | null> {
     const tasks: unknown[] = await call(() =>
@@ -187,9 +172,9 @@ export function createProxmoxDriver(opts: ProxmoxDriverOptions): ProxmoxDriver &
   }
 
   /**
-   * `newid` already exists: proxmox-api re-sends a POST whose first attempt failed on the way back
-   * (§13), and a crashed caller retries. If the VM is our clone (our name, or the temporary
-   * `lock: clone` config of a clone in progress, §6), hand back its clone task.
+   * `newid` already exists: proxmox-api re-sends a POST whose first attempt failed on the way back (proxmox-api's
+   * ProxmoxEngine.ts resends once on a fetch failure), and a crashed caller retries. If the VM is our clone (our name,
+   * or the temporary `lock: clone` config of a clone in progress), hand back its clone task.
    */
   async function resumeClone(o: Parameters<ProxmoxDriver['cloneVm']>[0], post: () => Promise<string>): Promise<string> {
     const existing = (await listVms()).find((v) => v.vmid === o.newid);
@@ -244,9 +229,9 @@ export function createProxmoxDriver(opts: ProxmoxDriverOptions): ProxmoxDriver &
       ) {
         return Promise.reject(new InfraError(`Proxmox: invalid VMID range [${range.min}, ${range.max}]`, 'proxmox', 0, false));
       }
-      // §12: nextid never reserves, so allocations in this process are serialized and an id handed
-      // out stays quarantined for quarantineMs: its clone may not be listed yet. The list of taken ids is
-      // read at most once a minute (a site may have thousands of VMs); `nextid?vmid=` checks each pick live.
+      // pve-manager's API2/Cluster.pm nextid never reserves, so allocations in this process are serialized and an id
+      // handed out stays quarantined for quarantineMs: its clone may not be listed yet. The list of taken ids is read
+      // at most once a minute (a site may have thousands of VMs); `nextid?vmid=` checks each pick live.
       return serialized(async () => {
         const now = Date.now();
         for (const [id, until] of handedOut) if (until <= now) handedOut.delete(id);
@@ -287,7 +272,7 @@ export function createProxmoxDriver(opts: ProxmoxDriverOptions): ProxmoxDriver &
       try {
         return await call(post);
       } catch (e) {
-        // §7: a taken newid is refused synchronously with this text.
+        // qemu-server's clone_vm: a taken newid is refused synchronously with this text.
         if (e instanceof InfraError && /config file already exists/.test(e.message)) return resumeClone(o, post);
         throw e;
       }
@@ -303,7 +288,7 @@ export function createProxmoxDriver(opts: ProxmoxDriverOptions): ProxmoxDriver &
         if (signal?.aborted) throw abortError(signal);
         let status: Record<string, string | number> | null = null;
         try {
-          // §5: the task lives on the node named in the UPID.
+          // The task lives on the node named in the UPID.
           status = toConfig(await call(() => pve.nodes.$(parsed.node).tasks.$(upid).status.$get()));
           failures = 0;
         } catch (e) {
@@ -329,7 +314,7 @@ export function createProxmoxDriver(opts: ProxmoxDriverOptions): ProxmoxDriver &
     startVm: (node, vmid) => call(() => qemu(node, vmid).status.start.$post()),
     shutdownVm: (node, vmid, timeoutSeconds) => call(() => qemu(node, vmid).status.shutdown.$post({ timeout: timeoutSeconds })),
     stopVm: (node, vmid) => call(() => qemu(node, vmid).status.stop.$post()),
-    // purge: also drop the VM from backup jobs, replication and HA (§9 "needs purge=1").
+    // purge: also drop the VM from backup jobs, replication and HA (qemu-server's destroy_vm).
     destroyVm: (node, vmid) => call(() => qemu(node, vmid).$delete({ purge: true, 'destroy-unreferenced-disks': true })),
 
     async version() {
@@ -355,7 +340,7 @@ export function createProxmoxDriver(opts: ProxmoxDriverOptions): ProxmoxDriver &
       try {
         reply = await call(() => qemu(node, vmid).agent['network-get-interfaces'].$get());
       } catch (e) {
-        // §10: the phases before the guest is up are answers, not failures.
+        // QemuServer/Agent.pm assert_agent_available: the phases before the guest is up are answers, not failures.
         if (e instanceof InfraError && /QEMU guest agent is not running|VM \d+ is not running/.test(e.message)) return null;
         throw e;
       }

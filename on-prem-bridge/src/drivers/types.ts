@@ -109,11 +109,14 @@ export interface GuacamoleDriver {
   loginAs(username: string, password: string): Promise<{ authToken: string; dataSource: string }>;
   /** For `doctor`: an admin call authenticated by the `Guacamole-Token` header (1.4+), and the admin's system permissions. */
   probe(): Promise<{ headerAccepted: boolean; systemPermissions: string[] }>;
-  /** `<publicBase>/#/client/<base64url(id\0c\0dataSource)>?token=<token>` (contracts §7). */
+  /**
+   * `<publicBase>/#/client/<base64url(id\0c\0dataSource)>?token=<token>` (guacamole-client's ClientIdentifier.js and
+   * relocateParameters.js).
+   */
   clientUrl(identifier: string, dataSource: string, authToken: string): string;
 }
 
-/** A GPU node as the NVIDIA device plugin and GPU feature discovery describe it (contracts/selkies NOTES §5). */
+/** A GPU node as the NVIDIA device plugin and GPU feature discovery describe it. */
 export interface GpuNode {
   node: string;
   /** Physical GPUs (label nvidia.com/gpu.count; else allocatable ÷ slotsPerGpu). */
@@ -135,7 +138,7 @@ export interface SelkiesPodSpec {
   name: string;
   /** Should carry `app.kubernetes.io/instance: <desktop>`; the driver adds `app.kubernetes.io/managed-by: cdaas`. */
   labels: Record<string, string>;
-  /** Pin a frozen tag (NOTES §1, §9). */
+  /** Pin a frozen tag: `latest` moves, and Selkies' unreleased main speaks another protocol. */
   image: string;
   env: SelkiesEnvVar[];
   /** `nvidia.com/gpu` to request; 0 = no GPU (then no runtime class and no GPU limit). */
@@ -155,12 +158,12 @@ export interface SelkiesPodSpec {
 
 export interface SelkiesPodState {
   phase: 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown';
-  /** Condition Ready=True: the readiness probe on tcp 8080 passed (NOTES §6.2). */
+  /** Condition Ready=True: the readiness probe on tcp 8080 passed. */
   ready: boolean;
   node: string | null;
   /** Deleted and waiting out its grace period (metadata.deletionTimestamp). */
   deleting: boolean;
-  /** PodScheduled=False message, e.g. `0/2 nodes are available: 2 Insufficient nvidia.com/gpu. …` (NOTES §6.1). */
+  /** PodScheduled=False message, e.g. `0/2 nodes are available: 2 Insufficient nvidia.com/gpu. …` (the scheduler's). */
   schedulingMessage: string | null;
   /** Why the desktop container is not running, e.g. ErrImagePull, CreateContainerConfigError, CrashLoopBackOff, or the pod's failure reason. */
   containerReason: string | null;
@@ -171,7 +174,7 @@ export interface SelkiesPodState {
 export interface SelkiesPvcState {
   /** `Pending` until the first pod using it is scheduled (local-path, WaitForFirstConsumer: not an error). */
   phase: 'Pending' | 'Bound' | 'Lost';
-  /** The node its local volume lives on, once bound (NOTES §7). */
+  /** The node its local volume lives on, once bound (local-path volumes are node-local). */
   node: string | null;
   deleting: boolean;
   /** Requested size, e.g. `20Gi`. */
@@ -179,9 +182,9 @@ export interface SelkiesPvcState {
 }
 
 /**
- * GET https://<host>/health through the ingress with Basic credentials (NOTES §6.3): `ready` = 200;
- * `unauthorized` = the desktop answered 401 (up, other password); `no-backend` = the ingress has no ready pod
- * for the host (404/5xx); `unreachable` = no answer at all (network, TLS, time-out).
+ * GET https://<host>/health through the ingress with Basic credentials: `ready` = 200; `unauthorized` = the desktop
+ * answered 401 (up, other password); `no-backend` = the ingress has no ready pod for the host (404/5xx); `unreachable`
+ * = no answer at all (network, TLS, time-out).
  */
 export type RouteCheck = 'ready' | 'unauthorized' | 'no-backend' | 'unreachable';
 
@@ -189,9 +192,9 @@ export type RouteCheck = 'ready' | 'unauthorized' | 'no-backend' | 'unreachable'
 export type EnsureOutcome = 'created' | 'exists';
 
 /**
- * Selkies desktops on K3s: one Pod, Secret, Service and Ingress/IngressRoute per session and one PVC per user,
- * all in the driver's namespace (NOTES §7). Creates are idempotent (an existing object is `exists`), deletes of
- * missing objects succeed, reads of missing objects return null.
+ * Selkies desktops on K3s: one Pod, Secret, Service and Ingress/IngressRoute per session and one PVC per user, all in
+ * the driver's namespace. Creates are idempotent (an existing object is `exists`), deletes of missing objects succeed,
+ * reads of missing objects return null.
  */
 export interface SelkiesDriver {
   /** Nodes with allocatable `nvidia.com/gpu`. */
@@ -207,7 +210,7 @@ export interface SelkiesDriver {
   ensurePod(spec: SelkiesPodSpec): Promise<EnsureOutcome>;
   /** ClusterIP Service on port 8080 → the pods matching `selector`. */
   ensureService(name: string, selector: Record<string, string>, labels?: Record<string, string>): Promise<EnsureOutcome>;
-  /** Ingress (or Traefik IngressRoute) routing `host` at `/` to the service's port 8080 (NOTES §3: one host per session). */
+  /** Ingress (or Traefik IngressRoute) routing `host` at `/` to the service's port 8080 (one host per session). */
   ensureRoute(name: string, host: string, serviceName: string, labels?: Record<string, string>): Promise<EnsureOutcome>;
   getPod(name: string): Promise<SelkiesPodState | null>;
   getPvc(name: string): Promise<SelkiesPvcState | null>;
@@ -216,7 +219,7 @@ export interface SelkiesDriver {
   deleteService(name: string): Promise<void>;
   deleteRoute(name: string): Promise<void>;
   deleteSecret(name: string): Promise<void>;
-  /** Deletes the claim and, with local-path's reclaimPolicy Delete, the user's data (NOTES §7). */
+  /** Deletes the claim and, with local-path's reclaimPolicy Delete, the user's data. */
   deletePvc(name: string): Promise<void>;
   /**
    * The cluster-wide egress rules of the namespace's desktop pods (NetworkPolicy `cdaas-desktops`): DNS, the

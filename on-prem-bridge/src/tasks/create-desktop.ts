@@ -99,10 +99,9 @@ async function ensureVm(deps: TaskDeps, t: Tools, spec: DesktopSpec, r: Reporter
 }
 
 /**
- * One clone with its retries. Each attempt looks first, since an earlier attempt's clone
- * may have finished. A POST retried after a time-out can arrive twice (contracts/proxmox
- * §13); the driver then resumes the clone already running into this id, and the
- * finished config tells whether that clone is really ours.
+ * One clone with its retries. Each attempt looks first, since an earlier attempt's clone may have finished. A POST
+ * retried after a time-out can arrive twice (proxmox-api resends once on a fetch failure); the driver then resumes the
+ * clone already running into this id, and the finished config tells whether that clone is really ours.
  */
 async function cloneOnce(deps: TaskDeps, t: Tools, spec: DesktopSpec, template: Template, ref: VmRef): Promise<'cloned' | 'vmid-taken'> {
   const name = vmName(spec.desktopId);
@@ -124,7 +123,7 @@ async function cloneOnce(deps: TaskDeps, t: Tools, spec: DesktopSpec, template: 
           });
           await deps.proxmox.waitForTask(upid, { signal: t.signal, pollMs: deps.timing.pollMs });
         } catch (err) {
-          // nextid never reserves (§12): someone else may have taken our id in between.
+          // nextid never reserves (pve-manager's API2/Cluster.pm): someone else may have taken our id in between.
           if (err instanceof InfraError && /already exists/i.test(err.message)) {
             return (await cloneState(deps, spec.desktopId, ref)) === 'foreign' ? ('vmid-taken' as const) : ('cloned' as const);
           }
@@ -146,8 +145,8 @@ async function cloneOnce(deps: TaskDeps, t: Tools, spec: DesktopSpec, template: 
 
 /** configure_vm: cores, memory, identity and the guest login. Skipped once the VM runs. */
 async function configure(deps: TaskDeps, t: Tools, spec: DesktopSpec, vm: VmRef, r: Reporter, login: DesktopLogin): Promise<void> {
-  // Changes to a running VM stay pending until the next boot (§8); a running VM of ours
-  // was configured before it was first started.
+  // Changes to a running VM stay pending until the next boot (qemu-server's update_vm_api); a running VM of ours was
+  // configured before it was first started.
   if (await isRunning(deps, t, vm)) {
     r.report('configure_vm', `VM ${vm.vmid} is running, so it was configured by an earlier run`);
     return;
@@ -195,7 +194,8 @@ async function resolveTemplate(deps: TaskDeps, t: Tools, spec: DesktopSpec): Pro
       return { node: deps.settings.node, config: await deps.proxmox.getVmConfig(deps.settings.node, vmid) };
     } catch (err) {
       if (!(err instanceof InfraError && /does not exist/.test(err.message))) throw err;
-      // Not on PROXMOX_NODE: find its node (a clone must be addressed to the node that owns the source, §2).
+      // Not on PROXMOX_NODE: find its node (a clone must be addressed to the node that owns the source:
+      // pve-guest-common's load_config).
       const vm = (await deps.proxmox.listVms()).find((v) => v.vmid === vmid);
       return vm ? { node: vm.node, config: await deps.proxmox.getVmConfig(vm.node, vmid) } : null;
     }

@@ -1,6 +1,7 @@
 /**
- * How a desktop's login is set, per its template (PROXMOX_TEMPLATE_LOGIN, PROXMOX_TEMPLATES name=vmid:login), and
- * what the Guacamole connection must carry for it (REAL-PRODUCT-GAPS #3):
+ * How a desktop's login is set, per its template (PROXMOX_TEMPLATE_LOGIN, PROXMOX_TEMPLATES name=vmid:login), and what
+ * the Guacamole connection must carry for it (Proxmox sets no VNC password, and cloud-init's `cipassword` sets only the
+ * account's):
  *   cloud-init    the template has a cloud-init drive; Proxmox's `ciuser`/`cipassword` set the account, and the
  *                 desktop's VNC server (e.g. TigerVNC with the system's logins) or xrdp authenticates it: the
  *                 connection carries that username and password.
@@ -33,7 +34,7 @@ export function checkLoginFits(login: DesktopLogin, protocol: DesktopSpec['proto
     );
 }
 
-/** Guacamole parameter values are all strings (contracts/guacamole §4); VNC has no default port in guacd (§5). */
+/** Guacamole parameter values are all strings (APIConnection.java); VNC has no default port in guacd (src/protocols/vnc/settings.c). */
 export function connectionParameters(
   spec: Pick<DesktopSpec, 'desktopId' | 'protocol'>,
   ip: string,
@@ -42,7 +43,8 @@ export function connectionParameters(
 ): Record<string, string> {
   const password = desktopPassword(settings.bridgeSecret, spec.desktopId);
   if (spec.protocol === 'rdp') {
-    // Desktop VMs present self-signed certificates; `any` lets guacd negotiate NLA, TLS or RDP security (§5).
+    // Desktop VMs present self-signed certificates; `any` lets guacd negotiate NLA, TLS or RDP security
+    // (src/protocols/rdp/settings.c).
     return {
       hostname: ip,
       port: String(DESKTOP_PORTS.rdp),

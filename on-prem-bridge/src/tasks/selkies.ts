@@ -1,14 +1,12 @@
 /**
- * Selkies desktops on the site's Kubernetes (contracts/selkies/NOTES.md): per session a
- * Secret (its Basic password), a Pod from the template's pinned image, a Service and a
- * route with its own hostname; per user a home PVC that outlives sessions and is mounted
+ * Selkies desktops on the site's Kubernetes: per session a Secret (its Basic password), a Pod from the template's
+ * pinned image, a Service and a route with its own hostname; per user a home PVC that outlives sessions and is mounted
  * again by the next one.
  *
- * Steps report the same progression as a VM (PRD 3.1): `clone` (objects created) →
- * PROVISIONING, `start_vm` (pod scheduled) → STARTING, `wait_ip` (pod Ready: TCP 8080,
- * §6.2) → WAITING_FOR_IP, `connection` (the route answers /health with the session's
- * credentials, §6.3) → CONFIGURING. Every step is an idempotent "ensure", so a resumed
- * or redelivered command carries on where the last run got to.
+ * Steps report the same progression as a VM (PRD 3.1): `clone` (objects created) → PROVISIONING, `start_vm` (pod
+ * scheduled) → STARTING, `wait_ip` (pod Ready: TCP 8080, the image opens it once X and signalling run) →
+ * WAITING_FOR_IP, `connection` (the route answers /health with the session's credentials) → CONFIGURING. Every step is
+ * an idempotent "ensure", so a resumed or redelivered command carries on where the last run got to.
  */
 import { createHmac } from 'node:crypto';
 import type { DesktopSpec } from '../../../src/schemas/bridge-protocol';
@@ -85,15 +83,15 @@ export function sessionUrl(s: SelkiesSettings, desktopId: string): string {
 
 function podEnv(spec: DesktopSpec, name: string): SelkiesEnvVar[] {
   const turn = spec.turn;
-  // Without TURN settings the image starts its own coturn, or selkies falls back to a
-  // public relay (NOTES §2, §10.2): refuse instead.
+  // Without TURN settings the image starts its own coturn, or selkies falls back to a public relay (the image's
+  // entrypoint; selkies' __main__.py defaults): refuse instead.
   if (!turn)
     throw new TaskError('No TURN credentials came with the command; a WebRTC desktop is not started without the site’s TURN server');
   return [
     { name: 'PASSWD', secretKeyRef: { name, key: 'password' } },
     { name: 'SELKIES_BASIC_AUTH_USER', value: SESSION_USER },
     { name: 'SELKIES_BASIC_AUTH_PASSWORD', secretKeyRef: { name, key: 'password' } },
-    // NVENC when the session has GPU slots, x264 on the CPU otherwise (NOTES §2).
+    // NVENC when the session has GPU slots, x264 on the CPU otherwise.
     { name: 'SELKIES_ENCODER', value: (spec.gpuSlots ?? 0) > 0 ? 'nvh264enc' : 'x264enc' },
     { name: 'SELKIES_ENABLE_RESIZE', value: 'true' },
     { name: 'SELKIES_TURN_HOST', value: turn.host },
@@ -190,7 +188,7 @@ async function bringUp(deps: SelkiesDeps, t: Tools, spec: DesktopSpec, r: Report
   );
 }
 
-/** Container states that retrying will not cure (NOTES §6; kubelet reasons). Image pulls are retried by the kubelet. */
+/** Container states that retrying will not cure (kubelet reasons). Image pulls are retried by the kubelet. */
 const FATAL_CONTAINER_REASONS = new Set(['InvalidImageName', 'CreateContainerConfigError', 'StartError', 'CrashLoopBackOff']);
 const PULLING_REASONS = new Set(['ErrImagePull', 'ImagePullBackOff']);
 

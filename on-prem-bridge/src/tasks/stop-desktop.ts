@@ -41,16 +41,15 @@ export function stopDesktop(deps: TaskDeps): Task {
   };
 }
 
-/** The shutdown task's own time-out: the guest ignored the request (contracts/proxmox §9). */
+/** The shutdown task's own time-out: the guest ignored the request (qemu-server's vm_shutdown). */
 const GUEST_IGNORED_SHUTDOWN = /VM quit\/powerdown failed/;
 
 /**
- * The shutdown task ends on its own after the timeout ("VM quit/powerdown failed - got
- * timeout", contracts/proxmox §9): the guest ignored us, and asking again would only wait
- * another full timeout before the hard stop. Any other transient failure (the request or
- * the task refused on a lock, §6) means the guest was never asked, so the graceful
- * shutdown is tried again instead of pulling the plug on someone's session. Our own
- * deadline guards against a task never reported finished.
+ * The shutdown task ends on its own after the timeout ("VM quit/powerdown failed - got timeout", qemu-server's
+ * vm_shutdown): the guest ignored us, and asking again would only wait another full timeout before the hard stop. Any
+ * other transient failure (the request or the task refused on a lock) means the guest was never asked, so the graceful
+ * shutdown is tried again instead of pulling the plug on someone's session. Our own deadline guards against a task
+ * never reported finished.
  */
 async function shutDownGracefully(deps: TaskDeps, t: Tools, vm: VmRef): Promise<void> {
   const seconds = deps.settings.shutdownTimeoutSeconds;

@@ -20,7 +20,7 @@ export async function teardownDesktop(
   let vm: VmRef | null = found ? { vmid: found.vmid, node: found.node } : null;
   const facts: DesktopFacts = vm ? { vmId: vm.vmid, node: vm.node } : {};
   if (vm && (found?.lock === 'clone' || found?.lock === 'create')) {
-    // Destroy is refused while the clone holds its lock (contracts/proxmox §6).
+    // Destroy is refused while the clone holds its lock (pve-guest-common's check_lock).
     progress('destroy', `waiting for the clone of VM ${vm.vmid} to finish before removing it`, facts);
     const settled = await waitWhileBuilding(deps, t, desktopId, vm, deps.timing.cloneTimeoutMs);
     vm = settled ? vm : null;

@@ -2,12 +2,11 @@
  * Proxmox steps shared by the tasks. Each one looks at the VM first and only acts when
  * reality differs from the goal, so running it twice is the same as running it once.
  *
- * A desktop's VM is found where the truth is live: the VMID the ledger recorded before the
- * clone was started, checked against that one VM's config (its name, or the temporary
- * `lock: clone` config of a clone in progress). Without a ledger entry (a desktop of an older
- * bridge, or another host's), the per-node VM lists, which read the configs, are searched by
- * name. `/cluster/resources` is not used: its names and power states come from pvestatd's
- * cache and lag up to 10 s (REAL-PRODUCT-GAPS #2).
+ * A desktop's VM is found where the truth is live: the VMID the ledger recorded before the clone was started, checked
+ * against that one VM's config (its name, or the temporary `lock: clone` config of a clone in progress). Without a
+ * ledger entry (a desktop of an older bridge, or another host's), the per-node VM lists, which read the configs, are
+ * searched by name. `/cluster/resources` is not used: its names and power states come from pvestatd's cache and lag up
+ * to 10 s (pve-manager's API2Tools.pm extract_vm_stats).
  */
 import { vmName } from '../desktop-identity';
 import { InfraError, type VmSummary } from '../drivers/types';
@@ -178,9 +177,9 @@ export function waitUntilStopped(deps: TaskDeps, t: Tools, vm: VmRef): Promise<t
 }
 
 /**
- * Destroys the VM if it is still this desktop's; resolves once the destroy task finished. A destroy that finds
- * the config gone (`Configuration file … does not exist`: an earlier attempt or a re-sent request finished the
- * job) is done, not failed (REAL-PRODUCT-GAPS #6).
+ * Destroys the VM if it is still this desktop's; resolves once the destroy task finished. A destroy that finds the
+ * config gone (`Configuration file … does not exist`: an earlier attempt or a re-sent request finished the job) is
+ * done, not failed (qemu-server's destroy_vm runs its early checks again under the config lock).
  */
 export async function destroyIfPresent(deps: TaskDeps, t: Tools, desktopId: string, ref: VmRef): Promise<void> {
   await t.attempt(

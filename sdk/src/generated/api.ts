@@ -2696,20 +2696,7 @@ export interface paths {
                             success: true;
                             message: string;
                             data: {
-                                items: {
-                                    id: string;
-                                    at: string;
-                                    actor: string;
-                                    role: string;
-                                    action: string;
-                                    target: string | null;
-                                    sourceIp: string | null;
-                                    requestId: string | null;
-                                    outcome: string;
-                                    details: {
-                                        [key: string]: unknown;
-                                    } | null;
-                                }[];
+                                items: components["schemas"]["AuditRecord"][];
                                 page: number;
                                 pageSize: number;
                                 total: number;
@@ -4429,12 +4416,45 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        Plan: {
+        LiveMessage: {
             /** @enum {string} */
-            plan: "BASIC" | "STANDARD" | "PREMIUM";
-            cpuCores: number;
-            memoryMb: number;
-            description: string;
+            type: "snapshot";
+            desktop: components["schemas"]["Desktop"];
+        } | {
+            /** @enum {string} */
+            type: "transition";
+            transition: {
+                seq: number;
+                at: string;
+                /** @enum {string|null} */
+                from: "PENDING" | "PROVISIONING" | "STARTING" | "WAITING_FOR_IP" | "CONFIGURING" | "RUNNING" | "STOPPING" | "STOPPED" | "FAILED" | "DELETED" | null;
+                /** @enum {string} */
+                to: "PENDING" | "PROVISIONING" | "STARTING" | "WAITING_FOR_IP" | "CONFIGURING" | "RUNNING" | "STOPPING" | "STOPPED" | "FAILED" | "DELETED";
+                event: string;
+                actor: string;
+                reason: string;
+            };
+            desktop: components["schemas"]["Desktop"];
+        } | {
+            /** @enum {string} */
+            type: "progress";
+            step: string;
+            message: string;
+            desktop: components["schemas"]["Desktop"];
+        } | {
+            /** @enum {string} */
+            type: "warning";
+            /** @enum {string} */
+            warning: "idle" | "session_limit" | "expiry";
+            at: string;
+            desktop: components["schemas"]["Desktop"];
+        } | {
+            /** @enum {string} */
+            type: "activity";
+            /** @enum {string} */
+            source: "started" | "connect" | "keepalive" | "viewer";
+            reason: string | null;
+            desktop: components["schemas"]["Desktop"];
         };
         Desktop: {
             id: string;
@@ -4475,6 +4495,13 @@ export interface components {
             backend: "proxmox" | "selkies";
             gpuSlots: 0 | 1 | 2 | 4 | 8;
             sessionUrl: string | null;
+        };
+        Plan: {
+            /** @enum {string} */
+            plan: "BASIC" | "STANDARD" | "PREMIUM";
+            cpuCores: number;
+            memoryMb: number;
+            description: string;
         };
         CreateDesktopRequest: {
             /**
@@ -4625,7 +4652,8 @@ export interface components {
                 vms: number[];
                 connections: string[];
                 session: boolean;
-                removal: string;
+                /** @enum {string} */
+                removal: "sent" | "waiting for grace period" | "bridge offline" | "awaiting confirmation";
             }[];
             foreign: number;
             confirmation?: {
@@ -4634,9 +4662,26 @@ export interface components {
             };
             corrected: {
                 desktopId: string;
-                outcome: string;
+                /** @enum {string} */
+                outcome: "vm_missing" | "vm_stopped_externally";
             }[];
             checked: number;
+        };
+        AuditRecord: {
+            id: string;
+            at: string;
+            actor: string;
+            /** @enum {string} */
+            role: "user" | "admin" | "service" | "system" | "anonymous" | "embed";
+            action: string;
+            target: string | null;
+            sourceIp: string | null;
+            requestId: string | null;
+            outcome: string;
+            /** @default null */
+            details: {
+                [key: string]: unknown;
+            } | null;
         };
         AdminOverview: {
             at: string;
@@ -4747,7 +4792,6 @@ export interface components {
             }[];
         };
         GpuOccupancy: {
-            siteId: string;
             gpus: {
                 gpuId: string;
                 node: string;
@@ -4756,7 +4800,8 @@ export interface components {
                 free: number;
                 sessions: {
                     sessionId: string;
-                    slots: number;
+                    /** @enum {number} */
+                    slots: 1;
                 }[];
             }[];
             totals: {
@@ -4768,8 +4813,10 @@ export interface components {
             orphaned: {
                 sessionId: string;
                 gpuId: string;
-                slots: number;
+                /** @enum {number} */
+                slots: 1;
             }[];
+            siteId: string;
         };
         Webhook: {
             id: string;

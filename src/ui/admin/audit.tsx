@@ -1,13 +1,12 @@
 /** /admin/audit: the audit log, filtered by actor, action, target, outcome and time, newest first. */
 import type { FC } from 'hono/jsx';
-import type { z } from 'zod';
-import type { AuditOut } from '../../routes/admin-insights';
+import type { AuditRecord } from '../../schemas/jobs';
 import type { Page } from '../api';
 import { Time } from '../layout';
 import type { Loaded } from './loaded';
 import { AdminTable, type Column, type FilterField } from './table';
 
-export type AuditRecord = z.infer<typeof AuditOut>;
+export type { AuditRecord };
 
 export interface AuditFilters {
   actor: string;

@@ -14,12 +14,10 @@
  * refusal); the class below only does the I/O and draws the state. The module has no import
  * at run time and defines the element only where there is a DOM, so tests import it in Node.
  */
-import type { Desktop, DesktopStatus } from '../../schemas/desktop';
-import type { LiveMessage } from '../model-types';
+import type { Desktop, DesktopStatus, WarningKind } from '../../schemas/desktop';
+import type { LiveMessage } from '../../schemas/live';
 
 // ---- the state, as a pure function ----
-
-export type WarningKind = 'idle' | 'session_limit' | 'expiry';
 
 /** The create progression, in order: "step 3 of 6" (as src/ui/status-text.ts). */
 export const CREATE_STEPS: readonly DesktopStatus[] = ['PENDING', 'PROVISIONING', 'STARTING', 'WAITING_FOR_IP', 'CONFIGURING', 'RUNNING'];
@@ -72,7 +70,7 @@ export interface EmbedState {
 }
 
 export type EmbedInput =
-  | { kind: 'live'; message: LiveMessage<Desktop> }
+  | { kind: 'live'; message: LiveMessage }
   | { kind: 'opened' }
   | { kind: 'kept-alive'; desktop: Desktop }
   | { kind: 'refused'; code: FailureCode; reason: string };
@@ -484,7 +482,7 @@ export class CloudDesktop extends Base {
           buffer = parsed.rest;
           for (const data of parsed.data) {
             failures = 0;
-            this.input({ kind: 'live', message: JSON.parse(data) as LiveMessage<Desktop> });
+            this.input({ kind: 'live', message: JSON.parse(data) as LiveMessage });
           }
         }
       } catch (err) {

@@ -8,8 +8,9 @@
  * It renders no markup of its own: new cards and warnings are clones of the page's
  * <template> elements, and which button a status offers comes from the page's ui-model.
  */
-import type { Desktop, DesktopStatus } from '../../schemas/desktop';
-import type { CardAction, LiveMessage, UiModel } from '../model-types';
+import type { Desktop, DesktopStatus, WarningKind } from '../../schemas/desktop';
+import type { LiveMessage } from '../../schemas/live';
+import type { CardAction, UiModel } from '../model-types';
 
 const modelBlock = document.getElementById('ui-model');
 const model: UiModel | null = modelBlock ? (JSON.parse(modelBlock.textContent ?? 'null') as UiModel) : null;
@@ -318,7 +319,7 @@ function watch(id: string, failures = 0): void {
   sockets.set(id, entry);
   ws.addEventListener('message', (ev) => {
     entry.failures = 0;
-    onLive(JSON.parse(String(ev.data)) as LiveMessage<Desktop>);
+    onLive(JSON.parse(String(ev.data)) as LiveMessage);
   });
   ws.addEventListener('close', () => {
     if (sockets.get(id) !== entry) return;
@@ -345,7 +346,7 @@ function watchAll(): void {
   }
 }
 
-function onLive(m: LiveMessage<Desktop>): void {
+function onLive(m: LiveMessage): void {
   if (m.type === 'transition') {
     const busyNow = model?.busy.includes(m.transition.to) ?? false;
     const wasSettled = m.transition.from === null || !(model?.busy.includes(m.transition.from) ?? false);
@@ -357,7 +358,6 @@ function onLive(m: LiveMessage<Desktop>): void {
 
 // ---- warnings ----
 
-type WarningKind = 'idle' | 'session_limit' | 'expiry';
 const warnings = new Map<string, { el: HTMLElement; kind: WarningKind; at: number }>();
 
 const WHY: Record<WarningKind, (d: Desktop, at: string) => string> = {

@@ -116,8 +116,8 @@ export class FakeProxmox implements ProxmoxDriver {
     if (!source) throw notFound(opts.node, opts.templateVmid);
     if (this.vms.has(opts.newid))
       throw new InfraError(`unable to create VM ${opts.newid}: config file already exists\n`, 'proxmox', 500, false);
-    // Like Proxmox, the new VM is only a temporary config holding the lock until the copy
-    // ends: no name yet (qemu-server clone_vm; contracts/proxmox §6).
+    // Like Proxmox, the new VM is only a temporary config holding the lock until the copy ends: no name yet
+    // (qemu-server's clone_vm).
     const vm: FakeVm = {
       vmid: opts.newid,
       node: opts.node,

@@ -8,6 +8,7 @@ import { memoryLedger, type VmLedger } from '../../../on-prem-bridge/src/vm-ledg
 import { type LogFields, type Logger, createLogger } from '../../../on-prem-bridge/src/logger';
 import { FakeGuacamole } from './fake-guacamole';
 import { FakeProxmox } from './fake-proxmox';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export const BRIDGE_SECRET = 'test-bridge-secret-0123456789abcdef0123';
 
@@ -121,7 +122,7 @@ export async function until(check: () => boolean, timeoutMs = 2_000): Promise<vo
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((resolve) => setTimeout(resolve, 1));
+    await sleep(1);
   }
 }
 

@@ -1,4 +1,5 @@
 /** What the end-to-end tests share: calling the edge as a bearer client, and polling until something holds. */
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface Answer<T> {
   status: number;
@@ -27,7 +28,7 @@ export async function until<T>(
   while (Date.now() < deadline) {
     const v = await probe();
     if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, everyMs));
+    await sleep(everyMs);
   }
   throw new Error(`timed out waiting for ${what}`);
 }

@@ -81,7 +81,7 @@ describe('refusals in the audit log', () => {
     // The limiter's windows follow the wall clock (10 s): 20 records in each window the flood touched.
     const windows = Math.floor(Date.now() / 10_000) - Math.floor(first / 10_000) + 1;
     await vi.waitFor(async () => expect((await recordsFrom(ip)).length).toBeGreaterThanOrEqual(20), { timeout: 10_000, interval: 100 });
-    await new Promise((r) => setTimeout(r, 1000));
+    await scheduler.wait(1000);
     const recorded = (await recordsFrom(ip)).length;
     expect(recorded).toBeLessThanOrEqual(20 * windows);
     expect(recorded).toBeLessThan(45);

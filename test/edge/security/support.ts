@@ -124,7 +124,7 @@ export function expectErrorEnvelope(res: Answer, label: string): void {
 /** Resolves once at least `marginMs` remain in the current fixed window of `periodS` (the limiter's windows follow the wall clock). */
 export async function freshWindow(periodS = 10, marginMs = 4000): Promise<void> {
   const left = periodS * 1000 - (Date.now() % (periodS * 1000));
-  if (left < marginMs) await new Promise((r) => setTimeout(r, left + 50));
+  if (left < marginMs) await scheduler.wait(left + 50);
 }
 
 export const uniqueIp = () => {

@@ -5,6 +5,7 @@
 import type { DesktopStatus } from '../../../src/schemas/desktop';
 import { type Action, type EdgeClient, IN_PROGRESS } from './edge-client';
 import type { Intent, Phase, TrackedDesktop } from './invariants';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const POLL_MS = 250;
 
@@ -82,7 +83,7 @@ export class Fleet {
       if (open.length === 0 || Date.now() > deadline) break;
       await this.refresh(open);
       if (open.every((d) => !IN_PROGRESS.has(d.status))) break;
-      await new Promise((r) => setTimeout(r, POLL_MS));
+      await sleep(POLL_MS);
     }
     for (const d of targets) {
       if (d.status !== 'FAILED' || d.failedIn !== undefined) continue;

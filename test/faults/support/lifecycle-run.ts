@@ -14,6 +14,7 @@ import { GUACAMOLE_FAULT_KINDS, type Infra, PROXMOX_FAULT_KINDS, faultDelta } fr
 import { type Phase, type TrackedDesktop, type Verdict, isClean, judge } from './invariants';
 import { add, crossTable, table } from './report';
 import type { FaultScale } from './scale';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export const PHASES: Phase[] = ['create', 'stop', 'start', 'delete'];
 /** The bridge's PROXMOX_VMID_RANGE default: an unnamed VM in it is a clone nobody finished. */
@@ -77,7 +78,7 @@ export async function judgeSettled(
     const verdict = judge(desktops, snapshot, VMID_RANGE, fleet.others());
     const quiet = inFlight === 0 && snapshot.activeTasks === 0;
     if ((quiet && isClean(verdict)) || Date.now() > deadline) return verdict;
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
   }
 }
 
@@ -122,7 +123,7 @@ export async function runLifecycle(ctx: RunContext): Promise<RunResult> {
       // Their users change their minds while the create is under way: a cancel, a clean-up and a delete race.
       impatience = Promise.all(
         impatient.map(async (d) => {
-          await new Promise((r) => setTimeout(r, 100 + random() * 1_400));
+          await sleep(100 + random() * 1_400);
           await fleet.act([d], 'delete');
         }),
       );
