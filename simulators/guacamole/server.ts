@@ -43,6 +43,8 @@ export interface GuacamoleSimOptions {
 export interface GuacamoleSimStats {
   requests: number;
   apiRequests: number;
+  /** API requests per endpoint, e.g. `{"GET /session/data/{dataSource}/connections": 3}`. */
+  apiRequestsByRoute: Record<string, number>;
   logins: number;
   failedLogins: number;
   faults: FaultConfig | null;
@@ -189,13 +191,14 @@ export async function startGuacamoleSimulator(options: Partial<GuacamoleSimOptio
     passwordPolicy: config.passwordPolicy,
   });
   const faults = new FaultInjector();
-  const counters = { requests: 0, apiRequests: 0 };
+  const counters = { requests: 0, apiRequests: 0, byRoute: new Map<string, number>() };
 
   const stats = (): GuacamoleSimStats => {
     const snapshot = state.snapshot();
     return {
       requests: counters.requests,
       apiRequests: counters.apiRequests,
+      apiRequestsByRoute: Object.fromEntries(counters.byRoute),
       logins: state.counters.logins,
       failedLogins: state.counters.failedLogins,
       faults: faults.current(),
@@ -216,6 +219,7 @@ export async function startGuacamoleSimulator(options: Partial<GuacamoleSimOptio
     faults.resetCounters();
     counters.requests = 0;
     counters.apiRequests = 0;
+    counters.byRoute.clear();
   };
 
   /** `data/{dataSource}/…` of a session. Returns the response to send. */
@@ -330,7 +334,9 @@ export async function startGuacamoleSimulator(options: Partial<GuacamoleSimOptio
       if (tooLarge) throw new GuacError(413, 'BAD_REQUEST', 'Request body/entity too large.');
 
       const isSession = segments[0] === 'session';
-      const fault = faults.draw((kind) => kind === 'http_500' || (isSession && token !== null), routeLabel(method, segments));
+      const label = routeLabel(method, segments);
+      counters.byRoute.set(label, (counters.byRoute.get(label) ?? 0) + 1);
+      const fault = faults.draw((kind) => kind === 'http_500' || (isSession && token !== null), label);
       if (fault === 'http_500') throw internalError();
       if (fault === 'http_403' && token !== null) {
         state.destroySession(token);
