@@ -31,10 +31,12 @@ export function createLogger(options: LoggerOptions = {}, bindings: LogFields = 
   const threshold = LOG_LEVELS.indexOf(options.level ?? 'info');
   const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
   const now = options.now ?? (() => new Date());
+  // A child's fields go on every line it writes: cleaned once, not per line.
+  const bound = sanitize(bindings);
 
   const emit = (level: LogLevel, msg: string, fields?: LogFields) => {
     if (LOG_LEVELS.indexOf(level) < threshold) return;
-    const record = { time: now().toISOString(), level, msg, ...sanitize(bindings), ...sanitize(fields ?? {}) };
+    const record = { time: now().toISOString(), level, msg, ...bound, ...(fields ? sanitize(fields) : undefined) };
     write(JSON.stringify(record));
   };
 
