@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { listen, type SimTls, simulatorServer } from '../shared/http-server';
+import { listen, readBodyBytes, type SimTls, simulatorServer } from '../shared/http-server';
 import { CLIENT_PAGE_HTML } from './client-page';
 import { apiErrorBody, GuacError, internalError, notFound, sessionDenied } from './errors';
 import { type FaultConfig, FaultConfigSchema, FaultInjector } from './faults';
@@ -120,19 +120,6 @@ function sendText(res: ServerResponse, status: number, text: string): void {
 }
 
 /** Reads the whole body; past the limit it keeps draining (so the client can read the answer) but keeps nothing. */
-async function readBody(req: IncomingMessage, limit: number): Promise<{ body: Buffer; tooLarge: boolean }> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let tooLarge = false;
-  for await (const chunk of req) {
-    const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
-    size += buffer.length;
-    if (size > limit) tooLarge = true;
-    if (!tooLarge) chunks.push(buffer);
-  }
-  return { body: tooLarge ? Buffer.alloc(0) : Buffer.concat(chunks), tooLarge };
-}
-
 function parseJsonBody(body: Buffer): unknown {
   if (body.length === 0) return undefined;
   try {
@@ -310,7 +297,7 @@ export async function startGuacamoleSimulator(options: Partial<GuacamoleSimOptio
     counters.apiRequests++;
     if (config.requestDelayMs > 0) await sleep(config.requestDelayMs);
     const method = req.method ?? 'GET';
-    const { body: raw, tooLarge } = await readBody(req, config.maxRequestBytes);
+    const { body: raw, tooLarge } = await readBodyBytes(req, config.maxRequestBytes);
     const isForm = (req.headers['content-type'] ?? '').includes('application/x-www-form-urlencoded');
     const form = isForm ? new URLSearchParams(raw.toString('utf8')) : new URLSearchParams();
     const headerToken = req.headers['guacamole-token'];
@@ -407,7 +394,7 @@ export async function startGuacamoleSimulator(options: Partial<GuacamoleSimOptio
   /** Simulator-only control surface: never used by product code, only by tests and the dev tooling. */
   async function handleSim(req: IncomingMessage, res: ServerResponse, rest: string): Promise<void> {
     const method = req.method ?? 'GET';
-    const { body } = await readBody(req, config.maxRequestBytes);
+    const { body } = await readBodyBytes(req, config.maxRequestBytes);
     if (rest === '/stats' && method === 'GET') return sendJson(res, 200, stats());
     if (rest === '/state' && method === 'GET') return sendJson(res, 200, state.snapshot());
     if (rest === '/faults' && method === 'POST') {

@@ -95,22 +95,33 @@ interface RouteMatch {
   pathParams: Record<string, string>;
 }
 
-function matchRoute(routes: Array<{ route: Route; schema: EndpointSchema }>, method: string, path: string): RouteMatch | null {
+interface CompiledRoute {
+  route: Route;
+  schema: EndpointSchema;
+  /** The path's segments: a literal, or `{ param }` for a variable one. */
+  template: Array<string | { param: string }>;
+}
+
+function compile(route: Route, schema: EndpointSchema): CompiledRoute {
+  const template = route.path
+    .split('/')
+    .filter((s) => s !== '')
+    .map((t) => (t.startsWith('{') && t.endsWith('}') ? { param: t.slice(1, -1) } : t));
+  return { route, schema, template };
+}
+
+function matchRoute(routes: CompiledRoute[], method: string, path: string): RouteMatch | null {
   const segments = path.split('/').filter((s) => s !== '');
-  for (const entry of routes) {
-    if (entry.route.method !== method) continue;
-    const template = entry.route.path.split('/').filter((s) => s !== '');
-    if (template.length !== segments.length) continue;
+  for (const { route, schema, template } of routes) {
+    if (route.method !== method || template.length !== segments.length) continue;
     const pathParams: Record<string, string> = {};
     const ok = template.every((t, i) => {
       const seg = segments[i] ?? '';
-      if (t.startsWith('{') && t.endsWith('}')) {
-        pathParams[t.slice(1, -1)] = decodeURIComponent(seg);
-        return true;
-      }
-      return t === seg;
+      if (typeof t === 'string') return t === seg;
+      pathParams[t.param] = decodeURIComponent(seg);
+      return true;
     });
-    if (ok) return { ...entry, pathParams };
+    if (ok) return { route, schema, pathParams };
   }
   return null;
 }
@@ -129,7 +140,7 @@ export async function startProxmoxSimulator(overrides: Partial<ProxmoxSimOptions
   const routes = ROUTES.map((route) => {
     const schema = schemas.get(`${route.method} ${route.path}`);
     if (!schema) throw new Error(`api-schema.json has no schema for ${route.method} ${route.path}`);
-    return { route, schema };
+    return compile(route, schema);
   });
 
   async function api(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
