@@ -34,6 +34,8 @@ const CREATES = Number(process.env.BENCH_CREATES ?? 50);
 const LOAD_SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = 20;
 const SEQUENTIAL = 10;
+/** Concurrent creates before the measured bursts, so the first burst does not also pay for warming up the processes' JITs. */
+const WARM_UP = 20;
 const SITE_SIZES = (process.env.BENCH_SITE_VMS ?? '50,2000').split(',').map(Number);
 const PROFILE_DIR = process.env.BENCH_PROFILE;
 
@@ -295,7 +297,18 @@ try {
     };
   }
 
-  // --- 50 concurrent creates per site size ---
+  // --- warm-up, then 50 concurrent creates per site size ---
+  await Promise.all(
+    Array.from({ length: WARM_UP }, async (_, i) => {
+      const tok = await stack.token(`bench-warm-${i}`);
+      const res = await fetch(`${stack.edgeUrl}/api/v1/desktops`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${tok}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: `warm-up ${i}`, plan: 'BASIC' }),
+      });
+      await runningAt(((await res.json()) as { data: Desktop }).data.id, tok);
+    }),
+  );
   const bursts: Awaited<ReturnType<typeof createBurst>>[] = [];
   for (const size of SITE_SIZES) bursts.push(await createBurst(size));
   const createBursts = bursts.map((b) => b.figures);
@@ -347,7 +360,8 @@ try {
     targets: {
       overheadP95Under250Ms: createBursts.every((b) => b.overheadP95Ms < 250),
       statusThroughputAtLeast70PercentOfBare: statusRatio >= 0.7,
-      bridgeCpuPerCreateWithin20PercentAcrossSiteSizes: bridgeGrowth === null ? null : Math.abs(bridgeGrowth) <= 20,
+      // The largest site may cost the bridge at most a fifth more per create than the smallest.
+      bridgeCpuPerCreateGrowsAtMost20Percent: bridgeGrowth === null ? null : bridgeGrowth <= 20,
     },
     settings: {
       loadSeconds: LOAD_SECONDS,
