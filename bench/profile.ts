@@ -115,7 +115,7 @@ function locator(code: string | null): (line: number, column: number) => string 
   const lines = code.split('\n');
   return (line) => {
     for (let i = line; i >= 0; i--) {
-      const m = /^\/\/ ((?:src|workers|node_modules)\/\S+)$/.exec(lines[i] ?? '');
+      const m = /^\/\/ (\S+\.(?:[cm]?js|tsx?))$/.exec(lines[i] ?? '');
       if (m?.[1]) return `${shortPath(m[1])} (bundle line ${line + 1})`;
     }
     return null;
