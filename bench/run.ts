@@ -3,8 +3,12 @@
  * bench/results.json. The edge runs under workerd without wrangler dev's proxy; the
  * simulators answer with zero delay, so what remains is the control plane's own time.
  *
- *  - 50 concurrent creates: time from POST to RUNNING (p50/p95) and the control-plane
- *    overhead (that time minus the time the simulators report spending).
+ *  - 50 concurrent creates, at two site sizes (50 and 2,000 VMs already on the simulated
+ *    Proxmox node, most of them other teams' VMs the bench seeds): time from POST to
+ *    RUNNING (p50/p95), the control-plane overhead (that time minus the time the simulators
+ *    report spending) and CPU per create by process. A create's cost must not grow with
+ *    the site. BENCH_SITE_VMS=50,2000 picks the sizes; BENCH_PROFILE=<dir> also writes CPU
+ *    profiles of every process over each burst there, with a summary of their top entries.
  *  - GET /desktops/{id}/status: latency p50/p99 and requests/s, beside a bare
  *    hello-world Worker measured in the same run on the same machine (ratios, not
  *    absolute numbers, are what to compare across runs).
@@ -14,6 +18,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { cpuMsByGroup } from './cpu';
+import { nodeInspectorUrl, profileStretch, workerInspectorUrl } from './profile';
 import { measurePageWeight } from './page-weight';
 import { runGpuPackingSimulation } from './gpu-packing';
 import { ROOT } from '../scripts/lib/local-config';
@@ -30,6 +35,10 @@ const CREATES = Number(process.env.BENCH_CREATES ?? 50);
 const LOAD_SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = 20;
 const SEQUENTIAL = 10;
+/** Concurrent creates before the measured bursts, so the first burst does not also pay for warming up the processes' JITs. */
+const WARM_UP = 20;
+const SITE_SIZES = (process.env.BENCH_SITE_VMS ?? '50,2000').split(',').map(Number);
+const PROFILE_DIR = process.env.BENCH_PROFILE;
 
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -44,6 +53,7 @@ async function load(url: string, headers: Record<string, string> = {}) {
 
 const stack = await startStack({
   edgeRuntime: 'workerd',
+  inspect: PROFILE_DIR !== undefined,
   edgeVars: { WEBHOOK_ALLOW_HTTP: 'true', WEBHOOK_PRIVATE_TARGETS: '127.0.0.0/8' },
 });
 
@@ -124,17 +134,39 @@ async function runningAt(id: string, tok: string): Promise<number> {
 }
 
 try {
+  const simOrigin = new URL(stack.proxmoxUrl).origin;
   const simStats = async () =>
     (
-      (await (await fetch(`${new URL(stack.proxmoxUrl).origin}/__sim/stats`)).json()) as {
-        data: { taskDelayMs: number; taskDelayWallMs: number };
+      (await (await fetch(`${simOrigin}/__sim/stats`)).json()) as {
+        data: { taskDelayMs: number; taskDelayWallMs: number; requestsByRoute: Record<string, number> };
       }
     ).data;
-  const before = await simStats();
+  const guacamoleRequests = async () =>
+    ((await (await fetch(`${stack.guacamoleUrl}/__sim/stats`)).json()) as { apiRequestsByRoute: Record<string, number> })
+      .apiRequestsByRoute;
+  /** Requests per create by endpoint between two counts (what a create asks of Proxmox and Guacamole). */
+  const perCreate = (before: Record<string, number>, after: Record<string, number>) =>
+    Object.fromEntries(
+      Object.entries(after)
+        .map(([route, n]) => [route, round((n - (before[route] ?? 0)) / CREATES)] as const)
+        .filter(([, n]) => n > 0)
+        .sort((a, b) => b[1] - a[1]),
+    );
 
   const groups = () =>
     [stack.edge, stack.bridge, stack.proxmox, stack.guacamole, stack.dbProcess].map((p) => ({ name: p.name, pgid: p.child.pid ?? -1 }));
   const cpuSnapshot = () => cpuMsByGroup(groups().map((g) => g.pgid));
+
+  /** Every process's inspector, for BENCH_PROFILE (the edge's workerd through Miniflare's proxy). */
+  const profileTargets = async () => [
+    { name: 'edge', url: await workerInspectorUrl(stack.edgeInspectorPort) },
+    ...[stack.bridge, stack.proxmox, stack.guacamole, stack.dbProcess].map((p) => {
+      const url = nodeInspectorUrl(p.output());
+      if (!url) throw new Error(`${p.name} printed no inspector address`);
+      return { name: p.name, url };
+    }),
+  ];
+  const profileSummaries: string[] = [];
 
   // --- one at a time: the control plane's latency without contention; webhooks measured meanwhile ---
   const admin = await stack.token('bench-admin', ['admin']);
@@ -166,69 +198,124 @@ try {
   await fetch(`${stack.edgeUrl}/api/v1/webhooks/${webhookId}`, { method: 'DELETE', headers: { authorization: `Bearer ${admin}` } });
   receiver.close();
 
-  // --- 50 concurrent creates ---
-  const cpuBefore = cpuSnapshot();
-  const burstStart = Date.now();
-  const started = await Promise.all(
-    Array.from({ length: CREATES }, async (_, i) => {
-      const tok = await stack.token(`bench-user-${i}`);
-      const t0 = Date.now();
+  /** Grows the simulated site to `size` VMs (besides the templates) with other teams' VMs. */
+  async function growSiteTo(size: number): Promise<number> {
+    const vms = ((await (await fetch(`${simOrigin}/__sim/vms`)).json()) as { data: { template: boolean }[] }).data;
+    const existing = vms.filter((v) => !v.template).length;
+    if (existing < size) {
+      const res = await fetch(`${simOrigin}/__sim/site-vms`, { method: 'POST', body: JSON.stringify({ count: size - existing }) });
+      if (!res.ok) throw new Error(`seeding the site answered ${res.status}`);
+    }
+    return Math.max(existing, size);
+  }
+
+  /** 50 concurrent creates on a site of `siteVms` VMs: times, overhead and CPU per create by process. */
+  async function createBurst(siteVms: number) {
+    const existingVms = await growSiteTo(siteVms);
+    const before = await simStats();
+    const guacamoleBefore = await guacamoleRequests();
+    const stopProfiling = PROFILE_DIR ? await profileStretch(await profileTargets(), PROFILE_DIR, `site-${siteVms}`) : null;
+    const cpuBefore = cpuSnapshot();
+    const burstStart = Date.now();
+    const started = await Promise.all(
+      Array.from({ length: CREATES }, async (_, i) => {
+        const tok = await stack.token(`bench-${siteVms}-user-${i}`);
+        const t0 = Date.now();
+        const res = await fetch(`${stack.edgeUrl}/api/v1/desktops`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${tok}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ name: `bench ${i}`, plan: 'BASIC' }),
+        });
+        const body = (await res.json()) as { data: Desktop };
+        if (res.status !== 202) throw new Error(`create answered ${res.status}`);
+        return { id: body.data.id, tok, t0, acceptedMs: Date.now() - t0 };
+      }),
+    );
+    // One desktop asked about at a time, in order: the times come from the recorded transitions, so polling
+    // slowly loses no precision, and the edge's CPU goes to the creates rather than to the bench's questions.
+    const deadline = Date.now() + 120_000;
+    for (const s of started) {
+      for (;;) {
+        if (Date.now() > deadline) throw new Error(`desktop ${s.id} not RUNNING after 120 s`);
+        const r = await fetch(`${stack.edgeUrl}/api/v1/desktops/${s.id}/status`, { headers: { authorization: `Bearer ${s.tok}` } });
+        const st = ((await r.json()) as { data: { status: string; errorMessage: string | null } }).data;
+        if (st.status === 'FAILED') throw new Error(`desktop failed: ${st.errorMessage}`);
+        if (st.status === 'RUNNING') break;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+    const cpuAfter = cpuSnapshot();
+    const burstWallMs = Date.now() - burstStart;
+    const after = await simStats();
+    const guacamoleAfter = await guacamoleRequests();
+    if (stopProfiling) profileSummaries.push(await stopProfiling());
+    const timelines = await Promise.all(
+      started.map(async (s) => {
+        const r = await fetch(`${stack.edgeUrl}/api/v1/desktops/${s.id}/events`, { headers: { authorization: `Bearer ${s.tok}` } });
+        return { t0: s.t0, events: ((await r.json()) as { data: TransitionRecord[] }).data };
+      }),
+    );
+    const toRunning = timelines.map(({ t0, events }) => Date.parse(events.find((e) => e.to === 'RUNNING')?.at ?? '') - t0);
+    // Median time spent in each status on the way to RUNNING: where the time goes.
+    const phases: Record<string, number> = {};
+    for (const status of ['PENDING', 'PROVISIONING', 'STARTING', 'WAITING_FOR_IP', 'CONFIGURING']) {
+      const spans = timelines.flatMap(({ events }) => {
+        const i = events.findIndex((e) => e.to === status);
+        const next = events[i + 1];
+        return i >= 0 && next ? [Date.parse(next.at) - Date.parse(events[i]?.at ?? '')] : [];
+      });
+      phases[status] = pct(spans, 50);
+    }
+    const cpuMsPerCreate = Object.fromEntries(
+      groups().map((g) => [g.name, round(((cpuAfter.get(g.pgid) ?? 0) - (cpuBefore.get(g.pgid) ?? 0)) / CREATES)]),
+    );
+    // Zero-delay simulators report (near) zero; the subtraction keeps the figure honest if they did not.
+    const simMsPerDesktop = (after.taskDelayMs - before.taskDelayMs) / CREATES;
+    const overhead = toRunning.map((t) => t - simMsPerDesktop);
+    return {
+      probe: started[0],
+      figures: {
+        siteVms: existingVms,
+        desktops: CREATES,
+        acceptedP50Ms: pct(
+          started.map((s) => s.acceptedMs),
+          50,
+        ),
+        p50Ms: pct(toRunning, 50),
+        p95Ms: pct(toRunning, 95),
+        simulatorReportedMsPerDesktop: round(simMsPerDesktop),
+        overheadP50Ms: round(pct(overhead, 50)),
+        overheadP95Ms: round(pct(overhead, 95)),
+        medianMsInStatus: phases,
+        burstWallMs,
+        cpuMsPerCreateByProcess: cpuMsPerCreate,
+        cpuMsPerCreateTotal: round(Object.values(cpuMsPerCreate).reduce((a, b) => a + b, 0)),
+        requestsPerCreate: {
+          proxmox: perCreate(before.requestsByRoute, after.requestsByRoute),
+          guacamole: perCreate(guacamoleBefore, guacamoleAfter),
+        },
+      },
+    };
+  }
+
+  // --- warm-up, then 50 concurrent creates per site size ---
+  await Promise.all(
+    Array.from({ length: WARM_UP }, async (_, i) => {
+      const tok = await stack.token(`bench-warm-${i}`);
       const res = await fetch(`${stack.edgeUrl}/api/v1/desktops`, {
         method: 'POST',
         headers: { authorization: `Bearer ${tok}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ name: `bench ${i}`, plan: 'BASIC' }),
+        body: JSON.stringify({ name: `warm-up ${i}`, plan: 'BASIC' }),
       });
-      const body = (await res.json()) as { data: Desktop };
-      if (res.status !== 202) throw new Error(`create answered ${res.status}`);
-      return { id: body.data.id, tok, t0, acceptedMs: Date.now() - t0 };
+      await runningAt(((await res.json()) as { data: Desktop }).data.id, tok);
     }),
   );
-  const deadline = Date.now() + 120_000;
-  const pending = new Set(started.map((s) => s.id));
-  while (pending.size > 0) {
-    if (Date.now() > deadline) throw new Error(`${pending.size} desktops not RUNNING after 120 s`);
-    await Promise.all(
-      started
-        .filter((s) => pending.has(s.id))
-        .map(async (s) => {
-          const r = await fetch(`${stack.edgeUrl}/api/v1/desktops/${s.id}/status`, { headers: { authorization: `Bearer ${s.tok}` } });
-          const st = ((await r.json()) as { data: { status: string; errorMessage: string | null } }).data;
-          if (st.status === 'FAILED') throw new Error(`desktop failed: ${st.errorMessage}`);
-          if (st.status === 'RUNNING') pending.delete(s.id);
-        }),
-    );
-    // The times come from the recorded transitions, so polling slowly loses no precision and leaves the CPU to the stack.
-    await sleep(250);
-  }
-  const timelines = await Promise.all(
-    started.map(async (s) => {
-      const r = await fetch(`${stack.edgeUrl}/api/v1/desktops/${s.id}/events`, { headers: { authorization: `Bearer ${s.tok}` } });
-      return { t0: s.t0, events: ((await r.json()) as { data: TransitionRecord[] }).data };
-    }),
-  );
-  const toRunning = timelines.map(({ t0, events }) => Date.parse(events.find((e) => e.to === 'RUNNING')?.at ?? '') - t0);
-  // Median time spent in each status on the way to RUNNING: where the time goes.
-  const phases: Record<string, number> = {};
-  for (const status of ['PENDING', 'PROVISIONING', 'STARTING', 'WAITING_FOR_IP', 'CONFIGURING']) {
-    const spans = timelines.flatMap(({ events }) => {
-      const i = events.findIndex((e) => e.to === status);
-      const next = events[i + 1];
-      return i >= 0 && next ? [Date.parse(next.at) - Date.parse(events[i]?.at ?? '')] : [];
-    });
-    phases[status] = pct(spans, 50);
-  }
-  const after = await simStats();
-  const cpuAfter = cpuSnapshot();
-  const cpuMsPerCreate = Object.fromEntries(
-    groups().map((g) => [g.name, round(((cpuAfter.get(g.pgid) ?? 0) - (cpuBefore.get(g.pgid) ?? 0)) / CREATES)]),
-  );
-  const burstWallMs = Date.now() - burstStart;
-  // Zero-delay simulators report (near) zero; the subtraction keeps the figure honest if they did not.
-  const simMsPerDesktop = (after.taskDelayMs - before.taskDelayMs) / CREATES;
-  const overhead = toRunning.map((t) => t - simMsPerDesktop);
+  const bursts: Awaited<ReturnType<typeof createBurst>>[] = [];
+  for (const size of SITE_SIZES) bursts.push(await createBurst(size));
+  const createBursts = bursts.map((b) => b.figures);
 
   // --- status under load, beside a bare Worker ---
-  const probe = started[0];
+  const probe = bursts[0]?.probe;
   if (!probe) throw new Error('no desktop to probe');
   const status = await load(`${stack.edgeUrl}/api/v1/desktops/${probe.id}/status`, { authorization: `Bearer ${probe.tok}` });
   const helloPort = await freePort();
@@ -244,24 +331,19 @@ try {
   const bare = await load(`http://127.0.0.1:${helloPort}/`);
   await hello.stop();
 
+  const smallest = createBursts[0];
+  const largest = createBursts[createBursts.length - 1];
+  const bridgeGrowth =
+    smallest && largest && smallest !== largest
+      ? round((100 * (largest.cpuMsPerCreateByProcess.bridge ?? 0)) / (smallest.cpuMsPerCreateByProcess.bridge || 1) - 100)
+      : null;
+  const statusRatio = Math.round((status.requestsPerSecond / bare.requestsPerSecond) * 1000) / 1000;
   const results = {
     measuredAt: new Date().toISOString(),
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version },
-    createToRunning: {
-      desktops: CREATES,
-      acceptedP50Ms: pct(
-        started.map((s) => s.acceptedMs),
-        50,
-      ),
-      p50Ms: pct(toRunning, 50),
-      p95Ms: pct(toRunning, 95),
-      simulatorReportedMsPerDesktop: round(simMsPerDesktop),
-      overheadP50Ms: round(pct(overhead, 50)),
-      overheadP95Ms: round(pct(overhead, 95)),
-      medianMsInStatus: phases,
-      burstWallMs,
-      cpuMsPerCreateByProcess: cpuMsPerCreate,
-    },
+    createBursts,
+    /** How much more bridge CPU a create costs on the largest site than on the smallest (%). */
+    bridgeCpuPerCreateGrowthPercent: bridgeGrowth,
     createToRunningOneAtATime: { desktops: SEQUENTIAL, p50Ms: pct(sequential, 50), p95Ms: pct(sequential, 95) },
     webhookDelivery: {
       events: webhookLatencies.length,
@@ -275,20 +357,58 @@ try {
     pageWeight: await measurePageWeight(stack),
     statusEndpoint: status,
     bareHelloWorker: bare,
-    statusToBareThroughputRatio: Math.round((status.requestsPerSecond / bare.requestsPerSecond) * 1000) / 1000,
+    statusToBareThroughputRatio: statusRatio,
     targets: {
-      overheadP95Under250Ms: pct(overhead, 95) < 250,
-      statusThroughputAtLeastHalfOfBare: status.requestsPerSecond >= bare.requestsPerSecond / 2,
+      overheadP95Under250Ms: createBursts.every((b) => b.overheadP95Ms < 250),
+      statusThroughputAtLeast70PercentOfBare: statusRatio >= 0.7,
+      // The largest site may cost the bridge at most a fifth more per create than the smallest.
+      bridgeCpuPerCreateGrowsAtMost20Percent: bridgeGrowth === null ? null : bridgeGrowth <= 20,
     },
     settings: {
       loadSeconds: LOAD_SECONDS,
       connections: CONNECTIONS,
       edgeRuntime: 'workerd via Miniflare (no dev proxy)',
       simulatorDelays: 0,
+      profiled: PROFILE_DIR !== undefined,
     },
   };
   writeFileSync(join(ROOT, 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);
   console.log(JSON.stringify(results, null, 2));
+  console.log(`\n${createBurstTable(createBursts)}`);
+  console.log(
+    `GET /status: ${status.requestsPerSecond} req/s, bare hello-world Worker ${bare.requestsPerSecond} req/s, ratio ${statusRatio}`,
+  );
+  if (PROFILE_DIR) {
+    const text = profileSummaries.join('\n\n');
+    writeFileSync(join(PROFILE_DIR, 'summary.txt'), `${text}\n`);
+    console.log(`\nCPU profiles in ${PROFILE_DIR} (top self time per process and burst):\n\n${text}`);
+  }
 } finally {
   await stack.stop();
+}
+
+/** The bursts side by side: CPU ms per create by process, and the times. */
+function createBurstTable(
+  bursts: {
+    siteVms: number;
+    cpuMsPerCreateByProcess: Record<string, number>;
+    cpuMsPerCreateTotal: number;
+    p50Ms: number;
+    p95Ms: number;
+    overheadP50Ms: number;
+    overheadP95Ms: number;
+  }[],
+): string {
+  const processes = Object.keys(bursts[0]?.cpuMsPerCreateByProcess ?? {});
+  const rows: [string, ...string[]][] = [
+    ['site VMs', ...bursts.map((b) => String(b.siteVms))],
+    ...processes.map((p): [string, ...string[]] => [`CPU ms/create ${p}`, ...bursts.map((b) => String(b.cpuMsPerCreateByProcess[p]))]),
+    ['CPU ms/create total', ...bursts.map((b) => String(b.cpuMsPerCreateTotal))],
+    ['POST→RUNNING p50 ms', ...bursts.map((b) => String(b.p50Ms))],
+    ['POST→RUNNING p95 ms', ...bursts.map((b) => String(b.p95Ms))],
+    ['overhead p50 ms', ...bursts.map((b) => String(b.overheadP50Ms))],
+    ['overhead p95 ms', ...bursts.map((b) => String(b.overheadP95Ms))],
+  ];
+  const width = Math.max(...rows.map((r) => r[0].length));
+  return rows.map(([label, ...cells]) => `${label.padEnd(width)}  ${cells.map((c) => c.padStart(8)).join('')}`).join('\n');
 }

@@ -5,7 +5,8 @@
  *   node --import tsx bench/serve-under-workerd.ts edge  <bundle dir>   (the built edge, wrangler.toml bindings)
  *   node --import tsx bench/serve-under-workerd.ts hello                (a bare hello-world Worker, the yardstick)
  *
- * PORT picks the port; EDGE_BINDINGS (JSON) overrides bindings. Prints "Ready on <url>".
+ * PORT picks the port; EDGE_BINDINGS (JSON) overrides bindings; INSPECTOR_PORT opens the DevTools
+ * inspector there (profiling). Prints "Ready on <url>".
  */
 import { join } from 'node:path';
 import { Miniflare, convertV4MiniflareOptions } from 'miniflare';
@@ -15,6 +16,7 @@ import { ROOT } from '../scripts/lib/local-config';
 const [mode, bundleDir] = process.argv.slice(2);
 const port = Number(process.env.PORT ?? 0);
 const bindings = JSON.parse(process.env.EDGE_BINDINGS ?? '{}') as Record<string, string>;
+const inspectorPort = process.env.INSPECTOR_PORT ? Number(process.env.INSPECTOR_PORT) : undefined;
 
 function edgeWorker() {
   if (!bundleDir) throw new Error('usage: serve-under-workerd.ts edge <bundle dir>');
@@ -39,9 +41,12 @@ const helloWorker = {
 };
 
 const mf = new Miniflare(
-  convertV4MiniflareOptions({ host: '127.0.0.1', port, workers: [mode === 'hello' ? helloWorker : edgeWorker()] } as Parameters<
-    typeof convertV4MiniflareOptions
-  >[0]),
+  convertV4MiniflareOptions({
+    host: '127.0.0.1',
+    port,
+    inspectorPort,
+    workers: [mode === 'hello' ? helloWorker : edgeWorker()],
+  } as Parameters<typeof convertV4MiniflareOptions>[0]),
 );
 const url = await mf.ready;
 console.log(`Ready on ${url.origin}`);

@@ -27,14 +27,34 @@ export interface LoggerOptions {
 
 const SECRET_KEY = /secret|password|passwd|^token$|authtoken|authorization|cookie|sitekey|apikey/i;
 
+/**
+ * stdout, one write per turn of the event loop: under load many commands log in the same turn, and a write
+ * is a system call (a synchronous one, for a pipe). What is pending goes out before the process exits.
+ */
+const stdoutLines = (() => {
+  let pending: string[] = [];
+  const flush = () => {
+    if (pending.length === 0) return;
+    const text = `${pending.join('\n')}\n`;
+    pending = [];
+    process.stdout.write(text);
+  };
+  process.on('exit', flush);
+  return (line: string) => {
+    if (pending.push(line) === 1) setImmediate(flush);
+  };
+})();
+
 export function createLogger(options: LoggerOptions = {}, bindings: LogFields = {}): Logger {
   const threshold = LOG_LEVELS.indexOf(options.level ?? 'info');
-  const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const write = options.write ?? stdoutLines;
   const now = options.now ?? (() => new Date());
+  // A child's fields go on every line it writes: cleaned once, not per line.
+  const bound = sanitize(bindings);
 
   const emit = (level: LogLevel, msg: string, fields?: LogFields) => {
     if (LOG_LEVELS.indexOf(level) < threshold) return;
-    const record = { time: now().toISOString(), level, msg, ...sanitize(bindings), ...sanitize(fields ?? {}) };
+    const record = { time: now().toISOString(), level, msg, ...bound, ...(fields ? sanitize(fields) : undefined) };
     write(JSON.stringify(record));
   };
 

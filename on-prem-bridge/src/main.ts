@@ -14,7 +14,7 @@ import { createLogger } from './logger';
 import { onShutdownSignals } from './shutdown';
 import { DEFAULT_TIMING } from './tasks/context';
 import { taskSettings } from './tasks';
-import { type Trust, trustedFetch } from './tls-trust';
+import { type Trust, trustedApiFetch, trustedFetch } from './tls-trust';
 import { fileLedger } from './vm-ledger';
 
 function readConfig(): BridgeConfig {
@@ -33,7 +33,7 @@ function drivers(config: BridgeConfig) {
     url: config.proxmox.url,
     tokenId: config.proxmox.tokenId,
     tokenSecret: config.proxmox.tokenSecret,
-    fetch: trustedFetch(config.proxmox.trust),
+    fetch: trustedApiFetch(config.proxmox.trust),
   });
   const guacamole = createGuacamoleDriver({
     url: config.guacamole.url,
@@ -41,7 +41,7 @@ function drivers(config: BridgeConfig) {
     username: config.guacamole.username,
     password: config.guacamole.password,
     dataSource: config.guacamole.dataSource,
-    fetch: trustedFetch(config.guacamole.trust),
+    fetch: trustedApiFetch(config.guacamole.trust),
   });
   const s = config.selkies;
   const selkies = s

@@ -57,6 +57,8 @@ export interface StackOptions {
   proxmoxEnv?: Record<string, string>;
   /** Use this stack's simulators instead of starting new ones: a second deployment on the same Proxmox and Guacamole. */
   sharedSimulatorsOf?: Stack;
+  /** Open every process's inspector (Node's on a free port it prints; the edge's on edgeInspectorPort), for profiling. */
+  inspect?: boolean;
   echo?: boolean;
 }
 
@@ -85,6 +87,8 @@ export interface Stack {
   guacamole: Managed;
   kubernetes: Managed;
   kubernetesUrl: string;
+  /** The edge's DevTools inspector (wrangler dev always; under workerd with `inspect`). */
+  edgeInspectorPort: number;
   token(sub: string, roles?: TokenRole[]): Promise<string>;
   /** Starts a new bridge process (after the old one was stopped or killed). */
   startBridge(): Promise<Managed>;
@@ -125,6 +129,7 @@ async function launch(opts: StackOptions, dir: string, started: Managed[], doh: 
     freePort(),
   ]);
   const echo = opts.echo ?? process.env.STACK_ECHO === '1';
+  const inspectArgs = opts.inspect ? ['--inspect=127.0.0.1:0'] : [];
   // The database in a process of its own, as in `npm run dev`: PGlite's work must not
   // share an event loop with the caller's clock.
   const dbEnv = {
@@ -133,7 +138,8 @@ async function launch(opts: StackOptions, dir: string, started: Managed[], doh: 
     SEED_LOCAL_SITE: '0',
     ...(opts.persistentDatabase ? { PGLITE_DATA_DIR: join(dir, 'pgdata') } : { PGLITE_IN_MEMORY: '1' }),
   };
-  const startDb = () => startProcess({ name: 'db', ...nodeTs('scripts/local-db.ts'), env: dbEnv, readyWhen: /database ready/, echo });
+  const startDb = () =>
+    startProcess({ name: 'db', ...nodeTs('scripts/local-db.ts', inspectArgs), env: dbEnv, readyWhen: /database ready/, echo });
   let dbProcess = startDb();
   await dbProcess.ready;
   const external = process.env.DATABASE_URL || undefined;
@@ -167,7 +173,7 @@ async function launch(opts: StackOptions, dir: string, started: Managed[], doh: 
   const startSim = (o: Parameters<typeof startManaged>[0]): Managed => (shared ? sharedProcess(shared, o.name) : startProcess(o));
   const proxmox = startSim({
     name: 'proxmox',
-    ...nodeTs('simulators/proxmox/main.ts'),
+    ...nodeTs('simulators/proxmox/main.ts', inspectArgs),
     env: {
       PROXMOX_SIM_PORT: String(proxmoxPort),
       PROXMOX_SIM_DELAY_SCALE: scale,
@@ -181,7 +187,7 @@ async function launch(opts: StackOptions, dir: string, started: Managed[], doh: 
   });
   const guacamole = startSim({
     name: 'guacamole',
-    ...nodeTs('simulators/guacamole/main.ts'),
+    ...nodeTs('simulators/guacamole/main.ts', inspectArgs),
     env: { GUACAMOLE_SIM_PORT: String(guacamolePort), ...tlsEnv },
     readyWhen: /listening/,
     echo,
@@ -204,7 +210,7 @@ async function launch(opts: StackOptions, dir: string, started: Managed[], doh: 
   };
   const edge =
     opts.edgeRuntime === 'workerd'
-      ? startEdgeUnderWorkerd(dir, edgePort, { ...vars, ...secrets }, echo)
+      ? startEdgeUnderWorkerd(dir, edgePort, { ...vars, ...secrets }, echo, opts.inspect ? inspectorPort : undefined)
       : startEdgeUnderWranglerDev(dir, edgePort, inspectorPort, vars, secrets, echo);
   started.push(edge);
   await Promise.all([proxmox.ready, guacamole.ready, kubernetes.ready, edge.ready]);
@@ -223,7 +229,7 @@ async function launch(opts: StackOptions, dir: string, started: Managed[], doh: 
   };
   const retired: Managed[] = [];
   const startBridge = async () => {
-    const b = startProcess({ name: 'bridge', ...nodeTs('on-prem-bridge/src/main.ts'), env: bridgeEnv, echo });
+    const b = startProcess({ name: 'bridge', ...nodeTs('on-prem-bridge/src/main.ts', inspectArgs), env: bridgeEnv, echo });
     stack.bridge = b;
     return b;
   };
@@ -270,6 +276,7 @@ async function launch(opts: StackOptions, dir: string, started: Managed[], doh: 
     guacamole,
     kubernetes,
     kubernetesUrl: `http://127.0.0.1:${simPorts.kubernetes}`,
+    edgeInspectorPort: inspectorPort,
     token: (sub, roles = []) => signToken(jwtSecret, sub, { roles }),
     startBridge: async () => {
       retired.push(stack.bridge);
@@ -337,7 +344,13 @@ function startEdgeUnderWranglerDev(
 }
 
 /** Bundles the Worker as `wrangler deploy` would, then serves it under workerd (bench/serve-under-workerd.ts). */
-function startEdgeUnderWorkerd(dir: string, port: number, bindings: Record<string, string>, echo: boolean): Managed {
+function startEdgeUnderWorkerd(
+  dir: string,
+  port: number,
+  bindings: Record<string, string>,
+  echo: boolean,
+  inspectorPort?: number,
+): Managed {
   const bundle = join(dir, 'edge-build');
   execFileSync('wrangler', ['deploy', '--dry-run', '--outdir', bundle], {
     cwd: ROOT,
@@ -349,7 +362,11 @@ function startEdgeUnderWorkerd(dir: string, port: number, bindings: Record<strin
     name: 'edge',
     command: server.command,
     args: [...server.args, 'edge', bundle],
-    env: { PORT: String(port), EDGE_BINDINGS: JSON.stringify(bindings) },
+    env: {
+      PORT: String(port),
+      EDGE_BINDINGS: JSON.stringify(bindings),
+      ...(inspectorPort ? { INSPECTOR_PORT: String(inspectorPort) } : {}),
+    },
     readyWhen: /Ready on/,
     echo,
   });

@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { listen, type SimTls, simulatorServer } from '../shared/http-server';
+import { listen, readBodyBytes, type SimTls, simulatorServer } from '../shared/http-server';
 import { CLIENT_PAGE_HTML } from './client-page';
 import { apiErrorBody, GuacError, internalError, notFound, sessionDenied } from './errors';
 import { type FaultConfig, FaultConfigSchema, FaultInjector } from './faults';
@@ -43,6 +43,8 @@ export interface GuacamoleSimOptions {
 export interface GuacamoleSimStats {
   requests: number;
   apiRequests: number;
+  /** API requests per endpoint, e.g. `{"GET /session/data/{dataSource}/connections": 3}`. */
+  apiRequestsByRoute: Record<string, number>;
   logins: number;
   failedLogins: number;
   faults: FaultConfig | null;
@@ -118,19 +120,6 @@ function sendText(res: ServerResponse, status: number, text: string): void {
 }
 
 /** Reads the whole body; past the limit it keeps draining (so the client can read the answer) but keeps nothing. */
-async function readBody(req: IncomingMessage, limit: number): Promise<{ body: Buffer; tooLarge: boolean }> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let tooLarge = false;
-  for await (const chunk of req) {
-    const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
-    size += buffer.length;
-    if (size > limit) tooLarge = true;
-    if (!tooLarge) chunks.push(buffer);
-  }
-  return { body: tooLarge ? Buffer.alloc(0) : Buffer.concat(chunks), tooLarge };
-}
-
 function parseJsonBody(body: Buffer): unknown {
   if (body.length === 0) return undefined;
   try {
@@ -189,13 +178,14 @@ export async function startGuacamoleSimulator(options: Partial<GuacamoleSimOptio
     passwordPolicy: config.passwordPolicy,
   });
   const faults = new FaultInjector();
-  const counters = { requests: 0, apiRequests: 0 };
+  const counters = { requests: 0, apiRequests: 0, byRoute: new Map<string, number>() };
 
   const stats = (): GuacamoleSimStats => {
     const snapshot = state.snapshot();
     return {
       requests: counters.requests,
       apiRequests: counters.apiRequests,
+      apiRequestsByRoute: Object.fromEntries(counters.byRoute),
       logins: state.counters.logins,
       failedLogins: state.counters.failedLogins,
       faults: faults.current(),
@@ -216,6 +206,7 @@ export async function startGuacamoleSimulator(options: Partial<GuacamoleSimOptio
     faults.resetCounters();
     counters.requests = 0;
     counters.apiRequests = 0;
+    counters.byRoute.clear();
   };
 
   /** `data/{dataSource}/…` of a session. Returns the response to send. */
@@ -306,7 +297,7 @@ export async function startGuacamoleSimulator(options: Partial<GuacamoleSimOptio
     counters.apiRequests++;
     if (config.requestDelayMs > 0) await sleep(config.requestDelayMs);
     const method = req.method ?? 'GET';
-    const { body: raw, tooLarge } = await readBody(req, config.maxRequestBytes);
+    const { body: raw, tooLarge } = await readBodyBytes(req, config.maxRequestBytes);
     const isForm = (req.headers['content-type'] ?? '').includes('application/x-www-form-urlencoded');
     const form = isForm ? new URLSearchParams(raw.toString('utf8')) : new URLSearchParams();
     const headerToken = req.headers['guacamole-token'];
@@ -330,7 +321,9 @@ export async function startGuacamoleSimulator(options: Partial<GuacamoleSimOptio
       if (tooLarge) throw new GuacError(413, 'BAD_REQUEST', 'Request body/entity too large.');
 
       const isSession = segments[0] === 'session';
-      const fault = faults.draw((kind) => kind === 'http_500' || (isSession && token !== null), routeLabel(method, segments));
+      const label = routeLabel(method, segments);
+      counters.byRoute.set(label, (counters.byRoute.get(label) ?? 0) + 1);
+      const fault = faults.draw((kind) => kind === 'http_500' || (isSession && token !== null), label);
       if (fault === 'http_500') throw internalError();
       if (fault === 'http_403' && token !== null) {
         state.destroySession(token);
@@ -401,7 +394,7 @@ export async function startGuacamoleSimulator(options: Partial<GuacamoleSimOptio
   /** Simulator-only control surface: never used by product code, only by tests and the dev tooling. */
   async function handleSim(req: IncomingMessage, res: ServerResponse, rest: string): Promise<void> {
     const method = req.method ?? 'GET';
-    const { body } = await readBody(req, config.maxRequestBytes);
+    const { body } = await readBodyBytes(req, config.maxRequestBytes);
     if (rest === '/stats' && method === 'GET') return sendJson(res, 200, stats());
     if (rest === '/state' && method === 'GET') return sendJson(res, 200, state.snapshot());
     if (rest === '/faults' && method === 'POST') {

@@ -4,6 +4,7 @@
  * PROXMOX_SIM_DELAY_SCALE (multiplier for the delays below; 0 = instant, default 1),
  * PROXMOX_SIM_STATUS_CACHE_MS (pvestatd's interval, default 10 s × scale; 0 = live /cluster/resources),
  * PROXMOX_SIM_PRIVILEGES (comma-separated: the token becomes privilege-separated with just these),
+ * PROXMOX_SIM_SITE_VMS (other teams' stopped VMs on the node, to run against a large site; default 0),
  * PROXMOX_SIM_IP_PREFIX (guest addresses `<prefix>.x.y`; default a random 127.N: loopback, so guests' desktops are reachable),
  * SIM_TLS_CERT / SIM_TLS_KEY (PEM files: serve HTTPS, as pveproxy does).
  */
@@ -40,6 +41,7 @@ const sim = await startProxmoxSimulator({
   // pvestatd broadcasts every 10 s; lock_file_full waits 10 s.
   statusCacheMs: envNumber('PROXMOX_SIM_STATUS_CACHE_MS', ms(10_000)),
   lockWaitMs: Math.max(200, ms(10_000)),
+  siteVms: envNumber('PROXMOX_SIM_SITE_VMS', 0),
 });
 console.log(`proxmox simulator listening on ${sim.url}`);
 

@@ -4,14 +4,16 @@
  *
  * Besides the PVE API under /api2/json it serves simulator-only control endpoints, without auth.
  * Product code never calls those; only tests and benchmarks do:
- *   GET    /__sim/stats   requests, tasks by type, ms spent in task delays (sum and wall clock), faults injected
+ *   GET    /__sim/stats   requests (in all and by endpoint), tasks by type, ms spent in task delays (sum and wall clock), faults injected
  *                         (by kind, and by endpoint)
  *   GET    /__sim/vms     every VM with its config, power state and guest IPv4
  *   POST   /__sim/faults  {"rate": 0..1, "kinds": [...], "seed"?: n} — see faults.ts for the kinds
  *   DELETE /__sim/faults  no more faults
- *   POST   /__sim/reset   templates only, no tasks, zero stats, the faults of the start options
+ *   POST   /__sim/reset   templates only (and the start options' site VMs), no tasks, zero stats, the faults of the start options
+ *   POST   /__sim/site-vms {"count": n} — n more stopped VMs of other teams on the first node (site-vms.ts)
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
 import { listen, readBody, readJson, simulatorServer } from '../shared/http-server';
 import { FaultConfigSchema, type FaultConfig, FaultInjector, type FaultKind } from './faults';
 import { authenticate, die, extractParams, PveError, paramError, sendBodiless, sendData, sendError, sendJson } from './http';
@@ -48,6 +50,7 @@ export function defaultOptions(): ProxmoxSimOptions {
     statusCacheMs: 0,
     lockWaitMs: 10_000,
     desktopDelayMs: 0,
+    siteVms: 0,
   };
 }
 
@@ -76,11 +79,14 @@ export interface ProxmoxSimulator {
     faultsByRoute: Record<string, Partial<Record<FaultKind, number>>>;
   };
   setFaults(config: FaultConfig | null): void;
+  /** `count` more stopped VMs of other teams (site-vms.ts): a site whose inventory is not the bridge's alone. */
+  addSiteVms(count: number): void;
   /** Back to the templates, no tasks, zero stats, the faults of the options. */
   reset(): void;
 }
 
 const API_PREFIX = '/api2/json';
+const SiteVmsSchema = z.object({ count: z.number().int().min(0).max(100_000) });
 /** A transient 500 as PVE produces it (pmxcfs without quorum): same status as a permanent failure, only the text differs. */
 const TRANSIENT_500 = 'cluster not ready - no quorum?';
 
@@ -90,22 +96,33 @@ interface RouteMatch {
   pathParams: Record<string, string>;
 }
 
-function matchRoute(routes: Array<{ route: Route; schema: EndpointSchema }>, method: string, path: string): RouteMatch | null {
+interface CompiledRoute {
+  route: Route;
+  schema: EndpointSchema;
+  /** The path's segments: a literal, or `{ param }` for a variable one. */
+  template: Array<string | { param: string }>;
+}
+
+function compile(route: Route, schema: EndpointSchema): CompiledRoute {
+  const template = route.path
+    .split('/')
+    .filter((s) => s !== '')
+    .map((t) => (t.startsWith('{') && t.endsWith('}') ? { param: t.slice(1, -1) } : t));
+  return { route, schema, template };
+}
+
+function matchRoute(routes: CompiledRoute[], method: string, path: string): RouteMatch | null {
   const segments = path.split('/').filter((s) => s !== '');
-  for (const entry of routes) {
-    if (entry.route.method !== method) continue;
-    const template = entry.route.path.split('/').filter((s) => s !== '');
-    if (template.length !== segments.length) continue;
+  for (const { route, schema, template } of routes) {
+    if (route.method !== method || template.length !== segments.length) continue;
     const pathParams: Record<string, string> = {};
     const ok = template.every((t, i) => {
       const seg = segments[i] ?? '';
-      if (t.startsWith('{') && t.endsWith('}')) {
-        pathParams[t.slice(1, -1)] = decodeURIComponent(seg);
-        return true;
-      }
-      return t === seg;
+      if (typeof t === 'string') return t === seg;
+      pathParams[t.param] = decodeURIComponent(seg);
+      return true;
     });
-    if (ok) return { ...entry, pathParams };
+    if (ok) return { route, schema, pathParams };
   }
   return null;
 }
@@ -120,7 +137,7 @@ export async function startProxmoxSimulator(overrides: Partial<ProxmoxSimOptions
   const routes = ROUTES.map((route) => {
     const schema = schemas.get(`${route.method} ${route.path}`);
     if (!schema) throw new Error(`api-schema.json has no schema for ${route.method} ${route.path}`);
-    return { route, schema };
+    return compile(route, schema);
   });
 
   async function api(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
@@ -154,6 +171,8 @@ export async function startProxmoxSimulator(overrides: Partial<ProxmoxSimOptions
     }
 
     const { route } = match;
+    const byRoute = cluster.stats.requestsByRoute;
+    byRoute[`${method} ${route.path}`] = (byRoute[`${method} ${route.path}`] ?? 0) + 1;
     const applicable: FaultKind[] = ['http_500', 'proxy_596', 'proxy_599'];
     if (route.path.includes('{vmid}') && method !== 'GET' && !route.agent) applicable.push('locked');
     if (route.startsTask) applicable.push('task_error');
@@ -187,6 +206,12 @@ export async function startProxmoxSimulator(overrides: Partial<ProxmoxSimOptions
     if (key === 'POST /__sim/reset') {
       simulator.reset();
       return sendData(res, null);
+    }
+    if (key === 'POST /__sim/site-vms') {
+      const parsed = SiteVmsSchema.safeParse(await readJson(req));
+      if (!parsed.success) return sendJson(res, 400, 'Bad Request', { data: null, message: parsed.error.message });
+      simulator.addSiteVms(parsed.data.count);
+      return sendData(res, { vms: cluster.vms.size });
     }
     if (key === 'DELETE /__sim/faults') {
       simulator.setFaults(null);
@@ -253,6 +278,7 @@ export async function startProxmoxSimulator(overrides: Partial<ProxmoxSimOptions
       faultsByRoute: Object.fromEntries([...faults.byRoute].map(([route, counts]) => [route, Object.fromEntries(counts)])),
     }),
     setFaults: (config) => faults.configure(config),
+    addSiteVms: (count) => cluster.addSiteVms(count),
     reset: () => {
       cluster.reset();
       faults.clearCounts();

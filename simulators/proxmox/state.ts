@@ -10,6 +10,7 @@ import { Flocks, lockTimeout } from './flock';
 import { type DesktopProtocol, GuestDesktops } from './guest-desktop';
 import type { ApiToken } from './http';
 import { PveError } from './http';
+import { siteVmConfig } from './site-vms';
 import { StatusCache, type VmStats } from './status-cache';
 
 export type ConfigValue = string | number;
@@ -60,6 +61,8 @@ export interface ProxmoxSimOptions {
   lockWaitMs: number;
   /** After the guest reports its address: until its VNC server / xrdp accepts connections. */
   desktopDelayMs: number;
+  /** Other teams' VMs on the first node, stopped, made at start and on reset (site-vms.ts); 0 = templates only. */
+  siteVms: number;
 }
 
 export type TaskType = 'qmclone' | 'qmconfig' | 'qmstart' | 'qmstop' | 'qmshutdown' | 'qmdestroy';
@@ -99,6 +102,8 @@ export interface SimVm {
 
 export interface SimStats {
   requests: number;
+  /** API requests per endpoint, e.g. `{"GET /nodes/{node}/qemu": 3}`: what a caller's work costs the cluster. */
+  requestsByRoute: Record<string, number>;
   tasks: { total: number; byType: Record<string, number> };
   /** Sum of the configured delays of all tasks started (parallel tasks add up). */
   taskDelayMs: number;
@@ -171,6 +176,7 @@ export class Cluster {
   private pid = 0x1a2b3;
   private macCounter = 0;
   private ipCounter = 0;
+  private siteVmCount = 0;
   private activeDelays = 0;
   private delayWallSince = 0;
 
@@ -247,7 +253,7 @@ export class Cluster {
   }
 
   private static emptyStats(): SimStats {
-    return { requests: 0, tasks: { total: 0, byType: {} }, taskDelayMs: 0, taskDelayWallMs: 0 };
+    return { requests: 0, requestsByRoute: {}, tasks: { total: 0, byType: {} }, taskDelayMs: 0, taskDelayWallMs: 0 };
   }
 
   /** Back to the templates only; pending task timers are dropped. */
@@ -260,6 +266,7 @@ export class Cluster {
     this.activeDelays = 0;
     this.macCounter = 0;
     this.ipCounter = 0;
+    this.siteVmCount = 0;
     for (const t of this.options.templates) {
       const config = { ...(t.config ?? defaultTemplateConfig(t)), name: t.name, template: 1 };
       this.vms.set(t.vmid, {
@@ -271,6 +278,19 @@ export class Cluster {
         desktop: t.desktop ?? ['vnc', 'rdp'],
       });
     }
+    this.addSiteVms(this.options.siteVms);
+  }
+
+  /** `count` more stopped VMs of other teams on the first node, at the lowest free vmids from 100 (site-vms.ts). */
+  addSiteVms(count: number): void {
+    const node = this.options.nodes[0];
+    if (!node) return;
+    let vmid = 100;
+    for (let made = 0; made < count; made++) {
+      while (this.vms.has(vmid)) vmid++;
+      const config = siteVmConfig(vmid, this.siteVmCount++, this.nextMac());
+      this.vms.set(vmid, { vmid, node, config, status: 'stopped', ipv4: this.nextIpv4(), desktop: [] });
+    }
     this.statusCache.refresh();
   }
 
@@ -280,6 +300,7 @@ export class Cluster {
     const { tasks } = this.stats;
     return {
       ...this.stats,
+      requestsByRoute: { ...this.stats.requestsByRoute },
       tasks: { total: tasks.total, byType: { ...tasks.byType } },
       taskDelayWallMs: this.stats.taskDelayWallMs + ongoing,
     };

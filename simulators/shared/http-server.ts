@@ -116,10 +116,31 @@ function closeHttp(server: Server): Promise<void> {
   });
 }
 
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * The request's body bytes (beyond `limit`: none, and `tooLarge`). A request with neither Content-Length nor
+ * Transfer-Encoding has no body (RFC 9112 §6.3), which most API calls are: those are answered without waiting.
+ */
+export function readBodyBytes(req: IncomingMessage, limit = Number.POSITIVE_INFINITY): Promise<{ body: Buffer; tooLarge: boolean }> {
+  const length = req.headers['content-length'];
+  if ((length === undefined && req.headers['transfer-encoding'] === undefined) || length === '0') {
+    return Promise.resolve({ body: EMPTY, tooLarge: false });
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) chunks.push(chunk);
+    });
+    req.once('end', () => resolve(size > limit ? { body: EMPTY, tooLarge: true } : { body: Buffer.concat(chunks), tooLarge: false }));
+    req.once('error', reject);
+  });
+}
+
 export async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
-  return Buffer.concat(chunks).toString('utf8');
+  return (await readBodyBytes(req)).body.toString('utf8');
 }
 
 /** A control endpoint's JSON body: null when empty, undefined when malformed (for its schema to refuse). */

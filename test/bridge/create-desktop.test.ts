@@ -130,7 +130,7 @@ describe('create-desktop', () => {
     const second = desktopId();
     const before = infra.proxmox.callsOf('listVms').length;
     await createDesktop(makeDeps(infra))(makeSpec(second), recordingContext().ctx);
-    // The template is remembered and the VMID list cached: a create touches its own VM only.
+    // The template is remembered and VMIDs are handed out upwards from the last one: a create touches its own VM only.
     expect(infra.proxmox.callsOf('listVms').length - before).toBe(0);
     expect(infra.proxmox.desktopVms()).toHaveLength(2);
   });

@@ -5,7 +5,7 @@
  */
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { trustFrom, trustedFetch } from '../../on-prem-bridge/src/tls-trust';
+import { trustFrom, trustedApiFetch, trustedFetch } from '../../on-prem-bridge/src/tls-trust';
 import { RFB_GREETING, X224_CONNECTION_CONFIRM } from '../../simulators/proxmox/guest-desktop';
 import { DEFAULT_TOKEN, type ProxmoxSimOptions, type ProxmoxSimulator, startProxmoxSimulator } from '../../simulators/proxmox/server';
 import { throwawayCa } from './support/dev-ca';
@@ -48,21 +48,37 @@ describe('Proxmox simulator as deployed', () => {
   });
   afterAll(() => ca.remove());
 
-  it('serves HTTPS with a certificate of its own CA: verified with the CA file or the pinned fingerprint, refused without', async () => {
-    await withSim({ tls: { cert: ca.server.cert, key: ca.server.key } }, async (sim) => {
-      expect(sim.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/api2\/json$/);
-      const withCa = trustedFetch(trustFrom('PROXMOX_CA_FILE', ca.caFile, undefined));
-      expect((await pve(sim, 'GET', '/version', undefined, withCa)).data).toMatchObject({ release: '9.1' });
-      const pinned = trustedFetch(trustFrom('PROXMOX_CA_FILE', undefined, ca.server.fingerprint256.toLowerCase()));
-      expect((await pve(sim, 'GET', '/version', undefined, pinned)).status).toBe(200);
-      const wrongPin = trustedFetch(trustFrom('PROXMOX_CA_FILE', undefined, ca.ca.fingerprint256));
-      await expect(pve(sim, 'GET', '/version', undefined, wrongPin)).rejects.toThrow();
-      await expect(pve(sim, 'GET', '/version', undefined, trustedFetch({ kind: 'system' }))).rejects.toThrow();
-      // Plain HTTP still answers on loopback (a browser or test on the same machine).
-      const plain = await fetch(sim.url.replace('https:', 'http:').replace('/api2/json', '/api2/json/version'), { headers: AUTH });
-      expect(plain.status).toBe(200);
-    });
-  });
+  it.each([
+    ['fetch', trustedFetch],
+    ['the API fetch over undici request', trustedApiFetch],
+  ])(
+    'serves HTTPS with a certificate of its own CA: verified with the CA file or the pinned fingerprint, refused without (%s)',
+    async (_, trusted) => {
+      await withSim({ tls: { cert: ca.server.cert, key: ca.server.key } }, async (sim) => {
+        expect(sim.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/api2\/json$/);
+        const withCa = trusted(trustFrom('PROXMOX_CA_FILE', ca.caFile, undefined));
+        expect((await pve(sim, 'GET', '/version', undefined, withCa)).data).toMatchObject({ release: '9.1' });
+        // A second connection resumes the first one's TLS session, still verified.
+        const again = await Promise.all([1, 2, 3].map(() => pve(sim, 'GET', '/version', undefined, withCa)));
+        expect(again.map((r) => r.status)).toEqual([200, 200, 200]);
+        const pinned = trusted(trustFrom('PROXMOX_CA_FILE', undefined, ca.server.fingerprint256.toLowerCase()));
+        expect((await pve(sim, 'GET', '/version', undefined, pinned)).status).toBe(200);
+        const wrongPin = trusted(trustFrom('PROXMOX_CA_FILE', undefined, ca.ca.fingerprint256));
+        await expect(pve(sim, 'GET', '/version', undefined, wrongPin)).rejects.toThrow();
+        await expect(pve(sim, 'GET', '/version', undefined, trusted({ kind: 'system' }))).rejects.toThrow();
+        // Errors read as fetch's: the reason phrase and the body of a refusal arrive whole.
+        const refused = await pve(sim, 'GET', '/nodes/pve1/qemu/4242/config', undefined, withCa);
+        expect([refused.status, refused.reason, refused.message]).toEqual([
+          500,
+          "Configuration file 'nodes/pve1/qemu-server/4242.conf' does not exist",
+          "Configuration file 'nodes/pve1/qemu-server/4242.conf' does not exist\n",
+        ]);
+        // Plain HTTP still answers on loopback (a browser or test on the same machine).
+        const plain = await fetch(sim.url.replace('https:', 'http:').replace('/api2/json', '/api2/json/version'), { headers: AUTH });
+        expect(plain.status).toBe(200);
+      });
+    },
+  );
 
   it('lists a new VM in /cluster/resources without its name until pvestatd broadcasts; the node list and config are live', async () => {
     await withSim({ statusCacheMs: 300 }, async (sim) => {

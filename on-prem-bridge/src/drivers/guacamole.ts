@@ -249,6 +249,13 @@ export function createGuacamoleDriver(opts: GuacamoleDriverOptions): GuacamoleDr
   return {
     findConnectionByName,
 
+    async getConnection(identifier) {
+      const result = await call('GET', connectionPath(identifier), { accept: [200, 404] });
+      if (result.status === 404) return null;
+      const connection = parse(ConnectionSchema, 'GET', connectionPath(identifier), result);
+      return { ...toGuacConnection(connection), parentIdentifier: connection.parentIdentifier ?? ROOT };
+    },
+
     async listConnections() {
       return (await listApiConnections()).map(toGuacConnection);
     },
@@ -284,19 +291,23 @@ export function createGuacamoleDriver(opts: GuacamoleDriverOptions): GuacamoleDr
       await call('DELETE', connectionPath(identifier), { accept: [204, 404] });
     },
 
-    async ensureUser(username, password, attributes) {
-      const found = await call('GET', userPath(username), { accept: [200, 404] });
-      if (found.status === 404) {
-        const created = await call('POST', '/users', { json: { username, password, attributes }, accept: [200, 400] });
-        if (created.status === 200) return 'created';
-        // Someone created it meanwhile (400 "User "x" already exists."): it is there now; its password stays.
-        const { message } = errorOf(created.body);
-        if (!message?.includes('already exists')) throw failure('POST', '/users', created);
-        const again = await call('GET', userPath(username), { accept: [200] });
-        await keepAttributes(username, again, attributes);
-        return 'exists';
+    async ensureUser(username, password, attributes, ensureOpts) {
+      if (!ensureOpts?.expectNew) {
+        const found = await call('GET', userPath(username), { accept: [200, 404] });
+        if (found.status === 200) {
+          await keepAttributes(username, found, attributes);
+          return 'exists';
+        }
       }
-      await keepAttributes(username, found, attributes);
+      // Guacamole checks the name before the password policy (UserService#beforeCreate), so a taken name is
+      // refused as such and the existing user's password is never touched.
+      const created = await call('POST', '/users', { json: { username, password, attributes }, accept: [200, 400] });
+      if (created.status === 200) return 'created';
+      // It exists (400 "User "x" already exists."), made meanwhile or before: its password stays.
+      const { message } = errorOf(created.body);
+      if (!message?.includes('already exists')) throw failure('POST', '/users', created);
+      const again = await call('GET', userPath(username), { accept: [200] });
+      await keepAttributes(username, again, attributes);
       return 'exists';
     },
 

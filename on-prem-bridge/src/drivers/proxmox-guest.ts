@@ -52,6 +52,12 @@ function usableIpv4(address: string): boolean {
   return /^\d{1,3}(\.\d{1,3}){3}$/.test(address) && !address.startsWith('127.') && !address.startsWith('169.254.');
 }
 
+/** Whether the agent's answer lists a NIC with this MAC (addressed yet or not). */
+export function hasNic(result: unknown, mac: string): boolean {
+  const parsed = GuestInterfacesSchema.safeParse(result);
+  return parsed.success && parsed.data.some((nic) => nic['hardware-address']?.toLowerCase() === mac.toLowerCase());
+}
+
 /**
  * The IPv4 of the NIC whose MAC is `mac` (lo, 127/8 and 169.254/16 ignored); without a MAC, the
  * first address of a NIC that is not loopback or a container bridge. Null while there is none yet.

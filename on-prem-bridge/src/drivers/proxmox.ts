@@ -4,7 +4,7 @@
  */
 import proxmoxApi, { type Proxmox, type ProxmoxEngineOptions } from 'proxmox-api';
 import { isRetryableTaskStatus, toInfraError } from './proxmox-errors';
-import { macOfNet, parseUpid, pickGuestIpv4 } from './proxmox-guest';
+import { hasNic, macOfNet, parseUpid, pickGuestIpv4 } from './proxmox-guest';
 import { pollInterval, sleep } from '../sleep';
 import { InfraError, type ProxmoxDriver, type ProxmoxProbe, type VmSummary } from './types';
 
@@ -23,8 +23,6 @@ export interface ProxmoxDriverOptions {
   vmidQuarantineMs?: number;
   /** How long cloneVm waits for a clone it finds already running (after a re-sent POST) before giving up (default 10 min). */
   cloneResumeTimeoutMs?: number;
-  /** How long allocateVmid trusts its list of taken ids before listing again (default 60 s; nextid checks each pick). */
-  takenIdsTtlMs?: number;
 }
 
 type EngineFetch = NonNullable<ProxmoxEngineOptions['fetch']>;
@@ -35,6 +33,8 @@ const TASK_OK = /^(OK|WARNINGS: \d+)$/;
 const MAX_POLL_FAILURES = 5;
 /** Task logs read when looking for the clone task behind an existing VM. */
 const MAX_LOGS_READ = 10;
+/** VMs whose net0 MAC is remembered for reading their guest address (getGuestIpv4). */
+const MAX_MACS = 10_000;
 
 function abortError(signal: AbortSignal): unknown {
   return signal.reason ?? new DOMException('The operation was aborted.', 'AbortError');
@@ -87,9 +87,16 @@ function toSummary(r: Record<string, unknown>): VmSummary {
  * ("invalid content-length header"). fetch computes the right value from the body itself.
  */
 function withoutContentLength(init: RequestInit | undefined): RequestInit | undefined {
-  if (!init?.headers) return init;
-  const headers = new Headers(init.headers);
-  headers.delete('content-length');
+  const given = init?.headers;
+  if (!given) return init;
+  if (given instanceof Headers || Array.isArray(given)) {
+    const headers = new Headers(given);
+    headers.delete('content-length');
+    return { ...init, headers };
+  }
+  // proxmox-api's own form, a plain object: copied without the key, no Headers object per request.
+  const headers: Record<string, string> = {};
+  for (const [key, value] of Object.entries(given)) if (key.toLowerCase() !== 'content-length') headers[key] = value;
   return { ...init, headers };
 }
 
@@ -109,8 +116,10 @@ export function createProxmoxDriver(opts: ProxmoxDriverOptions): ProxmoxDriver &
   const cloneResumeTimeoutMs = opts.cloneResumeTimeoutMs ?? 10 * 60_000;
   const handedOut = new Map<number, number>();
   const serialized = createSerializer();
-  const takenTtlMs = opts.takenIdsTtlMs ?? 60_000;
-  let taken: { ids: Set<number>; at: number } | null = null;
+  /** Per VMID range: where the next allocation looks, and the ids known taken (listed once, then as handed out). */
+  const cursors = new Map<string, { next: number; taken: Set<number> }>();
+  /** `node/vmid` → net0's MAC, from the last config read: the guest agent's NICs are matched against it. */
+  const macs = new Map<string, string | null>();
 
   async function call<T>(fn: () => Promise<T>): Promise<T> {
     try {
@@ -143,7 +152,12 @@ export function createProxmoxDriver(opts: ProxmoxDriverOptions): ProxmoxDriver &
   }
 
   async function getVmConfig(node: string, vmid: number): Promise<Record<string, string | number>> {
-    return toConfig(await call(() => qemu(node, vmid).config.$get()));
+    const config = toConfig(await call(() => qemu(node, vmid).config.$get()));
+    const key = `${node}/${vmid}`;
+    macs.delete(key);
+    macs.set(key, macOfNet(config.net0));
+    if (macs.size > MAX_MACS) macs.delete(macs.keys().next().value ?? '');
+    return config;
   }
 
   async function getVmStatus(node: string, vmid: number): Promise<{ status: string; lock?: string }> {
@@ -177,12 +191,20 @@ export function createProxmoxDriver(opts: ProxmoxDriverOptions): ProxmoxDriver &
    * or the temporary `lock: clone` config of a clone in progress), hand back its clone task.
    */
   async function resumeClone(o: Parameters<ProxmoxDriver['cloneVm']>[0], post: () => Promise<string>): Promise<string> {
-    const existing = (await listVms()).find((v) => v.vmid === o.newid);
-    // The first attempt's task failed and removed its config meanwhile: the id is free again.
-    if (!existing) return call(post);
-    const inProgress = existing.lock === 'clone' && (existing.name === '' || existing.name === `VM ${o.newid}`);
-    if (existing.node !== o.node || (existing.name !== o.name && !inProgress)) {
-      throw new InfraError(`Proxmox: VM ${o.newid} already exists as '${existing.name}' on ${existing.node}`, 'proxmox', 500, false);
+    // That one VM's config, live: a site's whole inventory is not read for it.
+    let existing: Record<string, string | number>;
+    try {
+      existing = await getVmConfig(o.node, o.newid);
+    } catch (e) {
+      if (!(e instanceof InfraError && /does not exist/.test(e.message))) throw e;
+      // Gone from our node: the first attempt's task failed and removed its config (the id is free again), or
+      // the id is taken on another node, which the POST sent again answers as it did.
+      return call(post);
+    }
+    const name = existing.name === undefined ? '' : String(existing.name);
+    const inProgress = existing.lock === 'clone' && (name === '' || name === `VM ${o.newid}`);
+    if (name !== o.name && !inProgress) {
+      throw new InfraError(`Proxmox: VM ${o.newid} already exists as '${name}' on ${o.node}`, 'proxmox', 500, false);
     }
     const upid = await findCloneTask(o.node, o.templateVmid, o.newid);
     if (upid) return upid;
@@ -220,6 +242,7 @@ export function createProxmoxDriver(opts: ProxmoxDriverOptions): ProxmoxDriver &
     },
 
     allocateVmid(range) {
+      const key = `${range.min}-${range.max}`;
       if (
         !Number.isInteger(range.min) ||
         !Number.isInteger(range.max) ||
@@ -229,34 +252,43 @@ export function createProxmoxDriver(opts: ProxmoxDriverOptions): ProxmoxDriver &
       ) {
         return Promise.reject(new InfraError(`Proxmox: invalid VMID range [${range.min}, ${range.max}]`, 'proxmox', 0, false));
       }
-      // pve-manager's API2/Cluster.pm nextid never reserves, so allocations in this process are serialized and an id
-      // handed out stays quarantined for quarantineMs: its clone may not be listed yet. The list of taken ids is read
-      // at most once a minute (a site may have thousands of VMs); `nextid?vmid=` checks each pick live.
+      // pve-manager's API2/Cluster.pm nextid never reserves, so allocations in this process are serialized and an id handed out stays
+      // quarantined for quarantineMs: its clone may not be listed yet. Ids are handed out upwards from where the
+      // last one was (next fit), each checked live with `nextid?vmid=`; the site's VMs are listed only to start
+      // (the first allocation of this process) and again when the top of the range is reached, so a create does
+      // not read an inventory of thousands of VMs.
       return serialized(async () => {
         const now = Date.now();
         for (const [id, until] of handedOut) if (until <= now) handedOut.delete(id);
-        for (let round = 0; round < 2; round++) {
-          // A second round only with a fresh list: the cached one may still hold VMs destroyed since.
-          if (round === 1 && taken && taken.at === now) break;
-          if (!taken || round === 1 || now - taken.at > takenTtlMs) taken = { ids: new Set((await listVms()).map((v) => v.vmid)), at: now };
-          const known = taken.ids;
-          for (let id = range.min; id <= range.max; id++) {
-            if (known.has(id) || handedOut.has(id)) continue;
+        const scan = async (cursor: { next: number; taken: Set<number> }): Promise<number | null> => {
+          for (let id = cursor.next; id <= range.max; id++) {
+            cursor.next = id + 1;
+            if (cursor.taken.has(id) || handedOut.has(id)) continue;
             try {
               await call(() => pve.cluster.nextid.$get({ vmid: id }));
             } catch (e) {
               // `?vmid=N` answers 400 {"errors":{"vmid":"VM N already exists"}} when someone else took it.
               if (e instanceof InfraError && e.status === 400 && /already exists/.test(e.message)) {
-                known.add(id);
+                cursor.taken.add(id);
                 continue;
               }
+              cursor.next = id;
               throw e;
             }
             handedOut.set(id, Date.now() + quarantineMs);
-            known.add(id);
+            cursor.taken.add(id);
             return id;
           }
-        }
+          return null;
+        };
+        const current = cursors.get(key);
+        const found = current ? await scan(current) : null;
+        if (found !== null) return found;
+        // From the bottom again, with what the site holds now (ids freed by destroys are free again).
+        const fresh = { next: range.min, taken: new Set((await listVms()).map((v) => v.vmid)) };
+        cursors.set(key, fresh);
+        const again = await scan(fresh);
+        if (again !== null) return again;
         throw new InfraError(`Proxmox: no free VMID in [${range.min}, ${range.max}]`, 'proxmox', 0, false);
       });
     },
@@ -315,7 +347,10 @@ export function createProxmoxDriver(opts: ProxmoxDriverOptions): ProxmoxDriver &
     shutdownVm: (node, vmid, timeoutSeconds) => call(() => qemu(node, vmid).status.shutdown.$post({ timeout: timeoutSeconds })),
     stopVm: (node, vmid) => call(() => qemu(node, vmid).status.stop.$post()),
     // purge: also drop the VM from backup jobs, replication and HA (qemu-server's destroy_vm).
-    destroyVm: (node, vmid) => call(() => qemu(node, vmid).$delete({ purge: true, 'destroy-unreferenced-disks': true })),
+    destroyVm: (node, vmid) => {
+      macs.delete(`${node}/${vmid}`);
+      return call(() => qemu(node, vmid).$delete({ purge: true, 'destroy-unreferenced-disks': true }));
+    },
 
     async version() {
       const v = toConfig(await call(() => pve.version.$get()));
@@ -345,6 +380,10 @@ export function createProxmoxDriver(opts: ProxmoxDriverOptions): ProxmoxDriver &
         throw e;
       }
       const result = typeof reply === 'object' && reply !== null ? (reply as { result?: unknown }).result : undefined;
+      // The MAC of the last config read, while the guest still has a NIC with it; otherwise (none read yet, or
+      // the vmid now belongs to another VM, or net0 was changed) the config is read again.
+      const known = macs.get(`${node}/${vmid}`);
+      if (known && hasNic(result, known)) return pickGuestIpv4(result, known);
       const config = await getVmConfig(node, vmid);
       return pickGuestIpv4(result, macOfNet(config.net0));
     },

@@ -82,11 +82,13 @@ export interface GuacConnection {
 }
 
 export interface GuacamoleDriver {
-  /** The connection named `name` in ROOT, or null. */
+  /** The connection named `name` in ROOT, or null. Lists every connection (the API has no look-up by name). */
   findConnectionByName(name: string): Promise<GuacConnection | null>;
+  /** GET …/connections/{id}: that one connection with its parent, or null when there is none. */
+  getConnection(identifier: string): Promise<(GuacConnection & { parentIdentifier: string }) | null>;
   /** All connections (map from GET …/connections turned into a list). */
   listConnections(): Promise<GuacConnection[]>;
-  /** POST …/connections; resolves to the identifier Guacamole assigned. */
+  /** POST …/connections; resolves to the identifier Guacamole assigned (a name already taken: that connection, updated). */
   createConnection(opts: { name: string; protocol: string; parameters: Record<string, string> }): Promise<string>;
   /** PUT …/connections/{id} with the full object (PUT replaces everything). */
   updateConnection(identifier: string, opts: { name: string; protocol: string; parameters: Record<string, string> }): Promise<void>;
@@ -94,9 +96,15 @@ export interface GuacamoleDriver {
   deleteConnection(identifier: string): Promise<void>;
   /**
    * Creates the user with this password and attributes if missing; an existing user keeps its password (a site's
-   * password policy may refuse setting it again) and gets the attributes added where they differ.
+   * password policy may refuse setting it again) and gets the attributes added where they differ. `expectNew`
+   * creates before looking: one request for a new user, one more for an existing one.
    */
-  ensureUser(username: string, password: string, attributes: Record<string, string>): Promise<'created' | 'exists'>;
+  ensureUser(
+    username: string,
+    password: string,
+    attributes: Record<string, string>,
+    opts?: { expectNew?: boolean },
+  ): Promise<'created' | 'exists'>;
   /** PUT the user's password (subject to the site's password policy); for a user whose password is not ours. */
   setUserPassword(username: string, password: string): Promise<void>;
   /** Every user with its (set) attributes: one request. */

@@ -3,6 +3,10 @@
  * address, check it may be used, wait for the desktop to answer on its protocol port, point
  * the Guacamole connection at it. Every step is reported when reached, including when
  * reality shows it already done. A desktop is only RUNNING when someone can use it.
+ *
+ * `fresh` (create-desktop.ts: the clone finished in this run): the VM is stopped and has no
+ * connection yet, so the start and the connection are made without looking first; both still
+ * cope with finding the work done (a start of a running VM, a connection name already taken).
  */
 import type { DesktopSpec } from '../../../src/schemas/bridge-protocol';
 import type { DesktopLogin } from '../config';
@@ -12,18 +16,27 @@ import { TaskError } from '../errors';
 import { refuseGuestAddress } from '../guest-address';
 import { formatDuration } from '../retry';
 import type { TaskDeps } from './context';
-import { ensureConnection, ensureUserAccess } from './connection-steps';
+import { ensureConnection, ensureUser, grantRead } from './connection-steps';
 import { DESKTOP_PORTS } from './desktop-login';
 import type { Reporter } from './reporter';
 import type { Tools } from './tools';
 import { type VmRef, ensureStarted, isRunning } from './vm-steps';
 
-export async function bringOnline(deps: TaskDeps, t: Tools, spec: DesktopSpec, vm: VmRef, r: Reporter, login: DesktopLogin): Promise<void> {
-  if (await isRunning(deps, t, vm)) {
+export async function bringOnline(
+  deps: TaskDeps,
+  t: Tools,
+  spec: DesktopSpec,
+  vm: VmRef,
+  r: Reporter,
+  login: DesktopLogin,
+  opts: { fresh?: boolean } = {},
+): Promise<void> {
+  const fresh = opts.fresh === true;
+  if (!fresh && (await isRunning(deps, t, vm))) {
     r.report('start_vm', `VM ${vm.vmid} is already running`);
   } else {
     r.report('start_vm', `starting VM ${vm.vmid} on ${vm.node}`);
-    await ensureStarted(deps, t, vm);
+    await ensureStarted(deps, t, vm, { knownStopped: fresh });
   }
 
   r.report('wait_ip', `waiting for VM ${vm.vmid} to report its IP address`);
@@ -35,9 +48,10 @@ export async function bringOnline(deps: TaskDeps, t: Tools, spec: DesktopSpec, v
   await waitForDesktop(deps, t, ipAddress, kind);
 
   r.report('connection', `pointing the Guacamole connection ${connectionName(spec.desktopId)} at ${ipAddress}`);
-  await ensureUserAccess(deps, t, spec.desktopId, null);
-  const connectionId = await ensureConnection(deps, t, spec, ipAddress, login);
-  await ensureUserAccess(deps, t, spec.desktopId, connectionId);
+  // The user first, so a connection never exists without its marked user.
+  await ensureUser(deps, t, spec.desktopId, { fresh });
+  const connectionId = await ensureConnection(deps, t, spec, ipAddress, login, { fresh });
+  await grantRead(deps, t, spec.desktopId, connectionId);
   r.report('connection', `Guacamole connection ${connectionId} is ready`, { connectionId });
 }
 

@@ -4,6 +4,13 @@
  * what exists instead of adding a second one. The per-desktop user carries this site's
  * and deployment's marks (a JDBC profile attribute) and gets its password once, when it
  * is made: sites run password policies that refuse setting the same password again.
+ *
+ * `fresh` (a create whose VM was cloned in this run): nothing of the desktop exists in
+ * Guacamole yet, so the user and the connection are created straight away. Guacamole
+ * refuses a name that is taken (400 "already exists"), and that answer leads back to
+ * looking up and updating what exists, so a wrong guess costs a request, never a duplicate.
+ * Looking a connection up by name means listing them all (the REST API has no filter by
+ * name), which a create of a fresh desktop thereby never does.
  */
 import type { DesktopSpec } from '../../../src/schemas/bridge-protocol';
 import type { DesktopLogin } from '../config';
@@ -13,7 +20,14 @@ import { connectionParameters } from './desktop-login';
 import type { Tools } from './tools';
 
 /** Creates or updates the desktop's connection to point at `ip`; resolves to its identifier. */
-export function ensureConnection(deps: TaskDeps, t: Tools, spec: DesktopSpec, ip: string, login: DesktopLogin): Promise<string> {
+export function ensureConnection(
+  deps: TaskDeps,
+  t: Tools,
+  spec: DesktopSpec,
+  ip: string,
+  login: DesktopLogin,
+  opts: { fresh?: boolean } = {},
+): Promise<string> {
   const name = connectionName(spec.desktopId);
   const body = { name, protocol: spec.protocol, parameters: connectionParameters(spec, ip, deps.settings, login) };
   const upsert = async (): Promise<string | null> => {
@@ -23,6 +37,8 @@ export function ensureConnection(deps: TaskDeps, t: Tools, spec: DesktopSpec, ip
     await deps.guacamole.updateConnection(existing.identifier, body);
     return existing.identifier;
   };
+  // The driver's create adopts and updates a connection already under this name.
+  if (opts.fresh) return t.attempt(`create the connection ${name}`, () => deps.guacamole.createConnection(body));
   return t.attempt(`create or update the connection ${name}`, async () => {
     const updated = await upsert();
     if (updated) return updated;
@@ -38,15 +54,31 @@ export function ensureConnection(deps: TaskDeps, t: Tools, spec: DesktopSpec, ip
   });
 }
 
-/** The per-desktop Guacamole user (made first, so a connection never exists without its marked user), with READ on its connection once there is one. */
-export function ensureUserAccess(deps: TaskDeps, t: Tools, desktopId: string, connectionId: string | null): Promise<void> {
+/** The per-desktop Guacamole user with this site's and deployment's marks (made before its connection, so a connection never exists without it). */
+export function ensureUser(deps: TaskDeps, t: Tools, desktopId: string, opts: { fresh?: boolean } = {}): Promise<void> {
   const username = guacamoleUsername(desktopId);
-  return t.attempt(`give the Guacamole user ${username} access${connectionId ? ` to connection ${connectionId}` : ''}`, async () => {
-    await deps.guacamole.ensureUser(username, guacamoleUserPassword(deps.settings.bridgeSecret, desktopId), {
-      [OWNER_ATTRIBUTE]: ownerAttributeValue(deps.owner()),
-    });
-    if (connectionId) await deps.guacamole.grantConnectionRead(username, connectionId);
+  return t.attempt(`make the Guacamole user ${username}`, async () => {
+    await deps.guacamole.ensureUser(
+      username,
+      guacamoleUserPassword(deps.settings.bridgeSecret, desktopId),
+      { [OWNER_ATTRIBUTE]: ownerAttributeValue(deps.owner()) },
+      { expectNew: opts.fresh === true },
+    );
   });
+}
+
+/** READ on the desktop's connection for its user (adding a permission it has changes nothing). */
+export function grantRead(deps: TaskDeps, t: Tools, desktopId: string, connectionId: string): Promise<void> {
+  const username = guacamoleUsername(desktopId);
+  return t.attempt(`give the Guacamole user ${username} access to connection ${connectionId}`, () =>
+    deps.guacamole.grantConnectionRead(username, connectionId),
+  );
+}
+
+/** The per-desktop user made or kept, with READ on its connection. */
+export async function ensureUserAccess(deps: TaskDeps, t: Tools, desktopId: string, connectionId: string): Promise<void> {
+  await ensureUser(deps, t, desktopId);
+  await grantRead(deps, t, desktopId, connectionId);
 }
 
 /** Deletes the desktop's connection and user; missing ones are fine. */

@@ -4,6 +4,11 @@
  * resumed create asks Proxmox about that VM alone: it reuses the vmid, waits out a clone
  * still in progress and carries on, so it never makes a second VM. When the create fails
  * for good or is cancelled, everything it made is removed before the failure is reported.
+ *
+ * A VM whose clone finished during this run is fresh: no earlier run got past its clone, so
+ * it is stopped and has no Guacamole connection yet. For such a VM the steps act first
+ * instead of looking first (each act still copes with finding the work done), which keeps a
+ * create at the handful of calls its work needs.
  */
 import type { DesktopSpec } from '../../../src/schemas/bridge-protocol';
 import type { DesktopLogin } from '../config';
@@ -38,9 +43,9 @@ export function createDesktop(deps: TaskDeps): Task {
       const templateVmid = templateVmidOf(deps, spec);
       const login = loginOf(deps.settings, templateVmid);
       checkLoginFits(login, spec.protocol, templateVmid);
-      const vm = await ensureVm(deps, t, spec, r);
-      await configure(deps, t, spec, vm, r, login);
-      await bringOnline(deps, t, spec, vm, r, login);
+      const { fresh, ...vm } = await ensureVm(deps, t, spec, r);
+      await configure(deps, t, spec, vm, r, login, fresh);
+      await bringOnline(deps, t, spec, vm, r, login, { fresh });
       return { ...r.facts };
     } catch (err) {
       const reason = describeFailure(err, `create desktop ${spec.desktopId}`);
@@ -50,8 +55,8 @@ export function createDesktop(deps: TaskDeps): Task {
   };
 }
 
-/** allocate + clone: resolves to the desktop's VM, not locked. */
-async function ensureVm(deps: TaskDeps, t: Tools, spec: DesktopSpec, r: Reporter): Promise<VmRef> {
+/** allocate + clone: resolves to the desktop's VM, not locked, and whether its clone finished in this run. */
+async function ensureVm(deps: TaskDeps, t: Tools, spec: DesktopSpec, r: Reporter): Promise<VmRef & { fresh: boolean }> {
   const found = await findDesktopVm(deps, t, spec.desktopId, { recordedOnly: true });
   let ref: VmRef | null = found ? { vmid: found.vmid, node: found.node } : await recordedRef(deps, spec.desktopId);
   if (found) {
@@ -61,18 +66,19 @@ async function ensureVm(deps: TaskDeps, t: Tools, spec: DesktopSpec, r: Reporter
     });
     if (found.lock !== 'clone' && found.lock !== 'create') {
       r.report('clone', `VM ${found.vmid} is already cloned`, { vmId: found.vmid, node: found.node });
-      return { vmid: found.vmid, node: found.node };
+      return { vmid: found.vmid, node: found.node, fresh: false };
     }
   }
   let template: Template | undefined;
   for (let collisions = 0; ; ) {
     if (ref) {
       const state = await t.attempt(`look at VM ${ref.vmid}`, () => cloneState(deps, spec.desktopId, ref as VmRef));
-      if (state === 'done') return ref;
+      if (state === 'done') return { ...ref, fresh: false };
       if (state === 'running') {
         r.report('clone', `VM ${ref.vmid} is still being cloned; waiting for the clone to finish`, { vmId: ref.vmid, node: ref.node });
         const settled = await waitWhileBuilding(deps, t, spec.desktopId, ref, deps.timing.cloneTimeoutMs);
-        if (settled) return ref;
+        // The earlier run stopped during its clone, so it got no further than this run is now.
+        if (settled) return { ...ref, fresh: true };
         // Proxmox removes a clone whose task failed: clone again into the same id if it is still free.
       }
       if (state === 'foreign') ref = null;
@@ -88,8 +94,9 @@ async function ensureVm(deps: TaskDeps, t: Tools, spec: DesktopSpec, r: Reporter
       vmId: ref.vmid,
       node: ref.node,
     });
+    // Either way the id was just seen free: by nextid when allocated, or by the look above.
     const outcome = await cloneOnce(deps, t, spec, template, ref);
-    if (outcome === 'cloned') return ref;
+    if (outcome === 'cloned') return { ...ref, fresh: true };
     if (++collisions > MAX_VMID_COLLISIONS) {
       throw new TaskError(`Proxmox kept refusing new VMIDs in ${rangeText(deps)} as already taken; is the range shared with other tools?`);
     }
@@ -99,16 +106,19 @@ async function ensureVm(deps: TaskDeps, t: Tools, spec: DesktopSpec, r: Reporter
 }
 
 /**
- * One clone with its retries. Each attempt looks first, since an earlier attempt's clone may have finished. A POST
- * retried after a time-out can arrive twice (proxmox-api resends once on a fetch failure); the driver then resumes the
- * clone already running into this id, and the finished config tells whether that clone is really ours.
+ * One clone with its retries into an id just seen free. Each retry looks first, since an
+ * earlier attempt's clone may have finished. A POST retried after a time-out can arrive
+ * twice (proxmox-api resends once on a fetch failure); the driver then resumes the clone already running into
+ * this id, and the finished config tells whether that clone is really ours.
  */
 async function cloneOnce(deps: TaskDeps, t: Tools, spec: DesktopSpec, template: Template, ref: VmRef): Promise<'cloned' | 'vmid-taken'> {
   const name = vmName(spec.desktopId);
+  let firstAttempt = true;
   return t.attempt(
     `clone template ${template.vmid} into VM ${ref.vmid}`,
     async () => {
-      const before = await cloneState(deps, spec.desktopId, ref);
+      const before = firstAttempt ? 'gone' : await cloneState(deps, spec.desktopId, ref);
+      firstAttempt = false;
       if (before === 'foreign') return 'vmid-taken' as const;
       if (before === 'done') return 'cloned' as const;
       if (before === 'gone') {
@@ -123,9 +133,11 @@ async function cloneOnce(deps: TaskDeps, t: Tools, spec: DesktopSpec, template: 
           });
           await deps.proxmox.waitForTask(upid, { signal: t.signal, pollMs: deps.timing.pollMs });
         } catch (err) {
-          // nextid never reserves (pve-manager's API2/Cluster.pm): someone else may have taken our id in between.
+          // nextid never reserves (pve-manager's API2/Cluster.pm): someone else may have taken our id in between. Not on our node
+          // ('gone' here) means on another node of the cluster: taken all the same.
           if (err instanceof InfraError && /already exists/i.test(err.message)) {
-            return (await cloneState(deps, spec.desktopId, ref)) === 'foreign' ? ('vmid-taken' as const) : ('cloned' as const);
+            const state = await cloneState(deps, spec.desktopId, ref);
+            return state === 'foreign' || state === 'gone' ? ('vmid-taken' as const) : ('cloned' as const);
           }
           throw err;
         }
@@ -143,11 +155,19 @@ async function cloneOnce(deps: TaskDeps, t: Tools, spec: DesktopSpec, template: 
   );
 }
 
-/** configure_vm: cores, memory, identity and the guest login. Skipped once the VM runs. */
-async function configure(deps: TaskDeps, t: Tools, spec: DesktopSpec, vm: VmRef, r: Reporter, login: DesktopLogin): Promise<void> {
-  // Changes to a running VM stay pending until the next boot (qemu-server's update_vm_api); a running VM of ours was
-  // configured before it was first started.
-  if (await isRunning(deps, t, vm)) {
+/** configure_vm: cores, memory, identity and the guest login. Skipped once the VM runs (a fresh clone does not). */
+async function configure(
+  deps: TaskDeps,
+  t: Tools,
+  spec: DesktopSpec,
+  vm: VmRef,
+  r: Reporter,
+  login: DesktopLogin,
+  fresh: boolean,
+): Promise<void> {
+  // Changes to a running VM stay pending until the next boot (qemu-server's update_vm_api); a running VM of ours
+  // was configured before it was first started.
+  if (!fresh && (await isRunning(deps, t, vm))) {
     r.report('configure_vm', `VM ${vm.vmid} is running, so it was configured by an earlier run`);
     return;
   }

@@ -32,15 +32,18 @@ export async function openSession(
   const username = guacamoleUsername(request.desktopId);
   const password = guacamoleUserPassword(deps.settings.bridgeSecret, request.desktopId);
   try {
-    const connection = await t.attempt(`look up the connection ${connectionName(request.desktopId)}`, () =>
-      deps.guacamole.findConnectionByName(connectionName(request.desktopId)),
+    // The connection the edge names, read alone: it is the desktop's own only under the desktop's name in ROOT.
+    const named = await t.attempt(`look up the connection ${connectionName(request.desktopId)}`, () =>
+      deps.guacamole.getConnection(request.connectionId),
     );
-    if (!connection) return { ok: false, error: `desktop ${request.desktopId} has no Guacamole connection (is it running?)` };
-    if (connection.identifier !== request.connectionId) {
-      log.warn('open_session named a connection that is not the desktop’s own', {
-        asked: request.connectionId,
-        own: connection.identifier,
-      });
+    const connection = named?.name === connectionName(request.desktopId) && named.parentIdentifier === 'ROOT' ? named : null;
+    if (!connection) {
+      // Only the unhappy path lists, to tell a desktop without a connection from a connection that is not its own.
+      const own = await t.attempt(`look up the connection ${connectionName(request.desktopId)}`, () =>
+        deps.guacamole.findConnectionByName(connectionName(request.desktopId)),
+      );
+      if (!own) return { ok: false, error: `desktop ${request.desktopId} has no Guacamole connection (is it running?)` };
+      log.warn('open_session named a connection that is not the desktop’s own', { asked: request.connectionId, own: own.identifier });
       return { ok: false, error: `connection ${request.connectionId} does not belong to desktop ${request.desktopId}` };
     }
     await ensureUserAccess(deps, t, request.desktopId, connection.identifier);

@@ -133,13 +133,18 @@ export async function isRunning(deps: TaskDeps, t: Tools, vm: VmRef): Promise<bo
   return status !== 'stopped';
 }
 
-/** Starts the VM unless it runs already; resolves once the start task finished. */
-export function ensureStarted(deps: TaskDeps, t: Tools, vm: VmRef): Promise<void> {
+/**
+ * Starts the VM unless it runs already; resolves once the start task finished. `knownStopped`: the
+ * first attempt starts without looking (a VM that runs after all fails the start task, which is checked).
+ */
+export function ensureStarted(deps: TaskDeps, t: Tools, vm: VmRef, opts: { knownStopped?: boolean } = {}): Promise<void> {
+  let look = opts.knownStopped !== true;
   return t.attempt(
     `start VM ${vm.vmid}`,
     async () => {
-      const { status } = await deps.proxmox.getVmStatus(vm.node, vm.vmid);
-      if (status === 'running') return;
+      if (look && (await deps.proxmox.getVmStatus(vm.node, vm.vmid)).status === 'running') return;
+      // Retries look: an earlier attempt's start may have gone through.
+      look = true;
       try {
         const upid = await deps.proxmox.startVm(vm.node, vm.vmid);
         await deps.proxmox.waitForTask(upid, { signal: t.signal, pollMs: deps.timing.pollMs });

@@ -38,6 +38,12 @@ export class FakeGuacamole implements GuacamoleDriver {
     return found ? { identifier: found.identifier, name: found.name, protocol: found.protocol } : null;
   }
 
+  async getConnection(identifier: string): Promise<(GuacConnection & { parentIdentifier: string }) | null> {
+    this.enter('getConnection', [identifier]);
+    const found = this.connections.get(identifier);
+    return found ? { identifier: found.identifier, name: found.name, protocol: found.protocol, parentIdentifier: 'ROOT' } : null;
+  }
+
   async listConnections(): Promise<GuacConnection[]> {
     this.enter('listConnections', []);
     return [...this.connections.values()].map((c) => ({ identifier: c.identifier, name: c.name, protocol: c.protocol }));
@@ -45,8 +51,11 @@ export class FakeGuacamole implements GuacamoleDriver {
 
   async createConnection(opts: { name: string; protocol: string; parameters: Record<string, string> }): Promise<string> {
     this.enter('createConnection', [opts]);
-    if ([...this.connections.values()].some((c) => c.name === opts.name)) {
-      throw new InfraError(`The connection "${opts.name}" already exists.`, 'guacamole', 400, false);
+    // Like the real driver: a name already taken (Guacamole's 400) is the connection to bring up to date.
+    const existing = [...this.connections.values()].find((c) => c.name === opts.name);
+    if (existing) {
+      this.connections.set(existing.identifier, { ...existing, protocol: opts.protocol, parameters: { ...opts.parameters } });
+      return existing.identifier;
     }
     const identifier = String(this.nextId++);
     this.connections.set(identifier, { identifier, name: opts.name, protocol: opts.protocol, parameters: { ...opts.parameters } });
