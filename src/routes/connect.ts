@@ -58,12 +58,15 @@ function openerHash(): Promise<string> {
 }
 
 connectRoutes.get('/', async (c) => {
+  // The dashboard frames desktops from this origin, and the streaming apps allowed to call the
+  // API from the browser (CORS_ORIGINS) embed them with <cloud-desktop>: only those may frame it.
+  const apps = [...c.var.cfg.CORS_ORIGINS];
   c.header(
     'Content-Security-Policy',
-    `default-src 'none'; script-src ${await openerHash()}; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'`,
+    `default-src 'none'; script-src ${await openerHash()}; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors ${["'self'", ...apps].join(' ')}`,
   );
-  // The dashboard shows desktops in a frame of its own origin.
-  c.header('X-Frame-Options', 'SAMEORIGIN');
+  // X-Frame-Options cannot name other origins; where apps embed, browsers follow frame-ancestors alone.
+  if (apps.length === 0) c.header('X-Frame-Options', 'SAMEORIGIN');
   c.header('Cache-Control', 'no-store');
   c.header('Referrer-Policy', 'no-referrer');
   return c.html(PAGE);
