@@ -14,7 +14,7 @@ import {
 import { creatorService } from '../auth/tenancy';
 import type { Db } from './client';
 import { describeDbError, isRowRefusal } from './errors';
-import { withoutControls } from '../lib/text';
+import { withoutControls } from '../schemas/text';
 import { auditLog, desktopEvents, desktops, sites, templates, usageIntervals, users, webhooks, type DesktopRow } from './schema';
 import type { Template, TemplateInput } from '../schemas/template';
 import type { AuditRecord } from '../schemas/jobs';

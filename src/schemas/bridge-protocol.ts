@@ -9,7 +9,7 @@
  * every command is idempotent and keyed by desktop id and command id, so a redelivery
  * resumes the work instead of repeating it.
  */
-import { withoutControls } from '../lib/text';
+import { withoutControls } from './text';
 import { z } from './zod';
 
 /**

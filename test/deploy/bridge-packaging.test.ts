@@ -128,6 +128,31 @@ describe('the bridge’s Dockerfile', () => {
     expect(stepsOf(finalStage, 'STOPSIGNAL').at(-1)?.signal ?? 'SIGTERM').toBe('SIGTERM');
   });
 
+  it('copies into the build stage every repository file the bridge’s bundle is made from', async () => {
+    // The bridge shares schemas with the edge; a schema that reaches for a module outside
+    // what the build stage copies builds here and fails in the image (`Could not resolve`).
+    const buildStage = plan.stages.find((s) => s.steps.some((x) => x.kind === 'RUN' && x.command === 'npm run build')) as Stage;
+    const copied = stepsOf(buildStage, 'COPY')
+      .filter((c) => c.from === null)
+      .flatMap((c) => c.sources);
+    const result = await build({
+      entryPoints: [join(BRIDGE, 'src/main.ts')],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      packages: 'external',
+      write: false,
+      metafile: true,
+      logLevel: 'silent',
+      absWorkingDir: ROOT,
+    });
+    const inputs = Object.keys(result.metafile.inputs).filter((f) => !f.startsWith('node_modules/'));
+    const outside = inputs.filter((f) => !copied.some((source) => f === source || f.startsWith(`${source.replace(/\/$/, '')}/`)));
+    // The bridge's own sources are copied as on-prem-bridge/src.
+    expect(inputs.length).toBeGreaterThan(10);
+    expect(outside, 'imported by the bridge but not copied into the build stage').toEqual([]);
+  });
+
   it('bakes no secret into the image', () => {
     const names = plan.stages.flatMap((s) => stepsOf(s, 'ENV').map((e) => e.name));
     expect(names.filter((n) => /SECRET|KEY|PASSWORD|TOKEN/.test(n))).toEqual([]);
