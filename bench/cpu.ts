@@ -6,9 +6,13 @@ import { readFileSync, readdirSync } from 'node:fs';
 
 const TICKS_PER_SECOND = 100;
 
-/** CPU milliseconds (user + system) per process group id, for the groups asked about. */
-export function cpuMsByGroup(groups: number[]): Map<number, number> {
-  const out = new Map<number, number>(groups.map((g) => [g, 0]));
+/**
+ * CPU milliseconds (user + system) per process group id, for the groups asked about, split
+ * by program name within each group: the edge's group is Miniflare's Node
+ * process and the workerd it drives, and which of the two spends the time decides where to cut.
+ */
+export function cpuMsByGroupAndProgram(groups: number[]): Map<number, Record<string, number>> {
+  const out = new Map<number, Record<string, number>>(groups.map((g) => [g, {}]));
   let pids: string[];
   try {
     pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
@@ -17,12 +21,14 @@ export function cpuMsByGroup(groups: number[]): Map<number, number> {
   }
   for (const pid of pids) {
     try {
-      // Fields after "(comm) ": state ppid pgrp … utime(12th) stime(13th).
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-      const pgrp = Number(fields[2]);
-      if (!out.has(pgrp)) continue;
+      // "pid (comm) state ppid pgrp … utime(12th after comm) stime(13th)".
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const program = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+      const programs = out.get(Number(fields[2]));
+      if (!programs) continue;
       const ticks = Number(fields[11]) + Number(fields[12]);
-      out.set(pgrp, (out.get(pgrp) ?? 0) + (ticks * 1000) / TICKS_PER_SECOND);
+      programs[program] = (programs[program] ?? 0) + (ticks * 1000) / TICKS_PER_SECOND;
     } catch {
       // the process ended meanwhile
     }

@@ -5,7 +5,7 @@
  * processes open their inspector on a free port (`--inspect=127.0.0.1:0`) and print its
  * address; the edge's workerd is reached through Miniflare's inspector proxy.
  */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { SourceMap } from 'node:module';
 import { join } from 'node:path';
 import WebSocket from 'ws';
@@ -79,6 +79,7 @@ export async function profileStretch(targets: { name: string; url: string }[], d
   );
   return async () => {
     const parts: string[] = [];
+    mkdirSync(dir, { recursive: true });
     for (const { name, s } of sessions) {
       const { profile } = await s.send<{ profile: CpuProfile }>('Profiler.stop');
       writeFileSync(join(dir, `${label}-${name}.cpuprofile`), JSON.stringify(profile));

@@ -17,7 +17,7 @@ import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { cpuMsByGroup } from './cpu';
+import { cpuMsByGroupAndProgram } from './cpu';
 import { nodeInspectorUrl, profileStretch, workerInspectorUrl } from './profile';
 import { measurePageWeight } from './page-weight';
 import { runGpuPackingSimulation } from './gpu-packing';
@@ -155,7 +155,8 @@ try {
 
   const groups = () =>
     [stack.edge, stack.bridge, stack.proxmox, stack.guacamole, stack.dbProcess].map((p) => ({ name: p.name, pgid: p.child.pid ?? -1 }));
-  const cpuSnapshot = () => cpuMsByGroup(groups().map((g) => g.pgid));
+  const cpuSnapshot = () => cpuMsByGroupAndProgram(groups().map((g) => g.pgid));
+  const sum = (programs: Record<string, number> | undefined) => Object.values(programs ?? {}).reduce((a, b) => a + b, 0);
 
   /** Every process's inspector, for BENCH_PROFILE (the edge's workerd through Miniflare's proxy). */
   const profileTargets = async () => [
@@ -267,7 +268,13 @@ try {
       phases[status] = pct(spans, 50);
     }
     const cpuMsPerCreate = Object.fromEntries(
-      groups().map((g) => [g.name, round(((cpuAfter.get(g.pgid) ?? 0) - (cpuBefore.get(g.pgid) ?? 0)) / CREATES)]),
+      groups().map((g) => [g.name, round((sum(cpuAfter.get(g.pgid)) - sum(cpuBefore.get(g.pgid))) / CREATES)]),
+    );
+    // The edge's share by program: workerd (the Worker and its Durable Objects) and Miniflare's Node host.
+    const edgeGroup = stack.edge.child.pid ?? -1;
+    const edgeAfter = cpuAfter.get(edgeGroup) ?? {};
+    const edgeCpuMsPerCreateByProgram = Object.fromEntries(
+      Object.entries(edgeAfter).map(([program, ms]) => [program, round((ms - (cpuBefore.get(edgeGroup)?.[program] ?? 0)) / CREATES)]),
     );
     // Zero-delay simulators report (near) zero; the subtraction keeps the figure honest if they did not.
     const simMsPerDesktop = (after.taskDelayMs - before.taskDelayMs) / CREATES;
@@ -289,6 +296,7 @@ try {
         medianMsInStatus: phases,
         burstWallMs,
         cpuMsPerCreateByProcess: cpuMsPerCreate,
+        edgeCpuMsPerCreateByProgram,
         cpuMsPerCreateTotal: round(Object.values(cpuMsPerCreate).reduce((a, b) => a + b, 0)),
         requestsPerCreate: {
           proxmox: perCreate(before.requestsByRoute, after.requestsByRoute),

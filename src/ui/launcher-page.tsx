@@ -203,7 +203,8 @@ const Viewer: FC = () => (
       </div>
     </div>
     <div class="frame-box" id="frame-box">
-      <iframe id="desktop-frame" title="Remote desktop" allow="clipboard-read; clipboard-write; fullscreen" />
+      {/* The frame reaches Guacamole (another origin) through the connect page: the permissions name every origin. */}
+      <iframe id="desktop-frame" title="Remote desktop" allow="clipboard-read *; clipboard-write *; fullscreen *" />
     </div>
   </section>
 );

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbedExample } from '../../examples/embed-app/server';
 import { type Stack, freePort, startStack } from '../../scripts/lib/stack';
 import type { Desktop } from '../../src/schemas/desktop';
-import { checkScreen, hasChromium, launchChromium, newProfile } from './support/browser';
+import { checkScreen, frameAllows, hasChromium, launchChromium, newProfile } from './support/browser';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 let stack: Stack;
@@ -127,10 +127,7 @@ describe.skipIf(!hasChromium)('the embed example in chromium', () => {
     await page.frameLocator('cloud-desktop iframe').locator('#status[data-state="connected"]').waitFor();
     expect(await status.textContent()).toBe('Running');
     // The clipboard reaches Guacamole's page, though the frame got there through the edge's redirect.
-    const guacamole = page.frames().find((f) => f.url().startsWith(stack.guacamoleUrl));
-    const allows = (f: string) =>
-      (document as unknown as { featurePolicy?: { allowsFeature(f: string): boolean } }).featurePolicy?.allowsFeature(f);
-    expect(await guacamole?.evaluate(allows, 'clipboard-write')).toBe(true);
+    expect(await frameAllows(page, stack.guacamoleUrl, 'clipboard-write')).toBe(true);
     await checkScreen(page, 'embed-running');
 
     // Nobody uses it: the warning, then "I'm still here", by keyboard.

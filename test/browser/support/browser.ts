@@ -83,3 +83,16 @@ export async function devSignIn(page: Page, edgeUrl: string, userId: string, rol
   await page.getByRole('button', { name: 'Sign in (development)' }).click();
   await page.waitForURL((url) => url.pathname + url.search === next);
 }
+
+/**
+ * Whether the page in the frame whose address starts with `origin` may use `feature`
+ * (e.g. 'clipboard-write'): a desktop frame reaches Guacamole through the edge's connect
+ * page, so its permissions must hold for that origin, not only the frame's first src.
+ */
+export async function frameAllows(page: Page, origin: string, feature: string): Promise<boolean | undefined> {
+  const frame = page.frames().find((f) => f.url().startsWith(origin));
+  return frame?.evaluate(
+    (f) => (document as unknown as { featurePolicy?: { allowsFeature(f: string): boolean } }).featurePolicy?.allowsFeature(f),
+    feature,
+  );
+}
