@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Command, DesktopMetrics } from '../../src/schemas/bridge-protocol';
 import type { Desktop } from '../../src/schemas/desktop';
 import { SELKIES_METRICS_REASON, nothingToRead } from '../../src/routes/admin-metrics';
+import { DesktopUsage, sparklinePaths } from '../../src/ui/admin/desktop-usage';
 import { FakeBridge, registerSite } from './fake-bridge';
 import { api, token, uniqueUser } from './helpers';
 
@@ -123,5 +124,59 @@ describe('GET /api/v1/admin/desktops/{id}/metrics', () => {
   it('says why a Selkies desktop has no series', () => {
     const selkies = { backend: 'selkies', status: 'RUNNING', vmId: null, node: 'gpu-1' } as unknown as Desktop;
     expect(nothingToRead(selkies)).toBe(SELKIES_METRICS_REASON);
+  });
+});
+
+describe('the admin console’s usage charts', () => {
+  const point = (minute: number, cpu: number | null) => ({
+    time: `2026-12-05T04:${String(minute).padStart(2, '0')}:00.000Z`,
+    cpu,
+    memoryBytes: cpu === null ? null : 2 * 1024 ** 3,
+    memoryMaxBytes: cpu === null ? null : 4 * 1024 ** 3,
+    netInBytesPerSecond: cpu === null ? null : 2048,
+    netOutBytesPerSecond: cpu === null ? null : 1024,
+    diskReadBytesPerSecond: cpu === null ? null : 0,
+    diskWriteBytesPerSecond: cpu === null ? null : 512,
+  });
+
+  it('draws CPU, memory, network and disk as inline SVG, with a gap where Proxmox has no value', () => {
+    const html = String(
+      DesktopUsage({
+        desktopId: 'dkchart0001',
+        metrics: {
+          desktopId: 'dkchart0001',
+          source: 'proxmox',
+          reason: null,
+          takenAt: '2026-12-05T05:00:00.000Z',
+          current: null,
+          series: [point(1, 0.1), point(2, null), point(3, 0.5), point(4, 0.25)],
+        },
+      }),
+    );
+    for (const chart of ['CPU', 'Memory', 'Network', 'Disk']) expect(html).toContain(`data-chart="${chart}"`);
+    expect(html).toContain('CPU over the last hour; now used 25.0 %');
+    expect(html).toContain('Memory over the last hour; now used 2.0 GiB');
+    expect(html).toContain('in 2.0 KiB/s · out 1.0 KiB/s');
+    // The missing minute splits the CPU line in two: a lone point, then the last two minutes.
+    expect(sparklinePaths([0.1, null, 0.5, 0.25], 1)).toEqual(['0.0,41.6', '160.0,24.0 240.0,35.0']);
+    expect(html).not.toContain('<script');
+  });
+
+  it('shows the reason instead of charts when there is nothing to read', () => {
+    const html = String(
+      DesktopUsage({
+        desktopId: 'dkchart0002',
+        metrics: {
+          desktopId: 'dkchart0002',
+          source: 'none',
+          reason: SELKIES_METRICS_REASON,
+          takenAt: '2026-12-05T05:00:00.000Z',
+          current: null,
+          series: [],
+        },
+      }),
+    );
+    expect(html).toContain('Selkies desktops run as Kubernetes pods');
+    expect(html).not.toContain('<svg');
   });
 });
