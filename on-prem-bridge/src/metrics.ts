@@ -108,7 +108,7 @@ export function createMetrics(): BridgeMetrics {
 
 /**
  * A failure's backend and class: unreachable (no answer), auth (401/403), client (other
- * 4xx), server (5xx), task (a Proxmox task that failed). Null for failures that are not a
+ * 4xx), server (5xx, failed Proxmox tasks too), other. Null for failures that are not a
  * backend's (cancellations, the bridge's own checks).
  */
 export function backendFailure(err: unknown): { backend: string; class: string } | null {
@@ -117,7 +117,7 @@ export function backendFailure(err: unknown): { backend: string; class: string }
   for (let depth = 0; cause instanceof TaskError && depth < 5; depth++) cause = cause.cause;
   if (!(cause instanceof InfraError)) return null;
   const s = cause.status;
-  const cls = s === 0 ? 'unreachable' : s === 401 || s === 403 ? 'auth' : s >= 500 ? 'server' : s >= 400 ? 'client' : 'task';
+  const cls = s === 0 ? 'unreachable' : s === 401 || s === 403 ? 'auth' : s >= 500 ? 'server' : s >= 400 ? 'client' : 'other';
   return { backend: cause.system, class: cls };
 }
 
