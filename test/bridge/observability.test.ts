@@ -6,6 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { BridgeToEdge, CompleteFrame, FailFrame } from '../../src/schemas/bridge-protocol';
 import { type Bridge, createBridge } from '../../on-prem-bridge/src/bridge';
+import { ConfigError, loadConfig } from '../../on-prem-bridge/src/config';
 import { InfraError } from '../../on-prem-bridge/src/drivers/types';
 import type { LogFields } from '../../on-prem-bridge/src/logger';
 import { type BridgeMetrics, createMetrics, serveMetrics } from '../../on-prem-bridge/src/metrics';
@@ -79,6 +80,23 @@ describe('request ids through the bridge', () => {
 });
 
 describe('Prometheus metrics', () => {
+  const REQUIRED = {
+    SITE_KEY: 'k',
+    PROXMOX_TOKEN_SECRET: '11111111-2222-3333-4444-555555555555',
+    GUACAMOLE_USERNAME: 'guacadmin',
+    GUACAMOLE_PASSWORD: 'guacadmin-password',
+    BRIDGE_SECRET: 'x'.repeat(32),
+  };
+
+  it('listens nowhere unless METRICS_LISTEN names a host:port', () => {
+    expect(loadConfig(REQUIRED).metricsListen).toBeNull();
+    expect(loadConfig({ ...REQUIRED, METRICS_LISTEN: '127.0.0.1:9464' }).metricsListen).toEqual({ host: '127.0.0.1', port: 9464 });
+    expect(loadConfig({ ...REQUIRED, METRICS_LISTEN: '[::1]:9464' }).metricsListen).toEqual({ host: '::1', port: 9464 });
+    for (const bad of ['9464', 'http://127.0.0.1:9464', '127.0.0.1:99999']) {
+      expect(() => loadConfig({ ...REQUIRED, METRICS_LISTEN: bad })).toThrow(ConfigError);
+    }
+  });
+
   it('counts a create, its duration, a backend error and the desktops by status, scraped over HTTP', async () => {
     const metrics = createMetrics();
     const server = await serveMetrics(metrics, { host: '127.0.0.1', port: 0 });
