@@ -67,9 +67,14 @@ const Chart: FC<{ title: string; series: Series[]; max: number; format: (n: numb
       >
         <rect x="0" y="0" width={WIDTH} height={HEIGHT} fill="none" stroke="currentColor" stroke-opacity="0.15" />
         {series.flatMap((s, i) =>
-          sparklinePaths(s.values, max).map((points) => (
-            <polyline points={points} fill="none" stroke="currentColor" stroke-width="1.5" stroke-opacity={i === 0 ? '1' : '0.5'} />
-          )),
+          sparklinePaths(s.values, max).map((points) => {
+            // A lone minute (a VM that just started) is a dot: a one-point line draws nothing.
+            if (!points.includes(' ')) {
+              const [cx, cy] = points.split(',');
+              return <circle cx={cx} cy={cy} r="2" fill="currentColor" fill-opacity={i === 0 ? '1' : '0.5'} />;
+            }
+            return <polyline points={points} fill="none" stroke="currentColor" stroke-width="1.5" stroke-opacity={i === 0 ? '1' : '0.5'} />;
+          }),
         )}
       </svg>
     </figure>
