@@ -158,9 +158,9 @@ describe('the admin console’s usage charts', () => {
     expect(html).toContain('Memory over the last hour; now used 2.0 GiB');
     expect(html).toContain('in 2.0 KiB/s · out 1.0 KiB/s');
     // The missing minute splits the CPU line in two: a lone point, then the last two minutes.
-    expect(sparklinePaths([0.1, null, 0.5, 0.25], 1)).toEqual(['0.0,41.6', '160.0,24.0 240.0,35.0']);
-    expect(html).toContain('<circle cx="0.0" cy="41.6"');
-    expect(html).toContain('<polyline points="160.0,24.0 240.0,35.0"');
+    expect(sparklinePaths([0.1, null, 0.5, 0.25], 1)).toEqual(['3.0,41.6', '159.0,24.0 237.0,35.0']);
+    expect(html).toContain('<circle cx="3.0" cy="41.6"');
+    expect(html).toContain('<polyline points="159.0,24.0 237.0,35.0"');
     expect(html).not.toContain('<script');
   });
 

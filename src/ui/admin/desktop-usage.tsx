@@ -9,13 +9,15 @@ import { type Loaded, Problem, failed } from './loaded';
 
 const WIDTH = 240;
 const HEIGHT = 48;
+const INSET = 3;
 
 type Series = { label: string; values: (number | null)[] };
 
 /** The polyline segments of `values` scaled into the chart (nulls split the line). */
 export function sparklinePaths(values: (number | null)[], max: number): string[] {
   const top = max > 0 ? max : 1;
-  const step = values.length > 1 ? WIDTH / (values.length - 1) : 0;
+  // Inset by the dot's radius and a bit, so the newest minute's dot is not cut at the edge.
+  const step = values.length > 1 ? (WIDTH - 2 * INSET) / (values.length - 1) : 0;
   const segments: string[] = [];
   let current: string[] = [];
   values.forEach((v, i) => {
@@ -25,7 +27,7 @@ export function sparklinePaths(values: (number | null)[], max: number): string[]
       return;
     }
     const y = HEIGHT - 2 - (Math.min(v, top) / top) * (HEIGHT - 4);
-    current.push(`${(i * step).toFixed(1)},${y.toFixed(1)}`);
+    current.push(`${(INSET + i * step).toFixed(1)},${y.toFixed(1)}`);
   });
   if (current.length) segments.push(current.join(' '));
   return segments;
