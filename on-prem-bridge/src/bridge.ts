@@ -7,9 +7,11 @@ import packageJson from '../../package.json' with { type: 'json' };
 import type { EdgeToBridge, SiteRequest } from '../../src/schemas/bridge-protocol';
 import { type EdgeLink, type LinkTiming, createEdgeLink } from './edge-link';
 import type { Logger } from './logger';
+import type { BridgeMetrics } from './metrics';
 import { type Runner, createRunner } from './runner';
 import type { TaskDeps } from './tasks/context';
 import { createTaskRegistry } from './tasks';
+import { desktopMetrics } from './tasks/desktop-metrics';
 import { takeInventory } from './tasks/inventory';
 import { openSession } from './tasks/open-session';
 import { gpuInventory, selkiesCredentials } from './tasks/selkies';
@@ -31,6 +33,8 @@ export interface BridgeOptions {
   log: Logger;
   linkTiming?: Partial<LinkTiming>;
   random?: () => number;
+  /** Where commands, durations, backend errors and the link's state are counted (metrics.ts). */
+  metrics?: BridgeMetrics;
 }
 
 export interface Bridge {
@@ -50,6 +54,7 @@ export function createBridge(options: BridgeOptions): Bridge {
     send: (frame) => link.send(frame),
     log,
     concurrency: options.concurrency,
+    metrics: options.metrics,
   });
 
   const answer = async (request: SiteRequest, signal: AbortSignal, requestLog: Logger) => {
@@ -62,6 +67,8 @@ export function createBridge(options: BridgeOptions): Bridge {
         return deps.selkies
           ? selkiesCredentials({ ...deps, selkies: deps.selkies }, request.desktopId)
           : { ok: false as const, error: 'this bridge runs no Selkies sessions' };
+      case 'desktop_metrics':
+        return desktopMetrics(deps, request);
     }
   };
 
@@ -96,6 +103,8 @@ export function createBridge(options: BridgeOptions): Bridge {
       }
     },
   });
+
+  options.metrics?.setEdgeConnected(() => link.live);
 
   // The site's GPUs, reported to the edge (which books sessions against them) on every
   // new connection and then every minute, so a node added or drained shows up.

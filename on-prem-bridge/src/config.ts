@@ -50,6 +50,8 @@ export interface BridgeConfig {
   /** How long SIGTERM waits for running commands before the process exits anyway. */
   drainTimeoutSeconds: number;
   logLevel: LogLevel;
+  /** Where the Prometheus endpoint listens ({ host, port }); null: none. */
+  metricsListen: { host: string; port: number } | null;
 }
 
 export interface SelkiesConfig {
@@ -190,6 +192,12 @@ export const EnvSchema = z.object({
   IP_WAIT_SECONDS: int(300, 1, 3600),
   DRAIN_TIMEOUT_SECONDS: int(25, 0, 3600),
   LOG_LEVEL: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+  /** host:port where Prometheus scrapes GET /metrics; unset: no listener (the bridge otherwise only dials out). */
+  METRICS_LISTEN: z
+    .string()
+    .regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:9464')
+    .refine((v) => Number(v.slice(v.lastIndexOf(':') + 1)) <= 65_535, 'port must be at most 65535')
+    .optional(),
 });
 
 /** Reads and validates the environment; throws ConfigError naming every bad variable. */
@@ -294,6 +302,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ipWaitSeconds: e.IP_WAIT_SECONDS,
     drainTimeoutSeconds: e.DRAIN_TIMEOUT_SECONDS,
     logLevel: e.LOG_LEVEL,
+    metricsListen: e.METRICS_LISTEN ? hostPort(e.METRICS_LISTEN) : null,
   };
 }
 
@@ -343,6 +352,7 @@ export function configSummary(config: BridgeConfig): Record<string, unknown> {
     ipWaitSeconds: config.ipWaitSeconds,
     drainTimeoutSeconds: config.drainTimeoutSeconds,
     logLevel: config.logLevel,
+    metricsListen: config.metricsListen ? `${config.metricsListen.host}:${config.metricsListen.port}` : null,
   };
 }
 
@@ -363,4 +373,10 @@ function withoutUserinfo(url: string): string {
   } catch {
     return '(unparseable URL)';
   }
+}
+
+/** "127.0.0.1:9464" or "[::1]:9464" → { host, port } (brackets dropped for node:http). */
+function hostPort(value: string): { host: string; port: number } {
+  const at = value.lastIndexOf(':');
+  return { host: value.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(value.slice(at + 1)) };
 }

@@ -11,6 +11,7 @@ import { createGuacamoleDriver } from './drivers/guacamole';
 import { createSelkiesDriver } from './drivers/kubernetes';
 import { createProxmoxDriver } from './drivers/proxmox';
 import { createLogger } from './logger';
+import { createMetrics, serveMetrics } from './metrics';
 import { onShutdownSignals } from './shutdown';
 import { DEFAULT_TIMING } from './tasks/context';
 import { taskSettings } from './tasks';
@@ -105,6 +106,18 @@ async function main(): Promise<void> {
     process.exit(78);
   }
 
+  const metrics = createMetrics();
+  if (config.metricsListen) {
+    const { host, port } = config.metricsListen;
+    await serveMetrics(metrics, config.metricsListen).then(
+      (server) => {
+        server.unref();
+        log.info('metrics listening', { url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/metrics` });
+      },
+      (err: unknown) => log.warn('could not listen for metrics; running without them', { listen: `${host}:${port}`, error: err }),
+    );
+  }
+
   const bridge = createBridge({
     edgeUrl: config.edgeUrl,
     siteId: config.siteId,
@@ -128,6 +141,7 @@ async function main(): Promise<void> {
       owner: () => ({ siteId: config.siteId, deploymentId: bridge.link.deploymentId }),
     },
     log,
+    metrics,
   });
 
   onShutdownSignals(async () => {

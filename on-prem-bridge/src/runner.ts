@@ -19,6 +19,7 @@
 import type { BridgeToEdge, Command, CompleteFrame, DesktopFacts, FailFrame, Step } from '../../src/schemas/bridge-protocol';
 import { CancelledError, TaskError, describeFailure } from './errors';
 import type { Logger } from './logger';
+import type { BridgeMetrics } from './metrics';
 import type { TaskRegistry } from './tasks';
 
 export interface RunnerOptions {
@@ -28,6 +29,8 @@ export interface RunnerOptions {
   concurrency: number;
   /** How many finished commands' results are kept for redeliveries. */
   recentResults?: number;
+  /** Counts commands, their durations and backend errors (metrics.ts). */
+  metrics?: BridgeMetrics;
 }
 
 export interface Runner {
@@ -152,9 +155,12 @@ export function createRunner(options: RunnerOptions): Runner {
     job.state = 'running';
     running++;
     busyDesktops.add(command.desktopId);
-    const jobLog = options.log.child({ commandId: command.id, desktopId: command.desktopId, kind: command.kind });
+    // The request id of the HTTP request behind the command goes on every line and frame about it.
+    const requestId = command.requestId;
+    const jobLog = options.log.child({ commandId: command.id, desktopId: command.desktopId, kind: command.kind, requestId });
     const started = Date.now();
     jobLog.info('command started');
+    options.metrics?.commandStarted(command.kind, command.desktopId);
 
     const progress = (step: Step, message: string, facts?: DesktopFacts) => {
       if (job.done) return;
@@ -166,18 +172,27 @@ export function createRunner(options: RunnerOptions): Runner {
         step,
         message: truncate(message, MAX_PROGRESS_MESSAGE),
         facts,
+        ...(requestId ? { requestId } : {}),
       });
     };
 
     let result: Result;
     try {
       const facts = await tasks[command.kind](command.spec, { signal: job.controller.signal, progress, log: jobLog });
-      result = { type: 'complete', commandId: command.id, desktopId: command.desktopId, facts };
+      result = { type: 'complete', commandId: command.id, desktopId: command.desktopId, facts, ...(requestId ? { requestId } : {}) };
       jobLog.info('command complete', { ms: Date.now() - started, facts });
+      options.metrics?.commandFinished(command.kind, command.desktopId, 'complete', (Date.now() - started) / 1000);
     } catch (err) {
       const message = failMessage(err, job);
-      result = { type: 'fail', commandId: command.id, desktopId: command.desktopId, message: truncate(message, MAX_FAIL_MESSAGE) };
+      result = {
+        type: 'fail',
+        commandId: command.id,
+        desktopId: command.desktopId,
+        message: truncate(message, MAX_FAIL_MESSAGE),
+        ...(requestId ? { requestId } : {}),
+      };
       jobLog.warn('command failed', { ms: Date.now() - started, message });
+      options.metrics?.commandFinished(command.kind, command.desktopId, 'fail', (Date.now() - started) / 1000, err);
     }
     running--;
     busyDesktops.delete(command.desktopId);

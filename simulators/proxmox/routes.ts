@@ -98,6 +98,49 @@ function vmStatus(vm: SimVm, now: number): Record<string, unknown> {
   };
 }
 
+/** pvestatd's pve2-vm RRAs: 70 rows each, one row per step (seconds) of the timeframe. */
+const RRD_STEP: Record<string, number> = { hour: 60, day: 1800, week: 10_800, month: 43_200, year: 604_800 };
+
+/**
+ * GET …/rrddata (PVE::API2Tools / RRD.pm): 70 rows, oldest first, each with its `time` (aligned to the step); rows from
+ * before the VM's current run carry only `time` (the RRD holds unknown there and PVE drops such fields). cpu is a
+ * fraction of maxcpu, mem and maxmem bytes, netin/netout/diskread/diskwrite bytes per second. The values wander
+ * deterministically (by vmid and time) so charts of the simulator look like a desktop in use.
+ */
+function rrdData(vm: SimVm, timeframe: string, now: number): Record<string, number>[] {
+  const step = RRD_STEP[timeframe] ?? 60;
+  const last = Math.floor(now / 1000 / step) * step;
+  const c = vm.config;
+  const maxcpu = Number(c.cores ?? 1) * Number(c.sockets ?? 1);
+  const maxmem = memoryMiB(c) * MIB;
+  const since = vm.status === 'running' && vm.startedAt ? Math.floor(vm.startedAt / 1000 / step) * step : Number.POSITIVE_INFINITY;
+  const rows: Record<string, number>[] = [];
+  for (let i = 69; i >= 0; i--) {
+    const time = last - i * step;
+    if (time < since) {
+      rows.push({ time });
+      continue;
+    }
+    const wave = (period: number, phase: number) => 0.5 + 0.5 * Math.sin(time / step / period + vm.vmid + phase);
+    rows.push({
+      time,
+      cpu: round(0.02 + 0.35 * wave(7, 0) * wave(3, 1)),
+      maxcpu,
+      mem: Math.floor(maxmem * (0.3 + 0.25 * wave(11, 2))),
+      maxmem,
+      disk: 0,
+      maxdisk: 32 * GIB,
+      netin: round(2_000 + 180_000 * wave(5, 3) ** 3),
+      netout: round(1_000 + 40_000 * wave(5, 4) ** 3),
+      diskread: round(50_000 * wave(13, 5) ** 4),
+      diskwrite: round(120_000 * wave(9, 6) ** 4),
+    });
+  }
+  return rows;
+}
+
+const round = (n: number) => Math.round(n * 1000) / 1000;
+
 /**
  * pve-manager's Cluster.pm resources: vmid, node and type from the cluster's vmlist, name/status/template and the sizes
  * from pvestatd's last broadcast (`status: "unknown"` and no name before the first one), lock and tags from the config.
@@ -446,6 +489,15 @@ export const ROUTES: Route[] = [
         ...(agentState(vm.config) === 'enabled' ? { agent: 1 } : {}),
         ...(running ? { 'running-machine': 'pc-i440fx-9.0+pve0', 'running-qemu': '9.0.2' } : {}),
       };
+    },
+  },
+  {
+    method: 'GET',
+    path: '/nodes/{node}/qemu/{vmid}/rrddata',
+    handle: ({ cluster, params, caller }) => {
+      const vm = cluster.vmOn(String(params.node), int(params, 'vmid'));
+      caller.privileges.check(`/vms/${vm.vmid}`, 'VM.Audit');
+      return rrdData(vm, String(params.timeframe), cluster.now());
     },
   },
   {

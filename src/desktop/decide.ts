@@ -26,9 +26,10 @@ export interface DecideRules {
 
 /** Everything that can happen to a desktop. */
 export type DesktopInput =
-  | { kind: 'create'; desktop: Desktop; actor: string; launch: LaunchSpec }
+  /** `requestId`: the HTTP request's id, carried on the command it sets off (logs end to end). */
+  | { kind: 'create'; desktop: Desktop; actor: string; launch: LaunchSpec; requestId?: string }
   /** `launch`: for a start, what was prepared for the new run (its id, GPU booking, TURN credentials). */
-  | { kind: 'act'; action: 'start' | 'stop' | 'delete'; actor: string; launch?: Partial<LaunchSpec> }
+  | { kind: 'act'; action: 'start' | 'stop' | 'delete'; actor: string; launch?: Partial<LaunchSpec>; requestId?: string }
   /** Someone uses it: a keepalive, or viewers the bridge sees (`siteId`: only its own site may say so). */
   | { kind: 'activity'; source: 'keepalive' | 'viewer'; reason: string | null; siteId?: string }
   /** A viewer is about to open it: a connect link for Guacamole, or the credentials of a Selkies session. */
@@ -145,7 +146,13 @@ function create(state: SessionState | null, input: Extract<DesktopInput, { kind:
     openUsageId: null,
     launch: input.launch,
   };
-  const step = { event: 'create', actor: input.actor, reason: 'desktop creation requested', command: 'create' } as const;
+  const step = {
+    event: 'create',
+    actor: input.actor,
+    reason: 'desktop creation requested',
+    command: 'create',
+    requestId: input.requestId,
+  } as const;
   return transit(initial, step, now, rules, null);
 }
 
@@ -171,7 +178,7 @@ function act(s: SessionState, input: Extract<DesktopInput, { kind: 'act' }>, now
   const reason = action === 'delete' ? 'deletion requested: tearing down the VM and its connection' : `${action} requested`;
   const patch: Partial<Desktop> = { errorMessage: null };
   if (action === 'stop') patch.stopReason = `stopped by ${actor}`;
-  return transit(run, { event: action, actor, reason, patch, command: ACTION_COMMAND[action] }, now, rules);
+  return transit(run, { event: action, actor, reason, patch, command: ACTION_COMMAND[action], requestId: input.requestId }, now, rules);
 }
 
 function activity(s: SessionState, input: Extract<DesktopInput, { kind: 'activity' }>, now: number): Decision {
@@ -367,11 +374,13 @@ interface Step {
   command?: CommandKind;
   /** The active command is finished. */
   endCommand?: boolean;
+  /** The HTTP request behind `command`, carried on it. */
+  requestId?: string;
 }
 
 /** A status transition: recorded with its time, actor and reason, and with everything it sets off. */
 function transit(s: SessionState, step: Step, now: number, rules: DecideRules, from: DesktopStatus | null = s.desktop.status): Decision {
-  const { event, actor, reason, patch = {}, command, endCommand = false } = step;
+  const { event, actor, reason, patch = {}, command, endCommand = false, requestId } = step;
   const to = nextStatus(from, event);
   if (!to) throw new Error(`transition table has no row ${from} --${event}-->`);
   const at = iso(now);
@@ -384,7 +393,7 @@ function transit(s: SessionState, step: Step, now: number, rules: DecideRules, f
     if (s.activeCommand) {
       effects.push({ kind: 'cancel', siteId: desktop.siteId, commandId: s.activeCommand.id, reason: `superseded by ${command}` });
     }
-    const next = commandFor(desktop, command, at, launch, rules);
+    const next = commandFor(desktop, command, at, launch, rules, requestId);
     effects.push({ kind: 'job', message: { siteId: desktop.siteId, command: next } });
     activeCommand = { id: next.id, kind: command };
   } else if (endCommand && s.activeCommand && to === 'FAILED' && event !== 'command_failed') {
@@ -477,7 +486,14 @@ function webhookEvent(
 }
 
 /** The command the bridge runs, carrying everything it needs to build this desktop's run. */
-export function commandFor(desktop: Desktop, kind: CommandKind, issuedAt: string, launch: LaunchSpec, rules: DecideRules): Command {
+export function commandFor(
+  desktop: Desktop,
+  kind: CommandKind,
+  issuedAt: string,
+  launch: LaunchSpec,
+  rules: DecideRules,
+  requestId?: string,
+): Command {
   const spec: Command['spec'] = {
     desktopId: desktop.id,
     userId: desktop.userId,
@@ -495,7 +511,9 @@ export function commandFor(desktop: Desktop, kind: CommandKind, issuedAt: string
   if (launch.storageGb) spec.storageGb = launch.storageGb;
   if (launch.gpu) spec.gpu = launch.gpu;
   if (launch.turn) spec.turn = launch.turn;
-  return { id: rules.newId('c'), desktopId: desktop.id, kind, issuedAt, spec };
+  const command: Command = { id: rules.newId('c'), desktopId: desktop.id, kind, issuedAt, spec };
+  if (requestId) command.requestId = requestId;
+  return command;
 }
 
 function factsPatch(facts: DesktopFacts | undefined): Partial<Desktop> {

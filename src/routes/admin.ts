@@ -16,6 +16,7 @@ import { ReconcileReportSchema } from '../schemas/reconcile';
 import { UserIdSchema } from '../schemas/user-id';
 import { confirmReconcileReport, reconcileAllSites, reconcileSite } from '../reconcile/reconcile';
 import { insightRoutes } from './admin-insights';
+import { adminMetricsRoutes } from './admin-metrics';
 import { adminHealthRoutes } from './health';
 import { adminTemplateRoutes } from './templates';
 import { validationHook } from './validation';
@@ -270,6 +271,7 @@ adminRoutes.openapi(
 adminRoutes.route('/', insightRoutes);
 adminRoutes.route('/', adminTemplateRoutes);
 adminRoutes.route('/', adminHealthRoutes);
+adminRoutes.route('/', adminMetricsRoutes);
 
 export const GpuOccupancyOut = OccupancySchema.extend({ siteId: z.string() }).openapi('GpuOccupancy');
 

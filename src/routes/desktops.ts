@@ -247,7 +247,9 @@ desktopRoutes.openapi(
         ? { account: serviceAccountName(p.sub), label: `service ${p.sub}`, limit: serviceMaxDesktops(cfg, p.sub) }
         : null,
     };
-    const created = unwrap(await c.env.DESKTOP_SESSION.getByName(desktop.id).create(desktop, actorOf(p), launch, admission));
+    const created = unwrap(
+      await c.env.DESKTOP_SESSION.getByName(desktop.id).create(desktop, actorOf(p), launch, admission, c.var.requestId),
+    );
     c.header('Location', `/api/v1/desktops/${created.id}`);
     return c.json(success(created, 'Desktop creation initiated successfully.'), 202);
   },
@@ -397,7 +399,7 @@ for (const action of ['start', 'stop'] as const) {
       const p = c.var.principal;
       const { stub } = await loadDesktop(c.env, p, c.req.valid('param').id);
       // A start is a new run: the desktop books what it needs for it (src/desktop/decide.ts).
-      const result = await stub.act(action, actorOf(p));
+      const result = await stub.act(action, actorOf(p), c.var.requestId);
       const desktop = unwrap(result);
       return c.json(success(desktop, `Desktop ${action} initiated.`), 202);
     },
@@ -417,7 +419,7 @@ desktopRoutes.openapi(
   async (c) => {
     const p = c.var.principal;
     const { stub } = await loadDesktop(c.env, p, c.req.valid('param').id);
-    const desktop = unwrap(await stub.act('delete', actorOf(p)));
+    const desktop = unwrap(await stub.act('delete', actorOf(p), c.var.requestId));
     return c.json(success(desktop, 'Desktop deletion initiated.'), 202);
   },
 );

@@ -18,6 +18,7 @@ import { Hono } from 'hono';
 import type { Child } from 'hono/jsx';
 import { notFound } from '../errors';
 import { type DashboardEnv, loadSession } from '../middleware/session';
+import type { DesktopMetrics } from '../schemas/bridge-protocol';
 import { DESKTOP_STATUSES, type Desktop, type DesktopStatus } from '../schemas/desktop';
 import type { Template } from '../schemas/template';
 import { type AuditFilters, type AuditRecord, AuditView } from '../ui/admin/audit';
@@ -181,12 +182,16 @@ async function adminContent(c: Ctx, section: AdminSection, get: ApiGet): Promise
     }
     case 'sessions': {
       const status = DESKTOP_STATUSES.includes(query.status as DesktopStatus) ? (query.status as DesktopStatus) : '';
-      const filters: SessionFilters = { userId: (query.userId ?? '').trim(), status, page: pageNumber(query.page) };
+      const desktop = /^[a-z0-9]{8,40}$/.test(query.desktop ?? '') ? (query.desktop as string) : '';
+      const filters: SessionFilters = { userId: (query.userId ?? '').trim(), status, page: pageNumber(query.page), desktop };
       const params = new URLSearchParams({ page: String(filters.page), pageSize: '25' });
       if (filters.userId) params.set('userId', filters.userId);
       if (filters.status) params.set('status', filters.status);
-      const result = await load(get<Page<Desktop>>(`/api/v1/desktops?${params}`));
-      return <SessionsView filters={filters} result={result} />;
+      const [result, usage] = await Promise.all([
+        load(get<Page<Desktop>>(`/api/v1/desktops?${params}`)),
+        desktop ? load(get<DesktopMetrics>(`/api/v1/admin/desktops/${q(desktop)}/metrics`)) : Promise.resolve(null),
+      ]);
+      return <SessionsView filters={filters} result={result} usage={usage} />;
     }
     case 'users': {
       const userId = (query.userId ?? '').trim();

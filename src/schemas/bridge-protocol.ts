@@ -21,6 +21,12 @@ import { BackendSchema, DesktopIdSchema, GpuSlotsSchema, PlanSchema, ProtocolSch
 
 export const PROTOCOL_VERSION = 1;
 
+/** A request id as the edge's middleware accepts it (hono/request-id: word characters, `-`, `=`; at most 64). */
+export const RequestIdSchema = z
+  .string()
+  .max(64)
+  .regex(/^[\w\-=]+$/);
+
 export const CommandKindSchema = z.enum(['create', 'start', 'stop', 'delete']);
 export type CommandKind = z.infer<typeof CommandKindSchema>;
 
@@ -73,6 +79,12 @@ export const CommandSchema = z.object({
   kind: CommandKindSchema,
   spec: DesktopSpecSchema,
   issuedAt: z.string(),
+  /**
+   * The HTTP request that set the command off (its X-Request-Id), for logs end to end; the
+   * bridge echoes it on the command's progress, complete and fail frames. Absent for
+   * commands the edge issues on its own (clocks, teardown) and from older edges.
+   */
+  requestId: RequestIdSchema.optional(),
 });
 export type Command = z.infer<typeof CommandSchema>;
 
@@ -127,10 +139,22 @@ export const OpenSessionRequestSchema = z.object({
 export const InventoryRequestSchema = z.object({ op: z.literal('inventory') });
 /** A Selkies session's address and its per-session Basic credentials (derived by the bridge, which keeps the secret). */
 export const SessionCredentialsRequestSchema = z.object({ op: z.literal('session_credentials'), desktopId: DesktopIdSchema });
+/** A desktop's recent CPU, memory, network and disk use (Proxmox status/current and rrddata); the edge names its VM. */
+export const DesktopMetricsRequestSchema = z.object({
+  op: z.literal('desktop_metrics'),
+  desktopId: DesktopIdSchema,
+  vmId: z.number().int().min(100).max(999_999_999),
+  node: z.string().min(1).max(64),
+});
 export const RequestFrameSchema = z.object({
   type: z.literal('request'),
   requestId: z.string(),
-  request: z.discriminatedUnion('op', [OpenSessionRequestSchema, InventoryRequestSchema, SessionCredentialsRequestSchema]),
+  request: z.discriminatedUnion('op', [
+    OpenSessionRequestSchema,
+    InventoryRequestSchema,
+    SessionCredentialsRequestSchema,
+    DesktopMetricsRequestSchema,
+  ]),
 });
 export const EdgeToBridgeSchema = z.discriminatedUnion('type', [
   HelloFrameSchema,
@@ -159,6 +183,8 @@ export const ProgressFrameSchema = z.object({
   step: StepSchema,
   message: ReportedText(500),
   facts: DesktopFactsSchema.optional(),
+  /** The command's request id, echoed (see CommandSchema). */
+  requestId: RequestIdSchema.optional(),
 });
 export const HeartbeatFrameSchema = z.object({ type: z.literal('heartbeat'), running: z.array(z.string()) });
 export const CompleteFrameSchema = z.object({
@@ -166,6 +192,8 @@ export const CompleteFrameSchema = z.object({
   commandId: z.string(),
   desktopId: DesktopIdSchema,
   facts: DesktopFactsSchema,
+  /** The command's request id, echoed (see CommandSchema). */
+  requestId: RequestIdSchema.optional(),
 });
 export const FailFrameSchema = z.object({
   type: z.literal('fail'),
@@ -173,6 +201,8 @@ export const FailFrameSchema = z.object({
   desktopId: DesktopIdSchema,
   /** A sentence a person understands, e.g. "Proxmox refused the clone: VM is locked (clone)". */
   message: ReportedText(1000),
+  /** The command's request id, echoed (see CommandSchema). */
+  requestId: RequestIdSchema.optional(),
 });
 export const InventorySchema = z.object({
   /** When the bridge read it (ISO); the edge only judges desktops that were settled before this. */
@@ -215,6 +245,50 @@ export const InventorySchema = z.object({
 });
 export type Inventory = z.infer<typeof InventorySchema>;
 
+/** One row of a desktop's recent use: null where the backend has no value (before the VM's run, a stopped VM). */
+export const MetricPointSchema = z.object({
+  /** ISO time at the start of the row's interval. */
+  time: z.string(),
+  /** Share of the desktop's CPUs in use, 0 to 1. */
+  cpu: z.number().nullable(),
+  memoryBytes: z.number().nullable(),
+  memoryMaxBytes: z.number().nullable(),
+  netInBytesPerSecond: z.number().nullable(),
+  netOutBytesPerSecond: z.number().nullable(),
+  diskReadBytesPerSecond: z.number().nullable(),
+  diskWriteBytesPerSecond: z.number().nullable(),
+});
+export type MetricPoint = z.infer<typeof MetricPointSchema>;
+
+export const DesktopMetricsSchema = z
+  .object({
+    desktopId: z.string(),
+    /** proxmox: read from the VM; none: nothing to read, and `reason` says why. */
+    source: z.enum(['proxmox', 'none']),
+    reason: z.string().nullable(),
+    /** When the bridge read them (ISO). */
+    takenAt: z.string(),
+    /** GET status/current: the VM now (counters of net and disk are totals since the VM started). */
+    current: z
+      .object({
+        status: z.string(),
+        cpu: z.number(),
+        cpus: z.number(),
+        memoryBytes: z.number(),
+        memoryMaxBytes: z.number(),
+        uptimeSeconds: z.number(),
+        netInBytes: z.number(),
+        netOutBytes: z.number(),
+        diskReadBytes: z.number(),
+        diskWriteBytes: z.number(),
+      })
+      .nullable(),
+    /** GET rrddata?timeframe=hour&cf=AVERAGE: the last 70 minutes, one row a minute, oldest first. */
+    series: z.array(MetricPointSchema).max(1000),
+  })
+  .openapi('DesktopMetrics');
+export type DesktopMetrics = z.infer<typeof DesktopMetricsSchema>;
+
 export const ResponseFrameSchema = z.object({
   type: z.literal('response'),
   requestId: z.string(),
@@ -226,6 +300,8 @@ export const ResponseFrameSchema = z.object({
   /** session_credentials: the Basic credentials of the session's web client (with `url`). */
   username: z.string().optional(),
   password: z.string().optional(),
+  /** desktop_metrics: the desktop's recent use. */
+  metrics: DesktopMetricsSchema.optional(),
   error: z.string().optional(),
 });
 /**

@@ -236,6 +236,15 @@ describe.skipIf(!hasChromium)('the dashboard in chromium', () => {
       await row.locator('[data-field="status"]').filter({ hasText: 'Running' }).waitFor();
       await checkScreen(page, 'launcher-running');
 
+      // The admin opens the running desktop's use: four small charts read from Proxmox.
+      await row.getByRole('link', { name: /^Use of / }).click();
+      const usage = admin.page.getByRole('region', { name: /^Use of desktop / });
+      await usage.waitFor();
+      for (const chart of ['CPU', 'Memory', 'Network', 'Disk']) {
+        await usage.getByRole('img', { name: new RegExp(`^${chart} over the last hour`) }).waitFor();
+      }
+      await checkScreen(admin.page, 'admin-usage');
+
       // Over quota: the limit, in the API's words.
       await page.getByRole('button', { name: 'Launch Ubuntu Desktop' }).click();
       const alert = page.locator('#alerts .notice-error');

@@ -22,6 +22,9 @@ export async function registerSite(id: string): Promise<string> {
   return res.body.data.siteKey;
 }
 
+/** The real bridge echoes a command's request id on its progress, complete and fail frames. */
+const echo = (cmd: Command) => (cmd.requestId ? { requestId: cmd.requestId } : {});
+
 export class FakeBridge {
   readonly received: EdgeToBridge[] = [];
   private waiters: { match: (f: EdgeToBridge) => boolean; resolve: (f: EdgeToBridge) => void }[] = [];
@@ -87,11 +90,11 @@ export class FakeBridge {
   }
 
   progress(cmd: Command, step: Step, message: string, facts?: DesktopFacts): void {
-    this.send({ type: 'progress', commandId: cmd.id, desktopId: cmd.desktopId, step, message, facts });
+    this.send({ type: 'progress', commandId: cmd.id, desktopId: cmd.desktopId, step, message, facts, ...echo(cmd) });
   }
 
   complete(cmd: Command, facts: DesktopFacts = {}): void {
-    this.send({ type: 'complete', commandId: cmd.id, desktopId: cmd.desktopId, facts });
+    this.send({ type: 'complete', commandId: cmd.id, desktopId: cmd.desktopId, facts, ...echo(cmd) });
   }
 
   /** Plays a whole successful create, step by step, as the real bridge reports it. */

@@ -190,29 +190,41 @@ export class DesktopSession extends DurableObject<Bindings> {
    * First transition of a new desktop (null → PENDING) and its create command, once its
    * user's (and service's) quota has a slot and, for a GPU desktop, its GPU is booked.
    */
-  async create(desktop: Desktop, actor: string, launch: LaunchSpec, admission: CreateAdmission): Promise<Result<Desktop>> {
-    const run = this.creating.then(() => this.admitAndCreate(desktop, actor, launch, admission));
+  async create(
+    desktop: Desktop,
+    actor: string,
+    launch: LaunchSpec,
+    admission: CreateAdmission,
+    requestId?: string,
+  ): Promise<Result<Desktop>> {
+    const run = this.creating.then(() => this.admitAndCreate(desktop, actor, launch, admission, requestId));
     this.creating = run.catch(() => {});
     return run;
   }
 
-  private async admitAndCreate(desktop: Desktop, actor: string, launch: LaunchSpec, admission: CreateAdmission): Promise<Result<Desktop>> {
+  private async admitAndCreate(
+    desktop: Desktop,
+    actor: string,
+    launch: LaunchSpec,
+    admission: CreateAdmission,
+    requestId?: string,
+  ): Promise<Result<Desktop>> {
     const existing = this.state();
     if (existing) return existing.desktop.id === desktop.id ? ok(existing.desktop) : fail('CONFLICT', 'desktop id already in use');
     const prepared = await prepareCreate(this.env, this.cfg, desktop, launch, admission);
     if (!prepared.ok) return prepared;
-    const r = await this.change({ kind: 'create', desktop, actor, launch: prepared.value.launch });
+    const r = await this.change({ kind: 'create', desktop, actor, launch: prepared.value.launch, requestId });
     if (!r.ok) await prepared.value.giveBack();
     return r;
   }
 
-  async act(action: 'start' | 'stop' | 'delete', actor: string): Promise<Result<Desktop>> {
+  async act(action: 'start' | 'stop' | 'delete', actor: string, requestId?: string): Promise<Result<Desktop>> {
     const s = this.state();
-    if (action !== 'start' || s?.desktop.status !== 'STOPPED') return this.change({ kind: 'act', action, actor });
+    if (action !== 'start' || s?.desktop.status !== 'STOPPED') return this.change({ kind: 'act', action, actor, requestId });
     // A start is a new run: what it needs is taken first, and given back if the start is refused after all.
     const prepared = await prepareStart(this.env, this.cfg, s.desktop);
     if (!prepared.ok) return prepared;
-    const r = await this.change({ kind: 'act', action, actor, launch: prepared.value.launch });
+    const r = await this.change({ kind: 'act', action, actor, launch: prepared.value.launch, requestId });
     if (!r.ok) await prepared.value.giveBack();
     return r;
   }

@@ -26,12 +26,21 @@ export async function consumeJobs(batch: MessageBatch<unknown>, env: Bindings): 
       try {
         const outcome = await env.SITE_HUB.getByName(siteId).dispatch(parsed.data);
         if (outcome === 'offline') {
+          console.log(JSON.stringify({ msg: 'site offline; command waits', siteId, commandId: command.id, requestId: command.requestId }));
           msg.retry({ delaySeconds: retryDelaySeconds(msg.attempts, cfg.JOB_RETRY_BASE_SECONDS, cfg.JOB_RETRY_CAP_SECONDS) });
           return;
         }
         msg.ack();
       } catch (err) {
-        console.error(JSON.stringify({ msg: 'dispatch failed; will retry', siteId, commandId: command.id, error: String(err) }));
+        console.error(
+          JSON.stringify({
+            msg: 'dispatch failed; will retry',
+            siteId,
+            commandId: command.id,
+            requestId: command.requestId,
+            error: String(err),
+          }),
+        );
         msg.retry({ delaySeconds: retryDelaySeconds(msg.attempts, cfg.JOB_RETRY_BASE_SECONDS, cfg.JOB_RETRY_CAP_SECONDS) });
       }
     }),

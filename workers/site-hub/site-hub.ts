@@ -25,6 +25,7 @@ import {
   BridgeToEdgeSchema,
   type BridgeToEdge,
   type Command,
+  type DesktopMetrics,
   type EdgeToBridge,
   type Inventory,
   PROTOCOL_VERSION,
@@ -220,6 +221,17 @@ export class SiteHub extends DurableObject<Bindings> {
         return;
       case 'complete':
       case 'fail':
+        // The outcome, with the request id the bridge echoed: one id from the HTTP request to here.
+        console.log(
+          JSON.stringify({
+            msg: frame.type === 'complete' ? 'command complete' : 'command failed',
+            siteId: this.siteId(),
+            commandId: frame.commandId,
+            desktopId: frame.desktopId,
+            requestId: frame.requestId,
+            ...(frame.type === 'fail' ? { message: frame.message } : {}),
+          }),
+        );
         await this.route(frame);
         this.store.run('DELETE FROM commands WHERE id = ?', frame.commandId);
         return;
@@ -265,6 +277,16 @@ export class SiteHub extends DurableObject<Bindings> {
     }
     this.store.run('DELETE FROM parked WHERE id = ?', command.id);
     this.deliver(ws, command);
+    console.log(
+      JSON.stringify({
+        msg: 'command dispatched',
+        siteId: job.siteId,
+        commandId: command.id,
+        desktopId: command.desktopId,
+        kind: command.kind,
+        requestId: command.requestId,
+      }),
+    );
     return 'delivered';
   }
 
@@ -288,6 +310,14 @@ export class SiteHub extends DurableObject<Bindings> {
     const { url, username, password } = answer.value;
     if (!url || !username || !password) return fail('SITE_UNAVAILABLE', 'The on-prem bridge sent no session credentials');
     return ok({ url, username, password });
+  }
+
+  /** A desktop's recent CPU, memory, network and disk use, read by the bridge from Proxmox. */
+  async desktopMetrics(desktopId: string, vmId: number, node: string): Promise<Result<DesktopMetrics>> {
+    const answer = await this.ask({ op: 'desktop_metrics', desktopId, vmId, node });
+    if (!answer.ok) return answer;
+    if (!answer.value.metrics) return fail('SITE_UNAVAILABLE', 'The on-prem bridge sent no metrics');
+    return ok(answer.value.metrics);
   }
 
   /** What the site really has: the VMs and connections this control plane made. */

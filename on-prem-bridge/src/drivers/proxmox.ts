@@ -343,6 +343,14 @@ export function createProxmoxDriver(opts: ProxmoxDriverOptions): ProxmoxDriver &
     getVmConfig,
     getVmStatus,
 
+    async getVmUsage(node, vmid) {
+      const [current, rrd] = await Promise.all([
+        call(() => qemu(node, vmid).status.current.$get()),
+        call(() => qemu(node, vmid).rrddata.$get({ timeframe: 'hour', cf: 'AVERAGE' })),
+      ]);
+      return { current: toConfig(current), rrd: Array.isArray(rrd) ? rrd.map((row: unknown) => toConfig(row)) : [] };
+    },
+
     startVm: (node, vmid) => call(() => qemu(node, vmid).status.start.$post()),
     shutdownVm: (node, vmid, timeoutSeconds) => call(() => qemu(node, vmid).status.shutdown.$post({ timeout: timeoutSeconds })),
     stopVm: (node, vmid) => call(() => qemu(node, vmid).status.stop.$post()),

@@ -63,6 +63,8 @@ export interface ProxmoxDriver {
    * null while the agent is not running yet or reports no address.
    */
   getGuestIpv4(node: string, vmid: number): Promise<string | null>;
+  /** GET status/current and GET rrddata (timeframe=hour, cf=AVERAGE), as Proxmox answers them. */
+  getVmUsage(node: string, vmid: number): Promise<{ current: Record<string, unknown>; rrd: Record<string, unknown>[] }>;
 }
 
 /** What `npm run bridge -- doctor` asks Proxmox besides the driver's work. */

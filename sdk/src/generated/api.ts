@@ -3441,6 +3441,147 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/desktops/{id}/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A desktop's CPU, memory, network and disk use over the last hour
+         * @description Read live from Proxmox by the site bridge (status/current; rrddata timeframe=hour, cf=AVERAGE: one row a minute). Selkies desktops, and desktops without a VM, answer source "none", an empty series and the reason.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The desktop’s recent use */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: true;
+                            message: string;
+                            data: components["schemas"]["DesktopMetrics"];
+                        };
+                    };
+                };
+                /** @description Invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Missing or invalid token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Not an admin */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description No such desktop */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description The site’s bridge is offline or could not read the VM */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/gpus": {
         parameters: {
             query?: never;
@@ -4789,6 +4930,35 @@ export interface components {
                 lastSeenAt: string | null;
                 bridgeVersion: string | null;
                 commandsInFlight: number;
+            }[];
+        };
+        DesktopMetrics: {
+            desktopId: string;
+            /** @enum {string} */
+            source: "proxmox" | "none";
+            reason: string | null;
+            takenAt: string;
+            current: {
+                status: string;
+                cpu: number;
+                cpus: number;
+                memoryBytes: number;
+                memoryMaxBytes: number;
+                uptimeSeconds: number;
+                netInBytes: number;
+                netOutBytes: number;
+                diskReadBytes: number;
+                diskWriteBytes: number;
+            } | null;
+            series: {
+                time: string;
+                cpu: number | null;
+                memoryBytes: number | null;
+                memoryMaxBytes: number | null;
+                netInBytesPerSecond: number | null;
+                netOutBytesPerSecond: number | null;
+                diskReadBytesPerSecond: number | null;
+                diskWriteBytesPerSecond: number | null;
             }[];
         };
         GpuOccupancy: {

@@ -6,6 +6,8 @@ import { actionsFor, planText, tone } from '../desktop-model';
 import { ACTION_LABEL } from '../launcher-page';
 import { Time } from '../layout';
 import { STATUS_TEXT } from '../status-text';
+import type { DesktopMetrics } from '../../schemas/bridge-protocol';
+import { DesktopUsage } from './desktop-usage';
 import type { Loaded } from './loaded';
 import { AdminTable, type Column, type FilterField } from './table';
 
@@ -13,6 +15,8 @@ export interface SessionFilters {
   userId: string;
   status: DesktopStatus | '';
   page: number;
+  /** The desktop whose use over the last hour is shown above the table ('' for none). */
+  desktop: string;
 }
 
 const ROW_ACTIONS = ['start', 'stop', 'terminate'] as const;
@@ -26,6 +30,10 @@ const COLUMNS: Column<Desktop>[] = [
         <span data-field="name">{d.name}</span>
         <br />
         <code>{d.id}</code>
+        <br />
+        <a class="small" href={`/admin/sessions?desktop=${encodeURIComponent(d.id)}`} aria-label={`Use of ${d.name} over the last hour`}>
+          Use
+        </a>
       </>
     ),
   },
@@ -80,15 +88,22 @@ const filterFields = (f: SessionFilters): FilterField[] => [
   },
 ];
 
-export const SessionsView: FC<{ filters: SessionFilters; result: Loaded<Page<Desktop>> }> = ({ filters, result }) => (
-  <AdminTable
-    filters={{ label: 'Filter sessions', action: '/admin/sessions', fields: filterFields(filters), submit: 'Apply filters' }}
-    label="Sessions"
-    class="sessions"
-    columns={COLUMNS}
-    rows={result}
-    empty="No sessions match."
-    rowAttributes={(d) => ({ 'data-desktop-id': d.id, 'data-status': d.status })}
-    pager="sessions"
-  />
+export const SessionsView: FC<{ filters: SessionFilters; result: Loaded<Page<Desktop>>; usage?: Loaded<DesktopMetrics> | null }> = ({
+  filters,
+  result,
+  usage = null,
+}) => (
+  <>
+    {usage === null ? null : <DesktopUsage desktopId={filters.desktop} metrics={usage} />}
+    <AdminTable
+      filters={{ label: 'Filter sessions', action: '/admin/sessions', fields: filterFields(filters), submit: 'Apply filters' }}
+      label="Sessions"
+      class="sessions"
+      columns={COLUMNS}
+      rows={result}
+      empty="No sessions match."
+      rowAttributes={(d) => ({ 'data-desktop-id': d.id, 'data-status': d.status })}
+      pager="sessions"
+    />
+  </>
 );

@@ -180,6 +180,27 @@ export class FakeProxmox implements ProxmoxDriver {
     return { status: vm.status, ...(vm.lock ? { lock: vm.lock } : {}) };
   }
 
+  /** Two rows a minute apart: enough for the bridge's metrics answer to be checked. */
+  async getVmUsage(node: string, vmid: number): Promise<{ current: Record<string, unknown>; rrd: Record<string, unknown>[] }> {
+    this.enter('getVmUsage', [node, vmid]);
+    const vm = this.vmOn(node, vmid);
+    const running = vm.status === 'running';
+    const current = {
+      name: vm.name,
+      status: vm.status,
+      cpu: running ? 0.25 : 0,
+      cpus: 2,
+      mem: running ? 1024 : 0,
+      maxmem: 4096,
+      uptime: running ? 60 : 0,
+    };
+    const rrd = [
+      { time: 1_800_000_000 },
+      { time: 1_800_000_060, cpu: 0.25, maxcpu: 2, mem: 1024, maxmem: 4096, netin: 10, netout: 5, diskread: 0, diskwrite: 7 },
+    ];
+    return { current, rrd };
+  }
+
   async startVm(node: string, vmid: number): Promise<string> {
     this.enter('startVm', [node, vmid]);
     const vm = this.vmOn(node, vmid);

@@ -130,6 +130,8 @@ const EXPECTED: Record<string, Row> = {
   'GET /api/v1/webhooks/{id}/deliveries': { subject: 'webhook', expect: ownWebhook(200) },
   'DELETE /api/v1/webhooks/{id}': { subject: 'webhook', expect: ownWebhook(200) },
   'GET /api/v1/admin/gpus': { subject: 'public', expect: adminOnly(200) },
+  // A PENDING desktop has no VM yet: 200 with an empty series and the reason.
+  'GET /api/v1/admin/desktops/{id}/metrics': { subject: 'desktop', expect: { anonymous: 401, otherUser: 403, owner: 403, admin: 200 } },
   'GET /api/v1/templates': { subject: 'public', expect: signedIn(200) },
   // {id} is not a template here: unknown to everyone signed in.
   'GET /api/v1/templates/{id}': { subject: 'public', expect: signedIn(404) },
