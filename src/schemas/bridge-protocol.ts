@@ -127,10 +127,29 @@ export const OpenSessionRequestSchema = z.object({
 export const InventoryRequestSchema = z.object({ op: z.literal('inventory') });
 /** A Selkies session's address and its per-session Basic credentials (derived by the bridge, which keeps the secret). */
 export const SessionCredentialsRequestSchema = z.object({ op: z.literal('session_credentials'), desktopId: DesktopIdSchema });
+/**
+ * A guest's way into the owner's live Guacamole session (a share link redeemed): the bridge makes the connection's
+ * sharing profiles if missing (view: `read-only`; control) and asks Guacamole for a share key on the owner's active
+ * connection. Guacamole shares only a live session, so with the owner not connected it is refused.
+ */
+export const ShareModeSchema = z.enum(['view', 'control']);
+export type ShareMode = z.infer<typeof ShareModeSchema>;
+export const ShareSessionRequestSchema = z.object({
+  op: z.literal('share_session'),
+  desktopId: DesktopIdSchema,
+  connectionId: z.string(),
+  mode: ShareModeSchema,
+});
+export type ShareSessionRequest = z.infer<typeof ShareSessionRequestSchema>;
 export const RequestFrameSchema = z.object({
   type: z.literal('request'),
   requestId: z.string(),
-  request: z.discriminatedUnion('op', [OpenSessionRequestSchema, InventoryRequestSchema, SessionCredentialsRequestSchema]),
+  request: z.discriminatedUnion('op', [
+    OpenSessionRequestSchema,
+    InventoryRequestSchema,
+    SessionCredentialsRequestSchema,
+    ShareSessionRequestSchema,
+  ]),
 });
 export const EdgeToBridgeSchema = z.discriminatedUnion('type', [
   HelloFrameSchema,
@@ -227,6 +246,8 @@ export const ResponseFrameSchema = z.object({
   username: z.string().optional(),
   password: z.string().optional(),
   error: z.string().optional(),
+  /** share_session: why it was refused when that is not a fault of the site (the owner has no live session). */
+  refusal: z.enum(['owner_not_connected']).optional(),
 });
 /**
  * Who is looking at which desktop right now (Guacamole active connections, Selkies
