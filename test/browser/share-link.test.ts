@@ -9,7 +9,7 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Stack, startStack } from '../../scripts/lib/stack';
 import type { CreatedShareLink } from '../../src/schemas/share-link';
-import { hasChromium, launchChromium, newProfile } from './support/browser';
+import { checkScreen, devSignIn, hasChromium, launchChromium, newProfile } from './support/browser';
 
 let stack: Stack;
 let browser: Browser;
@@ -31,7 +31,7 @@ const simState = async () => (await (await fetch(`${stack.guacamoleUrl}/__sim/st
 
 describe.skipIf(!hasChromium)('a share link in chromium', () => {
   beforeAll(async () => {
-    [stack, browser] = await Promise.all([startStack(), launchChromium()]);
+    [stack, browser] = await Promise.all([startStack({ edgeVars: { DEV_SIGN_IN: 'true' } }), launchChromium()]);
   }, 180_000);
 
   afterAll(async () => {
@@ -78,9 +78,24 @@ describe.skipIf(!hasChromium)('a share link in chromium', () => {
     await ownerView.page.getByRole('button', { name: 'Disconnect' }).click();
     await guest.page.locator('#status[data-state="disconnected"]').waitFor();
 
+    // The owner's Share page lists both links, makes another (its URL shown once), and revokes the first.
+    const dashboard = await newProfile(browser);
+    await devSignIn(dashboard.page, stack.edgeUrl, 'share-owner', 'user', `/desktops/${id}/share`);
+    await dashboard.page.getByRole('heading', { name: '“Shared desktop”', level: 1 }).waitFor();
+    expect(await dashboard.page.locator('[data-share-link-id]').count()).toBe(2);
+    await dashboard.page.getByLabel('Use it too (full control)').check();
+    await dashboard.page.getByRole('button', { name: 'Make link' }).click();
+    await dashboard.page.locator('#new-share-link:not([hidden])').waitFor();
+    expect(await dashboard.page.locator('#new-share-url').inputValue()).toMatch(/\/api\/v1\/share#/);
+    await checkScreen(dashboard.page, 'share-links');
+    await dashboard.page
+      .locator(`[data-share-link-id="${link.data.id}"]`)
+      .getByRole('button', { name: /Revoke/ })
+      .click();
+    await dashboard.page.locator(`[data-share-link-id="${link.data.id}"] [data-field="share-state"]`, { hasText: 'Revoked' }).waitFor();
+    expect(dashboard.problems).toEqual([]);
+
     // Revoked: the next guest is told so, in words.
-    const revoked = await api('DELETE', `/api/v1/desktops/${id}/share-links/${link.data.id}`, owner);
-    expect(revoked.status).toBe(200);
     const late = await newProfile(browser);
     await late.page.goto(link.data.url);
     await late.page.locator('body[data-refused="SHARE_LINK_GONE"]').waitFor();
@@ -94,6 +109,6 @@ describe.skipIf(!hasChromium)('a share link in chromium', () => {
     await later.page.locator('body[data-refused="SHARE_LINK_GONE"]').waitFor();
     expect(await later.page.locator('#m').textContent()).toMatch(/has expired/);
 
-    await Promise.all([ownerView, guest, late, later].map((p) => p.context.close()));
+    await Promise.all([ownerView, guest, late, later, dashboard].map((p) => p.context.close()));
   }, 120_000);
 });
