@@ -6,7 +6,11 @@
  */
 import { env } from 'cloudflare:workers';
 import { runInDurableObject } from 'cloudflare:test';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { and, eq } from 'drizzle-orm';
+import { withDb } from '../../src/db/client';
+import { auditLog } from '../../src/db/schema';
+import { config } from '../../src/env';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Bindings } from '../../src/env';
 import type { CreatedShareLink, ShareLink } from '../../src/schemas/share-link';
 import { seedDesktop } from './builders';
@@ -141,5 +145,39 @@ describe('share links', () => {
     }
     const other = await api('GET', `/api/v1/desktops/${d.id}/share-links`, { token: await token(uniqueUser()) });
     expect(other.status).toBe(404);
+  });
+
+  it('audits making, opening (by an anonymous guest, refused or not) and revoking a link', async () => {
+    const owner = uniqueUser();
+    const d = await bridge.runningDesktop(owner);
+    const link = await makeLink(d.id, owner, { mode: 'view', maxUses: 3 });
+    expect((await redeem(link, KEY_URL)).status).toBe(200);
+    await api('DELETE', `/api/v1/desktops/${d.id}/share-links/${link.id}`, { token: await token(owner) });
+    expect((await redeem(link)).status).toBe(410);
+
+    const rows = await vi.waitFor(
+      async () => {
+        const found = await withDb(config(env as Bindings), (db) =>
+          db
+            .select()
+            .from(auditLog)
+            .where(and(eq(auditLog.target, d.id))),
+        );
+        expect(found.filter((r) => r.action.startsWith('share_link.'))).toHaveLength(4);
+        return found.filter((r) => r.action.startsWith('share_link.'));
+      },
+      { timeout: 10_000, interval: 100 },
+    );
+    const summary = rows
+      .map((r) => [r.action, r.actor, r.outcome, (JSON.parse(r.details ?? 'null') as { linkId?: string } | null)?.linkId])
+      .sort((a, b) => String(a).localeCompare(String(b)));
+    expect(summary).toEqual(
+      [
+        ['share_link.create', owner, '201', link.id],
+        ['share_link.redeem', 'anonymous', '200', link.id],
+        ['share_link.redeem', 'anonymous', '410', link.id],
+        ['share_link.revoke', owner, '200', link.id],
+      ].sort((a, b) => String(a).localeCompare(String(b))),
+    );
   });
 });
