@@ -20,6 +20,8 @@ import { adminRoutes } from './routes/admin';
 import { bridgeRoutes } from './routes/bridge';
 import { connectRoutes } from './routes/connect';
 import { desktopTokenRoutes } from './routes/desktop-tokens';
+import { shareRoutes } from './routes/share';
+import { shareLinkRoutes } from './routes/share-links';
 import { desktopRoutes } from './routes/desktops';
 import { healthRoutes } from './routes/health';
 import { planRoutes } from './routes/plans';
@@ -77,12 +79,16 @@ export function newApp() {
   app.route('/api/v1/plans', planRoutes);
   app.route('/api/v1/desktops', desktopRoutes);
   app.route('/api/v1/desktops', desktopTokenRoutes);
+  app.route('/api/v1/desktops', shareLinkRoutes);
   app.route('/api/v1/admin', adminRoutes);
   app.route('/api/v1/webhooks', webhookRoutes);
   app.route('/api/v1/usage', usageRoutes);
   app.route('/api/v1/templates', templateRoutes);
   app.route('/api/v1/sites', bridgeRoutes);
   app.route('/api/v1/connect', connectRoutes);
+  // A guest's share link: no account; audited (anonymous) and rate limited per address.
+  app.use('/api/v1/share', audit);
+  app.route('/api/v1/share', shareRoutes);
   // The dashboard at / (src/ui). Its pages set their own CSP (scripts, styles and frames as
   // they need them), which securityHeaders then leaves alone; the API keeps `default-src 'none'`.
   // They read the API through this same app, in-process, with the visitor's session.

@@ -17,6 +17,11 @@ export const ERROR_STATUS = {
   GPU_CAPACITY: 409,
   CONFLICT: 409,
   IDEMPOTENCY_KEY_IN_USE: 409,
+  /** Guacamole shares the owner's live session: with the owner not connected there is nothing to join. */
+  OWNER_NOT_CONNECTED: 409,
+  SHARING_UNSUPPORTED: 409,
+  /** A share link revoked, expired or used up: it will never work again. */
+  SHARE_LINK_GONE: 410,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   IDEMPOTENCY_KEY_REUSED: 422,

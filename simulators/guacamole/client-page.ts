@@ -48,6 +48,10 @@ const script = String.raw`
     return { identifier: parts[0], type: parts[1], dataSource: parts[2] };
   }
 
+  function encodeClientId(client) {
+    return btoa([client.identifier, client.type, client.dataSource].join('\u0000')).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  }
+
   function describeClose(code, reason) {
     switch (reason) {
       case '769': return 'Permission denied: not logged in or the session expired';
@@ -89,17 +93,21 @@ const script = String.raw`
   async function main() {
     relocateParameters();
     var route = parseRoute();
-    if (!route.clientId) { show('idle', 'No connection selected'); return; }
-    var client = decodeClientId(route.clientId);
-    if (!client) { show('error', 'Invalid client identifier'); return; }
-    if (client.type !== 'c') { show('error', 'Only connections (type c) are supported by this simulator'); return; }
+    var client = null;
+    // A share link is #/?key=<share key> (UserCredentials.getLink): log in with it, then go home.
+    if (!route.clientId && !route.params.has('key')) { show('idle', 'No connection selected'); return; }
+    if (route.clientId) {
+      client = decodeClientId(route.clientId);
+      if (!client) { show('error', 'Invalid client identifier'); return; }
+      if (client.type !== 'c') { show('error', 'Only connections (type c) are supported by this simulator'); return; }
+    }
 
     var base = location.pathname.replace(/[^\/]*$/, '');
     var form = new URLSearchParams();
     var stored = localStorage.getItem('GUAC_AUTH_TOKEN');
     if (stored) { try { form.set('token', JSON.parse(stored)); } catch (e) { /* ignore a corrupt entry */ } }
     route.params.forEach(function (value, key) { form.set(key, value); });
-    if (!form.has('token')) { show('error', 'Permission denied: not logged in'); return; }
+    if (!form.has('token') && !form.has('key')) { show('error', 'Permission denied: not logged in'); return; }
 
     var auth = await fetch(base + 'api/tokens', {
       method: 'POST',
@@ -114,6 +122,21 @@ const script = String.raw`
     var session = await auth.json();
     var token = session.authToken;
     localStorage.setItem('GUAC_AUTH_TOKEN', JSON.stringify(token));
+
+    if (!client) {
+      // userPageService.getHomePage: a home holding exactly one connection opens that connection.
+      var found = [];
+      var sources = session.availableDataSources || [session.dataSource];
+      for (var i = 0; i < sources.length; i++) {
+        var listed = await fetch(base + 'api/session/data/' + encodeURIComponent(sources[i]) + '/connections', { headers: { 'Guacamole-Token': token } });
+        if (!listed.ok) continue;
+        var map = await listed.json();
+        Object.keys(map).forEach(function (id) { found.push({ identifier: id, type: 'c', dataSource: sources[i] }); });
+      }
+      if (found.length !== 1) { show('idle', found.length === 0 ? 'No connections available' : 'Choose a connection'); return; }
+      client = found[0];
+      history.replaceState(null, '', location.pathname + '#/client/' + encodeClientId(client));
+    }
 
     var response = await fetch(base + 'api/session/data/' + encodeURIComponent(client.dataSource) + '/connections/' +
       encodeURIComponent(client.identifier), { headers: { 'Guacamole-Token': token } });
@@ -158,6 +181,10 @@ const script = String.raw`
       else show('error', describeClose(event.code, event.reason));
     };
     disconnectEl.onclick = function () { ws.send(encode(['disconnect'])); };
+    // Guacamole.Keyboard: key presses go to the desktop as key instructions (keysym, pressed).
+    document.addEventListener('keydown', function (event) {
+      if (connected && ws.readyState === WebSocket.OPEN) ws.send(encode(['key', String(event.keyCode), '1']));
+    });
   }
 
   main().catch(function (error) { show('error', 'Error: ' + (error && error.message ? error.message : String(error))); });

@@ -8,11 +8,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { listen, readBodyBytes, type SimTls, simulatorServer } from '../shared/http-server';
 import { CLIENT_PAGE_HTML } from './client-page';
-import { apiErrorBody, GuacError, internalError, notFound, sessionDenied } from './errors';
+import { apiErrorBody, GuacError, internalError, notFound, sessionDenied, unknownDataSource } from './errors';
 import { type FaultConfig, FaultConfigSchema, FaultInjector } from './faults';
 import { isObjectPermissionType, type ObjectPermissionType } from './permissions';
 import type { PasswordPolicy } from './password-policy';
-import { type DataContext, GuacamoleState } from './state';
+import { type DataContext, GuacamoleState, type Session } from './state';
 import { attachTunnel } from './tunnel';
 
 export interface GuacamoleSimOptions {
@@ -141,6 +141,9 @@ function routeLabel(method: string, segments: string[]): string {
     parts = [first, second, '{dataSource}', ...(collection ? [collection] : []), ...(id ? ['{id}'] : []), ...sub];
   } else if (first === 'tokens' && second !== undefined) {
     parts = [first, '{token}'];
+  } else if (first === 'session' && second === 'tunnels' && third !== undefined) {
+    const [sub, what, id] = rest;
+    parts = [first, second, '{tunnel}', ...(sub ? [sub] : []), ...(what ? [what] : []), ...(id ? ['{id}'] : [])];
   } else {
     parts = segments;
   }
@@ -210,13 +213,22 @@ export async function startGuacamoleSimulator(options: Partial<GuacamoleSimOptio
   };
 
   /** `data/{dataSource}/…` of a session. Returns the response to send. */
-  function dataRoute(method: string, ctx: DataContext, username: string, path: string[], query: URLSearchParams, body: () => unknown) {
+  function dataRoute(method: string, ctx: DataContext, session: Session, path: string[], query: URLSearchParams, body: () => unknown) {
+    const username = session.username;
     const [collection, id, sub, ...extra] = path;
-    if (collection === undefined || extra.length > 0) throw new PlainHttpError(404, 'Not Found');
+    if (collection === undefined) throw new PlainHttpError(404, 'Not Found');
+    // ActiveConnectionResource: …/activeConnections/{id}/sharingCredentials/{sharingProfile}.
+    if (collection === 'activeConnections' && sub === 'sharingCredentials' && extra.length === 1 && ctx === 'primary') {
+      if (method !== 'GET') throw new PlainHttpError(405, 'Method Not Allowed');
+      return { status: 200, body: state.sharingCredentials(username, id ?? '', extra[0] ?? '') };
+    }
+    if (extra.length > 0) throw new PlainHttpError(404, 'Not Found');
 
     if (ctx === 'secondary') {
-      // The `-shared` context only holds objects reached through sharing links, which the simulator never mints.
+      // The `-shared` context holds the connections of the share keys this session was given (SharedUserContext).
       if (method !== 'GET') throw new GuacError(403, 'PERMISSION_DENIED', 'Permission denied.');
+      if (collection === 'connections' && sub === undefined)
+        return { status: 200, body: id === undefined ? state.sharedConnections(session) : state.getSharedConnection(session, id) };
       if (id === undefined) return { status: 200, body: {} };
       throw notFound(id);
     }
@@ -275,9 +287,26 @@ export async function startGuacamoleSimulator(options: Partial<GuacamoleSimOptio
         return { status: 204 };
 
       case 'activeConnections':
-        if (id !== undefined) break;
+        if (sub !== undefined) break;
         allow('GET');
+        if (id !== undefined) return { status: 200, body: state.getActiveConnection(username, id) };
         return { status: 200, body: state.listActiveConnections(username) };
+
+      case 'sharingProfiles':
+        if (id === undefined) {
+          allow('GET', 'POST');
+          if (method === 'GET') return { status: 200, body: state.listSharingProfiles(username, permissionFilter(query)) };
+          return { status: 200, body: state.createSharingProfile(username, body()) };
+        }
+        if (sub === 'parameters') {
+          allow('GET');
+          return { status: 200, body: state.sharingProfileParameters(username, id) };
+        }
+        if (sub !== undefined) break;
+        allow('GET', 'DELETE');
+        if (method === 'GET') return { status: 200, body: state.getSharingProfile(username, id) };
+        state.deleteSharingProfile(username, id);
+        return { status: 204 };
 
       case 'self':
         // `self` is the caller's own UserResource (SessionResource#getSelf): the user, or its permission sets.
@@ -366,7 +395,8 @@ export async function startGuacamoleSimulator(options: Partial<GuacamoleSimOptio
       const token = request.form.get('token') ?? request.url.searchParams.get('token');
       const newPassword = request.form.get('new-password');
       const confirmNewPassword = request.form.get('confirm-new-password');
-      return { status: 200, body: state.login({ username, password, token, newPassword, confirmNewPassword }) };
+      const key = request.form.get('key') ?? request.url.searchParams.get('key');
+      return { status: 200, body: state.login({ username, password, token, newPassword, confirmNewPassword, key }) };
     }
 
     if (first === 'tokens' && second !== undefined && third === undefined) {
@@ -384,8 +414,18 @@ export async function startGuacamoleSimulator(options: Partial<GuacamoleSimOptio
       }
       if (second === 'data' && third !== undefined) {
         const ctx = state.context(third);
+        // A share-key session has only the `-shared` provider's context.
+        if (session.username === '' && third !== state.sharedDataSource) throw unknownDataSource(third);
         const path = fourth === undefined ? [] : [fourth, ...rest];
-        return dataRoute(method, ctx, session.username, path, request.url.searchParams, () => parseJsonBody(request.raw));
+        return dataRoute(method, ctx, session, path, request.url.searchParams, () => parseJsonBody(request.raw));
+      }
+      // TunnelCollectionResource / TunnelResource: this session's own tunnels.
+      if (second === 'tunnels') {
+        if (method !== 'GET') throw new PlainHttpError(405, 'Method Not Allowed');
+        if (third === undefined) return { status: 200, body: state.listTunnels(session) };
+        const [what, sub, profile, ...more] = [fourth, ...rest];
+        if (what === 'activeConnection' && sub === 'sharingCredentials' && profile !== undefined && more.length === 0)
+          return { status: 200, body: state.tunnelSharingCredentials(session, third, profile) };
       }
     }
     throw new PlainHttpError(404, 'Not Found');

@@ -35,6 +35,7 @@ import {
   verifyPassword,
   verifyPasswordAge,
 } from './password-policy';
+import { newShareKey, SharedConnectionMap, type StoredSharingProfile } from './sharing';
 
 /** Attribute names of the JDBC connection schema; anything else is dropped by filterExternalObject. */
 export const CONNECTION_ATTRIBUTES = [
@@ -93,9 +94,12 @@ interface StoredUser {
 
 export interface Session {
   token: string;
+  /** `""` for a session made from a share key (AuthenticatedUser.ANONYMOUS_IDENTIFIER). */
   username: string;
   lastAccess: number;
   tunnels: Set<string>;
+  /** Share keys this session was given (SharedUserContext#registerShareKey): its `-shared` connections. */
+  shareKeys: Set<string>;
 }
 
 export interface ActiveConnection {
@@ -105,6 +109,14 @@ export interface ActiveConnection {
   remoteHost: string | null;
   startDate: number;
   token: string;
+  /** Set when this is a joined (shared) connection: the profile it joined with and the sharer's active connection. */
+  sharingProfileIdentifier?: string;
+  sharedFrom?: string;
+  shareKey?: string;
+  /** The profile's `read-only` parameter: guacd drops this user's keyboard and mouse. */
+  readOnly: boolean;
+  /** Input instructions from this user that reached the desktop, and those dropped (read-only). */
+  input: { accepted: number; ignored: number };
 }
 
 export interface StateOptions {
@@ -222,7 +234,10 @@ export class GuacamoleState {
   private readonly users = new Map<string, StoredUser>();
   private readonly sessions = new Map<string, Session>();
   private readonly active = new Map<string, ActiveConnection>();
+  private readonly sharingProfiles = new Map<string, StoredSharingProfile>();
+  private readonly shared = new SharedConnectionMap();
   private nextConnectionId = 1;
+  private nextSharingProfileId = 1;
   readonly counters = { logins: 0, failedLogins: 0, tunnelsOpened: 0, tunnelsRefused: 0 };
   /** Set by the tunnel transport: closes the WebSocket of an active connection whose session died. */
   onTunnelKilled: (identifier: string) => void = () => {};
@@ -241,7 +256,10 @@ export class GuacamoleState {
     this.connections.clear();
     this.users.clear();
     this.active.clear();
+    this.sharingProfiles.clear();
+    this.shared.clear();
     this.nextConnectionId = 1;
+    this.nextSharingProfileId = 1;
     this.counters.logins = 0;
     this.counters.failedLogins = 0;
     this.counters.tunnelsOpened = 0;
@@ -279,11 +297,33 @@ export class GuacamoleState {
     token: string | null;
     newPassword?: string | null;
     confirmNewPassword?: string | null;
+    /** A share key (ConnectionSharingService.SHARE_KEY_NAME `key`). */
+    key?: string | null;
   }): LoginResult {
+    const key = input.key ?? null;
     const existing = input.token ? this.liveSession(input.token) : undefined;
     if (existing) {
       existing.lastAccess = this.options.now();
+      // SharedAuthenticationProviderService#updateUserContext: a key posted with a live token joins its session.
+      if (key !== null && this.shared.get(key)) existing.shareKeys.add(key);
       return this.loginResult(existing);
+    }
+    // SharedAuthenticationProviderService#authenticateUser: a valid share key alone is an anonymous login.
+    if (key !== null && input.username === null) {
+      if (!this.shared.get(key)) {
+        this.counters.failedLogins++;
+        throw invalidLogin();
+      }
+      const session: Session = {
+        token: randomBytes(32).toString('hex').toUpperCase(),
+        username: '',
+        lastAccess: this.options.now(),
+        tunnels: new Set(),
+        shareKeys: new Set([key]),
+      };
+      this.sessions.set(session.token, session);
+      this.counters.logins++;
+      return this.loginResult(session);
     }
     const user = input.username === null ? undefined : this.users.get(input.username);
     if (!user || user.password === null || user.password !== input.password || user.attributes.disabled === 'true') {
@@ -307,6 +347,7 @@ export class GuacamoleState {
       username: user.username,
       lastAccess: this.options.now(),
       tunnels: new Set(),
+      shareKeys: new Set(),
     };
     this.sessions.set(session.token, session);
     user.lastActive = session.lastAccess;
@@ -314,13 +355,22 @@ export class GuacamoleState {
     return this.loginResult(session);
   }
 
+  /** A share-key session is authenticated by the `-shared` provider alone, and has only its context. */
   private loginResult(session: Session): LoginResult {
+    const shared = this.sharedDataSource;
+    if (session.username === '' && shared)
+      return { authToken: session.token, username: '', dataSource: shared, availableDataSources: [shared] };
     return {
       authToken: session.token,
       username: session.username,
       dataSource: this.options.dataSource,
       availableDataSources: [...this.options.availableDataSources],
     };
+  }
+
+  /** The `-shared` twin of the JDBC data source (e.g. `postgresql-shared`), where shared connections live. */
+  get sharedDataSource(): string | undefined {
+    return this.options.availableDataSources.find((name) => name === `${this.options.dataSource}-shared`);
   }
 
   /** HashTokenSessionMap: idle sessions expire after api-session-timeout, but not while a tunnel is open. */
@@ -347,11 +397,27 @@ export class GuacamoleState {
     const session = this.sessions.get(token);
     if (!session) return false;
     this.sessions.delete(token);
-    for (const identifier of session.tunnels) {
-      this.active.delete(identifier);
-      this.onTunnelKilled(identifier);
-    }
+    for (const identifier of session.tunnels) for (const killed of this.endActive(identifier)) this.onTunnelKilled(killed);
     return true;
+  }
+
+  /**
+   * An active connection ends: it goes from the list, and if it is a sharer's, its share keys are invalidated and the
+   * tunnels joined through them close too (AbstractGuacamoleTunnelService#release → ActiveConnectionRecord#invalidate).
+   * Answers every tunnel that ends with it, itself first.
+   */
+  private endActive(identifier: string): string[] {
+    const record = this.active.get(identifier);
+    if (!record) return [];
+    this.active.delete(identifier);
+    this.sessions.get(record.token)?.tunnels.delete(identifier);
+    if (record.sharedFrom !== undefined) {
+      this.shared.get(record.shareKey ?? '')?.tunnels.delete(identifier);
+      return [identifier];
+    }
+    const joined = this.shared.invalidate(identifier);
+    for (const other of joined) this.endActive(other);
+    return [identifier, ...joined];
   }
 
   destroyAllSessions(): void {
@@ -406,7 +472,8 @@ export class GuacamoleState {
 
   private activeCount(identifier: string): number {
     let count = 0;
-    for (const record of this.active.values()) if (record.connectionIdentifier === identifier) count++;
+    // Joined (shared) connections are not counted: only primary ones are in the per-connection map.
+    for (const record of this.active.values()) if (record.connectionIdentifier === identifier && record.sharedFrom === undefined) count++;
     return count;
   }
 
@@ -535,6 +602,12 @@ export class GuacamoleState {
     if (!this.may(username, 'connectionPermissions', identifier, 'DELETE')) throw permissionDenied();
     this.connections.delete(identifier);
     for (const user of this.users.values()) user.permissions.forget('connectionPermissions', identifier);
+    // guacamole_sharing_profile.primary_connection_id references the connection ON DELETE CASCADE.
+    for (const profile of [...this.sharingProfiles.values()]) {
+      if (profile.primaryConnectionIdentifier !== identifier) continue;
+      this.sharingProfiles.delete(profile.identifier);
+      for (const user of this.users.values()) user.permissions.forget('sharingProfilePermissions', profile.identifier);
+    }
   }
 
   connectionGroup(username: string, identifier: string, tree: boolean): Record<string, unknown> {
@@ -700,8 +773,10 @@ export class GuacamoleState {
         return this.users.has(identifier);
       case 'activeConnectionPermissions':
         return this.active.has(identifier);
+      case 'sharingProfilePermissions':
+        return this.sharingProfiles.has(identifier);
       default:
-        // The simulator has no connection groups, sharing profiles or user groups.
+        // The simulator has no connection groups or user groups.
         return false;
     }
   }
@@ -715,22 +790,178 @@ export class GuacamoleState {
   listActiveConnections(username: string): Record<string, unknown> {
     const entries = [...this.active.values()]
       .filter((record) => this.may(username, 'connectionPermissions', record.connectionIdentifier, 'READ'))
-      .map((record) => {
-        const sensitive = this.isAdmin(username) || record.username === username;
-        return [
-          record.identifier,
-          {
-            identifier: record.identifier,
-            connectionIdentifier: record.connectionIdentifier,
-            startDate: record.startDate,
-            remoteHost: sensitive ? record.remoteHost : null,
-            username: sensitive ? record.username : null,
-            // Joining needs a sharing profile, and the simulator has none.
-            connectable: false,
-          },
-        ] as const;
-      });
+      .map((record) => [record.identifier, this.activeConnectionJson(username, record)] as const);
     return Object.fromEntries(entries);
+  }
+
+  /** APIActiveConnection; user and remote host only for admins and the connection's own user (TrackedActiveConnection). */
+  private activeConnectionJson(username: string, record: ActiveConnection): Record<string, unknown> {
+    const privileged = this.isAdmin(username) || record.username === username;
+    return {
+      identifier: record.identifier,
+      connectionIdentifier: record.connectionIdentifier,
+      startDate: record.startDate,
+      remoteHost: privileged ? record.remoteHost : null,
+      username: privileged ? record.username : null,
+      connectable: privileged,
+    };
+  }
+
+  /** ActiveConnectionService#retrieveObjects: the records of connections the user may read, else 404 (DirectoryResource). */
+  private visibleActive(username: string, identifier: string): ActiveConnection {
+    const record = this.active.get(identifier);
+    if (!record || !this.may(username, 'connectionPermissions', record.connectionIdentifier, 'READ')) throw notFound(identifier);
+    return record;
+  }
+
+  getActiveConnection(username: string, identifier: string): Record<string, unknown> {
+    return this.activeConnectionJson(username, this.visibleActive(username, identifier));
+  }
+
+  /**
+   * GET …/activeConnections/{id}/sharingCredentials/{profile} (ActiveConnectionResource → TrackedActiveConnection#
+   * getSharingCredentials → ConnectionSharingService#shareConnection): the profile must be readable by the caller and
+   * belong to the shared connection, else 403 "Permission denied."; answers APIUserCredentials with the new key.
+   */
+  sharingCredentials(username: string, activeIdentifier: string, profileIdentifier: string): Record<string, unknown> {
+    const record = this.visibleActive(username, activeIdentifier);
+    return this.share(username, record, profileIdentifier);
+  }
+
+  /** GET /api/session/tunnels/{tunnel}/activeConnection/sharingCredentials/{profile}: a tunnel of this very session. */
+  tunnelSharingCredentials(session: Session, tunnel: string, profileIdentifier: string): Record<string, unknown> {
+    const record = session.tunnels.has(tunnel) ? this.active.get(tunnel) : undefined;
+    if (!record) throw new GuacError(404, 'NOT_FOUND', 'No such tunnel.');
+    return this.share(session.username, record, profileIdentifier);
+  }
+
+  /** GET /api/session/tunnels: the UUIDs of this session's open tunnels (TunnelCollectionResource). */
+  listTunnels(session: Session): string[] {
+    return [...session.tunnels];
+  }
+
+  private share(username: string, record: ActiveConnection, profileIdentifier: string): Record<string, unknown> {
+    const profile = this.sharingProfiles.get(profileIdentifier);
+    const readable = profile && this.may(username, 'sharingProfilePermissions', profileIdentifier, 'READ');
+    // Only the sharer (or an admin) holds the record's tunnel; a joined connection cannot be shared on.
+    const own = this.isAdmin(username) || record.username === username;
+    if (!readable || !own || record.sharedFrom !== undefined || profile.primaryConnectionIdentifier !== record.connectionIdentifier)
+      throw permissionDenied();
+    const shareKey = newShareKey();
+    this.shared.add({
+      shareKey,
+      activeConnectionIdentifier: record.identifier,
+      sharingProfileIdentifier: profile.identifier,
+      tunnels: new Set(),
+    });
+    return { expected: [{ name: 'key', type: 'QUERY_PARAMETER' }], values: { key: shareKey } };
+  }
+
+  // --- the `-shared` data source of a share-key session (SharedUserContext, SharedConnection) -------------------
+
+  /** SharedConnection: identifier = the share key, the shared connection's name and protocol, its sharer. */
+  private sharedConnectionJson(key: string): Record<string, unknown> | null {
+    const definition = this.shared.get(key);
+    const primary = definition ? this.active.get(definition.activeConnectionIdentifier) : undefined;
+    const connection = primary ? this.connections.get(primary.connectionIdentifier) : undefined;
+    if (!primary || !connection) return null;
+    return {
+      name: connection.name,
+      identifier: key,
+      parentIdentifier: ROOT,
+      protocol: connection.protocol,
+      attributes: { 'jdbc-shared-by': primary.username },
+      activeConnections: 0,
+    };
+  }
+
+  sharedConnections(session: Session): Record<string, unknown> {
+    const entries = [...session.shareKeys].flatMap((key) => {
+      const json = this.sharedConnectionJson(key);
+      return json ? [[key, json] as const] : [];
+    });
+    return Object.fromEntries(entries);
+  }
+
+  getSharedConnection(session: Session, key: string): Record<string, unknown> {
+    const json = session.shareKeys.has(key) ? this.sharedConnectionJson(key) : null;
+    if (!json) throw notFound(key);
+    return json;
+  }
+
+  // --- sharing profiles (SharingProfileResource, JDBC SharingProfileService) -------------------------------------
+
+  private sharingProfileJson(profile: StoredSharingProfile): Record<string, unknown> {
+    return {
+      name: profile.name,
+      identifier: profile.identifier,
+      primaryConnectionIdentifier: profile.primaryConnectionIdentifier,
+      attributes: { ...profile.attributes },
+    };
+  }
+
+  private readableSharingProfile(username: string, identifier: string): StoredSharingProfile {
+    const profile = this.sharingProfiles.get(identifier);
+    if (!profile || !this.may(username, 'sharingProfilePermissions', identifier, 'READ')) throw notFound(identifier);
+    return profile;
+  }
+
+  listSharingProfiles(username: string, filter: ObjectPermissionType[]): Record<string, unknown> {
+    const identifiers = this.visible(username, 'sharingProfilePermissions', [...this.sharingProfiles.keys()], filter);
+    return Object.fromEntries(identifiers.map((id) => [id, this.sharingProfileJson(this.sharingProfiles.get(id)!)]));
+  }
+
+  getSharingProfile(username: string, identifier: string): Record<string, unknown> {
+    return this.sharingProfileJson(this.readableSharingProfile(username, identifier));
+  }
+
+  /** SharingProfileResource#getParameters: ADMINISTER system permission or UPDATE on the profile. */
+  sharingProfileParameters(username: string, identifier: string): Record<string, string> {
+    const profile = this.readableSharingProfile(username, identifier);
+    if (!this.isAdmin(username) && !this.permissionsOf(username).has('sharingProfilePermissions', identifier, 'UPDATE'))
+      throw permissionDenied('Permission to read sharing profile parameters denied.');
+    return { ...profile.parameters };
+  }
+
+  /**
+   * POST …/sharingProfiles: attributes filtered (none in the JDBC schema; a missing map is an NPE → 500), then
+   * CREATE_SHARING_PROFILE (or ADMINISTER), UPDATE on the primary connection (ModeledChildDirectoryObjectService), a
+   * non-blank name unique within that connection, and the INSERT (an unknown connection violates its foreign key).
+   */
+  createSharingProfile(username: string, body: unknown): Record<string, unknown> {
+    if (body === undefined || body === null) throw badRequest('Data must be submitted when creating objects.');
+    if (!isPlainObject(body)) throw badRequest('Cannot deserialize the sharing profile: expected an object.');
+    const name = coerceString(body.name, 'name');
+    const primary = coerceString(body.primaryConnectionIdentifier, 'primaryConnectionIdentifier');
+    const parameters = coerceStringMap(body.parameters, 'parameters');
+    const attributes = filterAttributes([], coerceStringMap(body.attributes, 'attributes'));
+    if (parameters === null) throw internalError();
+    if (!this.isAdmin(username) && !this.permissionsOf(username).system.has('CREATE_SHARING_PROFILE')) throw permissionDenied();
+    if (primary === null) throw internalError();
+    if (!this.may(username, 'connectionPermissions', primary, 'UPDATE')) throw permissionDenied();
+    if (isBlank(name)) throw badRequest('Sharing profile names must not be blank.');
+    for (const profile of this.sharingProfiles.values())
+      if (profile.primaryConnectionIdentifier === primary && profile.name === name)
+        throw badRequest(`The sharing profile "${name}" already exists.`);
+    if (!this.connections.has(primary)) throw internalError();
+
+    const identifier = String(this.nextSharingProfileId++);
+    this.sharingProfiles.set(identifier, {
+      identifier,
+      name,
+      primaryConnectionIdentifier: primary,
+      parameters: stored(parameters),
+      attributes: stored(attributes),
+    });
+    this.permissionsOf(username).add('sharingProfilePermissions', identifier, 'READ', 'UPDATE', 'DELETE', 'ADMINISTER');
+    return withoutNulls({ name, identifier, primaryConnectionIdentifier: primary, parameters, attributes });
+  }
+
+  deleteSharingProfile(username: string, identifier: string): void {
+    this.readableSharingProfile(username, identifier);
+    if (!this.may(username, 'sharingProfilePermissions', identifier, 'DELETE')) throw permissionDenied();
+    this.sharingProfiles.delete(identifier);
+    for (const user of this.users.values()) user.permissions.forget('sharingProfilePermissions', identifier);
   }
 
   /**
@@ -756,6 +987,7 @@ export class GuacamoleState {
       const session = this.session(request.token);
       const context = this.context(request.dataSource ?? '');
       const id = request.id ?? '';
+      if (context === 'secondary' && request.dataSource === this.sharedDataSource) return this.join(session, id, request);
       const connection = context === 'primary' ? this.connections.get(id) : undefined;
       // Groups and joining active connections are not simulated; the real service answers both with 771 when
       // the directory has no such object.
@@ -769,6 +1001,8 @@ export class GuacamoleState {
         remoteHost: request.remoteHost,
         startDate: this.options.now(),
         token: session.token,
+        readOnly: false,
+        input: { accepted: 0, ignored: 0 },
       };
       this.active.set(record.identifier, record);
       session.tunnels.add(record.identifier);
@@ -781,11 +1015,49 @@ export class GuacamoleState {
     }
   }
 
-  closeTunnel(identifier: string): void {
+  /**
+   * A share-key session's tunnel to `GUAC_ID` = the key (SharedConnection#connect): it joins the sharer's live
+   * connection with the profile's parameters. A key this session was not given, or one invalidated since, is not
+   * in its directory: 771 like any connection it may not use.
+   */
+  private join(session: Session, key: string, request: TunnelRequest): ActiveConnection {
+    const definition = session.shareKeys.has(key) ? this.shared.get(key) : undefined;
+    const primary = definition ? this.active.get(definition.activeConnectionIdentifier) : undefined;
+    const profile = definition ? this.sharingProfiles.get(definition.sharingProfileIdentifier) : undefined;
+    if (request.type !== 'c' || !definition || !primary) throw permissionDenied('Requested connection is not authorized.');
+    const record: ActiveConnection = {
+      identifier: randomUUID(),
+      connectionIdentifier: primary.connectionIdentifier,
+      username: session.username,
+      remoteHost: request.remoteHost,
+      startDate: this.options.now(),
+      token: session.token,
+      sharingProfileIdentifier: definition.sharingProfileIdentifier,
+      sharedFrom: primary.identifier,
+      shareKey: key,
+      readOnly: profile?.parameters['read-only'] === 'true',
+      input: { accepted: 0, ignored: 0 },
+    };
+    this.active.set(record.identifier, record);
+    session.tunnels.add(record.identifier);
+    definition.tunnels.add(record.identifier);
+    this.counters.tunnelsOpened++;
+    return record;
+  }
+
+  /** Keyboard or mouse input from a tunnel's user: guacd drops it for a read-only joiner. Answers whether it counted. */
+  recordInput(identifier: string): boolean {
     const record = this.active.get(identifier);
-    if (!record) return;
-    this.active.delete(identifier);
-    this.sessions.get(record.token)?.tunnels.delete(identifier);
+    if (!record) return false;
+    if (record.readOnly) record.input.ignored++;
+    else record.input.accepted++;
+    return !record.readOnly;
+  }
+
+  /** The tunnel's WebSocket closed. A sharer's closing ends everyone who joined through its keys. */
+  closeTunnel(identifier: string): void {
+    const [, ...joined] = this.endActive(identifier);
+    for (const other of joined) this.onTunnelKilled(other);
   }
 
   // --- introspection for tests and /__sim ---------------------------------------------------------------------
@@ -803,7 +1075,12 @@ export class GuacamoleState {
         attributes: { ...user.attributes },
         permissions: user.permissions.toApi(),
       })),
-      activeConnections: [...this.active.values()].map(({ token: _token, ...record }) => ({ ...record })),
+      activeConnections: [...this.active.values()].map(({ token: _token, shareKey: _key, ...record }) => ({
+        ...record,
+        input: { ...record.input },
+      })),
+      sharingProfiles: [...this.sharingProfiles.values()].map((profile) => ({ ...profile, parameters: { ...profile.parameters } })),
+      shareKeys: this.shared.size,
       sessions: [...this.sessions.values()].map((session) => ({
         token: session.token,
         username: session.username,

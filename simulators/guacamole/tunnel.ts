@@ -93,6 +93,8 @@ export function attachTunnel(server: Server, basePath: string, state: GuacamoleS
         // Internal opcode "" carries tunnel pings, which the server echoes (Guacamole.WebSocketTunnel).
         if (opcode === '' && args[0] === 'ping') ws.send(encodeInstruction('', ...args));
         if (opcode === 'disconnect') ws.close(TUNNEL_STATUS.SUCCESS.wsCode, String(TUNNEL_STATUS.SUCCESS.guacCode));
+        // What guacd does with a user's input: passes it to the desktop, or drops it for a read-only joiner.
+        if (opcode === 'key' || opcode === 'mouse') state.recordInput(identifier);
       }
     });
     ws.on('close', () => {

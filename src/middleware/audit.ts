@@ -17,6 +17,8 @@ import { clientKey } from './rate-limit';
 
 /** Which requests are actions worth auditing, and what to call them. */
 function actionOf(method: string, path: string): { action: string; target: string | null } | null {
+  // A guest opening a share link: anonymous, the route names the desktop and link.
+  if (path === '/api/v1/share') return method === 'POST' ? { action: 'share_link.redeem', target: null } : null;
   const m = /^\/api\/v1\/(desktops|admin|webhooks)(?:\/([^/]+))?(?:\/([^/]+))?(?:\/([^/]+))?/.exec(path);
   if (!m) return null;
   const [, area, a, b, c] = m;
@@ -26,6 +28,8 @@ function actionOf(method: string, path: string): { action: string; target: strin
     if (method === 'POST' && a && b && ['start', 'stop', 'keepalive', 'embed-token'].includes(b))
       return { action: `desktop.${b}`, target: a };
     if (method === 'GET' && a && b === 'connect') return { action: 'desktop.connect', target: a };
+    if (a && b === 'share-links' && (method === 'POST' || method === 'DELETE'))
+      return { action: method === 'POST' ? 'share_link.create' : 'share_link.revoke', target: a };
     return null;
   }
   if (method === 'GET' || method === 'HEAD') return null;
@@ -85,11 +89,11 @@ async function record(c: Context<AppEnv>, what: { action: string; target: string
     // `embed`: the owner, through a desktop token an app minted for its page.
     role: p ? (desktopScopeOf(p) ? 'embed' : isAdmin(p) ? 'admin' : isService(p) ? 'service' : 'user') : 'anonymous',
     action: what.action,
-    target: clean(created ?? what.target),
+    target: clean(created ?? c.get('auditTarget') ?? what.target),
     sourceIp: clean(c.req.header('cf-connecting-ip')),
     requestId: c.get('requestId') ?? null,
     outcome: String(c.res.status),
-    details: null,
+    details: c.get('auditDetails') ?? null,
   };
   try {
     await c.env.EVENTS.send({ kind: 'audit', record: rec } satisfies EventsMessage, { contentType: 'json' });

@@ -10,6 +10,8 @@
  *    the site key is looked up. Apart from the API, so a site's office traffic does not
  *    starve its bridge; per address and not per site, so failing keys from elsewhere cannot
  *    lock a bridge out and made-up site ids from one address cannot multiply the lookups.
+ *  - redeeming a share link (POST /api/v1/share): RATE_LIMIT_SHARE per IP; each attempt costs
+ *    a bridge request, and nobody without an account has a token to be limited by.
  *  - everything else: RATE_LIMIT_IP per IP; then, behind requireAuth, RATE_LIMIT_TOKEN
  *    per user (JWT sub) or RATE_LIMIT_SERVICE per service.
  */
@@ -72,6 +74,8 @@ export const rateLimitByClient = createMiddleware<AppEnv>(async (c, next) => {
     if (path === '/healthz') await spend(c, c.env.RATE_LIMIT_HEALTH, ip, 'to /healthz from this address');
     else if (path.startsWith('/api/v1/sites/') && BRIDGE_PATH.test(path))
       await spend(c, c.env.RATE_LIMIT_BRIDGE, ip, 'to the bridge endpoint from this address');
+    else if (path === '/api/v1/share' && c.req.method === 'POST')
+      await spend(c, c.env.RATE_LIMIT_SHARE, ip, 'redeeming share links from this address');
     else await spend(c, c.env.RATE_LIMIT_IP, ip, 'from this address');
   }
   await next();

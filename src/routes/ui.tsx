@@ -33,6 +33,8 @@ import { ASSETS, EMBED, lookupAsset, lookupEmbed } from '../ui/assets';
 import { pageHeaders } from '../ui/csp';
 import { uiModel } from '../ui/desktop-model';
 import { LauncherMain, LauncherPage } from '../ui/launcher-page';
+import { ShareMain, SharePage } from '../ui/share-page';
+import type { ShareLink } from '../schemas/share-link';
 import { Alert, Layout } from '../ui/layout';
 import { authRoutes } from './ui-auth';
 
@@ -88,6 +90,7 @@ export function dashboardRoutes(fetchApi: ApiFetch) {
   ui.use('/', loadSession);
   ui.use('/admin', loadSession);
   ui.use('/admin/*', loadSession);
+  ui.use('/desktops/*', loadSession);
 
   ui.get('/ui/:file', (c) => {
     const hit = lookupAsset(c.req.param('file'));
@@ -129,6 +132,31 @@ export function dashboardRoutes(fetchApi: ApiFetch) {
       desktops: 'problem' in desktops ? desktops.problem : desktops,
     };
     return respond(c, <LauncherPage session={s} model={uiModel(c.var.cfg)} {...props} />, <LauncherMain {...props} />);
+  });
+
+  ui.get('/desktops/:id/share', async (c) => {
+    const s = c.var.session;
+    if (!s) return signedOut(c);
+    const get = apiReader(c, fetchApi);
+    const id = c.req.param('id');
+    const desktop = await load(get<Desktop>(`/api/v1/desktops/${q(id)}`));
+    if ('problem' in desktop) {
+      const alert = (
+        <Alert tone="error" title="No such desktop">
+          {desktop.problem}
+        </Alert>
+      );
+      const full = (
+        <Layout title="Not found" session={s} section="desktops">
+          <h1>Not found</h1>
+          {alert}
+        </Layout>
+      );
+      return respond(c, full, alert, 404);
+    }
+    const links = await load(get<ShareLink[]>(`/api/v1/desktops/${q(id)}/share-links`));
+    const props = { desktop, links: 'problem' in links ? links.problem : links };
+    return respond(c, <SharePage session={s} {...props} />, <ShareMain {...props} />);
   });
 
   const admin = async (c: Ctx, section: string) => {

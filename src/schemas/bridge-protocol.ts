@@ -146,6 +146,20 @@ export const DesktopMetricsRequestSchema = z.object({
   vmId: z.number().int().min(100).max(999_999_999),
   node: z.string().min(1).max(64),
 });
+/**
+ * A guest's way into the owner's live Guacamole session (a share link redeemed): the bridge makes the connection's
+ * sharing profiles if missing (view: `read-only`; control) and asks Guacamole for a share key on the owner's active
+ * connection. Guacamole shares only a live session, so with the owner not connected it is refused.
+ */
+export const ShareModeSchema = z.enum(['view', 'control']);
+export type ShareMode = z.infer<typeof ShareModeSchema>;
+export const ShareSessionRequestSchema = z.object({
+  op: z.literal('share_session'),
+  desktopId: DesktopIdSchema,
+  connectionId: z.string(),
+  mode: ShareModeSchema,
+});
+export type ShareSessionRequest = z.infer<typeof ShareSessionRequestSchema>;
 export const RequestFrameSchema = z.object({
   type: z.literal('request'),
   requestId: z.string(),
@@ -154,6 +168,7 @@ export const RequestFrameSchema = z.object({
     InventoryRequestSchema,
     SessionCredentialsRequestSchema,
     DesktopMetricsRequestSchema,
+    ShareSessionRequestSchema,
   ]),
 });
 export const EdgeToBridgeSchema = z.discriminatedUnion('type', [
@@ -303,6 +318,8 @@ export const ResponseFrameSchema = z.object({
   /** desktop_metrics: the desktop's recent use. */
   metrics: DesktopMetricsSchema.optional(),
   error: z.string().optional(),
+  /** share_session: why it was refused when that is not a fault of the site (the owner has no live session). */
+  refusal: z.enum(['owner_not_connected']).optional(),
 });
 /**
  * Who is looking at which desktop right now (Guacamole active connections, Selkies

@@ -134,6 +134,9 @@ export const DesktopCard: FC<{ d: CardData }> = ({ d }) => {
             {ACTION_LABEL[a]}
           </button>
         ))}
+        <a class="button-quiet" data-field="share" href={`/desktops/${d.id}/share`} aria-label={`Share ${d.name}`}>
+          Share
+        </a>
       </div>
     </li>
   );

@@ -468,7 +468,7 @@ describe('websocket tunnel', () => {
     const active = record((await api('GET', `${DS}/activeConnections`, { token: admin })).body);
     const entries = Object.values(active).map(record);
     expect(entries).toHaveLength(1);
-    expect(entries[0]).toMatchObject({ connectionIdentifier: id, username: 'alice', remoteHost: '127.0.0.1', connectable: false });
+    expect(entries[0]).toMatchObject({ connectionIdentifier: id, username: 'alice', remoteHost: '127.0.0.1', connectable: true });
     expect(typeof entries[0]?.startDate).toBe('number');
     expect(record((await api('GET', `${DS}/connections/${id}`, { token: admin })).body).activeConnections).toBe(1);
 

@@ -26,6 +26,16 @@ import { ObjectStorage } from '../shared/object-storage';
 import { type CreateAdmission, prepareCreate, prepareStart } from './admission';
 import { Outbox } from './outbox';
 import { setAsideRows, syncState, transitionsAfter, writeDueAt, writeToPostgres } from './write-through';
+import { SHARE_LINKS_SCHEMA_STEP, ShareLinkStore, toApi } from './share-links';
+import { expiryOf, linkState, refuseRedemption, sharingUnsupported } from '../../src/desktop/share-links';
+import {
+  type CreateShareLink,
+  type CreatedShareLink,
+  SHARE_LINK_LIMITS,
+  type ShareLink,
+  type ShareMode,
+} from '../../src/schemas/share-link';
+import { timingSafeEqualHex } from '../../src/lib/ids';
 
 export type { BridgeReport, DesktopStatusView, LiveMessage, ReconcileOutcome } from '../../src/desktop/session-state';
 
@@ -57,6 +67,7 @@ const SCHEMA = [
       kind TEXT NOT NULL, key TEXT NOT NULL, error TEXT NOT NULL, outcome TEXT NOT NULL, at INTEGER NOT NULL,
       PRIMARY KEY (kind, key))`);
   },
+  SHARE_LINKS_SCHEMA_STEP,
 ];
 
 export class DesktopSession extends DurableObject<Bindings> {
@@ -272,6 +283,80 @@ export class DesktopSession extends DurableObject<Bindings> {
     }
     this.store.run('UPDATE tickets SET used_at = ? WHERE secret = ?', Date.now(), hashed);
     return ok({ siteId: s.desktop.siteId, connectionId: s.desktop.connectionId });
+  }
+
+  // ---- share links (src/desktop/share-links.ts) ----
+
+  private get shareLinks(): ShareLinkStore {
+    return new ShareLinkStore(this.store);
+  }
+
+  /** A new link; its secret is in `url` only, this once. `origin` is the edge's public origin. */
+  async createShareLink(input: CreateShareLink, actor: string, origin: string): Promise<Result<CreatedShareLink>> {
+    const secret = randomToken();
+    const hashed = await sha256Hex(secret);
+    const s = this.state();
+    if (!s) return fail('NOT_FOUND', 'Desktop not found');
+    const unsupported = sharingUnsupported(s.desktop.backend);
+    if (unsupported) return fail(unsupported.code, unsupported.message);
+    if (s.desktop.status === 'DELETED' || s.desktop.status === 'FAILED')
+      return fail('INVALID_STATE', `Cannot share desktop ${s.desktop.id}: it is ${s.desktop.status}`);
+    const now = Date.now();
+    const expiry = expiryOf(input, now);
+    if ('code' in expiry) return fail(expiry.code, expiry.message);
+    const open = this.shareLinks.all().filter((l) => linkState(l, now) === 'active').length;
+    if (open >= SHARE_LINK_LIMITS.maxOpenPerDesktop)
+      return fail('CONFLICT', `This desktop already has ${open} open share links; revoke one first`);
+    const link = {
+      id: randomId('sl'),
+      mode: input.mode,
+      createdAt: now,
+      createdBy: actor,
+      expiresAt: expiry.expiresAt,
+      maxUses: input.maxUses ?? 1,
+      uses: 0,
+      lastUsedAt: null,
+      revokedAt: null,
+      revokedBy: null,
+    };
+    this.shareLinks.insert(link, hashed);
+    const url = `${origin}/api/v1/share#${s.desktop.id}.${link.id}.${secret}`;
+    return ok({ ...toApi(s.desktop.id, link, now), url });
+  }
+
+  async listShareLinks(): Promise<ShareLink[]> {
+    const id = this.state()?.desktop.id ?? '';
+    const now = Date.now();
+    return this.shareLinks.all().map((l) => toApi(id, l, now));
+  }
+
+  async revokeShareLink(linkId: string, actor: string): Promise<Result<ShareLink>> {
+    const s = this.state();
+    const link = s ? this.shareLinks.get(linkId) : null;
+    if (!s || !link) return fail('NOT_FOUND', 'Share link not found');
+    this.shareLinks.revoke(linkId, actor, Date.now());
+    return ok(toApi(s.desktop.id, this.shareLinks.get(linkId) ?? link, Date.now()));
+  }
+
+  /** A guest opens a link: checks it and spends a use; the route asks the bridge, and gives the use back if it cannot. */
+  async redeemShareLink(
+    linkId: string,
+    secret: string,
+  ): Promise<Result<{ siteId: string; connectionId: string; mode: ShareMode; desktopName: string }>> {
+    const hashed = await sha256Hex(secret);
+    const s = this.state();
+    const link = s ? this.shareLinks.get(linkId) : null;
+    if (!s || !link || !timingSafeEqualHex(link.secretHash, hashed)) return fail('NOT_FOUND', 'Share link not found');
+    const now = Date.now();
+    const refused = refuseRedemption(link, s.desktop.status, now);
+    if (refused) return fail(refused.code, refused.message);
+    if (!s.desktop.connectionId) return fail('INVALID_STATE', 'The shared desktop has no Guacamole connection yet; try again shortly');
+    this.shareLinks.spend(linkId, now);
+    return ok({ siteId: s.desktop.siteId, connectionId: s.desktop.connectionId, mode: link.mode, desktopName: s.desktop.name });
+  }
+
+  async giveBackShareUse(linkId: string): Promise<void> {
+    this.shareLinks.giveBack(linkId);
   }
 
   // ---- reports from the bridge (through the site's hub), the queue and reconciliation ----

@@ -29,6 +29,7 @@ import {
   type EdgeToBridge,
   type Inventory,
   PROTOCOL_VERSION,
+  type ShareMode,
   type SiteRequest,
 } from '../../src/schemas/bridge-protocol';
 import type { JobMessage } from '../../src/schemas/jobs';
@@ -303,6 +304,14 @@ export class SiteHub extends DurableObject<Bindings> {
     return ok({ url: answer.value.url });
   }
 
+  /** A share key on the owner's live Guacamole session (a guest redeemed a share link). */
+  async shareSession(desktopId: string, connectionId: string, mode: ShareMode): Promise<Result<{ url: string }>> {
+    const answer = await this.ask({ op: 'share_session', desktopId, connectionId, mode });
+    if (!answer.ok) return answer;
+    if (!answer.value.url) return fail('SITE_UNAVAILABLE', 'The on-prem bridge could not share the session');
+    return ok({ url: answer.value.url });
+  }
+
   /** A Selkies session's URL and Basic credentials, from the bridge that derives them. */
   async sessionCredentials(desktopId: string): Promise<Result<{ url: string; username: string; password: string }>> {
     const answer = await this.ask({ op: 'session_credentials', desktopId });
@@ -551,6 +560,11 @@ export class SiteHub extends DurableObject<Bindings> {
     const frame = await answer;
     this.pendingRequests.delete(requestId);
     if (!frame) return fail('SITE_UNAVAILABLE', 'The on-prem bridge did not answer in time; try again');
+    if (!frame.ok && frame.refusal === 'owner_not_connected')
+      return fail(
+        'OWNER_NOT_CONNECTED',
+        'The desktop’s owner is not connected to it right now. A share link joins the owner’s live session (Guacamole shares sessions, not desktops), so it works only while the owner has the desktop open',
+      );
     if (!frame.ok)
       return fail('SITE_UNAVAILABLE', `The on-prem bridge could not ${request.op.replace('_', ' ')}: ${frame.error ?? 'unknown error'}`);
     return ok(frame);

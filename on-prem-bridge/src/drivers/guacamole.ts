@@ -40,6 +40,17 @@ const ConnectionSchema = z.object({
 });
 type ApiConnection = z.infer<typeof ConnectionSchema>;
 
+const SharingProfileSchema = z.object({ identifier: z.string(), name: z.string(), primaryConnectionIdentifier: z.string() });
+
+const ActiveConnectionSchema = z.object({
+  identifier: z.string(),
+  connectionIdentifier: z.string(),
+  username: z.string().nullable().default(null),
+  startDate: z.number(),
+});
+
+const CredentialsSchema = z.object({ values: z.object({ key: z.string().min(1) }) });
+
 const UserSchema = z.object({ username: z.string(), attributes: AttributesSchema.optional() });
 
 const ApiErrorSchema = z.object({ message: z.string().nullish(), type: z.string().nullish() });
@@ -355,6 +366,33 @@ export function createGuacamoleDriver(opts: GuacamoleDriverOptions): GuacamoleDr
 
     clientUrl(identifier, clientDataSource, authToken) {
       return `${publicBase}/#/client/${guacamoleClientId(identifier, clientDataSource)}?token=${encodeURIComponent(authToken)}`;
+    },
+
+    async listSharingProfiles() {
+      const result = await call('GET', '/sharingProfiles', { accept: [200] });
+      return Object.values(parse(z.record(z.string(), SharingProfileSchema), 'GET', '/sharingProfiles', result));
+    },
+
+    async createSharingProfile(opts) {
+      // SharingProfileService: 200 with the body plus the identifier; names are unique per primary connection.
+      const result = await call('POST', '/sharingProfiles', { json: { ...opts, attributes: {} }, accept: [200] });
+      return parse(z.object({ identifier: z.string() }), 'POST', '/sharingProfiles', result).identifier;
+    },
+
+    async listActiveConnections() {
+      const result = await call('GET', '/activeConnections', { accept: [200] });
+      return Object.values(parse(z.record(z.string(), ActiveConnectionSchema), 'GET', '/activeConnections', result));
+    },
+
+    async sharingCredentials(activeConnectionIdentifier, sharingProfileIdentifier) {
+      // APIUserCredentials: {"expected":[{"name":"key","type":"QUERY_PARAMETER"}],"values":{"key":"<share key>"}}.
+      const path = `/activeConnections/${encodeURIComponent(activeConnectionIdentifier)}/sharingCredentials/${encodeURIComponent(sharingProfileIdentifier)}`;
+      const result = await call('GET', path, { accept: [200] });
+      return parse(CredentialsSchema, 'GET', path, result).values.key;
+    },
+
+    shareUrl(shareKey) {
+      return `${publicBase}/#/?key=${encodeURIComponent(shareKey)}`;
     },
   };
 

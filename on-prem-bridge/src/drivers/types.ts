@@ -83,6 +83,20 @@ export interface GuacConnection {
   activeConnections?: number;
 }
 
+export interface GuacSharingProfile {
+  identifier: string;
+  name: string;
+  primaryConnectionIdentifier: string;
+}
+
+export interface GuacActiveConnection {
+  identifier: string;
+  connectionIdentifier: string;
+  /** Null where the caller may not see it; `""` for someone who joined through a share key. */
+  username: string | null;
+  startDate: number;
+}
+
 export interface GuacamoleDriver {
   /** The connection named `name` in ROOT, or null. Lists every connection (the API has no look-up by name). */
   findConnectionByName(name: string): Promise<GuacConnection | null>;
@@ -124,6 +138,19 @@ export interface GuacamoleDriver {
    * relocateParameters.js).
    */
   clientUrl(identifier: string, dataSource: string, authToken: string): string;
+  /** GET …/sharingProfiles: every sharing profile (a child of one connection), without parameters. */
+  listSharingProfiles(): Promise<GuacSharingProfile[]>;
+  /** POST …/sharingProfiles; resolves to the identifier Guacamole assigned. */
+  createSharingProfile(opts: { name: string; primaryConnectionIdentifier: string; parameters: Record<string, string> }): Promise<string>;
+  /** GET …/activeConnections: who is connected to what right now (user names visible to an admin). */
+  listActiveConnections(): Promise<GuacActiveConnection[]>;
+  /**
+   * GET …/activeConnections/{id}/sharingCredentials/{profile}: a share key for that live connection under that
+   * profile. It works only while the connection lasts (ConnectionSharingService).
+   */
+  sharingCredentials(activeConnectionIdentifier: string, sharingProfileIdentifier: string): Promise<string>;
+  /** `<publicBase>/#/?key=<shareKey>`, the link the web client itself makes (UserCredentials.getLink). */
+  shareUrl(shareKey: string): string;
 }
 
 /** A GPU node as the NVIDIA device plugin and GPU feature discovery describe it. */

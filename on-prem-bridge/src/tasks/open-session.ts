@@ -11,16 +11,35 @@
  */
 import type { OpenSessionRequest } from '../../../src/schemas/bridge-protocol';
 import { connectionName, guacamoleUserPassword, guacamoleUsername } from '../desktop-identity';
-import { InfraError } from '../drivers/types';
+import { type GuacConnection, InfraError } from '../drivers/types';
 import { describeFailure } from '../errors';
 import type { Logger } from '../logger';
 import type { TaskDeps } from './context';
 import { ensureUserAccess } from './connection-steps';
-import { toolsFor } from './tools';
+import { type Tools, toolsFor } from './tools';
 
 export type OpenSessionResult = { ok: true; url: string } | { ok: false; error: string };
 
 const refused = (err: unknown, type: string) => err instanceof InfraError && err.system === 'guacamole' && err.message.includes(type);
+
+/**
+ * The connection the edge names, if it is the desktop's own (under the desktop's name in ROOT), so the edge cannot open
+ * or share anyone else's. Read alone; only the unhappy path lists, to tell a desktop without a connection from a
+ * connection that is not its own.
+ */
+export async function desktopConnection(
+  t: Tools,
+  deps: TaskDeps,
+  request: { desktopId: string; connectionId: string; op: string },
+): Promise<{ ok: true; connection: GuacConnection } | { ok: false; error: string }> {
+  const name = connectionName(request.desktopId);
+  const named = await t.attempt(`look up the connection ${name}`, () => deps.guacamole.getConnection(request.connectionId));
+  if (named?.name === name && named.parentIdentifier === 'ROOT') return { ok: true, connection: named };
+  const own = await t.attempt(`look up the connection ${name}`, () => deps.guacamole.findConnectionByName(name));
+  if (!own) return { ok: false, error: `desktop ${request.desktopId} has no Guacamole connection (is it running?)` };
+  t.log.warn(`${request.op} named a connection that is not the desktop’s own`, { asked: request.connectionId, own: own.identifier });
+  return { ok: false, error: `connection ${request.connectionId} does not belong to desktop ${request.desktopId}` };
+}
 
 export async function openSession(
   deps: TaskDeps,
@@ -32,20 +51,9 @@ export async function openSession(
   const username = guacamoleUsername(request.desktopId);
   const password = guacamoleUserPassword(deps.settings.bridgeSecret, request.desktopId);
   try {
-    // The connection the edge names, read alone: it is the desktop's own only under the desktop's name in ROOT.
-    const named = await t.attempt(`look up the connection ${connectionName(request.desktopId)}`, () =>
-      deps.guacamole.getConnection(request.connectionId),
-    );
-    const connection = named?.name === connectionName(request.desktopId) && named.parentIdentifier === 'ROOT' ? named : null;
-    if (!connection) {
-      // Only the unhappy path lists, to tell a desktop without a connection from a connection that is not its own.
-      const own = await t.attempt(`look up the connection ${connectionName(request.desktopId)}`, () =>
-        deps.guacamole.findConnectionByName(connectionName(request.desktopId)),
-      );
-      if (!own) return { ok: false, error: `desktop ${request.desktopId} has no Guacamole connection (is it running?)` };
-      log.warn('open_session named a connection that is not the desktop’s own', { asked: request.connectionId, own: own.identifier });
-      return { ok: false, error: `connection ${request.connectionId} does not belong to desktop ${request.desktopId}` };
-    }
+    const own = await desktopConnection(t, deps, request);
+    if (!own.ok) return own;
+    const connection = own.connection;
     await ensureUserAccess(deps, t, request.desktopId, connection.identifier);
     const login = await t.attempt(`log in to Guacamole as ${username}`, async () => {
       try {

@@ -98,7 +98,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -117,7 +117,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -136,7 +136,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -155,7 +155,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -174,7 +174,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -230,7 +230,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -249,7 +249,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -268,7 +268,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -287,7 +287,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -306,7 +306,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -325,7 +325,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -388,7 +388,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -407,7 +407,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -426,7 +426,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -445,7 +445,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -464,7 +464,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -526,7 +526,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -545,7 +545,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -564,7 +564,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -583,7 +583,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -602,7 +602,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -654,7 +654,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -673,7 +673,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -692,7 +692,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -711,7 +711,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -730,7 +730,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -801,7 +801,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -820,7 +820,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -839,7 +839,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -858,7 +858,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -877,7 +877,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -949,7 +949,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -968,7 +968,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -987,7 +987,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1006,7 +1006,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1025,7 +1025,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1110,7 +1110,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1129,7 +1129,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1148,7 +1148,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1167,7 +1167,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1186,7 +1186,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1250,7 +1250,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1269,7 +1269,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1288,7 +1288,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1307,7 +1307,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1326,7 +1326,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1388,7 +1388,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1407,7 +1407,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1426,7 +1426,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1445,7 +1445,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1464,7 +1464,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1533,7 +1533,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1552,7 +1552,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1571,7 +1571,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1590,7 +1590,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1609,7 +1609,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1678,7 +1678,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1697,7 +1697,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1716,7 +1716,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1735,7 +1735,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1745,6 +1745,380 @@ export interface paths {
             };
         };
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/desktops/{id}/share-links": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List a desktop’s share links
+         * @description Newest first, in every state; their secrets are never shown again.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The links */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: true;
+                            message: string;
+                            data: components["schemas"]["ShareLink"][];
+                        };
+                    };
+                };
+                /** @description Invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Missing or invalid token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description No such desktop (or not yours), or no such link */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Make a share link for a desktop
+         * @description A link someone without an account opens to watch (view: read-only) or use (control) the desktop. Guacamole shares the owner’s live session, not the desktop: a guest gets in only while the owner has the desktop open, and every guest is disconnected when the owner disconnects (the link itself keeps working until it expires, is used up or is revoked). VM (Guacamole) desktops only: a Selkies GPU desktop answers 409 SHARING_UNSUPPORTED.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["CreateShareLinkRequest"];
+                };
+            };
+            responses: {
+                /** @description The link, with its URL (shown this once) */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: true;
+                            message: string;
+                            data: components["schemas"]["CreatedShareLink"];
+                        };
+                    };
+                };
+                /** @description Invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Missing or invalid token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description No such desktop (or not yours), or no such link */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description SHARING_UNSUPPORTED (a Selkies desktop), a deleted or failed desktop, or too many open links */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/desktops/{id}/share-links/{linkId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke a share link
+         * @description The link stops working at once; guests already in stay until they or the owner disconnect.
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                    linkId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The link, revoked */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: true;
+                            message: string;
+                            data: components["schemas"]["ShareLink"];
+                        };
+                    };
+                };
+                /** @description Invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Missing or invalid token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description No such desktop (or not yours), or no such link */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;
@@ -1801,7 +2175,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1820,7 +2194,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1839,7 +2213,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1901,7 +2275,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1920,7 +2294,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1939,7 +2313,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1992,7 +2366,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2011,7 +2385,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2030,7 +2404,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2095,7 +2469,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2114,7 +2488,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2133,7 +2507,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2193,7 +2567,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2212,7 +2586,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2231,7 +2605,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2299,7 +2673,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2318,7 +2692,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2337,7 +2711,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2356,7 +2730,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2413,7 +2787,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2432,7 +2806,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2451,7 +2825,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2506,7 +2880,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2525,7 +2899,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2544,7 +2918,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2606,7 +2980,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2625,7 +2999,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2644,7 +3018,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2716,7 +3090,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2735,7 +3109,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2754,7 +3128,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2814,7 +3188,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2833,7 +3207,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2852,7 +3226,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2912,7 +3286,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2931,7 +3305,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2950,7 +3324,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2969,7 +3343,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3019,7 +3393,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3038,7 +3412,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3057,7 +3431,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3076,7 +3450,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3095,7 +3469,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3186,7 +3560,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3205,7 +3579,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3224,7 +3598,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3243,7 +3617,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3291,7 +3665,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3310,7 +3684,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3329,7 +3703,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3348,7 +3722,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3405,7 +3779,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3424,7 +3798,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3489,7 +3863,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3508,7 +3882,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3527,7 +3901,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3546,7 +3920,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3565,7 +3939,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3625,7 +3999,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3644,7 +4018,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3663,7 +4037,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3723,7 +4097,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3742,7 +4116,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3761,7 +4135,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3837,7 +4211,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3856,7 +4230,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3875,7 +4249,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3894,7 +4268,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3954,7 +4328,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3973,7 +4347,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3992,7 +4366,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4041,7 +4415,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4060,7 +4434,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4079,7 +4453,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4157,7 +4531,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4176,7 +4550,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4195,7 +4569,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4262,7 +4636,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4281,7 +4655,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4300,7 +4674,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4360,7 +4734,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4379,7 +4753,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4398,7 +4772,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4417,7 +4791,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4479,7 +4853,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4498,7 +4872,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4517,7 +4891,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4536,7 +4910,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4547,6 +4921,168 @@ export interface paths {
         };
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/share": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Open a share link (no account needed)
+         * @description What the share link's page does with the part of the link after #. Guacamole shares the owner’s live session, not the desktop: a guest gets in only while the owner has the desktop open, and every guest is disconnected when the owner disconnects (the link itself keeps working until it expires, is used up or is revoked).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["RedeemShareLinkRequest"];
+                };
+            };
+            responses: {
+                /** @description Open the URL to join the owner’s session */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: true;
+                            message: string;
+                            data: components["schemas"]["RedeemedShareLink"];
+                        };
+                    };
+                };
+                /** @description No token sent */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description No such link */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description OWNER_NOT_CONNECTED (the owner has no live session to join), or INVALID_STATE (the desktop is not running) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description SHARE_LINK_GONE: revoked, expired or used up */
+                410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Too many attempts from this address */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description The desktop’s site is unreachable */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
         delete?: never;
         options?: never;
         head?: never;
@@ -4761,6 +5297,54 @@ export interface components {
              * @example 600
              */
             ttlSeconds?: number;
+        };
+        CreatedShareLink: components["schemas"]["ShareLink"] & {
+            /** @description The guest’s link, shown this once: its secret is after the #, which browsers never send to a server. Anyone holding it may open the desktop as the link allows */
+            url: string;
+        };
+        ShareLink: {
+            id: string;
+            desktopId: string;
+            /** @enum {string} */
+            mode: "view" | "control";
+            /**
+             * @description active: can be opened (while the desktop runs and its owner is connected); the others cannot, ever again
+             * @enum {string}
+             */
+            state: "active" | "revoked" | "expired" | "used_up";
+            createdAt: string;
+            createdBy: string;
+            expiresAt: string;
+            maxUses: number;
+            /** @description Times a guest opened it */
+            uses: number;
+            lastUsedAt: string | null;
+            revokedAt: string | null;
+            revokedBy: string | null;
+        };
+        CreateShareLinkRequest: {
+            /**
+             * @description view: the guest sees the desktop, their keyboard and mouse are ignored (read-only). control: the guest uses it too
+             * @example view
+             * @enum {string}
+             */
+            mode: "view" | "control";
+            /**
+             * @description Lifetime in seconds, 5 to 604800 (a week); default 3600
+             * @example 3600
+             */
+            ttlSeconds?: number;
+            /**
+             * Format: date-time
+             * @description Instead of ttlSeconds: when the link stops working (within a week)
+             * @example 2026-12-31T18:00:00Z
+             */
+            expiresAt?: string;
+            /**
+             * @description How many times the link may be opened, 1 to 100; default 1
+             * @example 1
+             */
+            maxUses?: number;
         };
         UserSummary: {
             userId: string;
@@ -5020,6 +5604,17 @@ export interface components {
                 stopReason: string | null;
                 hours: number;
             }[];
+        };
+        RedeemedShareLink: {
+            /** @description Opens the owner’s live session in the Guacamole web client; no account needed */
+            url: string;
+            /** @enum {string} */
+            mode: "view" | "control";
+            desktopName: string;
+        };
+        RedeemShareLinkRequest: {
+            /** @description The part of the share link after # */
+            token: string;
         };
     };
     responses: never;

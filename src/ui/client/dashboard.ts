@@ -298,6 +298,11 @@ function addCard(d: Desktop, templateName: string): HTMLElement | null {
   const plan = field(card, 'plan');
   if (plan && model) plan.textContent = model.planText[d.plan];
   card.dataset.since = d.createdAt;
+  const share = field<HTMLAnchorElement>(card, 'share');
+  if (share) {
+    share.href = `/desktops/${encodeURIComponent(d.id)}/share`;
+    share.setAttribute('aria-label', `Share ${d.name}`);
+  }
   target.prepend(card);
   const empty = document.querySelector<HTMLElement>('[data-empty]');
   if (empty) empty.hidden = true;
@@ -603,6 +608,42 @@ async function saveQuota(form: HTMLFormElement): Promise<void> {
   announce(`${userId} may now have ${q.maxDesktops} active desktops.`);
 }
 
+/** A new share link: its URL is in the answer only, so it is shown here, once. */
+async function makeShareLink(form: HTMLFormElement): Promise<void> {
+  const id = form.dataset.desktopId;
+  if (!id) return;
+  const data = new FormData(form);
+  const link = await api<{ url: string; mode: string; expiresAt: string }>(
+    'POST',
+    `/api/v1/desktops/${encodeURIComponent(id)}/share-links`,
+    {
+      mode: data.get('mode') === 'control' ? 'control' : 'view',
+      ttlSeconds: Number(data.get('ttlSeconds')),
+      maxUses: Number(data.get('maxUses')),
+    },
+  );
+  await refreshMain();
+  const box = byId('new-share-link');
+  const url = byId<HTMLInputElement>('new-share-url');
+  if (box && url) {
+    url.value = link.url;
+    box.hidden = false;
+    url.focus();
+    url.select();
+  }
+  announce(`Share link made (${link.mode === 'view' ? 'watch only' : 'full control'}). Copy it now: it is shown only once.`);
+}
+
+async function revokeShareLink(button: HTMLButtonElement): Promise<void> {
+  const row = button.closest<HTMLElement>('[data-share-link-id]');
+  const linkId = row?.dataset.shareLinkId;
+  const id = row?.dataset.desktopId;
+  if (!linkId || !id) return;
+  await busy(button, api('DELETE', `/api/v1/desktops/${encodeURIComponent(id)}/share-links/${encodeURIComponent(linkId)}`));
+  await refreshMain();
+  announce('Share link revoked: it no longer opens the desktop.');
+}
+
 const WHAT: Record<string, string> = {
   launch: 'Launching',
   start: 'Starting',
@@ -613,6 +654,7 @@ const WHAT: Record<string, string> = {
   'viewer-tab': 'Opening',
   'retire-template': 'Retiring the template',
   'restore-template': 'Restoring the template',
+  'revoke-share': 'Revoking the link',
 };
 
 document.addEventListener('click', (ev) => {
@@ -646,6 +688,8 @@ document.addEventListener('click', (ev) => {
       case 'retire-template':
       case 'restore-template':
         return templateAction(button, action);
+      case 'revoke-share':
+        return revokeShareLink(button);
       case 'dismiss': {
         const box = button.closest('.notice');
         box?.remove();
@@ -661,6 +705,11 @@ document.addEventListener('click', (ev) => {
 
 document.addEventListener('submit', (ev) => {
   const form = ev.target instanceof HTMLFormElement ? ev.target : null;
+  if (form?.dataset.form === 'share-link') {
+    ev.preventDefault();
+    makeShareLink(form).catch((err: unknown) => showProblem(err, 'Making the share link'));
+    return;
+  }
   if (form?.dataset.form !== 'quota') return;
   ev.preventDefault();
   saveQuota(form).catch((err: unknown) => showProblem(err, 'Saving the limit'));

@@ -4,7 +4,13 @@
  * identifiers are assigned by the server, users must exist before they get
  * permissions or log in, and any call can be made to fail.
  */
-import { type GuacConnection, type GuacamoleDriver, InfraError } from '../../../on-prem-bridge/src/drivers/types';
+import {
+  type GuacActiveConnection,
+  type GuacConnection,
+  type GuacamoleDriver,
+  type GuacSharingProfile,
+  InfraError,
+} from '../../../on-prem-bridge/src/drivers/types';
 
 export interface FakeConnection extends GuacConnection {
   parameters: Record<string, string>;
@@ -71,6 +77,9 @@ export class FakeGuacamole implements GuacamoleDriver {
   async deleteConnection(identifier: string): Promise<void> {
     this.enter('deleteConnection', [identifier]);
     this.connections.delete(identifier);
+    // Sharing profiles are children of their connection (ON DELETE CASCADE).
+    for (const [id, profile] of this.sharingProfiles)
+      if (profile.primaryConnectionIdentifier === identifier) this.sharingProfiles.delete(id);
     for (const user of this.users.values()) user.read.delete(identifier);
   }
 
@@ -124,6 +133,39 @@ export class FakeGuacamole implements GuacamoleDriver {
   clientUrl(identifier: string, dataSource: string, authToken: string): string {
     const id = Buffer.from(`${identifier}\0c\0${dataSource}`).toString('base64url');
     return `${this.publicUrl}/#/client/${id}?token=${authToken}`;
+  }
+
+  readonly sharingProfiles = new Map<string, GuacSharingProfile & { parameters: Record<string, string> }>();
+  readonly activeConnections: GuacActiveConnection[] = [];
+
+  async listSharingProfiles(): Promise<GuacSharingProfile[]> {
+    this.enter('listSharingProfiles', []);
+    return [...this.sharingProfiles.values()].map(({ parameters: _, ...profile }) => profile);
+  }
+
+  async createSharingProfile(opts: {
+    name: string;
+    primaryConnectionIdentifier: string;
+    parameters: Record<string, string>;
+  }): Promise<string> {
+    this.enter('createSharingProfile', [opts]);
+    const identifier = String(this.nextId++);
+    this.sharingProfiles.set(identifier, { identifier, ...opts });
+    return identifier;
+  }
+
+  async listActiveConnections(): Promise<GuacActiveConnection[]> {
+    this.enter('listActiveConnections', []);
+    return [...this.activeConnections];
+  }
+
+  async sharingCredentials(activeConnectionIdentifier: string, sharingProfileIdentifier: string): Promise<string> {
+    this.enter('sharingCredentials', [activeConnectionIdentifier, sharingProfileIdentifier]);
+    return `KEY-${activeConnectionIdentifier}-${sharingProfileIdentifier}`;
+  }
+
+  shareUrl(shareKey: string): string {
+    return `${this.publicUrl}/#/?key=${shareKey}`;
   }
 
   private enter(method: Method, args: unknown[]): void {

@@ -100,6 +100,17 @@ const EXPECTED: Record<string, Row> = {
   'POST /api/v1/desktops/{id}/keepalive': { subject: 'desktop', expect: ownDesktop(409) },
   // A token scoped to the desktop, for a page that embeds it (desktop-tokens.test.ts: what such a token may do).
   'POST /api/v1/desktops/{id}/embed-token': { subject: 'desktop', expect: ownDesktop(200) },
+  // Share links: made on a PENDING desktop (they open only once it runs); {linkId} names no link.
+  'POST /api/v1/desktops/{id}/share-links': { subject: 'desktop', body: { mode: 'view' }, expect: ownDesktop(201) },
+  'GET /api/v1/desktops/{id}/share-links': { subject: 'desktop', expect: ownDesktop(200) },
+  'DELETE /api/v1/desktops/{id}/share-links/{linkId}': { subject: 'desktop', expect: ownDesktop(404) },
+  // The guest's page holds no secret; the link's token is the credential, and a forged one is 404 for all.
+  'GET /api/v1/share': { subject: 'public', expect: everyone(200) },
+  'POST /api/v1/share': {
+    subject: 'public',
+    body: () => ({ token: `dk0000000000000000000000.sl00000000000000000000.${'A'.repeat(43)}` }),
+    expect: everyone(404),
+  },
 
   'GET /api/v1/admin/users': { subject: 'public', expect: adminOnly(200) },
   'GET /api/v1/admin/users/{userId}/quota': { subject: 'user', expect: adminOnly(200) },

@@ -130,6 +130,9 @@ describe('what a desktop token opens', () => {
       'GET /api/v1/plans',
       'GET /api/v1/connect',
       'POST /api/v1/connect',
+      // A guest's share link: no account, the link's token is the credential.
+      'GET /api/v1/share',
+      'POST /api/v1/share',
       'GET /api/v1/sites/{siteId}/bridge',
     ]);
     const allowed = new Set(scoped('{id}').map(([m, p]) => `${m} ${p}`));

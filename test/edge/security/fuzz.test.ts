@@ -388,9 +388,11 @@ async function probe(
   expect(res.status < 500, label).toBe(true);
   expect([200, 201, 202, 400, 401, 403, 404, 409, 413, 415].includes(res.status), label).toBe(true);
   for (const h of SECURITY_HEADERS) expect(res.headers.get(h), `${label} (${h})`).toBeTruthy();
-  // A live status stream (Server-Sent Events) and the connect link's page are the successes that are not JSON.
+  // A live status stream (Server-Sent Events) and the connect and share links' pages are the successes that are not JSON.
   if (res.status === 200 && res.headers.get('content-type')?.startsWith('text/event-stream')) return;
   if (res.status === 200 && res.headers.get('content-type')?.startsWith('text/html') && res.text.includes('Opening your desktop')) return;
+  if (res.status === 200 && res.headers.get('content-type')?.startsWith('text/html') && res.text.includes('Opening a shared desktop'))
+    return;
   expect(res.headers.get('content-type') ?? '', label).toMatch(/^application\/json/);
   if (res.status >= 400) expect(ErrorEnvelopeSchema.safeParse(res.body).success, label).toBe(true);
   else if (route.key !== 'GET /api/v1/openapi.json') expect(res.body?.success, label).toBe(true);
