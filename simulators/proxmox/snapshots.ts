@@ -139,7 +139,9 @@ export const SNAPSHOT_ROUTES: Route[] = [
     path: '/nodes/{node}/qemu/{vmid}/snapshot/{snapname}/config',
     handle: (ctx) => {
       const vm = vmOf(ctx);
-      ctx.caller.privileges.check(`/vms/${vm.vmid}`, 'VM.Audit');
+      // Any one of these (`['VM.Snapshot', 'VM.Snapshot.Rollback', 'VM.Audit'], any => 1`).
+      const { privileges } = ctx.caller;
+      if (!privileges.has('VM.Snapshot') && !privileges.has('VM.Snapshot.Rollback')) privileges.check(`/vms/${vm.vmid}`, 'VM.Audit');
       return { ...snapshotOf(vm, String(ctx.params.snapname)) };
     },
   },
