@@ -67,6 +67,8 @@ export const DesktopSpecSchema = z.object({
   turn: PodTurnSchema.optional(),
   /** The snapshot a snapshot, restore or snapshot-delete task works on (on-prem-bridge/src/tasks/snapshot-desktop.ts). */
   snapshot: z.object({ name: SnapshotNameSchema, withRam: z.boolean().default(false) }).optional(),
+  /** A create that forks: the new desktop is a linked clone of this desktop's VM at this snapshot. */
+  forkOf: z.object({ desktopId: DesktopIdSchema, snapshot: SnapshotNameSchema }).optional(),
 });
 export type DesktopSpec = z.infer<typeof DesktopSpecSchema>;
 

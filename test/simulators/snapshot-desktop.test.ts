@@ -61,4 +61,22 @@ describe('bridge snapshot tasks', () => {
     expect(progress.find((p) => p.step === 'start_vm')?.message).toBe(`VM ${created.vmId} is already running`);
     expect(sim.stats().tasks.byType.qmstart).toBe(1);
   });
+
+  it("forks a desktop: a new desktop running as a linked clone of the other's snapshot", async () => {
+    deps = freshDeps();
+    const source = desktopId();
+    const made = await createDesktop(deps)(makeSpec(source), recordingContext().ctx);
+    await snapshotDesktop(deps)(makeSpec(source, { snapshot: { name: 'golden', withRam: false } }), recordingContext().ctx);
+    const fork = desktopId();
+    const forked = await createDesktop(deps)(
+      makeSpec(fork, { userId: 'teammate', forkOf: { desktopId: source, snapshot: 'golden' } }),
+      recordingContext().ctx,
+    );
+    expect(forked.vmId).not.toBe(made.vmId);
+    expect(forked.ipAddress).toBe(sim.vm(Number(forked.vmId))?.ipv4);
+    expect(String((await deps.proxmox.getVmConfig('pve1', Number(forked.vmId))).scsi0)).toMatch(
+      new RegExp(`^local-lvm:vm-${forked.vmId}-disk-0,`),
+    );
+    expect((await deps.proxmox.getVmStatus('pve1', Number(forked.vmId))).status).toBe('running');
+  });
 });
