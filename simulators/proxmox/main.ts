@@ -36,6 +36,11 @@ const sim = await startProxmoxSimulator({
   shutdownDelayMs: ms(2000),
   stopDelayMs: ms(500),
   destroyDelayMs: ms(1000),
+  // Thin snapshots are quick; saving RAM writes the guest's memory (~1 GiB/s on local SSD).
+  snapshotDelayMs: ms(1000),
+  vmstateDelayMsPerGiB: ms(1000),
+  rollbackDelayMs: ms(1500),
+  delsnapshotDelayMs: ms(800),
   // pve-http-server's AnyEvent.pm delays every 401 by about 3 s.
   authFailureDelayMs: ms(3000),
   // pvestatd broadcasts every 10 s; lock_file_full waits 10 s.

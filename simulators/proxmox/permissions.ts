@@ -29,6 +29,8 @@ export const ALL_PRIVILEGES = [
   'VM.GuestAgent.Audit',
   'VM.Monitor',
   'VM.PowerMgmt',
+  'VM.Snapshot',
+  'VM.Snapshot.Rollback',
 ] as const;
 
 /** The privileges a tokens' set stands for: undefined = root. */

@@ -8,7 +8,9 @@ import { agentState, assertAgentAnswers, guestInterfaces, macOf } from './guest'
 import { type Caller, die, paramError } from './http';
 import { configPrivilege } from './permissions';
 import type { Params } from './schema';
+import { SNAPSHOT_ROUTES, snapshotOf } from './snapshots';
 import { Cluster, isUpid, noSuchVm, type SimTask, type SimVm, type VmConfig } from './state';
+import { STORAGE_TYPES, STORAGES, storageConfig, storageOf } from './storage';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface RouteContext {
@@ -39,9 +41,10 @@ export class Listing {
 
 const GIB = 1024 ** 3;
 const MIB = 1024 ** 2;
-const STORAGES = ['local', 'local-lvm'];
 /** Parameters that steer an update and are never written to the config. */
 const UPDATE_CONTROL = new Set(['node', 'vmid', 'delete', 'digest', 'skiplock', 'force', 'revert', 'background_delay']);
+/** Keys a clone never copies: the source's own state, and a snapshot's bookkeeping. */
+const SNAPSHOT_ONLY_KEYS = new Set(['template', 'lock', 'parent', 'snaptime', 'vmstate', 'runningmachine', 'runningcpu']);
 const DISK_KEY = /^(scsi|virtio|sata|ide)\d+$|^efidisk0$|^tpmstate0$/;
 /** The lock-timeout texts of pve-common's lock_file_full, used by the task_error fault. */
 const STORAGE_LOCK_TIMEOUT = "can't lock file '/var/lock/pve-manager/pve-storage-local-lvm' - got timeout";
@@ -183,12 +186,19 @@ function findTask(ctx: RouteContext): SimTask {
 }
 
 /** New identity for a clone (qemu-server's clone_vm): fresh MACs, smbios1 uuid and vmgenid; disks renamed for the new VM. */
-function cloneConfig(src: SimVm, newid: number, p: Params, full: boolean, cluster: Cluster): { config: VmConfig; log: string[] } {
+function cloneConfig(
+  src: SimVm,
+  source: VmConfig,
+  newid: number,
+  p: Params,
+  full: boolean,
+  cluster: Cluster,
+): { config: VmConfig; log: string[] } {
   const config: VmConfig = {};
   const log: string[] = [];
   let diskIndex = 0;
-  for (const [key, value] of Object.entries(src.config)) {
-    if (key === 'template' || key === 'lock' || /^unused\d+$/.test(key)) continue;
+  for (const [key, value] of Object.entries(source)) {
+    if (SNAPSHOT_ONLY_KEYS.has(key) || /^unused\d+$/.test(key)) continue;
     let v = value;
     if (/^net\d+$/.test(key)) {
       const mac = macOf(value);
@@ -207,7 +217,9 @@ function cloneConfig(src: SimVm, newid: number, p: Params, full: boolean, cluste
         log.push(`create ${full ? 'full' : 'linked'} clone of drive ${key} (${volid})`);
         // lvcreate's own output line, as it appears in real clone logs on LVM-thin.
         log.push(`  Logical volume "${name}" created.`);
-        const target = full ? `${opt(p, 'storage') ?? storage}:${name}` : `${volid}/${name}`;
+        // A linked clone of a template names its base volume; one of a snapshot is a volume of its own.
+        const linked = src.config.template ? `${volid}/${name}` : `${storage}:${name}`;
+        const target = full ? `${opt(p, 'storage') ?? storage}:${name}` : linked;
         v = [target, ...rest].join(',');
       }
     }
@@ -314,9 +326,9 @@ export const ROUTES: Route[] = [
           node,
           storage,
           status: 'available',
-          plugintype: storage === 'local' ? 'dir' : 'lvmthin',
-          content: storage === 'local' ? 'iso,vztmpl,backup' : 'images,rootdir',
-          shared: 0,
+          plugintype: STORAGE_TYPES[storage],
+          content: storageConfig(storage).content,
+          shared: STORAGE_TYPES[storage] === 'lvm' ? 1 : 0,
           maxdisk: 900 * GIB,
           disk: 120 * GIB,
         })),
@@ -366,7 +378,8 @@ export const ROUTES: Route[] = [
       ctx.caller.privileges.check(`/vms/${vmid}`, 'VM.Clone');
       ctx.caller.privileges.check(`/vms/${newid}`, 'VM.Allocate');
       const snapname = opt(params, 'snapname');
-      if (snapname !== undefined) die(`snapshot '${snapname}' does not exist`);
+      // clone_vm: the copy is made of the snapshot's config and disks when one is named.
+      const source = snapname !== undefined ? snapshotOf(src, snapname) : src.config;
       cluster.checkLock(src);
       const isTemplate = Boolean(src.config.template);
       // qemu-server's clone_vm: full defaults to 1 for a normal VM and to a linked clone for a template.
@@ -374,8 +387,10 @@ export const ROUTES: Route[] = [
       if (!full) {
         if (params.storage !== undefined) die("parameter 'storage' not allowed for linked clones");
         if (params.format !== undefined) die("parameter 'format' not allowed for linked clones");
+        // volume_has_feature 'clone': from a template's base volume, or from a snapshot on LVM-thin.
         const disk = firstDisk(src);
-        if (!isTemplate && disk) die(`Linked clone feature is not supported for '${disk[1]}' (${disk[0]})`);
+        const fromSnapshot = snapname !== undefined && disk !== undefined && STORAGE_TYPES[storageOf(disk[1])] === 'lvmthin';
+        if (!isTemplate && disk && !fromSnapshot) die(`Linked clone feature is not supported for '${disk[1]}' (${disk[0]})`);
       }
       const target = opt(params, 'target');
       if (target !== undefined && target !== node) die(`can't clone VM to node '${target}' (VM uses local storage)`);
@@ -385,7 +400,7 @@ export const ROUTES: Route[] = [
       ctx.caller.privileges.check('/sdn/zones/localnetwork/vmbr0', 'SDN.Use');
       if (cluster.vms.has(newid)) die(`unable to create VM ${newid}: config file already exists`);
 
-      const { config, log: diskLog } = cloneConfig(src, newid, params, full, cluster);
+      const { config, log: diskLog } = cloneConfig(src, source, newid, params, full, cluster);
       // The new VM exists from now on, as a temporary config holding `lock: clone`.
       const vm: SimVm = {
         vmid: newid,
@@ -429,8 +444,8 @@ export const ROUTES: Route[] = [
       const vm = cluster.vmOn(String(params.node), int(params, 'vmid'));
       caller.privileges.check(`/vms/${vm.vmid}`, 'VM.Audit');
       const snapshot = opt(params, 'snapshot');
-      if (snapshot !== undefined) die(`snapshot '${snapshot}' does not exist`);
-      const out: VmConfig = { ...vm.config, digest: cluster.digest(vm.config) };
+      const config = snapshot !== undefined ? snapshotOf(vm, snapshot) : vm.config;
+      const out: VmConfig = { ...config, digest: cluster.digest(config) };
       // Real PVE never returns the cloud-init password in clear text.
       if (out.cipassword !== undefined) out.cipassword = '**********';
       return out;
@@ -673,9 +688,7 @@ export const ROUTES: Route[] = [
       const storage = String(params.storage);
       caller.privileges.check(`/storage/${storage}`, 'Datastore.Audit');
       if (!STORAGES.includes(storage)) die(`storage '${storage}' does not exist`);
-      return storage === 'local'
-        ? { storage, type: 'dir', path: '/var/lib/vz', content: 'iso,vztmpl,backup', digest: '6f0c3a3d' }
-        : { storage, type: 'lvmthin', vgname: 'pve', thinpool: 'data', content: 'images,rootdir', digest: '6f0c3a3d' };
+      return storageConfig(storage);
     },
   },
   {
@@ -730,4 +743,5 @@ export const ROUTES: Route[] = [
       return new Listing(lines, task.log.length);
     },
   },
+  ...SNAPSHOT_ROUTES,
 ];

@@ -11,6 +11,7 @@ import { type DesktopProtocol, GuestDesktops } from './guest-desktop';
 import type { ApiToken } from './http';
 import { PveError } from './http';
 import { siteVmConfig } from './site-vms';
+import type { SimSnapshot } from './snapshots';
 import { StatusCache, type VmStats } from './status-cache';
 
 export type ConfigValue = string | number;
@@ -40,6 +41,12 @@ export interface ProxmoxSimOptions {
   shutdownDelayMs: number;
   stopDelayMs: number;
   destroyDelayMs: number;
+  /** A snapshot of the disks (LVM-thin: a thin snapshot per disk). */
+  snapshotDelayMs: number;
+  /** Added to a snapshot with RAM per GiB of the VM's memory (the state is written out). */
+  vmstateDelayMsPerGiB: number;
+  rollbackDelayMs: number;
+  delsnapshotDelayMs: number;
   /** After the start task: the guest agent answers "not running" until the guest has booted. */
   bootDelayMs: number;
   /** After boot: interfaces without (then with only link-local) addresses until DHCP is done. */
@@ -65,7 +72,16 @@ export interface ProxmoxSimOptions {
   siteVms: number;
 }
 
-export type TaskType = 'qmclone' | 'qmconfig' | 'qmstart' | 'qmstop' | 'qmshutdown' | 'qmdestroy';
+export type TaskType =
+  | 'qmclone'
+  | 'qmconfig'
+  | 'qmstart'
+  | 'qmstop'
+  | 'qmshutdown'
+  | 'qmdestroy'
+  | 'qmsnapshot'
+  | 'qmrollback'
+  | 'qmdelsnapshot';
 
 export interface SimTask {
   upid: string;
@@ -98,6 +114,8 @@ export interface SimVm {
   ipv4: string;
   /** What the guest serves, inherited from its template. */
   desktop: DesktopProtocol[];
+  /** Its snapshots by name, oldest first (snapshots.ts). */
+  snapshots?: Map<string, SimSnapshot>;
 }
 
 export interface SimStats {
@@ -240,6 +258,14 @@ export class Cluster {
     vm.desktopAt = vm.ipAt + desktopDelayMs;
     // The listener runs on the real clock whatever the simulator's clock says.
     this.guests.openAt(vm.vmid, vm.ipv4, vm.desktop, Date.now() + bootDelayMs + ipDelayMs + desktopDelayMs);
+  }
+
+  /** A rollback to a snapshot with RAM: the guest carries on where it was, already booted and on the network. */
+  resumeGuest(vm: SimVm): void {
+    const now = this.now();
+    vm.status = 'running';
+    vm.startedAt = vm.agentAt = vm.ipAt = vm.desktopAt = now;
+    this.guests.openAt(vm.vmid, vm.ipv4, vm.desktop, Date.now());
   }
 
   haltGuest(vm: SimVm): void {

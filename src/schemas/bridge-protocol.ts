@@ -18,6 +18,7 @@ import { z } from './zod';
  */
 const ReportedText = (max?: number) => (max === undefined ? z.string() : z.string().max(max)).transform(withoutControls);
 import { BackendSchema, DesktopIdSchema, GpuSlotsSchema, PlanSchema, ProtocolSchema } from './desktop';
+import { SnapshotNameSchema } from './snapshot';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -70,6 +71,10 @@ export const DesktopSpecSchema = z.object({
   storageGb: z.number().int().positive().optional(),
   /** Selkies: TURN credentials the edge minted for the pod (coturn shared-secret scheme); the pod relays through them. */
   turn: PodTurnSchema.optional(),
+  /** The snapshot a snapshot, restore or snapshot-delete task works on (on-prem-bridge/src/tasks/snapshot-desktop.ts). */
+  snapshot: z.object({ name: SnapshotNameSchema, withRam: z.boolean().default(false) }).optional(),
+  /** A create that forks: the new desktop is a linked clone of this desktop's VM at this snapshot. */
+  forkOf: z.object({ desktopId: DesktopIdSchema, snapshot: SnapshotNameSchema }).optional(),
 });
 export type DesktopSpec = z.infer<typeof DesktopSpecSchema>;
 

@@ -6,7 +6,7 @@ import proxmoxApi, { type Proxmox, type ProxmoxEngineOptions } from 'proxmox-api
 import { isRetryableTaskStatus, toInfraError } from './proxmox-errors';
 import { hasNic, macOfNet, parseUpid, pickGuestIpv4 } from './proxmox-guest';
 import { pollInterval, sleep } from '../sleep';
-import { InfraError, type ProxmoxDriver, type ProxmoxProbe, type VmSummary } from './types';
+import { InfraError, type ProxmoxDriver, type ProxmoxProbe, type ProxmoxSnapshots, type VmSnapshot, type VmSummary } from './types';
 
 export interface ProxmoxDriverOptions {
   /** e.g. `https://pve1.lan:8006/api2/json` */
@@ -80,6 +80,17 @@ function toSummary(r: Record<string, unknown>): VmSummary {
   };
 }
 
+function toSnapshot(s: Record<string, string | number>): VmSnapshot {
+  return {
+    name: String(s.name),
+    snaptime: Number(s.snaptime ?? 0),
+    description: String(s.description ?? ''),
+    ...(s.parent !== undefined ? { parent: String(s.parent) } : {}),
+    // Booleans come back as 1/0.
+    withRam: s.vmstate === 1 || s.vmstate === '1',
+  };
+}
+
 /**
  * proxmox-api sets Content-Length to the body's string length, which is wrong for any
  * non-ASCII parameter, and undici 8 (loaded by @kubernetes/client-node, and then the
@@ -100,7 +111,7 @@ function withoutContentLength(init: RequestInit | undefined): RequestInit | unde
   return { ...init, headers };
 }
 
-export function createProxmoxDriver(opts: ProxmoxDriverOptions): ProxmoxDriver & ProxmoxProbe {
+export function createProxmoxDriver(opts: ProxmoxDriverOptions): ProxmoxDriver & ProxmoxProbe & ProxmoxSnapshots {
   const fetchImpl = opts.fetch ?? globalThis.fetch;
   // proxmox-api types its fetch with undici's own Request/Response classes; the global fetch is the same undici at runtime.
   const engineFetch = ((url: string | URL, init?: unknown) =>
@@ -300,6 +311,7 @@ export function createProxmoxDriver(opts: ProxmoxDriverOptions): ProxmoxDriver &
           name: o.name,
           full: o.full,
           ...(o.description !== undefined ? { description: o.description } : {}),
+          ...(o.snapname !== undefined ? { snapname: o.snapname } : {}),
         });
       try {
         return await call(post);
@@ -359,6 +371,29 @@ export function createProxmoxDriver(opts: ProxmoxDriverOptions): ProxmoxDriver &
       macs.delete(`${node}/${vmid}`);
       return call(() => qemu(node, vmid).$delete({ purge: true, 'destroy-unreferenced-disks': true }));
     },
+
+    async listSnapshots(node, vmid) {
+      const raw: unknown[] = await call(() => qemu(node, vmid).snapshot.$get());
+      return raw
+        .map(toConfig)
+        .filter((s) => s.name !== 'current')
+        .map((s) => toSnapshot(s));
+    },
+    snapshotVm: (node, vmid, snap) =>
+      call(() =>
+        qemu(node, vmid).snapshot.$post({
+          snapname: snap.name,
+          vmstate: snap.withRam,
+          ...(snap.description !== undefined ? { description: snap.description } : {}),
+        }),
+      ),
+    rollbackVm: (node, vmid, name, rollback) =>
+      call(() =>
+        qemu(node, vmid)
+          .snapshot.$(name)
+          .rollback.$post(rollback?.start ? { start: true } : {}),
+      ),
+    deleteSnapshot: (node, vmid, name) => call(() => qemu(node, vmid).snapshot.$(name).$delete()),
 
     async version() {
       const v = toConfig(await call(() => pve.version.$get()));

@@ -44,7 +44,16 @@ export interface ProxmoxDriver {
    */
   allocateVmid(range: { min: number; max: number }): Promise<number>;
   /** POST /nodes/{node}/qemu/{template}/clone; resolves to the task UPID. */
-  cloneVm(opts: { node: string; templateVmid: number; newid: number; name: string; full: boolean; description?: string }): Promise<string>;
+  cloneVm(opts: {
+    node: string;
+    templateVmid: number;
+    newid: number;
+    name: string;
+    full: boolean;
+    description?: string;
+    /** Clone this snapshot of the source (a linked clone of a snapshot needs LVM-thin, ZFS or Ceph). */
+    snapname?: string;
+  }): Promise<string>;
   /** Polls the task until it stops; throws InfraError (retryable per exitstatus text) unless OK/WARNINGS. */
   waitForTask(upid: string, opts?: { signal?: AbortSignal; pollMs?: number }): Promise<void>;
   /** PUT /nodes/{node}/qemu/{vmid}/config (synchronous). Values as Proxmox expects (strings/numbers). */
@@ -65,6 +74,28 @@ export interface ProxmoxDriver {
   getGuestIpv4(node: string, vmid: number): Promise<string | null>;
   /** GET status/current and GET rrddata (timeframe=hour, cf=AVERAGE), as Proxmox answers them. */
   getVmUsage(node: string, vmid: number): Promise<{ current: Record<string, unknown>; rrd: Record<string, unknown>[] }>;
+}
+
+/** One snapshot of a VM, as GET /nodes/{node}/qemu/{vmid}/snapshot lists it (without its `current` entry). */
+export interface VmSnapshot {
+  name: string;
+  /** Seconds since the epoch. */
+  snaptime: number;
+  description: string;
+  /** The snapshot it was taken on top of. */
+  parent?: string;
+  /** Taken with the guest's RAM: a rollback resumes the running guest. */
+  withRam: boolean;
+}
+
+/** Snapshots of a VM (qemu-server's snapshot endpoints); each change is a task whose UPID is returned. */
+export interface ProxmoxSnapshots {
+  listSnapshots(node: string, vmid: number): Promise<VmSnapshot[]>;
+  /** `withRam` saves the RAM state of a running VM (ignored by Proxmox for a stopped one). */
+  snapshotVm(node: string, vmid: number, snap: { name: string; withRam: boolean; description?: string }): Promise<string>;
+  /** Stops a running VM and brings its disks (and RAM, when saved) back; `start` boots a disk-only one after. */
+  rollbackVm(node: string, vmid: number, name: string, opts?: { start?: boolean }): Promise<string>;
+  deleteSnapshot(node: string, vmid: number, name: string): Promise<string>;
 }
 
 /** What `npm run bridge -- doctor` asks Proxmox besides the driver's work. */

@@ -27,6 +27,8 @@ interface Template {
   vmid: number;
   node: string;
   linked: boolean;
+  /** A fork: the snapshot of another desktop's VM this one is a linked clone of. */
+  snapname?: string;
 }
 
 /** Rounds of "the vmid was taken by someone else, pick another" before giving up. */
@@ -83,7 +85,7 @@ async function ensureVm(deps: TaskDeps, t: Tools, spec: DesktopSpec, r: Reporter
       }
       if (state === 'foreign') ref = null;
     }
-    template ??= await resolveTemplate(deps, t, spec);
+    template ??= spec.forkOf ? await forkSource(deps, t, spec.forkOf) : await resolveTemplate(deps, t, spec);
     if (!ref) {
       ref = { vmid: await allocate(deps, t), node: template.node };
       r.report('allocate', `reserved VMID ${ref.vmid} on ${ref.node}`, { vmId: ref.vmid, node: ref.node });
@@ -130,6 +132,7 @@ async function cloneOnce(deps: TaskDeps, t: Tools, spec: DesktopSpec, template: 
             name,
             full: !template.linked,
             description: describeVm(spec),
+            ...(template.snapname !== undefined ? { snapname: template.snapname } : {}),
           });
           await deps.proxmox.waitForTask(upid, { signal: t.signal, pollMs: deps.timing.pollMs });
         } catch (err) {
@@ -233,6 +236,13 @@ async function resolveTemplate(deps: TaskDeps, t: Tools, spec: DesktopSpec): Pro
   const template = { vmid, node: found.node, linked: deps.settings.linkedClone && isTemplate };
   cache.set(vmid, { template, at: Date.now() });
   return template;
+}
+
+/** A fork clones another desktop's VM as it was at one of its snapshots (a linked clone where the storage allows). */
+async function forkSource(deps: TaskDeps, t: Tools, forkOf: NonNullable<DesktopSpec['forkOf']>): Promise<Template> {
+  const source = await findDesktopVm(deps, t, forkOf.desktopId);
+  if (!source) throw new TaskError(`The desktop ${forkOf.desktopId} to fork no longer has a VM`);
+  return { vmid: source.vmid, node: source.node, linked: true, snapname: forkOf.snapshot };
 }
 
 function allocate(deps: TaskDeps, t: Tools): Promise<number> {
