@@ -248,7 +248,13 @@ desktopRoutes.openapi(
         : null,
     };
     const created = unwrap(
-      await c.env.DESKTOP_SESSION.getByName(desktop.id).create(desktop, actorOf(p), launch, admission, c.var.requestId),
+      await c.env.DESKTOP_SESSION.getByName(desktop.id).create({
+        desktop,
+        actor: actorOf(p),
+        launch,
+        admission,
+        requestId: c.var.requestId,
+      }),
     );
     c.header('Location', `/api/v1/desktops/${created.id}`);
     return c.json(success(created, 'Desktop creation initiated successfully.'), 202);

@@ -25,7 +25,12 @@ export const SEEDED = { unlimited: true, service: null };
 /** Creates the desktop in its Durable Object (null → PENDING, create command queued). */
 export async function seedDesktop(siteId: string, userId: string, overrides: Partial<NewDesktopInput> = {}): Promise<Desktop> {
   const desktop = desktopFor(siteId, userId, overrides);
-  const r = await env.DESKTOP_SESSION.getByName(desktop.id).create(desktop, `user:${userId}`, DEFAULT_LAUNCH, SEEDED);
+  const r = await env.DESKTOP_SESSION.getByName(desktop.id).create({
+    desktop,
+    actor: `user:${userId}`,
+    launch: DEFAULT_LAUNCH,
+    admission: SEEDED,
+  });
   if (!r.ok) throw new Error(r.message);
   return r.value;
 }

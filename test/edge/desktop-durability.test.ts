@@ -40,7 +40,7 @@ describe('a transition and its alarm', () => {
       });
       internals.env = { ...real, JOBS: { ...real.JOBS, send: () => hanging, sendBatch: () => hanging } } as unknown as Bindings;
       try {
-        const r = await obj.create(desktop, 'user:durability-alarm', DEFAULT_LAUNCH, SEEDED);
+        const r = await obj.create({ desktop, actor: 'user:durability-alarm', launch: DEFAULT_LAUNCH, admission: SEEDED });
         expect(r.ok).toBe(true);
         return await state.storage.getAlarm();
       } finally {

@@ -39,7 +39,7 @@ async function runningDesktop(vmId: number): Promise<Desktop> {
   const desktop = newReconDesktop();
   const id = desktop.id;
   const stub = env.DESKTOP_SESSION.getByName(id);
-  const created = await stub.create(desktop, 'user:recon-user', DEFAULT_LAUNCH, SEEDED);
+  const created = await stub.create({ desktop, actor: 'user:recon-user', launch: DEFAULT_LAUNCH, admission: SEEDED });
   if (!created.ok) throw new Error(created.message);
   await bridge.runCreate(await bridge.command(id, 'create'), { vmId, ipAddress: '10.9.0.1', connectionId: String(vmId) });
   // Settled in the Durable Object and written through to Postgres (where reconciliation finds it).
@@ -130,7 +130,7 @@ describe('reconciliation', () => {
   it('never judges a desktop that is still being worked on', async () => {
     const pending = newReconDesktop();
     const stub = env.DESKTOP_SESSION.getByName(pending.id);
-    await stub.create(pending, 'user:recon-user', DEFAULT_LAUNCH, SEEDED);
+    await stub.create({ desktop: pending, actor: 'user:recon-user', launch: DEFAULT_LAUNCH, admission: SEEDED });
     expect(await stub.reconcileObservation(SITE, new Date(Date.now() + 1000).toISOString(), null)).toBe('unsettled');
     expect((await stub.get())?.status).toBe('PENDING');
   });

@@ -26,16 +26,9 @@ import { ObjectStorage } from '../shared/object-storage';
 import { type CreateAdmission, prepareCreate, prepareStart } from './admission';
 import { Outbox } from './outbox';
 import { setAsideRows, syncState, transitionsAfter, writeDueAt, writeToPostgres } from './write-through';
-import { SHARE_LINKS_SCHEMA_STEP, ShareLinkStore, toApi } from './share-links';
-import { expiryOf, linkState, refuseRedemption, sharingUnsupported } from '../../src/desktop/share-links';
-import {
-  type CreateShareLink,
-  type CreatedShareLink,
-  SHARE_LINK_LIMITS,
-  type ShareLink,
-  type ShareMode,
-} from '../../src/schemas/share-link';
-import { timingSafeEqualHex } from '../../src/lib/ids';
+import { SCHEMA } from './schema';
+import { type Redemption, ShareLinkStore } from './share-links';
+import type { CreatedShareLink, CreateShareLink, ShareLink } from '../../src/schemas/share-link';
 
 export type { BridgeReport, DesktopStatusView, LiveMessage, ReconcileOutcome } from '../../src/desktop/session-state';
 
@@ -44,31 +37,10 @@ const DEFAULT_WATCHDOG_SECONDS = 600;
 const EFFECTS_GRACE_MS = 10_000;
 const LIVE_TAG = 'live';
 
-type UsageRow = { id: string; plan: string; started_at: number; stopped_at: number | null; stop_reason: string | null };
+/** A new desktop, who asks for it, what it launches and what its admission takes (./admission.ts). */
+export type CreateRequest = { desktop: Desktop; actor: string; launch: LaunchSpec; admission: CreateAdmission; requestId?: string };
 
-/** The storage schema; steps are only ever appended (workers/shared/object-storage.ts). */
-const SCHEMA = [
-  (sql: SqlStorage) => {
-    sql.exec(`CREATE TABLE IF NOT EXISTS transitions (
-      seq INTEGER PRIMARY KEY, at TEXT NOT NULL, from_status TEXT, to_status TEXT NOT NULL,
-      event TEXT NOT NULL, actor TEXT NOT NULL, reason TEXT NOT NULL)`);
-    sql.exec(`CREATE TABLE IF NOT EXISTS outbox (
-      id INTEGER PRIMARY KEY AUTOINCREMENT, effect TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
-      next_at INTEGER NOT NULL, last_error TEXT)`);
-    sql.exec('CREATE TABLE IF NOT EXISTS tickets (secret TEXT PRIMARY KEY, expires_at INTEGER NOT NULL, used_at INTEGER)');
-    // Running time, for pay-per-hour billing; `rev` > `synced_rev` means Postgres has not seen the change.
-    sql.exec(`CREATE TABLE IF NOT EXISTS usage (
-      id TEXT PRIMARY KEY, plan TEXT NOT NULL, started_at INTEGER NOT NULL, stopped_at INTEGER,
-      stop_reason TEXT, rev INTEGER NOT NULL DEFAULT 1, synced_rev INTEGER NOT NULL DEFAULT 0)`);
-  },
-  (sql: SqlStorage) => {
-    // Rows Postgres refused for what they hold (./write-through.ts): kept here, with the error, for operators.
-    sql.exec(`CREATE TABLE IF NOT EXISTS set_aside (
-      kind TEXT NOT NULL, key TEXT NOT NULL, error TEXT NOT NULL, outcome TEXT NOT NULL, at INTEGER NOT NULL,
-      PRIMARY KEY (kind, key))`);
-  },
-  SHARE_LINKS_SCHEMA_STEP,
-];
+type UsageRow = { id: string; plan: string; started_at: number; stopped_at: number | null; stop_reason: string | null };
 
 export class DesktopSession extends DurableObject<Bindings> {
   private readonly store: ObjectStorage;
@@ -201,25 +173,13 @@ export class DesktopSession extends DurableObject<Bindings> {
    * First transition of a new desktop (null → PENDING) and its create command, once its
    * user's (and service's) quota has a slot and, for a GPU desktop, its GPU is booked.
    */
-  async create(
-    desktop: Desktop,
-    actor: string,
-    launch: LaunchSpec,
-    admission: CreateAdmission,
-    requestId?: string,
-  ): Promise<Result<Desktop>> {
-    const run = this.creating.then(() => this.admitAndCreate(desktop, actor, launch, admission, requestId));
+  async create(request: CreateRequest): Promise<Result<Desktop>> {
+    const run = this.creating.then(() => this.admitAndCreate(request));
     this.creating = run.catch(() => {});
     return run;
   }
 
-  private async admitAndCreate(
-    desktop: Desktop,
-    actor: string,
-    launch: LaunchSpec,
-    admission: CreateAdmission,
-    requestId?: string,
-  ): Promise<Result<Desktop>> {
+  private async admitAndCreate({ desktop, actor, launch, admission, requestId }: CreateRequest): Promise<Result<Desktop>> {
     const existing = this.state();
     if (existing) return existing.desktop.id === desktop.id ? ok(existing.desktop) : fail('CONFLICT', 'desktop id already in use');
     const prepared = await prepareCreate(this.env, this.cfg, desktop, launch, admission);
@@ -291,68 +251,20 @@ export class DesktopSession extends DurableObject<Bindings> {
     return new ShareLinkStore(this.store);
   }
 
-  /** A new link; its secret is in `url` only, this once. `origin` is the edge's public origin. */
-  async createShareLink(input: CreateShareLink, actor: string, origin: string): Promise<Result<CreatedShareLink>> {
-    const secret = randomToken();
-    const hashed = await sha256Hex(secret);
-    const s = this.state();
-    if (!s) return fail('NOT_FOUND', 'Desktop not found');
-    const unsupported = sharingUnsupported(s.desktop.backend);
-    if (unsupported) return fail(unsupported.code, unsupported.message);
-    if (s.desktop.status === 'DELETED' || s.desktop.status === 'FAILED')
-      return fail('INVALID_STATE', `Cannot share desktop ${s.desktop.id}: it is ${s.desktop.status}`);
-    const now = Date.now();
-    const expiry = expiryOf(input, now);
-    if ('code' in expiry) return fail(expiry.code, expiry.message);
-    const open = this.shareLinks.all().filter((l) => linkState(l, now) === 'active').length;
-    if (open >= SHARE_LINK_LIMITS.maxOpenPerDesktop)
-      return fail('CONFLICT', `This desktop already has ${open} open share links; revoke one first`);
-    const link = {
-      id: randomId('sl'),
-      mode: input.mode,
-      createdAt: now,
-      createdBy: actor,
-      expiresAt: expiry.expiresAt,
-      maxUses: input.maxUses ?? 1,
-      uses: 0,
-      lastUsedAt: null,
-      revokedAt: null,
-      revokedBy: null,
-    };
-    this.shareLinks.insert(link, hashed);
-    const url = `${origin}/api/v1/share#${s.desktop.id}.${link.id}.${secret}`;
-    return ok({ ...toApi(s.desktop.id, link, now), url });
+  createShareLink(input: CreateShareLink, actor: string, origin: string): Promise<Result<CreatedShareLink>> {
+    return this.shareLinks.create(this.state()?.desktop, input, actor, origin);
   }
 
   async listShareLinks(): Promise<ShareLink[]> {
-    const id = this.state()?.desktop.id ?? '';
-    const now = Date.now();
-    return this.shareLinks.all().map((l) => toApi(id, l, now));
+    return this.shareLinks.list(this.state()?.desktop);
   }
 
   async revokeShareLink(linkId: string, actor: string): Promise<Result<ShareLink>> {
-    const s = this.state();
-    const link = s ? this.shareLinks.get(linkId) : null;
-    if (!s || !link) return fail('NOT_FOUND', 'Share link not found');
-    this.shareLinks.revoke(linkId, actor, Date.now());
-    return ok(toApi(s.desktop.id, this.shareLinks.get(linkId) ?? link, Date.now()));
+    return this.shareLinks.revokeFor(this.state()?.desktop, linkId, actor);
   }
 
-  /** A guest opens a link: checks it and spends a use; the route asks the bridge, and gives the use back if it cannot. */
-  async redeemShareLink(
-    linkId: string,
-    secret: string,
-  ): Promise<Result<{ siteId: string; connectionId: string; mode: ShareMode; desktopName: string }>> {
-    const hashed = await sha256Hex(secret);
-    const s = this.state();
-    const link = s ? this.shareLinks.get(linkId) : null;
-    if (!s || !link || !timingSafeEqualHex(link.secretHash, hashed)) return fail('NOT_FOUND', 'Share link not found');
-    const now = Date.now();
-    const refused = refuseRedemption(link, s.desktop.status, now);
-    if (refused) return fail(refused.code, refused.message);
-    if (!s.desktop.connectionId) return fail('INVALID_STATE', 'The shared desktop has no Guacamole connection yet; try again shortly');
-    this.shareLinks.spend(linkId, now);
-    return ok({ siteId: s.desktop.siteId, connectionId: s.desktop.connectionId, mode: link.mode, desktopName: s.desktop.name });
+  redeemShareLink(linkId: string, secret: string): Promise<Result<Redemption>> {
+    return this.shareLinks.redeem(this.state()?.desktop, linkId, secret);
   }
 
   async giveBackShareUse(linkId: string): Promise<void> {
