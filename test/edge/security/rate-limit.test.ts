@@ -31,8 +31,16 @@ async function times(n: number, make: (i: number) => Promise<Answer>): Promise<n
 }
 
 describe('rate limits', () => {
-  it('binds the five configured limiters', () => {
-    for (const name of ['RATE_LIMIT_IP', 'RATE_LIMIT_TOKEN', 'RATE_LIMIT_SERVICE', 'RATE_LIMIT_BRIDGE', 'RATE_LIMIT_HEALTH'] as const) {
+  it('binds the configured limiters', () => {
+    for (const name of [
+      'RATE_LIMIT_IP',
+      'RATE_LIMIT_TOKEN',
+      'RATE_LIMIT_SERVICE',
+      'RATE_LIMIT_BRIDGE',
+      'RATE_LIMIT_HEALTH',
+      'RATE_LIMIT_AUDIT',
+      'RATE_LIMIT_SHARE',
+    ] as const) {
       expect(typeof env[name].limit, name).toBe('function');
     }
   });
@@ -100,6 +108,23 @@ describe('rate limits', () => {
     expect429(await call('GET', '/healthz', { env: health, headers: { 'cf-connecting-ip': prober } }), 'healthz');
     // The API from the same prober address is not affected.
     expect((await call('GET', '/api/v1/plans', { env: health, headers: { 'cf-connecting-ip': prober } })).status).toBe(200);
+  });
+
+  it('limits share-link attempts per address on a budget of their own, so guessing links is slow and the API stays open', async () => {
+    const b = bindingsWith({ RATE_LIMIT_SHARE: SMALL });
+    const guesser = uniqueIp();
+    const guess = (from: string, i: number) =>
+      call('POST', '/api/v1/share', {
+        env: b,
+        json: { token: `dk0000000000000000000000.sl_made_up_${i}.${'x'.repeat(32)}` },
+        headers: { 'cf-connecting-ip': from },
+      });
+    await freshWindow();
+    expect(await times(LIMIT, (i) => guess(guesser, i))).toEqual([404, 404, 404]);
+    expect429(await guess(guesser, LIMIT), 'share-link guesses');
+    // The same address may still use the API, and another address may still open links.
+    expect((await call('GET', '/api/v1/plans', { env: b, headers: { 'cf-connecting-ip': guesser } })).status).toBe(200);
+    expect((await guess(uniqueIp(), 0)).status).toBe(404);
   });
 
   it('gives the bridge endpoint a budget per address, apart from the API, so failing keys from elsewhere cannot lock a bridge out', async () => {
