@@ -12,6 +12,9 @@
  *  - GET /desktops/{id}/status: latency p50/p99 and requests/s, beside a bare
  *    hello-world Worker measured in the same run on the same machine (ratios, not
  *    absolute numbers, are what to compare across runs).
+ *  - Time to desktop at realistic simulator delays, on a stack of its own
+ *    (./time-to-desktop.ts): POST to a RUNNING desktop with a connect URL, one at a time
+ *    and 20 at once. BENCH_TTD=0 leaves it out.
  */
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -21,6 +24,7 @@ import { cpuMsByGroupAndProgram } from './cpu';
 import { nodeInspectorUrl, profileStretch, workerInspectorUrl } from './profile';
 import { measurePageWeight } from './page-weight';
 import { runGpuPackingSimulation } from './gpu-packing';
+import { measureColdTimeToDesktop } from './time-to-desktop';
 import { ROOT } from '../scripts/lib/local-config';
 import { nodeTs, startProcess } from '../scripts/lib/processes';
 import { freePort, startStack } from '../scripts/lib/stack';
@@ -39,6 +43,7 @@ const SEQUENTIAL = 10;
 const WARM_UP = 20;
 const SITE_SIZES = (process.env.BENCH_SITE_VMS ?? '50,2000').split(',').map(Number);
 const PROFILE_DIR = process.env.BENCH_PROFILE;
+const TIME_TO_DESKTOP = process.env.BENCH_TTD !== '0';
 
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -50,6 +55,9 @@ async function load(url: string, headers: Record<string, string> = {}) {
   const r = await autocannon({ url, connections: CONNECTIONS, duration: LOAD_SECONDS, headers });
   return { requestsPerSecond: round(r.requests.average), p50Ms: r.latency.p50, p99Ms: r.latency.p99, non2xx: r.non2xx, errors: r.errors };
 }
+
+// First, on a stack of its own at realistic delays, so the main stack's figures are not shared with it.
+const timeToDesktopCold = TIME_TO_DESKTOP ? await measureColdTimeToDesktop({ oneAtATime: 5, concurrent: 20 }) : null;
 
 const stack = await startStack({
   edgeRuntime: 'workerd',
@@ -366,6 +374,8 @@ try {
     statusEndpoint: status,
     bareHelloWorker: bare,
     statusToBareThroughputRatio: statusRatio,
+    // Every desktop is a cold clone and boot today: the baseline a warm pool's hit and miss are compared with.
+    timeToDesktopCold,
     targets: {
       overheadP95Under250Ms: createBursts.every((b) => b.overheadP95Ms < 250),
       statusThroughputAtLeast70PercentOfBare: statusRatio >= 0.7,
