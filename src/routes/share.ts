@@ -107,7 +107,7 @@ shareRoutes.openapi(
     const stub = c.env.DESKTOP_SESSION.getByName(desktopId);
     const { siteId, connectionId, mode, desktopName } = unwrap(await stub.redeemShareLink(linkId, secret));
     c.set('auditDetails', { linkId, mode });
-    const shared = await c.env.SITE_HUB.getByName(siteId).shareSession(desktopId, connectionId, mode);
+    const shared = await c.env.SITE_HUB.getByName(siteId).shareSession(desktopId, connectionId, mode, linkId);
     if (!shared.ok) {
       await stub.giveBackShareUse(linkId);
       throw new ApiError(shared.code, shared.message);
