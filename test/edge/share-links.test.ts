@@ -131,6 +131,28 @@ describe('share links', () => {
     expect(shareAsk?.type === 'request' && shareAsk.request).toMatchObject({ linkId: link.id });
   });
 
+  it('refuses a guest whose link was revoked while the bridge minted the key, and has the bridge lock that key out', async () => {
+    const owner = uniqueUser();
+    const d = await bridge.runningDesktop(owner);
+    const link = await makeLink(d.id, owner, { mode: 'view', maxUses: 2 });
+    const opening = api('POST', '/api/v1/share', { body: { token: tokenOf(link) } });
+    const minting = await bridge.waitFor((f) => f.type === 'request' && f.request.op === 'share_session' && !answered.has(f.requestId));
+    if (minting.type !== 'request') throw new Error('unreachable');
+    answered.add(minting.requestId);
+    // The owner revokes before the bridge has answered; nobody is in yet.
+    expect((await revoke(owner, link, { ok: true, ended: 0 })).res.body?.data).toMatchObject({ state: 'revoked', guestsEnded: 0 });
+    bridge.send({ type: 'response', requestId: minting.requestId, ...KEY_URL });
+    const again = await bridge.waitFor((f) => f.type === 'request' && f.request.op === 'end_shared_sessions' && !answered.has(f.requestId));
+    if (again.type !== 'request') throw new Error('unreachable');
+    answered.add(again.requestId);
+    expect(again.request).toMatchObject({ linkId: link.id });
+    bridge.send({ type: 'response', requestId: again.requestId, ok: true, ended: 0 });
+    const refused = await opening;
+    expect(refused.status).toBe(410);
+    expect(refused.body?.error?.code).toBe('SHARE_LINK_GONE');
+    expect(JSON.stringify(refused.body)).not.toContain('SHAREKEY');
+  });
+
   it('does not ask the bridge about a link nobody opened', async () => {
     const owner = uniqueUser();
     const d = await bridge.runningDesktop(owner);
