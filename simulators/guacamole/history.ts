@@ -60,7 +60,9 @@ export class ConnectionHistory {
         endDate: row.endDate,
         remoteHost: row.remoteHost,
         username: row.username,
-        active: row.endDate === null,
+        // ModeledActivityRecord#isActive: a row read from the database is never "active", live or not; what is
+        // live is what …/activeConnections lists.
+        active: false,
         identifier: String(row.id),
         uuid: row.uuid,
         attributes: {},

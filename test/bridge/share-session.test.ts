@@ -134,14 +134,15 @@ describe('end_shared_sessions', () => {
     const joined = (uuid: string, linkId: string, active: boolean, startDate: number) => {
       if (active) g.activeConnections.push({ identifier: uuid, connectionIdentifier: connectionId, username: '', startDate });
       const profile = profileOf(linkId);
-      return { uuid, username: '', sharingProfileIdentifier: profile.identifier, sharingProfileName: profile.name, startDate, active };
+      const endDate = active ? null : startDate + 1;
+      return { uuid, username: '', sharingProfileIdentifier: profile.identifier, sharingProfileName: profile.name, startDate, endDate };
     };
     g.history.set(connectionId, [
       joined('a2', 'slA', true, 5),
       joined('b1', 'slB', true, 4),
       joined('a1', 'slA', true, 3),
       joined('a0', 'slA', false, 2),
-      { uuid: 'owner', username: `desk-${id}`, sharingProfileIdentifier: null, sharingProfileName: null, startDate: 1, active: true },
+      { uuid: 'owner', username: `desk-${id}`, sharingProfileIdentifier: null, sharingProfileName: null, startDate: 1, endDate: null },
     ]);
     return { infra, id, connectionId, profileOf };
   }

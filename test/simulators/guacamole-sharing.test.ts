@@ -249,11 +249,22 @@ describe('ending a guest’s session (an admin, as the bridge does when a share 
       expect(guest).toMatchObject({ connectionIdentifier: connectionId, connectable: true });
     }
     // The connection's history does: each tunnel's row, with the live identifier as its uuid.
-    const history = (await guac.connectionHistory(connectionId)).filter((r) => r.active);
+    const history = (await guac.connectionHistory(connectionId)).filter((r) => r.endDate === null);
     const joinedA = history.find((r) => r.sharingProfileName === 'link a');
     expect(joinedA).toMatchObject({ username: '', sharingProfileIdentifier: linkA });
     expect(guests.map((g) => g.identifier)).toContain(joinedA!.uuid);
     expect(history.find((r) => r.username === 'desk-a')).toMatchObject({ uuid: live!.identifier, sharingProfileIdentifier: null });
+    // APIConnectionRecord, newest first; rows read from the database are never "active" (ModeledActivityRecord).
+    const raw = (await api('GET', `${DS}/connections/${connectionId}/history`, { token: admin })).body as unknown as Record<
+      string,
+      unknown
+    >[];
+    expect(Object.keys(raw[0]!).sort()).toEqual(
+      ['active', 'attributes', 'connectionIdentifier', 'connectionName', 'endDate', 'identifier', 'logs', 'remoteHost']
+        .concat(['sharingProfileIdentifier', 'sharingProfileName', 'startDate', 'username', 'uuid'])
+        .sort(),
+    );
+    expect(raw.map((r) => r.active)).toEqual([false, false, false]);
 
     // Someone who may not delete active connections is refused; the admin's PATCH closes guest A's tunnel only.
     const patch = [{ op: 'remove', path: `/${joinedA!.uuid}` }];
@@ -267,7 +278,7 @@ describe('ending a guest’s session (an admin, as the bridge does when a share 
         .map((x) => x.username)
         .sort(),
     ).toEqual(['', 'desk-a']);
-    expect((await guac.connectionHistory(connectionId)).find((r) => r.uuid === joinedA!.uuid)).toMatchObject({ active: false });
+    expect((await guac.connectionHistory(connectionId)).find((r) => r.uuid === joinedA!.uuid)?.endDate).toEqual(expect.any(Number));
 
     // The key itself lives as long as the owner's connection: the guest's Reconnect gets back in...
     const back = openTunnel(guestA.authToken, keyA, 'postgresql-shared');
@@ -280,8 +291,8 @@ describe('ending a guest’s session (an admin, as the bridge does when a share 
     const locked = openTunnel(guestA.authToken, keyA, 'postgresql-shared');
     expect(await locked.closed).toMatchObject({ reason: '512' });
     expect((await guac.connectionHistory(connectionId)).filter((r) => r.sharingProfileName === 'link a')).toEqual([
-      expect.objectContaining({ sharingProfileIdentifier: null, active: false }),
-      expect.objectContaining({ sharingProfileIdentifier: null, active: false }),
+      expect.objectContaining({ sharingProfileIdentifier: null, endDate: expect.any(Number) }),
+      expect.objectContaining({ sharingProfileIdentifier: null, endDate: expect.any(Number) }),
     ]);
     // Guest B and the owner never noticed; a remove of what is gone is no error.
     expect(

@@ -55,7 +55,7 @@ const ConnectionRecordSchema = z.object({
   sharingProfileIdentifier: z.string().nullable().default(null),
   sharingProfileName: z.string().nullable().default(null),
   startDate: z.number(),
-  active: z.boolean().default(false),
+  endDate: z.number().nullable().default(null),
 });
 
 const CredentialsSchema = z.object({ values: z.object({ key: z.string().min(1) }) });

@@ -138,7 +138,8 @@ export interface GuacConnectionRecord {
   /** A copy of the profile's name, kept after the profile is deleted. */
   sharingProfileName: string | null;
   startDate: number;
-  active: boolean;
+  /** Null while the tunnel lasts (and for one the web app lost in a crash). Its `active` is always false (JDBC). */
+  endDate: number | null;
 }
 
 export interface GuacamoleDriver {
