@@ -114,14 +114,15 @@ shareLinkRoutes.openapi(
 
 /**
  * Disconnects the guests who came in through a revoked link (the site's bridge finds them in Guacamole). A link
- * never opened has none, so its site is not asked. The link stays revoked whatever the bridge answers.
+ * never opened has none, nor has a desktop not running (no live session to be in), so its site is not asked then.
+ * The link stays revoked whatever the bridge answers.
  */
 async function endGuests(
   env: AppEnv['Bindings'],
   desktop: Desktop,
   link: ShareLink,
 ): Promise<{ guestsEnded: number | null; note: string }> {
-  if (link.uses === 0 || !desktop.connectionId) return { guestsEnded: 0, note: 'Nobody had come in through it.' };
+  if (link.uses === 0 || !desktop.connectionId || desktop.status !== 'RUNNING') return { guestsEnded: 0, note: 'Nobody is in through it.' };
   const ended = await env.SITE_HUB.getByName(desktop.siteId).endSharedSessions(desktop.id, desktop.connectionId, link.id);
   if (!ended.ok) {
     return {
