@@ -14,6 +14,7 @@ import { createTaskRegistry } from './tasks';
 import { desktopMetrics } from './tasks/desktop-metrics';
 import { takeInventory } from './tasks/inventory';
 import { openSession } from './tasks/open-session';
+import { endSharedSessions } from './tasks/end-shared-sessions';
 import { shareSession } from './tasks/share-session';
 import { gpuInventory, selkiesCredentials } from './tasks/selkies';
 
@@ -66,6 +67,8 @@ export function createBridge(options: BridgeOptions): Bridge {
         return takeInventory(deps, signal, requestLog);
       case 'share_session':
         return shareSession(deps, request, signal, requestLog.child({ desktopId: request.desktopId }));
+      case 'end_shared_sessions':
+        return endSharedSessions(deps, request, signal, requestLog.child({ desktopId: request.desktopId }));
       case 'session_credentials':
         return deps.selkies
           ? selkiesCredentials({ ...deps, selkies: deps.selkies }, request.desktopId)

@@ -248,6 +248,10 @@ export async function startGuacamoleSimulator(options: Partial<GuacamoleSimOptio
           allow('GET');
           return { status: 200, body: state.connectionParameters(username, id) };
         }
+        if (sub === 'history') {
+          allow('GET');
+          return { status: 200, body: state.connectionHistory(username, id) };
+        }
         if (sub !== undefined) break;
         allow('GET', 'PUT', 'DELETE');
         if (method === 'GET') return { status: 200, body: state.getConnection(username, id) };
@@ -288,6 +292,7 @@ export async function startGuacamoleSimulator(options: Partial<GuacamoleSimOptio
 
       case 'activeConnections':
         if (sub !== undefined) break;
+        if (id === undefined && method === 'PATCH') return { status: 200, body: state.killActiveConnections(username, body()) };
         allow('GET');
         if (id !== undefined) return { status: 200, body: state.getActiveConnection(username, id) };
         return { status: 200, body: state.listActiveConnections(username) };

@@ -35,6 +35,7 @@ import {
   verifyPassword,
   verifyPasswordAge,
 } from './password-policy';
+import { ConnectionHistory } from './history';
 import { newShareKey, SharedConnectionMap, type StoredSharingProfile } from './sharing';
 
 /** Attribute names of the JDBC connection schema; anything else is dropped by filterExternalObject. */
@@ -236,6 +237,7 @@ export class GuacamoleState {
   private readonly active = new Map<string, ActiveConnection>();
   private readonly sharingProfiles = new Map<string, StoredSharingProfile>();
   private readonly shared = new SharedConnectionMap();
+  private readonly history = new ConnectionHistory();
   private nextConnectionId = 1;
   private nextSharingProfileId = 1;
   readonly counters = { logins: 0, failedLogins: 0, tunnelsOpened: 0, tunnelsRefused: 0 };
@@ -258,6 +260,7 @@ export class GuacamoleState {
     this.active.clear();
     this.sharingProfiles.clear();
     this.shared.clear();
+    this.history.clear();
     this.nextConnectionId = 1;
     this.nextSharingProfileId = 1;
     this.counters.logins = 0;
@@ -410,6 +413,7 @@ export class GuacamoleState {
     const record = this.active.get(identifier);
     if (!record) return [];
     this.active.delete(identifier);
+    this.history.end(identifier, this.options.now());
     this.sessions.get(record.token)?.tunnels.delete(identifier);
     if (record.sharedFrom !== undefined) {
       this.shared.get(record.shareKey ?? '')?.tunnels.delete(identifier);
@@ -819,6 +823,40 @@ export class GuacamoleState {
   }
 
   /**
+   * PATCH …/activeConnections with `[{op: 'remove', path: '/<id>'}, …]`: how an admin kills live connections
+   * (DirectoryResource#patchObjects → ActiveConnectionService#deleteObject closes the tunnel; the web client's
+   * activeConnectionService.deleteActiveConnections). One not (or no longer) visible is skipped silently; closing
+   * needs DELETE on the active connection or admin rights. A sharer's closing ends its joiners with it, as anywhere.
+   * Answers APIPatchResponse.
+   */
+  killActiveConnections(username: string, body: unknown): Record<string, unknown> {
+    if (!Array.isArray(body)) throw badRequest('Cannot deserialize the patch: expected an array.');
+    const patches = body.map((entry) => {
+      if (!isPlainObject(entry) || typeof entry.path !== 'string') throw badRequest('Cannot deserialize the patch: expected objects.');
+      if (!entry.path.startsWith('/')) throw badRequest('Patch paths must start with "/".');
+      if (!['add', 'replace', 'remove'].includes(String(entry.op)))
+        throw unsupported(`Unsupported patch operation "${String(entry.op)}". Only add, replace, and remove are supported.`);
+      // Creating or updating an active connection: ActiveConnectionService answers "Permission denied.".
+      if (entry.op !== 'remove') throw permissionDenied();
+      return { op: 'remove', identifier: entry.path.slice(1), path: entry.path };
+    });
+    const closing = patches.filter(({ identifier }) => {
+      const record = this.active.get(identifier);
+      return record !== undefined && this.may(username, 'connectionPermissions', record.connectionIdentifier, 'READ');
+    });
+    if (closing.some(({ identifier }) => !this.may(username, 'activeConnectionPermissions', identifier, 'DELETE')))
+      throw permissionDenied();
+    for (const { identifier } of closing) for (const killed of this.endActive(identifier)) this.onTunnelKilled(killed);
+    return { patches };
+  }
+
+  /** GET …/connections/{id}/history (ConnectionResource#getConnectionHistory): READ on the connection. */
+  connectionHistory(username: string, identifier: string): Record<string, unknown>[] {
+    this.readableConnection(username, identifier);
+    return this.history.ofConnection(identifier);
+  }
+
+  /**
    * GET …/activeConnections/{id}/sharingCredentials/{profile} (ActiveConnectionResource → TrackedActiveConnection#
    * getSharingCredentials → ConnectionSharingService#shareConnection): the profile must be readable by the caller and
    * belong to the shared connection, else 403 "Permission denied."; answers APIUserCredentials with the new key.
@@ -961,6 +999,7 @@ export class GuacamoleState {
     this.readableSharingProfile(username, identifier);
     if (!this.may(username, 'sharingProfilePermissions', identifier, 'DELETE')) throw permissionDenied();
     this.sharingProfiles.delete(identifier);
+    this.history.forgetProfile(identifier);
     for (const user of this.users.values()) user.permissions.forget('sharingProfilePermissions', identifier);
   }
 
@@ -1005,6 +1044,16 @@ export class GuacamoleState {
         input: { accepted: 0, ignored: 0 },
       };
       this.active.set(record.identifier, record);
+      this.history.start({
+        uuid: record.identifier,
+        connectionIdentifier: id,
+        connectionName: connection.name,
+        sharingProfileIdentifier: null,
+        sharingProfileName: null,
+        username: record.username,
+        remoteHost: record.remoteHost,
+        startDate: record.startDate,
+      });
       session.tunnels.add(record.identifier);
       connection.lastActive = record.startDate;
       this.counters.tunnelsOpened++;
@@ -1025,6 +1074,11 @@ export class GuacamoleState {
     const primary = definition ? this.active.get(definition.activeConnectionIdentifier) : undefined;
     const profile = definition ? this.sharingProfiles.get(definition.sharingProfileIdentifier) : undefined;
     if (request.type !== 'c' || !definition || !primary) throw permissionDenied('Requested connection is not authorized.');
+    // The key outlives its profile (SharedConnectionDefinition holds the profile read when the key was minted), but
+    // the joiner's history row names the profile, and guacamole_connection_history_ibfk_3 refuses a deleted one: the
+    // insert fails, the tunnel is released, and the join ends in a server error (AbstractGuacamoleTunnelService
+    // #assignGuacamoleTunnel). So a deleted profile locks out every key minted under it.
+    if (!profile) throw internalError();
     const record: ActiveConnection = {
       identifier: randomUUID(),
       connectionIdentifier: primary.connectionIdentifier,
@@ -1035,10 +1089,20 @@ export class GuacamoleState {
       sharingProfileIdentifier: definition.sharingProfileIdentifier,
       sharedFrom: primary.identifier,
       shareKey: key,
-      readOnly: profile?.parameters['read-only'] === 'true',
+      readOnly: profile.parameters['read-only'] === 'true',
       input: { accepted: 0, ignored: 0 },
     };
     this.active.set(record.identifier, record);
+    this.history.start({
+      uuid: record.identifier,
+      connectionIdentifier: record.connectionIdentifier,
+      connectionName: this.connections.get(record.connectionIdentifier)?.name ?? '',
+      sharingProfileIdentifier: profile.identifier,
+      sharingProfileName: profile.name,
+      username: record.username,
+      remoteHost: record.remoteHost,
+      startDate: record.startDate,
+    });
     session.tunnels.add(record.identifier);
     definition.tunnels.add(record.identifier);
     this.counters.tunnelsOpened++;

@@ -2,7 +2,7 @@
  * Share links of a desktop (the owner, the service that created it, or an admin):
  *  POST   /api/v1/desktops/{id}/share-links            make one (view or control, expiry, uses)
  *  GET    /api/v1/desktops/{id}/share-links            list them (never their secrets)
- *  DELETE /api/v1/desktops/{id}/share-links/{linkId}   revoke one
+ *  DELETE /api/v1/desktops/{id}/share-links/{linkId}   revoke one, disconnecting the guests who came in through it
  * The guest's side, without an account, is ./share.ts.
  */
 import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
@@ -10,7 +10,14 @@ import type { AppEnv } from '../app-env';
 import { actorOf } from '../auth/jwt';
 import { success } from '../lib/envelope';
 import { unwrap } from '../lib/result';
-import { CreateShareLinkSchema, CreatedShareLinkSchema, ShareLinkSchema } from '../schemas/share-link';
+import type { Desktop } from '../schemas/desktop';
+import {
+  CreateShareLinkSchema,
+  CreatedShareLinkSchema,
+  RevokedShareLinkSchema,
+  type ShareLink,
+  ShareLinkSchema,
+} from '../schemas/share-link';
 import { loadDesktop } from './desktops';
 import { bearerAuth, errorSpec, jsonSpec } from './openapi';
 import { validationHook } from './validation';
@@ -84,18 +91,48 @@ shareLinkRoutes.openapi(
     method: 'delete',
     path: '/{id}/share-links/{linkId}',
     summary: 'Revoke a share link',
-    description: 'The link stops working at once; guests already in stay until they or the owner disconnect.',
+    description:
+      'The link stops working at once, and the guests who came in through it are disconnected now and cannot rejoin with it (`guestsEnded` counts them). Revocation stands even when the desktop’s site is unreachable: then `guestsEnded` is null, those guests stay until the owner disconnects, and revoking again retries.',
     security: bearerAuth,
     request: { params: LinkParams },
-    responses: { 200: jsonSpec(ShareLinkSchema, 'The link, revoked'), ...errors },
+    responses: { 200: jsonSpec(RevokedShareLinkSchema, 'The link, revoked'), ...errors },
   }),
   async (c) => {
     const p = c.var.principal;
     const { id, linkId } = c.req.valid('param');
     const { stub, desktop } = await loadDesktop(c.env, p, id);
     const link = unwrap(await stub.revokeShareLink(linkId, actorOf(p)));
+    const ended = await endGuests(c.env, desktop, link);
     c.set('auditTarget', desktop.id);
-    c.set('auditDetails', { linkId: link.id, mode: link.mode });
-    return c.json(success(link, `Share link ${link.id} revoked`), 200);
+    c.set('auditDetails', { linkId: link.id, mode: link.mode, guestsEnded: ended.guestsEnded });
+    return c.json(
+      success({ ...link, guestsEnded: ended.guestsEnded }, `Share link ${link.id} revoked: it opens no more. ${ended.note}`),
+      200,
+    );
   },
 );
+
+/**
+ * Disconnects the guests who came in through a revoked link (the site's bridge finds them in Guacamole). A link
+ * never opened has none, nor has a desktop not running (no live session to be in), so its site is not asked then.
+ * The link stays revoked whatever the bridge answers.
+ */
+async function endGuests(
+  env: AppEnv['Bindings'],
+  desktop: Desktop,
+  link: ShareLink,
+): Promise<{ guestsEnded: number | null; note: string }> {
+  if (link.uses === 0 || !desktop.connectionId || desktop.status !== 'RUNNING') return { guestsEnded: 0, note: 'Nobody is in through it.' };
+  const ended = await env.SITE_HUB.getByName(desktop.siteId).endSharedSessions(desktop.id, desktop.connectionId, link.id);
+  if (!ended.ok) {
+    return {
+      guestsEnded: null,
+      note: `Guests who came in through it could not be disconnected now (${ended.message}): they stay until the owner disconnects. Revoke it again to retry.`,
+    };
+  }
+  const n = ended.value.ended;
+  return {
+    guestsEnded: n,
+    note: n === 0 ? 'Nobody was in through it.' : `${n === 1 ? '1 guest' : `${n} guests`} who came in through it disconnected.`,
+  };
+}

@@ -107,10 +107,17 @@ shareRoutes.openapi(
     const stub = c.env.DESKTOP_SESSION.getByName(desktopId);
     const { siteId, connectionId, mode, desktopName } = unwrap(await stub.redeemShareLink(linkId, secret));
     c.set('auditDetails', { linkId, mode });
-    const shared = await c.env.SITE_HUB.getByName(siteId).shareSession(desktopId, connectionId, mode);
+    const hub = c.env.SITE_HUB.getByName(siteId);
+    const shared = await hub.shareSession(desktopId, connectionId, mode, linkId);
     if (!shared.ok) {
       await stub.giveBackShareUse(linkId);
       throw new ApiError(shared.code, shared.message);
+    }
+    // A revoke while the bridge was minting the key may have ended the link's guests before the bridge made the
+    // link's sharing profile again: look once more, and if it was revoked, lock that profile out too.
+    if ((await stub.listShareLinks()).find((l) => l.id === linkId)?.state === 'revoked') {
+      await hub.endSharedSessions(desktopId, connectionId, linkId);
+      throw new ApiError('SHARE_LINK_GONE', 'This share link was revoked by the desktop’s owner; ask the owner for a new one');
     }
     c.header('Cache-Control', 'no-store');
     c.header('Referrer-Policy', 'no-referrer');

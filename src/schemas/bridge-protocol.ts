@@ -158,13 +158,28 @@ export const DesktopMetricsRequestSchema = z.object({
  */
 export const ShareModeSchema = z.enum(['view', 'control']);
 export type ShareMode = z.infer<typeof ShareModeSchema>;
+/** A share link's id; it names the link's own sharing profile in Guacamole. */
+const ShareLinkIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
 export const ShareSessionRequestSchema = z.object({
   op: z.literal('share_session'),
   desktopId: DesktopIdSchema,
   connectionId: z.string(),
   mode: ShareModeSchema,
+  /** The link redeemed: its guests join under a sharing profile of its own, so revoking it can find them. */
+  linkId: ShareLinkIdSchema.optional(),
 });
 export type ShareSessionRequest = z.infer<typeof ShareSessionRequestSchema>;
+/**
+ * A share link was revoked: the bridge deletes the link's sharing profile (so no key minted under it joins again) and
+ * ends the live Guacamole connections of the guests who joined under it; the response's `ended` counts them.
+ */
+export const EndSharedSessionsRequestSchema = z.object({
+  op: z.literal('end_shared_sessions'),
+  desktopId: DesktopIdSchema,
+  connectionId: z.string(),
+  linkId: ShareLinkIdSchema,
+});
+export type EndSharedSessionsRequest = z.infer<typeof EndSharedSessionsRequestSchema>;
 export const RequestFrameSchema = z.object({
   type: z.literal('request'),
   requestId: z.string(),
@@ -174,6 +189,7 @@ export const RequestFrameSchema = z.object({
     SessionCredentialsRequestSchema,
     DesktopMetricsRequestSchema,
     ShareSessionRequestSchema,
+    EndSharedSessionsRequestSchema,
   ]),
 });
 export const EdgeToBridgeSchema = z.discriminatedUnion('type', [
@@ -323,6 +339,8 @@ export const ResponseFrameSchema = z.object({
   /** desktop_metrics: the desktop's recent use. */
   metrics: DesktopMetricsSchema.optional(),
   error: z.string().optional(),
+  /** end_shared_sessions: how many guests' connections were ended. */
+  ended: z.number().int().nonnegative().optional(),
   /** share_session: why it was refused when that is not a fault of the site (the owner has no live session). */
   refusal: z.enum(['owner_not_connected']).optional(),
 });

@@ -85,6 +85,14 @@ export const CreatedShareLinkSchema = ShareLinkSchema.extend({
 }).openapi('CreatedShareLink');
 export type CreatedShareLink = z.infer<typeof CreatedShareLinkSchema>;
 
+export const RevokedShareLinkSchema = ShareLinkSchema.extend({
+  guestsEnded: z.number().int().nullable().openapi({
+    description:
+      'Guests who had come in through the link and were disconnected now. null: the desktop’s site could not be reached, so they stay until the owner disconnects (revoking again retries)',
+  }),
+}).openapi('RevokedShareLink');
+export type RevokedShareLink = z.infer<typeof RevokedShareLinkSchema>;
+
 /** What the guest's page POSTs: the part of the link after `#`. */
 export const RedeemShareLinkSchema = z
   .strictObject({ token: z.string().min(1).max(300).openapi({ description: 'The part of the share link after #' }) })

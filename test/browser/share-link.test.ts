@@ -2,8 +2,9 @@
  * A share link end to end, in chromium, against the whole local stack (edge, bridge,
  * Guacamole and Proxmox simulators): the owner has the desktop open, a guest without an
  * account opens a view-only link and joins the owner's session with their keys ignored,
- * the guest is dropped when the owner disconnects, and the link is refused after it is
- * revoked and after it expires.
+ * the owner revokes that link and its guest is out at once (and cannot reconnect) while the
+ * owner and another link's guest stay, that guest is dropped when the owner disconnects,
+ * and the link is refused after it is revoked and after it expires.
  */
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -39,7 +40,7 @@ describe.skipIf(!hasChromium)('a share link in chromium', () => {
     await stack?.stop();
   });
 
-  it('opens read-only for a guest without an account, and is refused after revoke and after expiry', async () => {
+  it('opens read-only for a guest without an account, drops that guest when revoked, and is refused after revoke and after expiry', async () => {
     const owner = await stack.token('share-owner');
     const made = await api<{ id: string }>('POST', '/api/v1/desktops', owner, { name: 'Shared desktop', plan: 'BASIC' });
     expect(made.status).toBe(202);
@@ -74,15 +75,20 @@ describe.skipIf(!hasChromium)('a share link in chromium', () => {
       .toEqual([expect.objectContaining({ username: '', readOnly: true, input: { accepted: 0, ignored: 1 } })]);
     expect(guest.problems).toEqual([]);
 
-    // The owner disconnects: Guacamole ends the guest's session with the owner's.
-    await ownerView.page.getByRole('button', { name: 'Disconnect' }).click();
-    await guest.page.locator('#status[data-state="disconnected"]').waitFor();
+    // A second guest, on a full-control link of their own.
+    const helperLink = await api<CreatedShareLink>('POST', `/api/v1/desktops/${id}/share-links`, owner, { mode: 'control', maxUses: 1 });
+    const helper = await newProfile(browser);
+    await helper.page.goto(helperLink.data.url);
+    await helper.page.locator('#status[data-state="connected"]').waitFor();
+    const guests = async () => (await simState()).activeConnections.filter((a) => a.sharedFrom !== undefined).map((a) => a.readOnly);
+    await expect.poll(guests).toEqual(expect.arrayContaining([true, false]));
 
-    // The owner's Share page lists both links, makes another (its URL shown once), and revokes the first.
+    // The owner's Share page lists the three links, makes another (its URL shown once), and revokes the view link
+    // while everyone is connected.
     const dashboard = await newProfile(browser);
     await devSignIn(dashboard.page, stack.edgeUrl, 'share-owner', 'user', `/desktops/${id}/share`);
     await dashboard.page.getByRole('heading', { name: '“Shared desktop”', level: 1 }).waitFor();
-    expect(await dashboard.page.locator('[data-share-link-id]').count()).toBe(2);
+    expect(await dashboard.page.locator('[data-share-link-id]').count()).toBe(3);
     await dashboard.page.getByLabel('Use it too (full control)').check();
     await dashboard.page.getByRole('button', { name: 'Make link' }).click();
     await dashboard.page.locator('#new-share-link:not([hidden])').waitFor();
@@ -93,7 +99,23 @@ describe.skipIf(!hasChromium)('a share link in chromium', () => {
       .getByRole('button', { name: /Revoke/ })
       .click();
     await dashboard.page.locator(`[data-share-link-id="${link.data.id}"] [data-field="share-state"]`, { hasText: 'Revoked' }).waitFor();
+    await dashboard.page.locator('#announcer', { hasText: '1 guest who came in through it was disconnected' }).waitFor();
     expect(dashboard.problems).toEqual([]);
+
+    // Its guest is out at once; the owner and the other link's guest are not.
+    await guest.page.locator('#status[data-state="disconnected"]').waitFor();
+    await expect.poll(guests).toEqual([false]);
+    expect(await ownerView.page.locator('#status').getAttribute('data-state')).toBe('connected');
+    expect(await helper.page.locator('#status').getAttribute('data-state')).toBe('connected');
+    // The guest's Guacamole session still holds the share key, which lives as long as the owner's connection; its
+    // Reconnect fails all the same, for the key's sharing profile went with the revoke.
+    await guest.page.reload();
+    await guest.page.locator('#status[data-state="error"]').waitFor();
+    expect(await guests()).toEqual([false]);
+
+    // The owner disconnects: Guacamole ends the other guest's session with the owner's.
+    await ownerView.page.getByRole('button', { name: 'Disconnect' }).click();
+    await helper.page.locator('#status[data-state="disconnected"]').waitFor();
 
     // Revoked: the next guest is told so, in words.
     const late = await newProfile(browser);
@@ -109,6 +131,6 @@ describe.skipIf(!hasChromium)('a share link in chromium', () => {
     await later.page.locator('body[data-refused="SHARE_LINK_GONE"]').waitFor();
     expect(await later.page.locator('#m').textContent()).toMatch(/has expired/);
 
-    await Promise.all([ownerView, guest, late, later, dashboard].map((p) => p.context.close()));
+    await Promise.all([ownerView, guest, helper, late, later, dashboard].map((p) => p.context.close()));
   }, 120_000);
 });

@@ -12,7 +12,7 @@ import { auditLog } from '../../src/db/schema';
 import { config } from '../../src/env';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Bindings } from '../../src/env';
-import type { CreatedShareLink, ShareLink } from '../../src/schemas/share-link';
+import type { CreatedShareLink, RevokedShareLink, ShareLink } from '../../src/schemas/share-link';
 import { seedDesktop } from './builders';
 import { FakeBridge, registerSite } from './fake-bridge';
 import { api, token, uniqueUser } from './helpers';
@@ -51,6 +51,18 @@ async function redeem(
 }
 const answered = new Set<string>();
 const KEY_URL = { ok: true as const, url: 'http://guac.test/guacamole/#/?key=SHAREKEY' };
+
+/** The owner's DELETE, with the fake bridge answering the end_shared_sessions it is asked (as the real one would). */
+async function revoke(owner: string, link: CreatedShareLink, answer: { ok: true; ended: number } | { ok: false; error: string }) {
+  const revoking = api<RevokedShareLink>('DELETE', `/api/v1/desktops/${link.desktopId}/share-links/${link.id}`, {
+    token: await token(owner),
+  });
+  const req = await bridge.waitFor((f) => f.type === 'request' && f.request.op === 'end_shared_sessions' && !answered.has(f.requestId));
+  if (req.type !== 'request') throw new Error('unreachable');
+  answered.add(req.requestId);
+  bridge.send({ type: 'response', requestId: req.requestId, ...answer });
+  return { res: await revoking, asked: req.request };
+}
 
 describe('share links', () => {
   it('lets the owner make a view link that a guest without an account opens, once, then lists it used up', async () => {
@@ -104,6 +116,86 @@ describe('share links', () => {
     expect(wrong.status).toBe(404);
   });
 
+  it('disconnects the guests who came in through a revoked link, through the site’s bridge, and says how many', async () => {
+    const owner = uniqueUser();
+    const d = await bridge.runningDesktop(owner);
+    const link = await makeLink(d.id, owner, { mode: 'control', maxUses: 3 });
+    expect((await redeem(link, KEY_URL)).status).toBe(200);
+    const { res, asked } = await revoke(owner, link, { ok: true, ended: 2 });
+    expect(asked).toEqual({ op: 'end_shared_sessions', desktopId: d.id, connectionId: d.connectionId, linkId: link.id });
+    expect(res.status).toBe(200);
+    expect(res.body?.data).toMatchObject({ id: link.id, state: 'revoked', guestsEnded: 2 });
+    expect(res.body?.message).toMatch(/revoked: it opens no more\. 2 guests who came in through it disconnected/);
+    // The guests' share keys were minted under the link's own sharing profile, which is what lets the bridge find them.
+    const shareAsk = bridge.received.find((f) => f.type === 'request' && f.request.op === 'share_session' && f.request.desktopId === d.id);
+    expect(shareAsk?.type === 'request' && shareAsk.request).toMatchObject({ linkId: link.id });
+  });
+
+  it('refuses a guest whose link was revoked while the bridge minted the key, and has the bridge lock that key out', async () => {
+    const owner = uniqueUser();
+    const d = await bridge.runningDesktop(owner);
+    const link = await makeLink(d.id, owner, { mode: 'view', maxUses: 2 });
+    const opening = api('POST', '/api/v1/share', { body: { token: tokenOf(link) } });
+    const minting = await bridge.waitFor((f) => f.type === 'request' && f.request.op === 'share_session' && !answered.has(f.requestId));
+    if (minting.type !== 'request') throw new Error('unreachable');
+    answered.add(minting.requestId);
+    // The owner revokes before the bridge has answered; nobody is in yet.
+    expect((await revoke(owner, link, { ok: true, ended: 0 })).res.body?.data).toMatchObject({ state: 'revoked', guestsEnded: 0 });
+    bridge.send({ type: 'response', requestId: minting.requestId, ...KEY_URL });
+    const again = await bridge.waitFor((f) => f.type === 'request' && f.request.op === 'end_shared_sessions' && !answered.has(f.requestId));
+    if (again.type !== 'request') throw new Error('unreachable');
+    answered.add(again.requestId);
+    expect(again.request).toMatchObject({ linkId: link.id });
+    bridge.send({ type: 'response', requestId: again.requestId, ok: true, ended: 0 });
+    const refused = await opening;
+    expect(refused.status).toBe(410);
+    expect(refused.body?.error?.code).toBe('SHARE_LINK_GONE');
+    expect(JSON.stringify(refused.body)).not.toContain('SHAREKEY');
+  });
+
+  it('does not ask the bridge about a link nobody opened', async () => {
+    const owner = uniqueUser();
+    const d = await bridge.runningDesktop(owner);
+    const link = await makeLink(d.id, owner);
+    const res = await api<RevokedShareLink>('DELETE', `/api/v1/desktops/${d.id}/share-links/${link.id}`, { token: await token(owner) });
+    expect(res.body?.data).toMatchObject({ state: 'revoked', guestsEnded: 0 });
+    expect(
+      bridge.received.some((f) => f.type === 'request' && f.request.op === 'end_shared_sessions' && f.request.linkId === link.id),
+    ).toBe(false);
+  });
+
+  it('revokes even when the guests cannot be disconnected now, and says they stay until the owner disconnects', async () => {
+    const owner = uniqueUser();
+    const d = await bridge.runningDesktop(owner);
+    const link = await makeLink(d.id, owner, { mode: 'view', maxUses: 2 });
+    expect((await redeem(link, KEY_URL)).status).toBe(200);
+    const failed = await revoke(owner, link, { ok: false, error: 'guacamole GET /activeConnections → 503' });
+    expect(failed.res.status).toBe(200);
+    expect(failed.res.body?.data).toMatchObject({ state: 'revoked', guestsEnded: null });
+    expect(failed.res.body?.message).toMatch(
+      /could not be disconnected now .*they stay until the owner disconnects\. Revoke it again to retry/,
+    );
+    expect((await redeem(link)).status).toBe(410);
+
+    // With the site's bridge offline altogether, the same: the link is revoked at once, the guests stay for now.
+    const offlineSite = `share-off-${crypto.randomUUID().slice(0, 8)}`;
+    const offline = await FakeBridge.connect(offlineSite, await registerSite(offlineSite));
+    const there = await offline.runningDesktop(owner);
+    const other = await makeLink(there.id, owner, { mode: 'view', maxUses: 2 });
+    const opening = api('POST', '/api/v1/share', { body: { token: tokenOf(other) } });
+    const ask = await offline.waitFor((f) => f.type === 'request' && f.request.op === 'share_session');
+    if (ask.type !== 'request') throw new Error('unreachable');
+    offline.send({ type: 'response', requestId: ask.requestId, ...KEY_URL });
+    expect((await opening).status).toBe(200);
+    await offline.close();
+    const res = await api<RevokedShareLink>('DELETE', `/api/v1/desktops/${there.id}/share-links/${other.id}`, {
+      token: await token(owner),
+    });
+    expect(res.status).toBe(200);
+    expect(res.body?.data).toMatchObject({ state: 'revoked', guestsEnded: null });
+    expect(res.body?.message).toMatch(/is offline.*they stay until the owner disconnects/);
+  });
+
   it('says so when the owner is not connected, and does not spend a use on it', async () => {
     const owner = uniqueUser();
     const d = await bridge.runningDesktop(owner);
@@ -152,7 +244,7 @@ describe('share links', () => {
     const d = await bridge.runningDesktop(owner);
     const link = await makeLink(d.id, owner, { mode: 'view', maxUses: 3 });
     expect((await redeem(link, KEY_URL)).status).toBe(200);
-    await api('DELETE', `/api/v1/desktops/${d.id}/share-links/${link.id}`, { token: await token(owner) });
+    expect((await revoke(owner, link, { ok: true, ended: 1 })).res.status).toBe(200);
     expect((await redeem(link)).status).toBe(410);
 
     const rows = await vi.waitFor(
@@ -171,6 +263,7 @@ describe('share links', () => {
     const summary = rows
       .map((r) => [r.action, r.actor, r.outcome, (JSON.parse(r.details ?? 'null') as { linkId?: string } | null)?.linkId])
       .sort((a, b) => String(a).localeCompare(String(b)));
+    expect(JSON.parse(rows.find((r) => r.action === 'share_link.revoke')?.details ?? 'null')).toMatchObject({ guestsEnded: 1 });
     expect(summary).toEqual(
       [
         ['share_link.create', owner, '201', link.id],

@@ -218,3 +218,91 @@ describe('sharing a live session', () => {
     expect(await api('POST', '/tokens', { form: { key: viewKey } })).toMatchObject({ status: 403, body: { type: 'INVALID_CREDENTIALS' } });
   });
 });
+
+describe('ending a guest’s session (an admin, as the bridge does when a share link is revoked)', () => {
+  it('lists the guest as an anonymous active connection, names its profile only in the history, and kills it by PATCH', async () => {
+    const { guac, connectionId, owner, tunnel: ownerTunnel } = await ownerConnected();
+    const linkA = await guac.createSharingProfile({ name: 'link a', primaryConnectionIdentifier: connectionId, parameters: {} });
+    const linkB = await guac.createSharingProfile({ name: 'link b', primaryConnectionIdentifier: connectionId, parameters: {} });
+    const [live] = await guac.listActiveConnections();
+    const keyA = await guac.sharingCredentials(live!.identifier, linkA);
+    const keyB = await guac.sharingCredentials(live!.identifier, linkB);
+    const guestA = await login({ key: keyA });
+    const a = openTunnel(guestA.authToken, keyA, 'postgresql-shared');
+    const b = openTunnel((await login({ key: keyB })).authToken, keyB, 'postgresql-shared');
+    await Promise.all([a.connected, b.connected]);
+
+    const admin = (await login({ username: 'guacadmin', password: 'guacadmin' })).authToken;
+    // APIActiveConnection: the guest is the anonymous user "" on the owner's connection; no field names its profile.
+    const listed = Object.values((await api('GET', `${DS}/activeConnections`, { token: admin })).body) as Record<string, unknown>[];
+    const guests = listed.filter((x) => x.username === '');
+    expect(guests).toHaveLength(2);
+    for (const guest of guests) {
+      expect(Object.keys(guest).sort()).toEqual([
+        'connectable',
+        'connectionIdentifier',
+        'identifier',
+        'remoteHost',
+        'startDate',
+        'username',
+      ]);
+      expect(guest).toMatchObject({ connectionIdentifier: connectionId, connectable: true });
+    }
+    // The connection's history does: each tunnel's row, with the live identifier as its uuid.
+    const history = (await guac.connectionHistory(connectionId)).filter((r) => r.endDate === null);
+    const joinedA = history.find((r) => r.sharingProfileName === 'link a');
+    expect(joinedA).toMatchObject({ username: '', sharingProfileIdentifier: linkA });
+    expect(guests.map((g) => g.identifier)).toContain(joinedA!.uuid);
+    expect(history.find((r) => r.username === 'desk-a')).toMatchObject({ uuid: live!.identifier, sharingProfileIdentifier: null });
+    // APIConnectionRecord, newest first; rows read from the database are never "active" (ModeledActivityRecord).
+    const raw = (await api('GET', `${DS}/connections/${connectionId}/history`, { token: admin })).body as unknown as Record<
+      string,
+      unknown
+    >[];
+    expect(Object.keys(raw[0]!).sort()).toEqual(
+      ['active', 'attributes', 'connectionIdentifier', 'connectionName', 'endDate', 'identifier', 'logs', 'remoteHost']
+        .concat(['sharingProfileIdentifier', 'sharingProfileName', 'startDate', 'username', 'uuid'])
+        .sort(),
+    );
+    expect(raw.map((r) => r.active)).toEqual([false, false, false]);
+
+    // Someone who may not delete active connections is refused; the admin's PATCH closes guest A's tunnel only.
+    const patch = [{ op: 'remove', path: `/${joinedA!.uuid}` }];
+    expect((await api('PATCH', `${DS}/activeConnections`, { token: owner.authToken, json: patch })).status).toBe(403);
+    const killed = await api('PATCH', `${DS}/activeConnections`, { token: admin, json: patch });
+    expect(killed).toEqual({ status: 200, body: { patches: [{ op: 'remove', identifier: joinedA!.uuid, path: `/${joinedA!.uuid}` }] } });
+    expect(await a.closed).toMatchObject({ code: 1000 });
+    expect(
+      sim
+        .activeTunnels()
+        .map((x) => x.username)
+        .sort(),
+    ).toEqual(['', 'desk-a']);
+    expect((await guac.connectionHistory(connectionId)).find((r) => r.uuid === joinedA!.uuid)?.endDate).toEqual(expect.any(Number));
+
+    // The key itself lives as long as the owner's connection: the guest's Reconnect gets back in...
+    const back = openTunnel(guestA.authToken, keyA, 'postgresql-shared');
+    await back.connected;
+    // ...until its sharing profile is deleted: the new history row would name a deleted profile, which the schema
+    // refuses, so the join fails. The history keeps the profile's name.
+    await guac.killActiveConnections([sim.activeTunnels().find((x) => x.sharingProfileIdentifier === linkA)!.identifier]);
+    await back.closed;
+    await guac.deleteSharingProfile(linkA);
+    const locked = openTunnel(guestA.authToken, keyA, 'postgresql-shared');
+    expect(await locked.closed).toMatchObject({ reason: '512' });
+    expect((await guac.connectionHistory(connectionId)).filter((r) => r.sharingProfileName === 'link a')).toEqual([
+      expect.objectContaining({ sharingProfileIdentifier: null, endDate: expect.any(Number) }),
+      expect.objectContaining({ sharingProfileIdentifier: null, endDate: expect.any(Number) }),
+    ]);
+    // Guest B and the owner never noticed; a remove of what is gone is no error.
+    expect(
+      sim
+        .activeTunnels()
+        .map((x) => x.username)
+        .sort(),
+    ).toEqual(['', 'desk-a']);
+    expect((await api('PATCH', `${DS}/activeConnections`, { token: admin, json: patch })).status).toBe(200);
+    ownerTunnel.ws.close();
+    await b.closed;
+  });
+});

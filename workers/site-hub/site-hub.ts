@@ -305,11 +305,18 @@ export class SiteHub extends DurableObject<Bindings> {
   }
 
   /** A share key on the owner's live Guacamole session (a guest redeemed a share link). */
-  async shareSession(desktopId: string, connectionId: string, mode: ShareMode): Promise<Result<{ url: string }>> {
-    const answer = await this.ask({ op: 'share_session', desktopId, connectionId, mode });
+  async shareSession(desktopId: string, connectionId: string, mode: ShareMode, linkId?: string): Promise<Result<{ url: string }>> {
+    const answer = await this.ask({ op: 'share_session', desktopId, connectionId, mode, ...(linkId === undefined ? {} : { linkId }) });
     if (!answer.ok) return answer;
     if (!answer.value.url) return fail('SITE_UNAVAILABLE', 'The on-prem bridge could not share the session');
     return ok({ url: answer.value.url });
+  }
+
+  /** A share link was revoked: the bridge ends its guests' Guacamole connections; answers how many. */
+  async endSharedSessions(desktopId: string, connectionId: string, linkId: string): Promise<Result<{ ended: number }>> {
+    const answer = await this.ask({ op: 'end_shared_sessions', desktopId, connectionId, linkId });
+    if (!answer.ok) return answer;
+    return ok({ ended: answer.value.ended ?? 0 });
   }
 
   /** A Selkies session's URL and Basic credentials, from the bridge that derives them. */

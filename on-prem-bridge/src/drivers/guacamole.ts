@@ -49,6 +49,15 @@ const ActiveConnectionSchema = z.object({
   startDate: z.number(),
 });
 
+const ConnectionRecordSchema = z.object({
+  uuid: z.string().nullable().default(null),
+  username: z.string().nullable().default(null),
+  sharingProfileIdentifier: z.string().nullable().default(null),
+  sharingProfileName: z.string().nullable().default(null),
+  startDate: z.number(),
+  endDate: z.number().nullable().default(null),
+});
+
 const CredentialsSchema = z.object({ values: z.object({ key: z.string().min(1) }) });
 
 const UserSchema = z.object({ username: z.string(), attributes: AttributesSchema.optional() });
@@ -393,6 +402,26 @@ export function createGuacamoleDriver(opts: GuacamoleDriverOptions): GuacamoleDr
 
     shareUrl(shareKey) {
       return `${publicBase}/#/?key=${encodeURIComponent(shareKey)}`;
+    },
+
+    async deleteSharingProfile(identifier) {
+      await call('DELETE', `/sharingProfiles/${encodeURIComponent(identifier)}`, { accept: [204, 404] });
+    },
+
+    async connectionHistory(connectionIdentifier) {
+      // ConnectionResource#getConnectionHistory: an array of APIConnectionRecord, newest first, at most 1000.
+      const path = `/connections/${encodeURIComponent(connectionIdentifier)}/history`;
+      const result = await call('GET', path, { accept: [200] });
+      return parse(z.array(ConnectionRecordSchema), 'GET', path, result);
+    },
+
+    async killActiveConnections(identifiers) {
+      if (identifiers.length === 0) return;
+      // DirectoryResource#patchObjects, as the web client's activeConnectionService.deleteActiveConnections sends it.
+      await call('PATCH', '/activeConnections', {
+        json: identifiers.map((identifier) => ({ op: 'remove', path: `/${identifier}` })),
+        accept: [200, 204],
+      });
     },
   };
 

@@ -128,6 +128,20 @@ export interface GuacActiveConnection {
   startDate: number;
 }
 
+/** A row of a connection's history (APIConnectionRecord): one per tunnel, the sharer's and each joiner's. */
+export interface GuacConnectionRecord {
+  /** The tunnel's identifier under …/activeConnections while it lasts (ActiveConnectionRecord#getUUID). */
+  uuid: string | null;
+  username: string | null;
+  /** The profile a joiner came in under; null for the sharer, and once the profile is deleted (ON DELETE SET NULL). */
+  sharingProfileIdentifier: string | null;
+  /** A copy of the profile's name, kept after the profile is deleted. */
+  sharingProfileName: string | null;
+  startDate: number;
+  /** Null while the tunnel lasts (and for one the web app lost in a crash). Its `active` is always false (JDBC). */
+  endDate: number | null;
+}
+
 export interface GuacamoleDriver {
   /** The connection named `name` in ROOT, or null. Lists every connection (the API has no look-up by name). */
   findConnectionByName(name: string): Promise<GuacConnection | null>;
@@ -182,6 +196,12 @@ export interface GuacamoleDriver {
   sharingCredentials(activeConnectionIdentifier: string, sharingProfileIdentifier: string): Promise<string>;
   /** `<publicBase>/#/?key=<shareKey>`, the link the web client itself makes (UserCredentials.getLink). */
   shareUrl(shareKey: string): string;
+  /** DELETE …/sharingProfiles/{id}; one already gone is fine. */
+  deleteSharingProfile(identifier: string): Promise<void>;
+  /** GET …/connections/{id}/history: its newest 1000 rows, newest first. */
+  connectionHistory(connectionIdentifier: string): Promise<GuacConnectionRecord[]>;
+  /** PATCH …/activeConnections with a `remove` per identifier: closes those live tunnels (those already gone are skipped). */
+  killActiveConnections(identifiers: string[]): Promise<void>;
 }
 
 /** A GPU node as the NVIDIA device plugin and GPU feature discovery describe it. */

@@ -4,12 +4,15 @@
  * owner's active connection under one of the connection's sharing profiles, and it dies, with every guest who joined
  * through it, when that connection closes. No live session of the desktop's user: refused, with `owner_not_connected`.
  *
- * The two sharing profiles (view only, with `read-only`; full control) are children of the desktop's connection, made
- * the first time it is shared, and go when the connection is deleted (the JDBC schema cascades).
+ * Each share link gets a sharing profile of its own (view only, with `read-only`; or full control), a child of the
+ * desktop's connection made the first time the link is opened, and gone with the connection (the JDBC schema cascades).
+ * One profile per link, not per mode, because that is the only way Guacamole can tell one link's guests from
+ * another's: an active connection (APIActiveConnection) does not say which profile it joined with, its history row
+ * does, and a profile can be deleted to lock out every key minted under it. Revoking a link needs both
+ * (./end-shared-sessions.ts). Without a link id (an older edge) the profile is the connection's one for the mode.
  */
 import type { ShareMode, ShareSessionRequest } from '../../../src/schemas/bridge-protocol';
 import { connectionName, guacamoleUsername } from '../desktop-identity';
-import type { GuacSharingProfile } from '../drivers/types';
 import { describeFailure } from '../errors';
 import type { Logger } from '../logger';
 import type { TaskDeps } from './context';
@@ -24,32 +27,27 @@ const PROFILES: Record<ShareMode, { label: string; parameters: Record<string, st
   control: { label: 'full control', parameters: {} },
 };
 
-export const sharingProfileName = (desktopId: string, mode: ShareMode) => `${connectionName(desktopId)} ${PROFILES[mode].label}`;
+export const sharingProfileName = (desktopId: string, mode: ShareMode, linkId?: string) =>
+  `${connectionName(desktopId)} ${PROFILES[mode].label}${linkId === undefined ? '' : ` (link ${linkId})`}`;
 
-/** Both profiles of the connection, made where missing; a concurrent maker's "already exists" is read back. */
-async function ensureProfiles(deps: TaskDeps, t: Tools, desktopId: string, connectionId: string): Promise<Record<ShareMode, string>> {
-  const find = (profiles: GuacSharingProfile[], mode: ShareMode) =>
-    profiles.find((p) => p.primaryConnectionIdentifier === connectionId && p.name === sharingProfileName(desktopId, mode))?.identifier;
-  const list = () => t.attempt('list the sharing profiles', () => deps.guacamole.listSharingProfiles());
-  let profiles = await list();
-  const out: Partial<Record<ShareMode, string>> = {};
-  for (const mode of ['view', 'control'] as const) {
-    const name = sharingProfileName(desktopId, mode);
-    out[mode] =
-      find(profiles, mode) ??
-      (await t
-        .attempt(`create the sharing profile ${name}`, () =>
-          deps.guacamole.createSharingProfile({ name, primaryConnectionIdentifier: connectionId, parameters: PROFILES[mode].parameters }),
-        )
-        .catch(async (err: unknown) => {
-          if (!String(describeFailure(err, '')).includes('already exists')) throw err;
-          profiles = await list();
-          const made = find(profiles, mode);
-          if (!made) throw err;
-          return made;
-        }));
-  }
-  return out as Record<ShareMode, string>;
+/** The profile named so on the connection, made if missing; a concurrent maker's "already exists" is read back. */
+async function ensureProfile(deps: TaskDeps, t: Tools, connectionId: string, name: string, mode: ShareMode): Promise<string> {
+  const find = async () =>
+    (await t.attempt('list the sharing profiles', () => deps.guacamole.listSharingProfiles())).find(
+      (p) => p.primaryConnectionIdentifier === connectionId && p.name === name,
+    )?.identifier;
+  const existing = await find();
+  if (existing) return existing;
+  return t
+    .attempt(`create the sharing profile ${name}`, () =>
+      deps.guacamole.createSharingProfile({ name, primaryConnectionIdentifier: connectionId, parameters: PROFILES[mode].parameters }),
+    )
+    .catch(async (err: unknown) => {
+      if (!String(describeFailure(err, '')).includes('already exists')) throw err;
+      const made = await find();
+      if (!made) throw err;
+      return made;
+    });
 }
 
 export async function shareSession(
@@ -64,9 +62,9 @@ export async function shareSession(
     if (!own.ok) return own;
     const connectionId = own.connection.identifier;
     const owner = guacamoleUsername(request.desktopId);
-    const [active, profiles] = await Promise.all([
+    const [active, profile] = await Promise.all([
       t.attempt('list the active connections', () => deps.guacamole.listActiveConnections()),
-      ensureProfiles(deps, t, request.desktopId, connectionId),
+      ensureProfile(deps, t, connectionId, sharingProfileName(request.desktopId, request.mode, request.linkId), request.mode),
     ]);
     // The owner's newest live connection (guests who joined are listed too, as the anonymous user "").
     const live = active
@@ -80,7 +78,7 @@ export async function shareSession(
       };
     }
     const key = await t.attempt('get sharing credentials for the owner’s session', () =>
-      deps.guacamole.sharingCredentials(live.identifier, profiles[request.mode]),
+      deps.guacamole.sharingCredentials(live.identifier, profile),
     );
     return { ok: true, url: deps.guacamole.shareUrl(key) };
   } catch (err) {

@@ -2013,7 +2013,7 @@ export interface paths {
         post?: never;
         /**
          * Revoke a share link
-         * @description The link stops working at once; guests already in stay until they or the owner disconnect.
+         * @description The link stops working at once, and the guests who came in through it are disconnected now and cannot rejoin with it (`guestsEnded` counts them). Revocation stands even when the desktop’s site is unreachable: then `guestsEnded` is null, those guests stay until the owner disconnects, and revoking again retries.
          */
         delete: {
             parameters: {
@@ -2037,7 +2037,7 @@ export interface paths {
                             /** @enum {boolean} */
                             success: true;
                             message: string;
-                            data: components["schemas"]["ShareLink"];
+                            data: components["schemas"]["RevokedShareLink"];
                         };
                     };
                 };
@@ -5345,6 +5345,10 @@ export interface components {
              * @example 1
              */
             maxUses?: number;
+        };
+        RevokedShareLink: components["schemas"]["ShareLink"] & {
+            /** @description Guests who had come in through the link and were disconnected now. null: the desktop’s site could not be reached, so they stay until the owner disconnects (revoking again retries) */
+            guestsEnded: number | null;
         };
         UserSummary: {
             userId: string;

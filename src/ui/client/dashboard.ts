@@ -639,9 +639,17 @@ async function revokeShareLink(button: HTMLButtonElement): Promise<void> {
   const linkId = row?.dataset.shareLinkId;
   const id = row?.dataset.desktopId;
   if (!linkId || !id) return;
-  await busy(button, api('DELETE', `/api/v1/desktops/${encodeURIComponent(id)}/share-links/${encodeURIComponent(linkId)}`));
+  const { guestsEnded } = await busy(
+    button,
+    api<{ guestsEnded: number | null }>('DELETE', `/api/v1/desktops/${encodeURIComponent(id)}/share-links/${encodeURIComponent(linkId)}`),
+  );
   await refreshMain();
-  announce('Share link revoked: it no longer opens the desktop.');
+  const guests = guestsEnded === 1 ? '1 guest who came in through it was' : `${guestsEnded} guests who came in through it were`;
+  announce(
+    guestsEnded === null
+      ? 'Share link revoked: it no longer opens the desktop. Its guests could not be disconnected now (the site is unreachable): they stay until you disconnect.'
+      : `Share link revoked: it no longer opens the desktop${guestsEnded > 0 ? `, and ${guests} disconnected` : ''}.`,
+  );
 }
 
 const WHAT: Record<string, string> = {

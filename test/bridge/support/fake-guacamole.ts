@@ -7,6 +7,7 @@
 import {
   type GuacActiveConnection,
   type GuacConnection,
+  type GuacConnectionRecord,
   type GuacamoleDriver,
   type GuacSharingProfile,
   InfraError,
@@ -166,6 +167,30 @@ export class FakeGuacamole implements GuacamoleDriver {
 
   shareUrl(shareKey: string): string {
     return `${this.publicUrl}/#/?key=${shareKey}`;
+  }
+
+  async deleteSharingProfile(identifier: string): Promise<void> {
+    this.enter('deleteSharingProfile', [identifier]);
+    this.sharingProfiles.delete(identifier);
+    // guacamole_connection_history: the profile's id is set to NULL, its name stays.
+    for (const rows of this.history.values())
+      for (const row of rows) if (row.sharingProfileIdentifier === identifier) row.sharingProfileIdentifier = null;
+  }
+
+  /** Each connection's history rows, newest first (tests add the rows the web app would write). */
+  readonly history = new Map<string, GuacConnectionRecord[]>();
+
+  async connectionHistory(connectionIdentifier: string): Promise<GuacConnectionRecord[]> {
+    this.enter('connectionHistory', [connectionIdentifier]);
+    return (this.history.get(connectionIdentifier) ?? []).map((row) => ({ ...row }));
+  }
+
+  async killActiveConnections(identifiers: string[]): Promise<void> {
+    this.enter('killActiveConnections', [identifiers]);
+    for (const identifier of identifiers) {
+      const at = this.activeConnections.findIndex((a) => a.identifier === identifier);
+      if (at >= 0) this.activeConnections.splice(at, 1);
+    }
   }
 
   private enter(method: Method, args: unknown[]): void {
