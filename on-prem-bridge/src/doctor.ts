@@ -208,6 +208,16 @@ export async function runDoctor(t: DoctorTargets): Promise<Check[]> {
           ? `${config.guacamole.username} lacks ${missing.join(', ')}`
           : `${[...has].sort().join(', ') || '(none listed)'}`,
       });
+      // Share links read and end other users' active connections, which Guacamole shows only to administrators;
+      // desktops work without it, so this warns rather than fails.
+      checks.push({
+        backend: 'Guacamole',
+        check: 'share links',
+        verdict: has.has('ADMINISTER') ? 'ok' : 'warn',
+        detail: has.has('ADMINISTER')
+          ? 'ADMINISTER: owners’ live sessions can be shared and guests disconnected'
+          : `${config.guacamole.username} lacks ADMINISTER: desktops work, share links will be refused (grant it under Settings → Users)`,
+      });
     }
   }
 
