@@ -105,6 +105,8 @@ const ERROR_CLASSES: Record<ErrorCode, ErrorClass> = {
   IDEMPOTENCY_KEY_IN_USE: IdempotencyKeyInUseError,
   OWNER_NOT_CONNECTED: ConflictError,
   SHARING_UNSUPPORTED: ConflictError,
+  SNAPSHOTS_UNSUPPORTED: ConflictError,
+  SNAPSHOT_QUOTA: QuotaExceededError,
   SHARE_LINK_GONE: NotFoundError,
   IDEMPOTENCY_KEY_REUSED: IdempotencyKeyReusedError,
   PAYLOAD_TOO_LARGE: PayloadError,
