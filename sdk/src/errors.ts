@@ -56,7 +56,7 @@ export class ConflictError extends CdaasError {
 export class InvalidStateError extends ConflictError {
   override name = 'InvalidStateError';
 }
-/** 409 QUOTA_EXCEEDED: the user has as many active desktops as they may. */
+/** 409 QUOTA_EXCEEDED (as many active desktops as the user may have) or SNAPSHOT_QUOTA (as many snapshots). */
 export class QuotaExceededError extends ConflictError {
   override name = 'QuotaExceededError';
 }

@@ -32,8 +32,9 @@ const CreateSnapshotBody = z
       description: 'A letter, then letters, digits, - or _; 2 to 40 characters (Proxmox). Default: snap-<yyyymmdd>-<hhmmss> (UTC)',
       example: 'before-upgrade',
     }),
-    withRam: CreateSnapshotSchema.shape.withRam.openapi({
-      description: 'Also save the running guest’s RAM: a restore resumes it where it was instead of booting it',
+    // Optional rather than defaulted, so the documented request does not demand it.
+    withRam: z.boolean().optional().openapi({
+      description: 'Also save the running guest’s RAM: a restore resumes it where it was instead of booting it (default false)',
     }),
   })
   .openapi('CreateSnapshotRequest');
@@ -95,7 +96,7 @@ snapshotRoutes.openapi(
   async (c) => {
     const p = c.var.principal;
     const { stub, desktop } = await loadDesktop(c.env, p, c.req.valid('param').id);
-    const body = c.req.valid('json') ?? { withRam: false };
+    const body = c.req.valid('json') ?? {};
     const name = body.name ?? timestampedSnapshotName('snap-', new Date());
     refuseUnlessVm(desktop);
     refuseUnlessSettled(desktop, 'take a snapshot of');

@@ -8,6 +8,12 @@ import type { Command } from 'commander';
 import type { Context } from '../context.ts';
 import { registerAuth } from './auth.ts';
 import { registerDesktops } from './desktops.ts';
+import { registerSnapshots } from './snapshots.ts';
 import { registerTemplates } from './templates.ts';
 
-export const COMMAND_GROUPS: ((program: Command, context: () => Context) => void)[] = [registerAuth, registerDesktops, registerTemplates];
+export const COMMAND_GROUPS: ((program: Command, context: () => Context) => void)[] = [
+  registerAuth,
+  registerDesktops,
+  registerSnapshots,
+  registerTemplates,
+];

@@ -6055,11 +6055,8 @@ export interface components {
              * @example before-upgrade
              */
             name?: string;
-            /**
-             * @description Also save the running guest’s RAM: a restore resumes it where it was instead of booting it
-             * @default false
-             */
-            withRam: boolean;
+            /** @description Also save the running guest’s RAM: a restore resumes it where it was instead of booting it (default false) */
+            withRam?: boolean;
             description?: string;
         };
         UserSummary: {
