@@ -1,5 +1,5 @@
 /**
- * The command groups, in the order help lists them. A new group (pools, snapshots, …) is a
+ * The command groups, in the order help lists them. A new group (pools, …) is a
  * module next to these exporting `register<Group>(program, context)`, added here: it gets
  * the global options (--url, --json, --no-progress), the SDK client and the output from
  * `context()`, and its errors map to exit codes in one place (../exit-codes.ts).
