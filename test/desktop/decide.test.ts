@@ -257,6 +257,20 @@ const TABLE: Row[] = [
     },
   },
   {
+    name: 'restore a STOPPED desktop: a new run, like a start, with the run id it was prepared with',
+    state: stateIn('STOPPED'),
+    input: { kind: 'act', action: 'restore', actor: 'user:alice', snapshot: 's1', launch: { runId: 'rn9' } },
+    status: 'STARTING',
+    effects: ['index STARTING → user:alice', 'job restore', 'event desktop.status_changed'],
+    check: (d) => expect(d.next?.launch.runId).toBe('rn9'),
+  },
+  {
+    name: 'restore while STOPPING: refused in that status',
+    state: stateIn('STOPPING', { command: { id: 'c-stop', kind: 'stop' } }),
+    input: { kind: 'act', action: 'restore', actor: 'user:alice', snapshot: 's1' },
+    refused: 'INVALID_STATE',
+  },
+  {
     name: 'a restore that completes: RUNNING again, and a snapshot_restored event',
     state: stateIn('CONFIGURING', { command: { id: 'c-create', kind: 'restore', snapshot: 's1' } }),
     input: report({ type: 'complete', facts: { ipAddress: '10.0.0.9' } }),
