@@ -39,10 +39,12 @@ const CreateSnapshotBody = z
   })
   .openapi('CreateSnapshotRequest');
 
+const DesktopOut = DesktopSchema.openapi('Desktop');
+
 const PendingSnapshotSchema = z
   .object({
     snapshot: z.object({ name: z.string(), description: z.string(), withRam: z.boolean() }),
-    desktop: DesktopSchema,
+    desktop: DesktopOut,
   })
   .openapi('SnapshotOperation');
 
@@ -145,7 +147,7 @@ snapshotRoutes.openapi(
       'Answers 202 with the desktop STARTING: Proxmox rolls the VM back (stopping it first), then the desktop comes online as after a start (STARTING → WAITING_FOR_IP → CONFIGURING → RUNNING), whether it was RUNNING or STOPPED. A snapshot with RAM resumes where it was; one without boots from its disks. What changed since the snapshot is lost. The transition’s event is `restore`; desktop.snapshot_restored follows desktop.running.',
     security: bearerAuth,
     request: { params: NameParams },
-    responses: { 202: jsonSpec(DesktopSchema.openapi('Desktop'), 'Restore initiated'), ...errors },
+    responses: { 202: jsonSpec(DesktopOut, 'Restore initiated'), ...errors },
   }),
   async (c) => {
     const p = c.var.principal;

@@ -6008,46 +6008,7 @@ export interface components {
                 description: string;
                 withRam: boolean;
             };
-            desktop: {
-                id: string;
-                userId: string;
-                name: string;
-                /** @enum {string} */
-                plan: "BASIC" | "STANDARD" | "PREMIUM";
-                cpuCores: number;
-                memoryMb: number;
-                /** @enum {string} */
-                protocol: "vnc" | "rdp" | "webrtc";
-                /** @enum {string} */
-                status: "PENDING" | "PROVISIONING" | "STARTING" | "WAITING_FOR_IP" | "CONFIGURING" | "RUNNING" | "STOPPING" | "STOPPED" | "FAILED" | "DELETED";
-                statusMessage: string | null;
-                errorMessage: string | null;
-                siteId: string;
-                vmId: number | null;
-                node: string | null;
-                ipAddress: string | null;
-                connectionId: string | null;
-                createdBy: string;
-                createdAt: string;
-                updatedAt: string;
-                lastAccessedAt: string | null;
-                expiresAt: string | null;
-                deletedAt: string | null;
-                idleTimeoutMinutes: number;
-                maxSessionMinutes: number | null;
-                lastActivityAt: string | null;
-                /** @enum {string|null} */
-                lastActivitySource: "started" | "connect" | "keepalive" | "viewer" | null;
-                lastActivityReason: string | null;
-                idleStopAt: string | null;
-                sessionEndsAt: string | null;
-                stopReason: string | null;
-                templateId: string | null;
-                /** @enum {string} */
-                backend: "proxmox" | "selkies";
-                gpuSlots: 0 | 1 | 2 | 4 | 8;
-                sessionUrl: string | null;
-            };
+            desktop: components["schemas"]["Desktop"];
         };
         CreateSnapshotRequest: {
             /**
