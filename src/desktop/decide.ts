@@ -254,6 +254,8 @@ function snapshotCommand(s: SessionState, input: Extract<DesktopInput, { kind: '
     now,
   );
   decision.effects.push(...effects);
+  // Viewers see it as a step of the desktop that does not change its status.
+  decision.liveMessages.push({ type: 'progress', step: kind, message, desktop: desktopOf(decision) });
   return decision;
 }
 
@@ -275,6 +277,7 @@ function sideCommandEnded(s: SessionState, frame: CompleteFrame | FailFrame, now
   const type = failed ? 'desktop.snapshot_failed' : take ? 'desktop.snapshot_created' : 'desktop.snapshot_deleted';
   const snapshot = failed ? { name, operation, error: frame.message } : { name, operation };
   decision.effects.push({ kind: 'event', event: webhookEvent(type, desktop, { snapshot }, now, rules) });
+  decision.liveMessages.push({ type: 'progress', step: c.kind, message: statusMessage, desktop });
   return decision;
 }
 

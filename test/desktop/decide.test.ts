@@ -179,6 +179,7 @@ const TABLE: Row[] = [
     input: { kind: 'snapshot', op: 'take', snapshot: { name: 'before-upgrade', withRam: true }, actor: 'user:alice' },
     status: 'RUNNING',
     effects: ['job snapshot'],
+    live: ['progress snapshot'],
     check: (d) => {
       expect(d.transition).toBeNull();
       expect(d.next?.activeCommand).toEqual({ id: 'c1', kind: 'snapshot', snapshot: 'before-upgrade', since: NOW });
@@ -216,6 +217,7 @@ const TABLE: Row[] = [
     input: report({ type: 'complete', facts: {} }),
     status: 'RUNNING',
     effects: ['event desktop.snapshot_created'],
+    live: ['progress snapshot'],
     check: (d) => expect(d.next?.activeCommand).toBeNull(),
   },
   {
