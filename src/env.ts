@@ -122,6 +122,8 @@ export const ConfigSchema = z
     TURN_PORT: z.coerce.number().int().min(1).max(65_535).default(3478),
     /** How long the TURN credentials handed to a browser by /connect last. */
     TURN_BROWSER_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(3600),
+    /** Snapshots one user may keep across their desktops (taking one more answers 409 SNAPSHOT_QUOTA). */
+    SNAPSHOT_MAX_PER_USER: z.coerce.number().int().min(0).max(10_000).default(10),
     /** How long reconciliation lets a VM or connection of a non-existent desktop be, before removing it. */
     RECONCILE_GRACE_SECONDS: z.coerce.number().int().min(0).default(600),
     /** At most this many desktops' leftovers are removed per site and pass; more wait for an admin's confirmation. */

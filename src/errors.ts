@@ -20,6 +20,10 @@ export const ERROR_STATUS = {
   /** Guacamole shares the owner's live session: with the owner not connected there is nothing to join. */
   OWNER_NOT_CONNECTED: 409,
   SHARING_UNSUPPORTED: 409,
+  /** A WebRTC desktop (no VM), or disks on storage that cannot take snapshots (plain LVM, raw files). */
+  SNAPSHOTS_UNSUPPORTED: 409,
+  /** The user keeps SNAPSHOT_MAX_PER_USER snapshots already. */
+  SNAPSHOT_QUOTA: 409,
   /** A share link revoked, expired or used up: it will never work again. */
   SHARE_LINK_GONE: 410,
   PAYLOAD_TOO_LARGE: 413,

@@ -12,6 +12,7 @@ import { type Runner, createRunner } from './runner';
 import type { TaskDeps } from './tasks/context';
 import { createTaskRegistry } from './tasks';
 import { desktopMetrics } from './tasks/desktop-metrics';
+import { desktopSnapshots } from './tasks/desktop-snapshots';
 import { takeInventory } from './tasks/inventory';
 import { openSession } from './tasks/open-session';
 import { endSharedSessions } from './tasks/end-shared-sessions';
@@ -75,6 +76,8 @@ export function createBridge(options: BridgeOptions): Bridge {
           : { ok: false as const, error: 'this bridge runs no Selkies sessions' };
       case 'desktop_metrics':
         return desktopMetrics(deps, request);
+      case 'desktop_snapshots':
+        return desktopSnapshots(deps, request.desktopId, signal, requestLog.child({ desktopId: request.desktopId }));
     }
   };
 

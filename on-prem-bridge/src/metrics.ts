@@ -19,8 +19,26 @@ const DURATION_BUCKETS = [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600];
 
 /** What the bridge last knew of a desktop from the commands it ran for it. */
 export type KnownStatus = 'creating' | 'starting' | 'stopping' | 'deleting' | 'running' | 'stopped' | 'failed';
-const RUNNING_STATUS: Record<CommandKind, KnownStatus> = { create: 'creating', start: 'starting', stop: 'stopping', delete: 'deleting' };
-const DONE_STATUS: Record<CommandKind, KnownStatus | null> = { create: 'running', start: 'running', stop: 'stopped', delete: null };
+/** `unchanged`: taking or deleting a snapshot leaves the desktop as it was, whatever the outcome. */
+type StatusChange = KnownStatus | 'unchanged';
+const RUNNING_STATUS: Record<CommandKind, StatusChange> = {
+  create: 'creating',
+  start: 'starting',
+  stop: 'stopping',
+  delete: 'deleting',
+  restore: 'starting',
+  snapshot: 'unchanged',
+  delete_snapshot: 'unchanged',
+};
+const DONE_STATUS: Record<CommandKind, StatusChange | null> = {
+  create: 'running',
+  start: 'running',
+  stop: 'stopped',
+  delete: null,
+  restore: 'running',
+  snapshot: 'unchanged',
+  delete_snapshot: 'unchanged',
+};
 /** Desktops remembered at most; the least recently touched are forgotten first. */
 const MAX_DESKTOPS = 100_000;
 
@@ -51,7 +69,8 @@ export function createMetrics(): BridgeMetrics {
 
   return {
     commandStarted(kind, desktopId) {
-      know(desktopId, RUNNING_STATUS[kind]);
+      const status = RUNNING_STATUS[kind];
+      if (status !== 'unchanged') know(desktopId, status);
     },
     commandFinished(kind, desktopId, outcome, seconds, error) {
       const key = labels({ kind, outcome });
@@ -61,7 +80,8 @@ export function createMetrics(): BridgeMetrics {
       d.sum += seconds;
       d.count += 1;
       durations.set(kind, d);
-      know(desktopId, outcome === 'complete' ? DONE_STATUS[kind] : 'failed');
+      const after = outcome === 'complete' ? DONE_STATUS[kind] : RUNNING_STATUS[kind] === 'unchanged' ? 'unchanged' : 'failed';
+      if (after !== 'unchanged') know(desktopId, after);
       const failure = outcome === 'fail' ? backendFailure(error) : null;
       if (failure) {
         const errKey = labels(failure);

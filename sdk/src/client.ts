@@ -16,6 +16,9 @@ import type {
   DesktopStatusInfo,
   DesktopWithSite,
   ListDesktopsQuery,
+  SnapshotList,
+  SnapshotOperation,
+  TakeSnapshotInput,
   Template,
 } from './types.ts';
 
@@ -57,6 +60,16 @@ export interface CdaasClient {
     connect(id: string, options?: RequestOptions): Promise<ConnectInfo>;
     /** Resolves when the desktop is in `status`; rejects with DesktopFailedError (FAILED/DELETED) or WaitTimeoutError. */
     waitUntil(id: string, status: DesktopStatus, options?: WaitOptions): Promise<Desktop>;
+    /** Snapshots of a VM desktop (a WebRTC desktop answers ConflictError SNAPSHOTS_UNSUPPORTED). */
+    snapshots: {
+      /** As Proxmox lists them now, oldest first; `unsupported` says why the desktop's storage cannot take any. */
+      list(id: string, options?: RequestOptions): Promise<SnapshotList>;
+      /** Starts taking one (the desktop keeps its status); the answer names it. Over the quota: QuotaExceededError. */
+      create(id: string, input?: TakeSnapshotInput, options?: RequestOptions): Promise<SnapshotOperation>;
+      remove(id: string, name: string, options?: RequestOptions): Promise<SnapshotOperation>;
+      /** Starts going back to it: the desktop is STARTING; waitUntil(id, 'RUNNING') for the end. */
+      restore(id: string, name: string, options?: RequestOptions): Promise<Desktop>;
+    };
   };
   templates: {
     list(options?: RequestOptions): Promise<Template[]>;
@@ -112,6 +125,15 @@ export function createClient(options: ClientOptions): CdaasClient {
     connect: (id, opts = {}) => data(api.GET('/api/v1/desktops/{id}/connect', { ...path(id), signal: opts.signal })),
     waitUntil: (id, status, opts) =>
       waitForStatus({ baseUrl, fetch, authorization, get: (desktopId, signal) => desktops.get(desktopId, { signal }) }, id, status, opts),
+    snapshots: {
+      list: (id, opts = {}) => data(api.GET('/api/v1/desktops/{id}/snapshots', { ...path(id), signal: opts.signal })),
+      create: (id, input = {}, opts = {}) =>
+        data(api.POST('/api/v1/desktops/{id}/snapshots', { ...path(id), body: input, signal: opts.signal })),
+      remove: (id, name, opts = {}) =>
+        data(api.DELETE('/api/v1/desktops/{id}/snapshots/{name}', { params: { path: { id, name } }, signal: opts.signal })),
+      restore: (id, name, opts = {}) =>
+        data(api.POST('/api/v1/desktops/{id}/snapshots/{name}/restore', { params: { path: { id, name } }, signal: opts.signal })),
+    },
   };
 
   return {

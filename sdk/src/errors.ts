@@ -56,7 +56,7 @@ export class ConflictError extends CdaasError {
 export class InvalidStateError extends ConflictError {
   override name = 'InvalidStateError';
 }
-/** 409 QUOTA_EXCEEDED: the user has as many active desktops as they may. */
+/** 409 QUOTA_EXCEEDED (as many active desktops as the user may have) or SNAPSHOT_QUOTA (as many snapshots). */
 export class QuotaExceededError extends ConflictError {
   override name = 'QuotaExceededError';
 }
@@ -105,6 +105,8 @@ const ERROR_CLASSES: Record<ErrorCode, ErrorClass> = {
   IDEMPOTENCY_KEY_IN_USE: IdempotencyKeyInUseError,
   OWNER_NOT_CONNECTED: ConflictError,
   SHARING_UNSUPPORTED: ConflictError,
+  SNAPSHOTS_UNSUPPORTED: ConflictError,
+  SNAPSHOT_QUOTA: QuotaExceededError,
   SHARE_LINK_GONE: NotFoundError,
   IDEMPOTENCY_KEY_REUSED: IdempotencyKeyReusedError,
   PAYLOAD_TOO_LARGE: PayloadError,

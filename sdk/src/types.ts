@@ -14,6 +14,11 @@ export type DesktopPage = Schemas['DesktopPage'];
 export type CreateDesktopInput = Schemas['CreateDesktopRequest'];
 export type Template = Schemas['Template'];
 export type ConnectInfo = Ok<paths['/api/v1/desktops/{id}/connect']['get']>;
+export type Snapshot = Schemas['DesktopSnapshot'];
+export type SnapshotList = Schemas['DesktopSnapshotList'];
+export type TakeSnapshotInput = Schemas['CreateSnapshotRequest'];
+/** What taking or deleting a snapshot answers: the snapshot (its name, when the API chose it) and the desktop. */
+export type SnapshotOperation = Schemas['SnapshotOperation'];
 export type DesktopStatusInfo = Ok<paths['/api/v1/desktops/{id}/status']['get']>;
 export type ListDesktopsQuery = NonNullable<paths['/api/v1/desktops']['get']['parameters']['query']>;
 

@@ -10,13 +10,28 @@
 import { creatorService, serviceAccountName, tenantOf } from '../auth/tenancy';
 import { DEFAULT_LAUNCH, type LaunchSpec } from '../lib/launch';
 import { type IndexEntry, indexNamesOf } from '../lib/owner-index';
-import type { Command, CommandKind, DesktopFacts } from '../schemas/bridge-protocol';
+import type { Command, CommandKind, CompleteFrame, DesktopFacts, FailFrame } from '../schemas/bridge-protocol';
 import type { ActivitySource, Desktop, DesktopStatus, TransitionRecord } from '../schemas/desktop';
 import type { DesktopEvent as WebhookEvent, EventType } from '../schemas/events';
 import type { LiveMessage } from '../schemas/live';
 import type { BridgeReport, OutboxEffect, SessionState, UsageChange } from './session-state';
 import { type TimerPolicy, type TimerState, type WarningKind, dueAction, idleStopAt, sessionEndsAt } from './timers';
-import { ACTION_COMMAND, COMPLETION_EVENT, type DesktopEvent, STEP_EVENT, allowedActions, nextStatus } from './transitions';
+import {
+  ACTION_COMMAND,
+  COMPLETION_EVENT,
+  type DesktopEvent,
+  SNAPSHOT_STATUSES,
+  STEP_EVENT,
+  type SideCommand,
+  allowedActions,
+  isSideCommand,
+  nextStatus,
+} from './transitions';
+
+type SnapshotSpec = NonNullable<Command['spec']['snapshot']>;
+
+/** A side command (a snapshot taken or deleted) older than this no longer blocks the next one: it is superseded. */
+export const SIDE_COMMAND_STALE_MS = 15 * 60_000;
 
 export interface DecideRules {
   timers: TimerPolicy;
@@ -28,8 +43,20 @@ export interface DecideRules {
 export type DesktopInput =
   /** `requestId`: the HTTP request's id, carried on the command it sets off (logs end to end). */
   | { kind: 'create'; desktop: Desktop; actor: string; launch: LaunchSpec; requestId?: string }
-  /** `launch`: for a start, what was prepared for the new run (its id, GPU booking, TURN credentials). */
-  | { kind: 'act'; action: 'start' | 'stop' | 'delete'; actor: string; launch?: Partial<LaunchSpec>; requestId?: string }
+  /**
+   * `launch`: for a start (or a restore of a STOPPED desktop), what was prepared for the new run (its id, GPU
+   * booking, TURN credentials). `snapshot`: the snapshot a restore goes back to.
+   */
+  | {
+      kind: 'act';
+      action: 'start' | 'stop' | 'delete' | 'restore';
+      actor: string;
+      launch?: Partial<LaunchSpec>;
+      requestId?: string;
+      snapshot?: string;
+    }
+  /** Take or delete a snapshot: the status stays, the snapshot command is the active one until the bridge answers. */
+  | { kind: 'snapshot'; op: 'take' | 'delete'; snapshot: SnapshotSpec; actor: string; requestId?: string }
   /** Someone uses it: a keepalive, or viewers the bridge sees (`siteId`: only its own site may say so). */
   | { kind: 'activity'; source: 'keepalive' | 'viewer'; reason: string | null; siteId?: string }
   /** A viewer is about to open it: a connect link for Guacamole, or the credentials of a Selkies session. */
@@ -85,11 +112,12 @@ const WARNING_EVENT: Record<WarningKind, EventType> = {
   expiry: 'desktop.expiry_warning',
 };
 
-const COMPLETED_MESSAGE: Record<CommandKind, string> = {
+const COMPLETED_MESSAGE: Record<Exclude<CommandKind, SideCommand>, string> = {
   create: 'Desktop ready',
   start: 'Desktop ready',
   stop: 'Desktop stopped',
   delete: 'Desktop deleted; VM and connection removed',
+  restore: 'Desktop restored and ready',
 };
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -113,6 +141,8 @@ export function decide(state: SessionState | null, input: DesktopInput, now: num
   switch (input.kind) {
     case 'act':
       return act(state, input, now, rules);
+    case 'snapshot':
+      return snapshotCommand(state, input, now, rules);
     case 'activity':
       return activity(state, input, now);
     case 'connect':
@@ -162,12 +192,16 @@ function act(s: SessionState, input: Extract<DesktopInput, { kind: 'act' }>, now
   // DELETE is idempotent: asking again while the teardown runs changes nothing.
   if (action === 'delete' && d.status === 'STOPPING' && s.activeCommand?.kind === 'delete') return nothing();
   if (!nextStatus(d.status, action)) {
-    const allowed = allowedActions(d.status).filter((a) => a !== 'create');
+    // A restore needs a snapshot's name: it is no hint for a plain action.
+    const allowed = allowedActions(d.status).filter((a) => a !== 'create' && a !== 'restore');
     const hint = allowed.length ? `; possible now: ${allowed.join(', ')}` : '';
     return refuse('INVALID_STATE', `Cannot ${action} desktop ${d.id}: it is ${d.status}${hint}`);
   }
+  const side = sideCommandBusy(s, now);
+  if (side && action !== 'delete') return side;
+  if (action === 'restore' && !input.snapshot) return refuse('INVALID_STATE', 'A restore names the snapshot to go back to');
   let run = s;
-  if (action === 'start') {
+  if (action === 'start' || (action === 'restore' && d.status === 'STOPPED')) {
     // A start is a new run: it never goes out with the previous run's GPU booking or TURN credentials.
     const fresh = { runId: input.launch?.runId ?? null, gpu: input.launch?.gpu ?? null, turn: input.launch?.turn ?? null };
     if ((d.gpuSlots > 0 && !fresh.gpu) || (d.backend === 'selkies' && !fresh.turn)) {
@@ -175,10 +209,76 @@ function act(s: SessionState, input: Extract<DesktopInput, { kind: 'act' }>, now
     }
     run = { ...s, launch: { ...(s.launch ?? DEFAULT_LAUNCH), ...fresh } };
   }
-  const reason = action === 'delete' ? 'deletion requested: tearing down the VM and its connection' : `${action} requested`;
+  const reason =
+    action === 'delete'
+      ? 'deletion requested: tearing down the VM and its connection'
+      : action === 'restore'
+        ? `restore of snapshot ${input.snapshot} requested: rolling the VM back`
+        : `${action} requested`;
   const patch: Partial<Desktop> = { errorMessage: null };
   if (action === 'stop') patch.stopReason = `stopped by ${actor}`;
-  return transit(run, { event: action, actor, reason, patch, command: ACTION_COMMAND[action], requestId: input.requestId }, now, rules);
+  const snapshot = action === 'restore' && input.snapshot ? { name: input.snapshot, withRam: false } : undefined;
+  const step = { event: action, actor, reason, patch, command: ACTION_COMMAND[action], requestId: input.requestId, snapshot };
+  return transit(run, step, now, rules);
+}
+
+/** A snapshot command still running (and not yet stale): what refuses another change but a delete. */
+function sideCommandBusy(s: SessionState, now: number): Decision | null {
+  const c = s.activeCommand;
+  if (!c || !isSideCommand(c.kind) || now - (c.since ?? 0) >= SIDE_COMMAND_STALE_MS) return null;
+  const what = c.kind === 'snapshot' ? 'taken' : 'deleted';
+  return refuse('CONFLICT', `The snapshot ${c.snapshot ?? ''} of desktop ${s.desktop.id} is being ${what}; try again when that is done`);
+}
+
+function snapshotCommand(s: SessionState, input: Extract<DesktopInput, { kind: 'snapshot' }>, now: number, rules: DecideRules): Decision {
+  const d = s.desktop;
+  const what = input.op === 'take' ? 'take a snapshot of' : 'delete a snapshot of';
+  if (!SNAPSHOT_STATUSES.includes(d.status)) {
+    return refuse('INVALID_STATE', `Cannot ${what} desktop ${d.id}: it is ${d.status}, not RUNNING or STOPPED`);
+  }
+  const busy = sideCommandBusy(s, now);
+  if (busy) return busy;
+  // Anything else in flight (a start, a stop) makes the desktop not settled: its status says so, refused above.
+  const kind: SideCommand = input.op === 'take' ? 'snapshot' : 'delete_snapshot';
+  const at = iso(now);
+  const command = commandFor(d, kind, at, s.launch ?? DEFAULT_LAUNCH, rules, input.requestId, { snapshot: input.snapshot });
+  const effects: OutboxEffect[] = [];
+  if (s.activeCommand) {
+    effects.push({ kind: 'cancel', siteId: d.siteId, commandId: s.activeCommand.id, reason: `superseded by ${kind}` });
+  }
+  effects.push({ kind: 'job', message: { siteId: d.siteId, command } });
+  const message = input.op === 'take' ? `Taking the snapshot ${input.snapshot.name}` : `Deleting the snapshot ${input.snapshot.name}`;
+  const decision = update(
+    { ...s, activeCommand: { id: command.id, kind, snapshot: input.snapshot.name, since: now } },
+    { statusMessage: message },
+    now,
+  );
+  decision.effects.push(...effects);
+  // Viewers see it as a step of the desktop that does not change its status.
+  decision.liveMessages.push({ type: 'progress', step: kind, message, desktop: desktopOf(decision) });
+  return decision;
+}
+
+/** A snapshot command's answer: the status stays; the owner's quota and the webhooks hear of it. */
+function sideCommandEnded(s: SessionState, frame: CompleteFrame | FailFrame, now: number, rules: DecideRules): Decision {
+  const c = s.activeCommand;
+  if (!c) return nothing();
+  const name = c.snapshot ?? '';
+  const take = c.kind === 'snapshot';
+  const operation: 'take' | 'delete' = take ? 'take' : 'delete';
+  const failed = frame.type === 'fail';
+  const statusMessage = failed
+    ? `The snapshot ${name} could not be ${take ? 'taken' : 'deleted'}: ${frame.message}`
+    : `Snapshot ${name} ${take ? 'taken' : 'deleted'}`;
+  const decision = update({ ...s, activeCommand: null }, { statusMessage }, now);
+  const desktop = desktopOf(decision);
+  // A take that failed leaves no snapshot, a delete that succeeded neither: the quota slot is free again.
+  if (failed === take) decision.effects.push({ kind: 'snapshot_release', userId: desktop.userId, desktopId: desktop.id, name });
+  const type = failed ? 'desktop.snapshot_failed' : take ? 'desktop.snapshot_created' : 'desktop.snapshot_deleted';
+  const snapshot = failed ? { name, operation, error: frame.message } : { name, operation };
+  decision.effects.push({ kind: 'event', event: webhookEvent(type, desktop, { snapshot }, now, rules) });
+  decision.liveMessages.push({ type: 'progress', step: c.kind, message: statusMessage, desktop });
+  return decision;
 }
 
 function activity(s: SessionState, input: Extract<DesktopInput, { kind: 'activity' }>, now: number): Decision {
@@ -232,9 +332,12 @@ function bridgeReport(s: SessionState, siteId: string, frame: BridgeReport, now:
     return update(done, { ...gone, statusMessage: 'Cleaned up what the failed create had built' }, now);
   }
 
+  if (isSideCommand(kind))
+    return frame.type === 'progress' ? update(s, { statusMessage: frame.message }, now) : sideCommandEnded(s, frame, now, rules);
+
   if (frame.type === 'progress') {
     const patch = { ...factsPatch(frame.facts), statusMessage: frame.message };
-    const event = kind === 'create' || kind === 'start' ? STEP_EVENT[frame.step] : undefined;
+    const event = kind === 'create' || kind === 'start' || kind === 'restore' ? STEP_EVENT[frame.step] : undefined;
     const decision =
       event && nextStatus(d.status, event) ? transit(s, { event, actor, reason: frame.message, patch }, now, rules) : update(s, patch, now);
     decision.liveMessages.push({ type: 'progress', step: frame.step, message: frame.message, desktop: desktopOf(decision) });
@@ -247,7 +350,12 @@ function bridgeReport(s: SessionState, siteId: string, frame: BridgeReport, now:
     const patch: Partial<Desktop> = { ...factsPatch(frame.facts), errorMessage: null, statusMessage: COMPLETED_MESSAGE[kind] };
     if (kind === 'stop') patch.ipAddress = null;
     if (kind === 'delete') Object.assign(patch, { deletedAt: iso(now), ipAddress: null, connectionId: null });
-    return transit(s, { event, actor, reason: `${kind} completed`, patch, endCommand: true }, now, rules);
+    const done = transit(s, { event, actor, reason: `${kind} completed`, patch, endCommand: true }, now, rules);
+    if (kind === 'restore') {
+      const snapshot = { name: s.activeCommand.snapshot ?? '', operation: 'restore' as const };
+      done.effects.push({ kind: 'event', event: webhookEvent('desktop.snapshot_restored', desktopOf(done), { snapshot }, now, rules) });
+    }
+    return done;
   }
 
   if (!nextStatus(d.status, 'command_failed')) return refuse('IGNORED', `cannot fail while ${d.status}`);
@@ -262,6 +370,10 @@ function undeliverable(
   rules: DecideRules,
 ): Decision {
   const command = s.activeCommand;
+  if (command?.id === input.commandId && isSideCommand(command.kind)) {
+    const message = `The on-prem bridge of site '${s.desktop.siteId}' is offline: the ${command.kind.replace('_', ' ')} command could not be delivered after ${input.attempts} attempts`;
+    return sideCommandEnded(s, { type: 'fail', commandId: command.id, desktopId: s.desktop.id, message }, now, rules);
+  }
   if (command?.id !== input.commandId || !nextStatus(s.desktop.status, 'command_undeliverable')) {
     return refuse('IGNORED', 'not the active command');
   }
@@ -376,11 +488,13 @@ interface Step {
   endCommand?: boolean;
   /** The HTTP request behind `command`, carried on it. */
   requestId?: string;
+  /** The snapshot `command` works on (a restore). */
+  snapshot?: SnapshotSpec;
 }
 
 /** A status transition: recorded with its time, actor and reason, and with everything it sets off. */
 function transit(s: SessionState, step: Step, now: number, rules: DecideRules, from: DesktopStatus | null = s.desktop.status): Decision {
-  const { event, actor, reason, patch = {}, command, endCommand = false, requestId } = step;
+  const { event, actor, reason, patch = {}, command, endCommand = false, requestId, snapshot } = step;
   const to = nextStatus(from, event);
   if (!to) throw new Error(`transition table has no row ${from} --${event}-->`);
   const at = iso(now);
@@ -393,9 +507,9 @@ function transit(s: SessionState, step: Step, now: number, rules: DecideRules, f
     if (s.activeCommand) {
       effects.push({ kind: 'cancel', siteId: desktop.siteId, commandId: s.activeCommand.id, reason: `superseded by ${command}` });
     }
-    const next = commandFor(desktop, command, at, launch, rules, requestId);
+    const next = commandFor(desktop, command, at, launch, rules, requestId, snapshot ? { snapshot } : {});
     effects.push({ kind: 'job', message: { siteId: desktop.siteId, command: next } });
-    activeCommand = { id: next.id, kind: command };
+    activeCommand = { id: next.id, kind: command, ...(snapshot ? { snapshot: snapshot.name } : {}) };
   } else if (endCommand && s.activeCommand && to === 'FAILED' && event !== 'command_failed') {
     // The edge gave up (watchdog, undeliverable): tell the bridge to stop, and clean up,
     // whatever it may still be doing for this command.
@@ -493,6 +607,7 @@ export function commandFor(
   launch: LaunchSpec,
   rules: DecideRules,
   requestId?: string,
+  extra: Pick<Command['spec'], 'snapshot'> = {},
 ): Command {
   const spec: Command['spec'] = {
     desktopId: desktop.id,
@@ -511,6 +626,8 @@ export function commandFor(
   if (launch.storageGb) spec.storageGb = launch.storageGb;
   if (launch.gpu) spec.gpu = launch.gpu;
   if (launch.turn) spec.turn = launch.turn;
+  if (kind === 'create' && launch.forkOf) spec.forkOf = launch.forkOf;
+  if (extra.snapshot) spec.snapshot = extra.snapshot;
   const command: Command = { id: rules.newId('c'), desktopId: desktop.id, kind, issuedAt, spec };
   if (requestId) command.requestId = requestId;
   return command;

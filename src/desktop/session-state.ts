@@ -21,8 +21,12 @@ export interface SessionState {
   seq: number;
   /** When the current status was entered (ms), for the watchdog. */
   statusSince: number;
-  /** `teardown`: a delete that removes what an abandoned create built, leaving the desktop FAILED. */
-  activeCommand: { id: string; kind: CommandKind; teardown?: boolean } | null;
+  /**
+   * `teardown`: a delete that removes what an abandoned create built, leaving the desktop FAILED. `snapshot`: the
+   * snapshot a snapshot command works on; `since`: when it was sent (ms), so a side command that never ends
+   * (src/desktop/transitions.ts SIDE_COMMANDS) does not block the next one for ever.
+   */
+  activeCommand: { id: string; kind: CommandKind; teardown?: boolean; snapshot?: string; since?: number } | null;
   /** When it last became RUNNING (ms), while RUNNING: the session limit counts from here. */
   runningSince: number | null;
   /** The deadline each warning was sent for (./timers.ts). */
@@ -46,6 +50,8 @@ export type OutboxEffect =
   | { kind: 'event'; event: WebhookEvent }
   /** The session no longer runs: its GPU slots at the site are free again. */
   | { kind: 'gpu_release'; siteId: string; desktopId: string; runId?: string | null }
+  /** A snapshot is gone, or was never taken: it no longer counts against its owner's snapshot quota. */
+  | { kind: 'snapshot_release'; userId: string; desktopId: string; name: string }
   /** An audit record of something the desktop did by itself (a row Postgres refused). */
   | { kind: 'audit'; record: AuditRecord };
 

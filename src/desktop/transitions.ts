@@ -6,8 +6,8 @@
 import type { CommandKind, Step } from '../schemas/bridge-protocol';
 import type { DesktopStatus } from '../schemas/desktop';
 
-/** Things a person or a system asks of a desktop. */
-export const USER_ACTIONS = ['create', 'start', 'stop', 'delete'] as const;
+/** Things a person or a system asks of a desktop (`restore`: back to one of its snapshots). */
+export const USER_ACTIONS = ['create', 'start', 'stop', 'delete', 'restore'] as const;
 export type UserAction = (typeof USER_ACTIONS)[number];
 
 /** What the bridge and the edge's own timers report. */
@@ -20,6 +20,7 @@ export type SystemEvent =
   | 'start_completed'
   | 'stop_completed'
   | 'delete_completed'
+  | 'restore_completed'
   | 'command_failed'
   | 'watchdog_expired'
   | 'command_undeliverable'
@@ -63,6 +64,11 @@ export const TRANSITIONS: readonly TransitionRow[] = [
   // start: STOPPED → STARTING → WAITING_FOR_IP → CONFIGURING → RUNNING
   ...rows(['STOPPED'], 'start', 'STARTING'),
   ...rows(['STARTING', 'WAITING_FOR_IP', 'CONFIGURING'], 'start_completed', 'RUNNING'),
+  // restore: RUNNING or STOPPED → STARTING (Proxmox rolls the VM back, then it is brought online as after a start)
+  // → WAITING_FOR_IP → CONFIGURING → RUNNING. STARTING, not a status of its own: the PRD's statuses are what
+  // clients handle, and a restore is a start from another disk; the transition's event and reason say `restore`.
+  ...rows(['RUNNING', 'STOPPED'], 'restore', 'STARTING'),
+  ...rows(['STARTING', 'WAITING_FOR_IP', 'CONFIGURING'], 'restore_completed', 'RUNNING'),
   // stop: RUNNING → STOPPING → STOPPED
   ...rows(['RUNNING'], 'stop', 'STOPPING'),
   ...rows(['STOPPING'], 'stop_completed', 'STOPPED'),
@@ -100,7 +106,24 @@ export function isInProgress(status: DesktopStatus): boolean {
 }
 
 /** The command a user action sends to the bridge. */
-export const ACTION_COMMAND: Record<UserAction, CommandKind> = { create: 'create', start: 'start', stop: 'stop', delete: 'delete' };
+export const ACTION_COMMAND: Record<UserAction, CommandKind> = {
+  create: 'create',
+  start: 'start',
+  stop: 'stop',
+  delete: 'delete',
+  restore: 'restore',
+};
+
+/**
+ * Commands that leave the status as it is (taking and deleting a snapshot): sent while the desktop is settled, they
+ * are its active command until the bridge answers, and end without a transition.
+ */
+export const SIDE_COMMANDS = ['snapshot', 'delete_snapshot'] as const satisfies readonly CommandKind[];
+export type SideCommand = (typeof SIDE_COMMANDS)[number];
+export const isSideCommand = (kind: CommandKind): kind is SideCommand => (SIDE_COMMANDS as readonly CommandKind[]).includes(kind);
+
+/** Where snapshots may be taken, deleted or restored: a settled desktop whose VM exists. */
+export const SNAPSHOT_STATUSES: readonly DesktopStatus[] = ['RUNNING', 'STOPPED'];
 
 /** Bridge progress steps that move the status forward (PRD 3.1); other steps only update the message. */
 export const STEP_EVENT: Partial<Record<Step, SystemEvent>> = {
@@ -110,9 +133,10 @@ export const STEP_EVENT: Partial<Record<Step, SystemEvent>> = {
   connection: 'configuring',
 };
 
-export const COMPLETION_EVENT: Record<CommandKind, SystemEvent> = {
+export const COMPLETION_EVENT: Record<Exclude<CommandKind, SideCommand>, SystemEvent> = {
   create: 'create_completed',
   start: 'start_completed',
   stop: 'stop_completed',
   delete: 'delete_completed',
+  restore: 'restore_completed',
 };

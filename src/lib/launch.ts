@@ -1,4 +1,4 @@
-import { GpuPlacementSchema, PodTurnSchema } from '../schemas/bridge-protocol';
+import { DesktopSpecSchema, GpuPlacementSchema, PodTurnSchema } from '../schemas/bridge-protocol';
 import { TemplateSchema } from '../schemas/template';
 import { z } from '../schemas/zod';
 
@@ -20,6 +20,8 @@ export const LaunchSpecSchema = z.object({
   gpu: GpuPlacementSchema.nullable(),
   /** Selkies: TURN credentials minted for this session's pod. */
   turn: PodTurnSchema.nullable(),
+  /** A fork: the create clones this desktop's VM at this snapshot (only the create command carries it). */
+  forkOf: DesktopSpecSchema.shape.forkOf.nullish(),
 });
 export type LaunchSpec = z.infer<typeof LaunchSpecSchema>;
 

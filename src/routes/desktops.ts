@@ -25,6 +25,8 @@ import { unwrap } from '../lib/result';
 import { siteBridge } from '../lib/site-link';
 import { type Desktop, DesktopIdSchema, DesktopSchema, DesktopStatusSchema, PlanSchema, TransitionRecordSchema } from '../schemas/desktop';
 import { validationHook } from './validation';
+import { findSnapshot, refuseUnlessVm, snapshotCapableListing } from '../lib/snapshots';
+import { SnapshotNameSchema } from '../schemas/snapshot';
 
 export const CreateDesktopSchema = z
   .strictObject({
@@ -68,6 +70,14 @@ export const CreateDesktopSchema = z
       .datetime({ offset: true })
       .optional()
       .openapi({ description: 'Delete the desktop at this time (a warning goes out first)', example: '2026-12-31T18:00:00Z' }),
+    forkOf: z
+      .strictObject({ desktopId: DesktopIdSchema, snapshot: SnapshotNameSchema })
+      .optional()
+      .openapi({
+        description:
+          'Fork: the new desktop is a linked clone of this desktop’s VM at this snapshot (you must be allowed to read that desktop). It takes that desktop’s template, protocol and site (and its plan, unless you give one)',
+        example: { desktopId: 'dk5v2m7q3x9a4b6c8d0e1f', snapshot: 'before-upgrade' },
+      }),
   })
   .openapi('CreateDesktopRequest');
 
@@ -164,6 +174,28 @@ function targetUser(p: Principal, requested: string | undefined, cfg: Config): s
 
 export const desktopRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
+/**
+ * The desktop a fork clones, once the caller may read it, it is a VM on storage that takes snapshots, and it has the
+ * snapshot named. The fork takes its template and protocol: asking for others is refused rather than ignored.
+ */
+async function forkSource(
+  env: AppEnv['Bindings'],
+  p: Principal,
+  forkOf: { desktopId: string; snapshot: string },
+  body: { templateId?: string; protocol?: string },
+): Promise<Desktop> {
+  const { desktop: source } = await loadDesktop(env, p, forkOf.desktopId);
+  refuseUnlessVm(source);
+  if (body.templateId !== undefined && body.templateId !== source.templateId) {
+    throw new ApiError('VALIDATION_FAILED', `A fork takes the template of desktop ${source.id}; leave templateId out`);
+  }
+  if (body.protocol !== undefined && body.protocol !== source.protocol) {
+    throw new ApiError('VALIDATION_FAILED', `A fork opens over ${source.protocol}, as desktop ${source.id} does; leave protocol out`);
+  }
+  findSnapshot(await snapshotCapableListing(env, source), source, forkOf.snapshot);
+  return source;
+}
+
 export async function loadDesktop(env: AppEnv['Bindings'], p: Principal, id: string) {
   if (!DesktopIdSchema.safeParse(id).success) throw notFound('Desktop');
   const stub = env.DESKTOP_SESSION.getByName(id);
@@ -179,7 +211,7 @@ desktopRoutes.openapi(
     path: '/',
     summary: 'Create a desktop',
     description:
-      'Answers 202 at once (PENDING); provisioning continues asynchronously (PRD 3.1). Send an Idempotency-Key to make retries safe.',
+      'Answers 202 at once (PENDING); provisioning continues asynchronously (PRD 3.1). Send an Idempotency-Key to make retries safe. With `forkOf` the desktop is a linked clone of another desktop’s snapshot (404 if you may not read that desktop or it has no such snapshot; 409 SNAPSHOTS_UNSUPPORTED for a WebRTC desktop or storage that cannot take snapshots).',
     security,
     middleware: [idempotentCreate] as const,
     request: {
@@ -198,8 +230,13 @@ desktopRoutes.openapi(
     const body = c.req.valid('json');
     const userId = targetUser(p, body.userId, c.var.cfg);
     const cfg = c.var.cfg;
-    const template = body.templateId ? await cachedTemplate(cfg, body.templateId) : null;
-    if (body.templateId && (!template || template.retiredAt)) {
+    const source = body.forkOf ? await forkSource(c.env, p, body.forkOf, body) : null;
+    const templateId = source ? source.templateId : body.templateId;
+    const template = templateId ? await cachedTemplate(cfg, templateId) : null;
+    if (source && templateId && !template) {
+      throw new ApiError('VALIDATION_FAILED', `Desktop ${source.id} was made from template ${templateId}, which no longer exists`);
+    }
+    if (!source && body.templateId && (!template || template.retiredAt)) {
       throw new ApiError('VALIDATION_FAILED', `Unknown template ${body.templateId}; GET /api/v1/templates lists what you may launch`);
     }
     // Users may ask for less idle time than the template (or the site default) allows; admins for anything.
@@ -224,10 +261,11 @@ desktopRoutes.openapi(
     const desktop = newDesktop({
       id: c.var.idempotentDesktopId ?? randomId('dk'),
       userId,
-      name: body.name ?? template?.name ?? 'Cloud Desktop',
-      plan: body.plan ?? template?.defaultPlan ?? 'BASIC',
-      protocol: template?.protocol ?? body.protocol ?? 'vnc',
-      siteId: cfg.DEFAULT_SITE_ID,
+      name: body.name ?? (source ? `${source.name.slice(0, 93)} (fork)` : undefined) ?? template?.name ?? 'Cloud Desktop',
+      plan: body.plan ?? source?.plan ?? template?.defaultPlan ?? 'BASIC',
+      protocol: source?.protocol ?? template?.protocol ?? body.protocol ?? 'vnc',
+      // A linked clone lives beside the VM it is cloned from.
+      siteId: source?.siteId ?? cfg.DEFAULT_SITE_ID,
       createdBy: actorOf(p),
       idleTimeoutMinutes: idle ?? defaultIdle,
       maxSessionMinutes: maxSession,
@@ -236,9 +274,13 @@ desktopRoutes.openapi(
       backend: template?.backend ?? 'proxmox',
       gpuSlots: template?.gpuSlots ?? 0,
     });
-    const launch: LaunchSpec = template
-      ? { vmTemplate: template.vmTemplate, image: template.image, storageGb: template.storageGb, gpu: null, turn: null }
-      : DEFAULT_LAUNCH;
+    const launch: LaunchSpec = {
+      ...(template
+        ? { vmTemplate: template.vmTemplate, image: template.image, storageGb: template.storageGb, gpu: null, turn: null }
+        : DEFAULT_LAUNCH),
+      ...(body.forkOf ? { forkOf: body.forkOf } : {}),
+    };
+    if (body.forkOf) c.set('auditDetails', { forkOf: body.forkOf });
     // The desktop takes its quota slots and GPU booking itself, and gives them back if it cannot be created.
     const admission = {
       unlimited: isAdmin(p) && userId === p.sub,

@@ -28,7 +28,11 @@ export const RequestIdSchema = z
   .max(64)
   .regex(/^[\w\-=]+$/);
 
-export const CommandKindSchema = z.enum(['create', 'start', 'stop', 'delete']);
+/**
+ * `snapshot`, `restore` and `delete_snapshot` work on the snapshot named in the spec (`spec.snapshot`); a restore
+ * rolls the VM back and brings the desktop online again, the other two leave its power state as it is.
+ */
+export const CommandKindSchema = z.enum(['create', 'start', 'stop', 'delete', 'snapshot', 'restore', 'delete_snapshot']);
 export type CommandKind = z.infer<typeof CommandKindSchema>;
 
 /** The GPU (and its Kubernetes node) a Selkies session's slots are booked on. */
@@ -72,7 +76,9 @@ export const DesktopSpecSchema = z.object({
   /** Selkies: TURN credentials the edge minted for the pod (coturn shared-secret scheme); the pod relays through them. */
   turn: PodTurnSchema.optional(),
   /** The snapshot a snapshot, restore or snapshot-delete task works on (on-prem-bridge/src/tasks/snapshot-desktop.ts). */
-  snapshot: z.object({ name: SnapshotNameSchema, withRam: z.boolean().default(false) }).optional(),
+  snapshot: z
+    .object({ name: SnapshotNameSchema, withRam: z.boolean().default(false), description: z.string().max(200).optional() })
+    .optional(),
   /** A create that forks: the new desktop is a linked clone of this desktop's VM at this snapshot. */
   forkOf: z.object({ desktopId: DesktopIdSchema, snapshot: SnapshotNameSchema }).optional(),
 });
@@ -180,6 +186,8 @@ export const EndSharedSessionsRequestSchema = z.object({
   linkId: ShareLinkIdSchema,
 });
 export type EndSharedSessionsRequest = z.infer<typeof EndSharedSessionsRequestSchema>;
+/** A desktop's snapshots as Proxmox lists them, and whether its disks' storage can take snapshots at all. */
+export const DesktopSnapshotsRequestSchema = z.object({ op: z.literal('desktop_snapshots'), desktopId: DesktopIdSchema });
 export const RequestFrameSchema = z.object({
   type: z.literal('request'),
   requestId: z.string(),
@@ -190,6 +198,7 @@ export const RequestFrameSchema = z.object({
     DesktopMetricsRequestSchema,
     ShareSessionRequestSchema,
     EndSharedSessionsRequestSchema,
+    DesktopSnapshotsRequestSchema,
   ]),
 });
 export const EdgeToBridgeSchema = z.discriminatedUnion('type', [
@@ -325,6 +334,31 @@ export const DesktopMetricsSchema = z
   .openapi('DesktopMetrics');
 export type DesktopMetrics = z.infer<typeof DesktopMetricsSchema>;
 
+/**
+ * One snapshot of a desktop's VM (qemu-server's GET /nodes/{node}/qemu/{vmid}/snapshot, without its `current`
+ * entry). Proxmox lists no size: on thin storage a snapshot shares its blocks with the disk it was taken of.
+ */
+export const DesktopSnapshotSchema = z
+  .object({
+    name: z.string(),
+    description: z.string(),
+    /** When it was taken (ISO; Proxmox's `snaptime`), null when Proxmox has no time for it. */
+    takenAt: z.string().nullable(),
+    /** Taken with the guest's RAM (Proxmox's `vmstate`): a restore resumes the guest where it was. */
+    withRam: z.boolean(),
+    /** The snapshot it was taken on top of, if any. */
+    parent: z.string().nullable(),
+  })
+  .openapi('DesktopSnapshot');
+export type DesktopSnapshot = z.infer<typeof DesktopSnapshotSchema>;
+
+export const DesktopSnapshotListSchema = z.object({
+  snapshots: z.array(DesktopSnapshotSchema).max(1000),
+  /** Null when the desktop's disks can take snapshots; else why not (plain LVM, raw files on a directory). */
+  unsupported: z.string().nullable(),
+});
+export type DesktopSnapshotList = z.infer<typeof DesktopSnapshotListSchema>;
+
 export const ResponseFrameSchema = z.object({
   type: z.literal('response'),
   requestId: z.string(),
@@ -338,11 +372,13 @@ export const ResponseFrameSchema = z.object({
   password: z.string().optional(),
   /** desktop_metrics: the desktop's recent use. */
   metrics: DesktopMetricsSchema.optional(),
+  /** desktop_snapshots: the VM's snapshots and whether its storage can take them. */
+  snapshots: DesktopSnapshotListSchema.optional(),
   error: z.string().optional(),
   /** end_shared_sessions: how many guests' connections were ended. */
   ended: z.number().int().nonnegative().optional(),
   /** share_session: why it was refused when that is not a fault of the site (the owner has no live session). */
-  refusal: z.enum(['owner_not_connected']).optional(),
+  refusal: z.enum(['owner_not_connected', 'vm_missing']).optional(),
 });
 /**
  * Who is looking at which desktop right now (Guacamole active connections, Selkies

@@ -14,6 +14,10 @@ export const EVENT_TYPES = [
   'desktop.idle_warning',
   'desktop.session_limit_warning',
   'desktop.expiry_warning',
+  'desktop.snapshot_created',
+  'desktop.snapshot_deleted',
+  'desktop.snapshot_restored',
+  'desktop.snapshot_failed',
 ] as const;
 export const EventTypeSchema = z.enum(EVENT_TYPES);
 export type EventType = z.infer<typeof EventTypeSchema>;
@@ -28,6 +32,8 @@ export const DesktopEventSchema = z.object({
     transition: TransitionRecordSchema.optional(),
     /** For warnings: when the stop (or the deletion, for expiry) will happen unless something changes. */
     warning: z.object({ kind: WarningKindSchema, at: z.string() }).optional(),
+    /** For snapshot events: which snapshot, what was done to it, and for a failure the bridge's reason. */
+    snapshot: z.object({ name: z.string(), operation: z.enum(['take', 'delete', 'restore']), error: z.string().optional() }).optional(),
   }),
 });
 export type DesktopEvent = z.infer<typeof DesktopEventSchema>;

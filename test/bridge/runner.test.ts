@@ -21,7 +21,7 @@ function setup(options: { concurrency?: number; task?: Task } = {}) {
   const frames: BridgeToEdge[] = [];
   const controllable = controllableTask();
   const task = options.task ?? controllable.task;
-  const tasks: TaskRegistry = { create: task, start: task, stop: task, delete: task };
+  const tasks: TaskRegistry = { create: task, start: task, stop: task, delete: task, snapshot: task, restore: task, delete_snapshot: task };
   const runner = createRunner({ tasks, send: (frame) => frames.push(frame), log: silentLogger, concurrency: options.concurrency ?? 4 });
   return { runner, frames, runs: controllable.runs };
 }
@@ -79,7 +79,7 @@ describe('runner', () => {
     const frames: BridgeToEdge[] = [];
     const task: Task = async () => ({});
     const runner = createRunner({
-      tasks: { create: task, start: task, stop: task, delete: task },
+      tasks: { create: task, start: task, stop: task, delete: task, snapshot: task, restore: task, delete_snapshot: task },
       send: (f) => frames.push(f),
       log: silentLogger,
       concurrency: 1,

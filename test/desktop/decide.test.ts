@@ -81,6 +81,8 @@ function summary(e: OutboxEffect): string {
       return `event ${e.event.type}`;
     case 'audit':
       return `audit ${e.record.action}`;
+    case 'snapshot_release':
+      return `snapshot_release ${e.name}`;
   }
 }
 
@@ -169,6 +171,115 @@ const TABLE: Row[] = [
     input: { kind: 'act', action: 'delete', actor: 'user:alice' },
     status: 'STOPPING',
     effects: ['index STOPPING → user:alice', 'cancel c-create', 'job delete', 'event desktop.status_changed'],
+  },
+  // ---- snapshots ----
+  {
+    name: 'take a snapshot of a RUNNING desktop: its command goes out, the status stays',
+    state: stateIn('RUNNING'),
+    input: { kind: 'snapshot', op: 'take', snapshot: { name: 'before-upgrade', withRam: true }, actor: 'user:alice' },
+    status: 'RUNNING',
+    effects: ['job snapshot'],
+    live: ['progress snapshot'],
+    check: (d) => {
+      expect(d.transition).toBeNull();
+      expect(d.next?.activeCommand).toEqual({ id: 'c1', kind: 'snapshot', snapshot: 'before-upgrade', since: NOW });
+      const job = d.effects.find((e) => e.kind === 'job');
+      expect(job?.kind === 'job' && job.message.command.spec.snapshot).toEqual({ name: 'before-upgrade', withRam: true });
+    },
+  },
+  {
+    name: 'take a snapshot while the desktop is starting: refused',
+    state: stateIn('STARTING', { command: { id: 'c-start', kind: 'start' } }),
+    input: { kind: 'snapshot', op: 'take', snapshot: { name: 's1', withRam: false }, actor: 'user:alice' },
+    refused: 'INVALID_STATE',
+  },
+  {
+    name: 'a second snapshot command while one runs: refused, and so is a stop',
+    state: stateIn('RUNNING', { command: { id: 'c-snap', kind: 'snapshot', snapshot: 's1', since: NOW - MIN } }),
+    input: { kind: 'snapshot', op: 'delete', snapshot: { name: 's0', withRam: false }, actor: 'user:alice' },
+    refused: 'CONFLICT',
+    check: (d) => {
+      expect(d.refused?.message).toContain('s1');
+      const s = stateIn('RUNNING', { command: { id: 'c-snap', kind: 'snapshot', snapshot: 's1', since: NOW - MIN } });
+      expect(decide(s, { kind: 'act', action: 'stop', actor: 'user:alice' }, NOW, rules()).refused?.code).toBe('CONFLICT');
+    },
+  },
+  {
+    name: 'a snapshot command that never ended no longer blocks: the next one supersedes it',
+    state: stateIn('STOPPED', { command: { id: 'c-snap', kind: 'snapshot', snapshot: 's1', since: NOW - 20 * MIN } }),
+    input: { kind: 'snapshot', op: 'delete', snapshot: { name: 's1', withRam: false }, actor: 'user:alice' },
+    status: 'STOPPED',
+    effects: ['cancel c-snap', 'job delete_snapshot'],
+  },
+  {
+    name: 'the bridge took the snapshot: the command ends, a snapshot_created event, no transition',
+    state: stateIn('RUNNING', { command: { id: 'c-create', kind: 'snapshot', snapshot: 's1', since: NOW - MIN } }),
+    input: report({ type: 'complete', facts: {} }),
+    status: 'RUNNING',
+    effects: ['event desktop.snapshot_created'],
+    live: ['progress snapshot'],
+    check: (d) => expect(d.next?.activeCommand).toBeNull(),
+  },
+  {
+    name: 'the snapshot failed (plain LVM): the quota slot is given back, a snapshot_failed event with the reason',
+    state: stateIn('RUNNING', { command: { id: 'c-create', kind: 'snapshot', snapshot: 's1', since: NOW - MIN } }),
+    input: report({ type: 'fail', message: 'storage that cannot take snapshots' }),
+    status: 'RUNNING',
+    effects: ['snapshot_release s1', 'event desktop.snapshot_failed'],
+    check: (d) => {
+      expect(d.next?.desktop.statusMessage).toBe('The snapshot s1 could not be taken: storage that cannot take snapshots');
+      expect(d.next?.activeCommand).toBeNull();
+    },
+  },
+  {
+    name: 'a snapshot deleted: the quota slot is given back',
+    state: stateIn('STOPPED', { command: { id: 'c-create', kind: 'delete_snapshot', snapshot: 's1', since: NOW - MIN } }),
+    input: report({ type: 'complete', facts: {} }),
+    status: 'STOPPED',
+    effects: ['snapshot_release s1', 'event desktop.snapshot_deleted'],
+  },
+  {
+    name: 'a snapshot command the queue could not deliver: it ends, the desktop stays as it was',
+    state: stateIn('RUNNING', { command: { id: 'c-snap', kind: 'snapshot', snapshot: 's1', since: NOW - MIN } }),
+    input: { kind: 'undeliverable', commandId: 'c-snap', attempts: 9 },
+    status: 'RUNNING',
+    effects: ['snapshot_release s1', 'event desktop.snapshot_failed'],
+  },
+  {
+    name: 'restore a RUNNING desktop: STARTING, its restore command naming the snapshot, the usage interval closes',
+    state: stateIn('RUNNING'),
+    input: { kind: 'act', action: 'restore', actor: 'user:alice', snapshot: 's1' },
+    status: 'STARTING',
+    effects: ['index STARTING → user:alice', 'job restore', 'event desktop.status_changed'],
+    usage: ['close u0'],
+    check: (d) => {
+      expect(d.transition?.event).toBe('restore');
+      const job = d.effects.find((e) => e.kind === 'job');
+      expect(job?.kind === 'job' && job.message.command.spec.snapshot?.name).toBe('s1');
+    },
+  },
+  {
+    name: 'restore a STOPPED desktop: a new run, like a start, with the run id it was prepared with',
+    state: stateIn('STOPPED'),
+    input: { kind: 'act', action: 'restore', actor: 'user:alice', snapshot: 's1', launch: { runId: 'rn9' } },
+    status: 'STARTING',
+    effects: ['index STARTING → user:alice', 'job restore', 'event desktop.status_changed'],
+    check: (d) => expect(d.next?.launch.runId).toBe('rn9'),
+  },
+  {
+    name: 'restore while STOPPING: refused in that status',
+    state: stateIn('STOPPING', { command: { id: 'c-stop', kind: 'stop' } }),
+    input: { kind: 'act', action: 'restore', actor: 'user:alice', snapshot: 's1' },
+    refused: 'INVALID_STATE',
+  },
+  {
+    name: 'a restore that completes: RUNNING again, and a snapshot_restored event',
+    state: stateIn('CONFIGURING', { command: { id: 'c-create', kind: 'restore', snapshot: 's1' } }),
+    input: report({ type: 'complete', facts: { ipAddress: '10.0.0.9' } }),
+    status: 'RUNNING',
+    effects: ['index RUNNING → user:alice', 'event desktop.status_changed', 'event desktop.running', 'event desktop.snapshot_restored'],
+    live: ['transition CONFIGURING → RUNNING'],
+    usage: ['open u1'],
   },
   {
     name: 'a keepalive on a RUNNING desktop: activity, told to viewers, no transition',

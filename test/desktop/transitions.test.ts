@@ -9,9 +9,9 @@ const EXPECTED: Record<DesktopStatus, Partial<Record<(typeof USER_ACTIONS)[numbe
   STARTING: { delete: 'STOPPING' },
   WAITING_FOR_IP: { delete: 'STOPPING' },
   CONFIGURING: { delete: 'STOPPING' },
-  RUNNING: { stop: 'STOPPING', delete: 'STOPPING' },
+  RUNNING: { stop: 'STOPPING', delete: 'STOPPING', restore: 'STARTING' },
   STOPPING: { delete: 'STOPPING' },
-  STOPPED: { start: 'STARTING', delete: 'STOPPING' },
+  STOPPED: { start: 'STARTING', delete: 'STOPPING', restore: 'STARTING' },
   FAILED: { delete: 'STOPPING' },
   DELETED: {},
 };
@@ -41,6 +41,16 @@ describe('transition table', () => {
     expect(path).toEqual(['PENDING', 'PROVISIONING', 'STARTING', 'WAITING_FOR_IP', 'CONFIGURING', 'RUNNING']);
   });
 
+  it('brings a restored desktop back to RUNNING through the statuses of a start', () => {
+    const path: DesktopStatus[] = ['RUNNING'];
+    for (const e of ['restore', 'waiting_for_ip', 'configuring', 'restore_completed'] as const) {
+      const next = nextStatus(path.at(-1) ?? null, e);
+      expect(next, `${path.at(-1)} --${e}-->`).not.toBeNull();
+      path.push(next as DesktopStatus);
+    }
+    expect(path).toEqual(['RUNNING', 'STARTING', 'WAITING_FOR_IP', 'CONFIGURING', 'RUNNING']);
+  });
+
   it('never leaves DELETED', () => {
     expect(TRANSITIONS.filter((r) => r.from === 'DELETED')).toEqual([]);
   });
@@ -57,7 +67,7 @@ describe('transition table', () => {
   });
 
   it('lists what is possible from a status', () => {
-    expect(allowedActions('STOPPED')).toEqual(['start', 'delete']);
+    expect(allowedActions('STOPPED')).toEqual(['start', 'delete', 'restore']);
     expect(allowedActions('DELETED')).toEqual([]);
   });
 });

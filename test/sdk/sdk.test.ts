@@ -201,6 +201,45 @@ function eventStream(messages: unknown[]): Response {
   return new Response(body, { headers: { 'content-type': 'text/event-stream; charset=utf-8' } });
 }
 
+describe('snapshots', () => {
+  it('lists, takes, restores and removes a desktop’s snapshots at their paths, answering the data', async () => {
+    const listing = {
+      snapshots: [{ name: 'clean', description: '', takenAt: '2026-12-05T08:00:00.000Z', withRam: false, parent: null }],
+      unsupported: null,
+    };
+    const taken = { snapshot: { name: 'clean', description: '', withRam: true }, desktop: desktop('RUNNING') };
+    const { fetch, seen } = scripted((req) => {
+      if (req.method === 'GET') return ok(listing);
+      if (req.url.endsWith('/restore')) return ok(desktop('STARTING'), 202);
+      return ok(taken, 202);
+    });
+    const cdaas = createClient({ baseUrl: BASE, token: 't', fetch, retry: quick });
+    const id = 'dkexample00000000000000';
+    expect(await cdaas.desktops.snapshots.list(id)).toEqual(listing);
+    expect(await cdaas.desktops.snapshots.create(id, { name: 'clean', withRam: true })).toEqual(taken);
+    expect((await cdaas.desktops.snapshots.restore(id, 'clean')).status).toBe('STARTING');
+    await cdaas.desktops.snapshots.remove(id, 'clean');
+    expect(seen.map((r) => `${r.method} ${new URL(r.url).pathname}`)).toEqual([
+      `GET /api/v1/desktops/${id}/snapshots`,
+      `POST /api/v1/desktops/${id}/snapshots`,
+      `POST /api/v1/desktops/${id}/snapshots/clean/restore`,
+      `DELETE /api/v1/desktops/${id}/snapshots/clean`,
+    ]);
+    expect(await seen[1]!.json()).toEqual({ name: 'clean', withRam: true });
+  });
+
+  it('answers the snapshot refusals as typed errors', async () => {
+    const { fetch } = scripted((_r, n) =>
+      n === 1 ? failure(409, 'SNAPSHOT_QUOTA', 'Snapshot quota reached') : failure(409, 'SNAPSHOTS_UNSUPPORTED', 'plain LVM'),
+    );
+    const cdaas = createClient({ baseUrl: BASE, token: 't', fetch, retry: quick });
+    await expect(cdaas.desktops.snapshots.create('dkexample00000000000000')).rejects.toBeInstanceOf(QuotaExceededError);
+    const err = await cdaas.desktops.snapshots.create('dkexample00000000000000').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConflictError);
+    expect(err).toMatchObject({ code: 'SNAPSHOTS_UNSUPPORTED', message: 'plain LVM' });
+  });
+});
+
 describe('waitUntil', () => {
   it('follows the live stream to RUNNING, reporting each step, without polling', async () => {
     const { fetch, seen } = scripted((req) =>

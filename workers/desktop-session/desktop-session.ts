@@ -189,14 +189,42 @@ export class DesktopSession extends DurableObject<Bindings> {
     return r;
   }
 
-  async act(action: 'start' | 'stop' | 'delete', actor: string, requestId?: string): Promise<Result<Desktop>> {
+  /** `snapshot`: the snapshot a restore goes back to. */
+  async act(
+    action: 'start' | 'stop' | 'delete' | 'restore',
+    actor: string,
+    requestId?: string,
+    snapshot?: string,
+  ): Promise<Result<Desktop>> {
     const s = this.state();
-    if (action !== 'start' || s?.desktop.status !== 'STOPPED') return this.change({ kind: 'act', action, actor, requestId });
-    // A start is a new run: what it needs is taken first, and given back if the start is refused after all.
+    const newRun = (action === 'start' || action === 'restore') && s?.desktop.status === 'STOPPED';
+    if (!s || !newRun) return this.change({ kind: 'act', action, actor, requestId, snapshot });
+    // A start (or the restore of a stopped desktop) is a new run: what it needs is taken first, and given back if it is refused after all.
     const prepared = await prepareStart(this.env, this.cfg, s.desktop);
     if (!prepared.ok) return prepared;
-    const r = await this.change({ kind: 'act', action, actor, launch: prepared.value.launch, requestId });
+    const r = await this.change({ kind: 'act', action, actor, launch: prepared.value.launch, requestId, snapshot });
     if (!r.ok) await prepared.value.giveBack();
+    return r;
+  }
+
+  /**
+   * Takes or deletes a snapshot (src/desktop/decide.ts): the status stays. A take first holds a slot in its owner's
+   * snapshot quota, given back if the take is refused here or fails at the site.
+   */
+  async snapshotCommand(
+    op: 'take' | 'delete',
+    snapshot: { name: string; withRam: boolean; description?: string },
+    actor: string,
+    requestId?: string,
+  ): Promise<Result<Desktop>> {
+    const s = this.state();
+    if (!s) return fail('NOT_FOUND', 'desktop not found');
+    if (op === 'delete') return this.change({ kind: 'snapshot', op, snapshot, actor, requestId });
+    const account = this.env.USER_ACCOUNT.getByName(s.desktop.userId);
+    const slot = await account.reserveSnapshot(s.desktop.id, snapshot.name, this.cfg.SNAPSHOT_MAX_PER_USER);
+    if (!slot.ok) return slot;
+    const r = await this.change({ kind: 'snapshot', op, snapshot, actor, requestId });
+    if (!r.ok && slot.value.fresh) await account.releaseSnapshot(s.desktop.id, snapshot.name);
     return r;
   }
 

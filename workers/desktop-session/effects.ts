@@ -19,6 +19,8 @@ export async function runEffect(env: Bindings, effect: OutboxEffect): Promise<vo
       return env.SITE_HUB.getByName(effect.siteId).cancel(effect.commandId, effect.reason);
     case 'release':
       return env.USER_ACCOUNT.getByName(effect.userId).release(effect.desktopId);
+    case 'snapshot_release':
+      return env.USER_ACCOUNT.getByName(effect.userId).releaseSnapshot(effect.desktopId, effect.name);
     case 'gpu_release':
       await env.SITE_HUB.getByName(effect.siteId).releaseGpu(effect.desktopId, effect.runId ?? null);
       return;

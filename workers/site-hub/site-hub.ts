@@ -26,6 +26,7 @@ import {
   type BridgeToEdge,
   type Command,
   type DesktopMetrics,
+  type DesktopSnapshotList,
   type EdgeToBridge,
   type Inventory,
   PROTOCOL_VERSION,
@@ -336,6 +337,14 @@ export class SiteHub extends DurableObject<Bindings> {
     return ok(answer.value.metrics);
   }
 
+  /** A desktop's snapshots, and whether its storage can take them, read by the bridge from Proxmox. */
+  async desktopSnapshots(desktopId: string): Promise<Result<DesktopSnapshotList>> {
+    const answer = await this.ask({ op: 'desktop_snapshots', desktopId });
+    if (!answer.ok) return answer;
+    if (!answer.value.snapshots) return fail('SITE_UNAVAILABLE', 'The on-prem bridge sent no snapshots');
+    return ok(answer.value.snapshots);
+  }
+
   /** What the site really has: the VMs and connections this control plane made. */
   async inventory(): Promise<Result<Inventory>> {
     const answer = await this.ask({ op: 'inventory' });
@@ -572,6 +581,8 @@ export class SiteHub extends DurableObject<Bindings> {
         'OWNER_NOT_CONNECTED',
         'The desktop’s owner is not connected to it right now. A share link joins the owner’s live session (Guacamole shares sessions, not desktops), so it works only while the owner has the desktop open',
       );
+    if (!frame.ok && frame.refusal === 'vm_missing')
+      return fail('INVALID_STATE', `The desktop has no VM at site '${this.siteId()}' (it is being made, or it is gone)`);
     if (!frame.ok)
       return fail('SITE_UNAVAILABLE', `The on-prem bridge could not ${request.op.replace('_', ' ')}: ${frame.error ?? 'unknown error'}`);
     return ok(frame);

@@ -5,6 +5,10 @@
  * object serialises one user's requests, two concurrent creates can never both take
  * the last slot, and the check needs no database round trip (creates keep working
  * while Postgres is unreachable). Postgres gets a copy of the limit for queries.
+ *
+ * It also counts the user's snapshots (SNAPSHOT_MAX_PER_USER) the same way: a snapshot takes a slot before its
+ * command goes out, a failed take or a delete gives it back, and listing a desktop's snapshots replaces that
+ * desktop's slots with what Proxmox really has, so a snapshot removed outside the control plane frees its slot.
  */
 import { DurableObject } from 'cloudflare:workers';
 import { ObjectStorage, type SchemaStep } from '../shared/object-storage';
@@ -16,6 +20,8 @@ import type { Quota } from '../../src/schemas/quota';
 
 /** A create takes milliseconds from its reservation to its desktop's Durable Object. */
 const ABANDONED_RESERVATION_MS = 5 * 60_000;
+/** A snapshot slot this young may belong to a take still running, which a listing cannot show yet. */
+const SNAPSHOT_IN_FLIGHT_MS = 15 * 60_000;
 
 const SCHEMA: SchemaStep[] = [
   // 1: accounts made before versions have this table already, and kept their limit in `settings`: it moves to meta.
@@ -24,6 +30,11 @@ const SCHEMA: SchemaStep[] = [
     if (!store.hasTable('settings')) return;
     for (const row of store.rows<{ key: string; value: number }>('SELECT key, value FROM settings')) store.put(row.key, row.value);
     sql.exec('DROP TABLE settings');
+  },
+  // 2: snapshots of the user's desktops, for the snapshot quota.
+  (sql) => {
+    sql.exec(`CREATE TABLE IF NOT EXISTS snapshots (
+      desktop_id TEXT NOT NULL, name TEXT NOT NULL, reserved_at INTEGER NOT NULL, PRIMARY KEY (desktop_id, name))`);
   },
 ];
 
@@ -85,9 +96,48 @@ export class UserAccount extends DurableObject<Bindings> {
     });
   }
 
-  /** The desktop is DELETED (or its creation was abandoned): its slot is free again. Idempotent. */
+  /** The desktop is DELETED (or its creation was abandoned): its slot is free again, and its snapshots went with its VM. Idempotent. */
   async release(desktopId: string): Promise<void> {
     this.store.run('DELETE FROM active_desktops WHERE desktop_id = ?', desktopId);
+    this.store.run('DELETE FROM snapshots WHERE desktop_id = ?', desktopId);
+  }
+
+  /**
+   * Takes a snapshot slot, unless the user has `limit` snapshots already. `fresh` is false when the slot was held
+   * already (a take asked again): a refusal after it must not give back what an earlier take holds.
+   */
+  async reserveSnapshot(desktopId: string, name: string, limit: number): Promise<Result<{ snapshots: number; fresh: boolean }>> {
+    const count = () => this.store.scalar<number>('SELECT count(*) FROM snapshots') ?? 0;
+    if (this.store.first('SELECT 1 AS held FROM snapshots WHERE desktop_id = ? AND name = ?', desktopId, name)) {
+      return ok({ snapshots: count(), fresh: false });
+    }
+    const held = count();
+    if (held >= limit) {
+      return fail(
+        'SNAPSHOT_QUOTA',
+        `Snapshot quota reached: a user may keep at most ${limit} snapshot${limit === 1 ? '' : 's'} (has ${held}); delete one first`,
+      );
+    }
+    this.store.run('INSERT INTO snapshots (desktop_id, name, reserved_at) VALUES (?, ?, ?)', desktopId, name, Date.now());
+    return ok({ snapshots: held + 1, fresh: true });
+  }
+
+  async releaseSnapshot(desktopId: string, name: string): Promise<void> {
+    this.store.run('DELETE FROM snapshots WHERE desktop_id = ? AND name = ?', desktopId, name);
+  }
+
+  /**
+   * What Proxmox lists for the desktop replaces what was counted for it, but for slots taken moments ago: their
+   * snapshot may still be being taken.
+   */
+  async syncSnapshots(desktopId: string, names: string[]): Promise<void> {
+    const now = Date.now();
+    this.store.transaction(() => {
+      this.store.run('DELETE FROM snapshots WHERE desktop_id = ? AND reserved_at < ?', desktopId, now - SNAPSHOT_IN_FLIGHT_MS);
+      for (const name of names) {
+        this.store.run('INSERT OR IGNORE INTO snapshots (desktop_id, name, reserved_at) VALUES (?, ?, ?)', desktopId, name, now);
+      }
+    });
   }
 
   /** The user's active desktops, newest first: what their desktop list is read from. */

@@ -16,30 +16,30 @@ const STATUSES: DesktopStatus[] = [
   'FAILED',
   'DELETED',
 ];
-const PLANS = ['BASIC', 'STANDARD', 'PREMIUM'] as const;
+export const PLANS = ['BASIC', 'STANDARD', 'PREMIUM'] as const;
 
 const positiveInt = (v: string) => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number from 1');
   return n;
 };
-const upper = (choices: readonly string[]) => (v: string) => {
+export const upper = (choices: readonly string[]) => (v: string) => {
   const u = v.toUpperCase();
   if (!choices.includes(u)) throw new InvalidArgumentError(`expected one of ${choices.join(', ')}`);
   return u;
 };
 
-const timeoutOption = () =>
+export const timeoutOption = () =>
   new Option('--timeout <seconds>', 'give up waiting after this long (exit code 9)').argParser(positiveInt).default(600);
 
-function summary(d: Desktop): string {
+export function summary(d: Desktop): string {
   const lines = [`${d.id}  ${d.status}  ${d.plan}  ${d.name}`];
   const why = d.errorMessage ?? d.statusMessage;
   if (why) lines.push(`  ${why}`);
   return lines.join('\n');
 }
 
-async function waitFor(ctx: Context, id: string, status: DesktopStatus, timeoutSeconds: number): Promise<Desktop> {
+export async function waitFor(ctx: Context, id: string, status: DesktopStatus, timeoutSeconds: number): Promise<Desktop> {
   const progress = ctx.out.progress(id);
   try {
     return await ctx.client().desktops.waitUntil(id, status, { timeoutMs: timeoutSeconds * 1000, onProgress: (p) => progress.update(p) });

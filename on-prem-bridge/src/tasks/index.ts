@@ -10,25 +10,63 @@ import { deleteDesktop } from './delete-desktop';
 import { startDesktop } from './start-desktop';
 import { stopDesktop } from './stop-desktop';
 import { selkiesTasks } from './selkies';
+import { deleteSnapshotOfDesktop, restoreDesktop, snapshotDesktop } from './snapshot-desktop';
+import type { SnapshotDeps } from './snapshot-steps';
 import { TaskError } from '../errors';
 
 export type TaskRegistry = Record<CommandKind, Task>;
 
+type SnapshotKind = 'snapshot' | 'restore' | 'delete_snapshot';
+
+/** Whether the Proxmox driver has the snapshot calls (the real one does; test doubles may not). */
+function withSnapshots(deps: TaskDeps): SnapshotDeps | null {
+  return 'listSnapshots' in deps.proxmox ? (deps as SnapshotDeps) : null;
+}
+
 export function createTaskRegistry(deps: TaskDeps): TaskRegistry {
-  const vm: TaskRegistry = { create: createDesktop(deps), start: startDesktop(deps), stop: stopDesktop(deps), delete: deleteDesktop(deps) };
+  const snapshots = withSnapshots(deps);
+  const noSnapshots: Task = async () => {
+    throw new TaskError("This site's bridge cannot take snapshots: its Proxmox driver has no snapshot calls");
+  };
+  const vm: TaskRegistry = {
+    create: createDesktop(deps),
+    start: startDesktop(deps),
+    stop: stopDesktop(deps),
+    delete: deleteDesktop(deps),
+    snapshot: snapshots ? snapshotDesktop(snapshots) : noSnapshots,
+    restore: snapshots ? restoreDesktop(snapshots) : noSnapshots,
+    delete_snapshot: snapshots ? deleteSnapshotOfDesktop(snapshots) : noSnapshots,
+  };
   const selkies = deps.selkies ? selkiesTasks({ ...deps, selkies: deps.selkies }) : null;
+  // A WebRTC desktop is a pod with a volume claim for its home: there is no VM to snapshot (the edge refuses first).
+  const podsHaveNoSnapshots =
+    (kind: SnapshotKind): Task =>
+    async (spec) => {
+      throw new TaskError(
+        `The WebRTC desktop ${spec.desktopId} is a Kubernetes pod, not a VM: it has no snapshots to ${kind.replace('_', ' ')}`,
+      );
+    };
   // Each command runs on its desktop's backend (commands without one are VMs).
   const route =
     (kind: CommandKind): Task =>
     (spec, ctx) => {
       if (spec.backend !== 'selkies') return vm[kind](spec, ctx);
+      if (kind === 'snapshot' || kind === 'restore' || kind === 'delete_snapshot') return podsHaveNoSnapshots(kind)(spec, ctx);
       if (!selkies)
         throw new TaskError(
           `This site's bridge has no Kubernetes configured (KUBERNETES_URL), so it cannot run the WebRTC desktop ${spec.desktopId}`,
         );
       return selkies[kind](spec, ctx);
     };
-  return { create: route('create'), start: route('start'), stop: route('stop'), delete: route('delete') };
+  return {
+    create: route('create'),
+    start: route('start'),
+    stop: route('stop'),
+    delete: route('delete'),
+    snapshot: route('snapshot'),
+    restore: route('restore'),
+    delete_snapshot: route('delete_snapshot'),
+  };
 }
 
 export function taskSettings(config: BridgeConfig): TaskSettings {

@@ -13,7 +13,7 @@ import { removeSnapshot, rollbackTo, type SnapshotDeps, takeSnapshot } from './s
 import { toolsFor } from './tools';
 import { findDesktopVm } from './vm-steps';
 
-function snapshotOf(spec: DesktopSpec): { name: string; withRam: boolean } {
+function snapshotOf(spec: DesktopSpec): { name: string; withRam: boolean; description?: string } {
   if (!spec.snapshot) throw new TaskError('The command names no snapshot');
   return spec.snapshot;
 }

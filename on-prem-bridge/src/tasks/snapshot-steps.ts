@@ -27,7 +27,12 @@ async function runTask(deps: SnapshotDeps, t: Tools, action: string, start: () =
   );
 }
 
-export async function takeSnapshot(deps: SnapshotDeps, t: Tools, vm: VmRef, snap: { name: string; withRam: boolean }): Promise<VmSnapshot> {
+export async function takeSnapshot(
+  deps: SnapshotDeps,
+  t: Tools,
+  vm: VmRef,
+  snap: { name: string; withRam: boolean; description?: string },
+): Promise<VmSnapshot> {
   const find = async () => (await deps.proxmox.listSnapshots(vm.node, vm.vmid)).find((s) => s.name === snap.name);
   try {
     // Looked up on every try: a task that ended well while its status could not be read is not run twice.

@@ -98,7 +98,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -117,7 +117,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -136,7 +136,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -155,7 +155,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -174,7 +174,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -186,7 +186,7 @@ export interface paths {
         put?: never;
         /**
          * Create a desktop
-         * @description Answers 202 at once (PENDING); provisioning continues asynchronously (PRD 3.1). Send an Idempotency-Key to make retries safe.
+         * @description Answers 202 at once (PENDING); provisioning continues asynchronously (PRD 3.1). Send an Idempotency-Key to make retries safe. With `forkOf` the desktop is a linked clone of another desktop’s snapshot (404 if you may not read that desktop or it has no such snapshot; 409 SNAPSHOTS_UNSUPPORTED for a WebRTC desktop or storage that cannot take snapshots).
          */
         post: {
             parameters: {
@@ -230,7 +230,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -249,7 +249,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -268,7 +268,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -287,7 +287,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -306,7 +306,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -325,7 +325,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -388,7 +388,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -407,7 +407,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -426,7 +426,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -445,7 +445,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -464,7 +464,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -526,7 +526,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -545,7 +545,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -564,7 +564,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -583,7 +583,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -602,7 +602,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -654,7 +654,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -673,7 +673,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -692,7 +692,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -711,7 +711,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -730,7 +730,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -801,7 +801,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -820,7 +820,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -839,7 +839,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -858,7 +858,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -877,7 +877,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -949,7 +949,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -968,7 +968,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -987,7 +987,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1006,7 +1006,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1025,7 +1025,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1110,7 +1110,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1129,7 +1129,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1148,7 +1148,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1167,7 +1167,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1186,7 +1186,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1250,7 +1250,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1269,7 +1269,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1288,7 +1288,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1307,7 +1307,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1326,7 +1326,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1388,7 +1388,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1407,7 +1407,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1426,7 +1426,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1445,7 +1445,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1464,7 +1464,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1533,7 +1533,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1552,7 +1552,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1571,7 +1571,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1590,7 +1590,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1609,7 +1609,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1678,7 +1678,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1697,7 +1697,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1716,7 +1716,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1735,7 +1735,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1798,7 +1798,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1817,7 +1817,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1836,7 +1836,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1855,7 +1855,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1910,7 +1910,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1929,7 +1929,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1948,7 +1948,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1967,7 +1967,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -1986,7 +1986,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2053,7 +2053,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2072,7 +2072,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2091,7 +2091,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2110,7 +2110,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2119,6 +2119,636 @@ export interface paths {
                 };
             };
         };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/desktops/{id}/snapshots": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List a desktop’s snapshots
+         * @description Read from Proxmox through the site’s bridge, oldest first: name, description, time, whether RAM was saved, and the snapshot each was taken on top of. Proxmox lists no size. `unsupported` says why the desktop’s storage cannot take snapshots, when it cannot. A desktop whose VM is not made yet has none.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The snapshots */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: true;
+                            message: string;
+                            data: components["schemas"]["DesktopSnapshotList"];
+                        };
+                    };
+                };
+                /** @description Invalid input (a snapshot name outside Proxmox’s rule) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Missing or invalid token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description No such desktop (or not yours), or no such snapshot */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description SNAPSHOTS_UNSUPPORTED (a WebRTC desktop, or disks on storage that cannot take snapshots), INVALID_STATE (not RUNNING or STOPPED), CONFLICT (a snapshot operation running, or the name taken), SNAPSHOT_QUOTA */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description The desktop’s site bridge is offline */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Take a snapshot of a desktop
+         * @description Answers 202 at once; the desktop keeps its status (RUNNING or STOPPED) while Proxmox takes the snapshot, and the webhook events desktop.snapshot_created or desktop.snapshot_failed tell the outcome (GET …/snapshots lists it once taken). Counts against the owner’s snapshot quota (SNAPSHOT_MAX_PER_USER).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: {
+                content: {
+                    "application/json": components["schemas"]["CreateSnapshotRequest"];
+                };
+            };
+            responses: {
+                /** @description Snapshot initiated */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: true;
+                            message: string;
+                            data: components["schemas"]["SnapshotOperation"];
+                        };
+                    };
+                };
+                /** @description Invalid input (a snapshot name outside Proxmox’s rule) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Missing or invalid token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description No such desktop (or not yours), or no such snapshot */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description SNAPSHOTS_UNSUPPORTED (a WebRTC desktop, or disks on storage that cannot take snapshots), INVALID_STATE (not RUNNING or STOPPED), CONFLICT (a snapshot operation running, or the name taken), SNAPSHOT_QUOTA */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description The desktop’s site bridge is offline */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/desktops/{id}/snapshots/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete a snapshot
+         * @description Answers 202; desktop.snapshot_deleted (or desktop.snapshot_failed) follows. The desktop keeps its status.
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Deletion initiated */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: true;
+                            message: string;
+                            data: components["schemas"]["SnapshotOperation"];
+                        };
+                    };
+                };
+                /** @description Invalid input (a snapshot name outside Proxmox’s rule) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Missing or invalid token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description No such desktop (or not yours), or no such snapshot */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description SNAPSHOTS_UNSUPPORTED (a WebRTC desktop, or disks on storage that cannot take snapshots), INVALID_STATE (not RUNNING or STOPPED), CONFLICT (a snapshot operation running, or the name taken), SNAPSHOT_QUOTA */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description The desktop’s site bridge is offline */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/desktops/{id}/snapshots/{name}/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Restore a desktop to a snapshot
+         * @description Answers 202 with the desktop STARTING: Proxmox rolls the VM back (stopping it first), then the desktop comes online as after a start (STARTING → WAITING_FOR_IP → CONFIGURING → RUNNING), whether it was RUNNING or STOPPED. A snapshot with RAM resumes where it was; one without boots from its disks. What changed since the snapshot is lost. The transition’s event is `restore`; desktop.snapshot_restored follows desktop.running.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Restore initiated */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: true;
+                            message: string;
+                            data: components["schemas"]["Desktop"];
+                        };
+                    };
+                };
+                /** @description Invalid input (a snapshot name outside Proxmox’s rule) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Missing or invalid token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description No such desktop (or not yours), or no such snapshot */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description SNAPSHOTS_UNSUPPORTED (a WebRTC desktop, or disks on storage that cannot take snapshots), INVALID_STATE (not RUNNING or STOPPED), CONFLICT (a snapshot operation running, or the name taken), SNAPSHOT_QUOTA */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description The desktop’s site bridge is offline */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -2175,7 +2805,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2194,7 +2824,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2213,7 +2843,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2275,7 +2905,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2294,7 +2924,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2313,7 +2943,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2366,7 +2996,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2385,7 +3015,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2404,7 +3034,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2469,7 +3099,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2488,7 +3118,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2507,7 +3137,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2567,7 +3197,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2586,7 +3216,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2605,7 +3235,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2673,7 +3303,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2692,7 +3322,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2711,7 +3341,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2730,7 +3360,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2787,7 +3417,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2806,7 +3436,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2825,7 +3455,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2880,7 +3510,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2899,7 +3529,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2918,7 +3548,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2980,7 +3610,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -2999,7 +3629,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3018,7 +3648,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3090,7 +3720,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3109,7 +3739,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3128,7 +3758,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3188,7 +3818,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3207,7 +3837,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3226,7 +3856,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3286,7 +3916,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3305,7 +3935,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3324,7 +3954,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3343,7 +3973,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3393,7 +4023,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3412,7 +4042,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3431,7 +4061,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3450,7 +4080,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3469,7 +4099,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3560,7 +4190,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3579,7 +4209,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3598,7 +4228,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3617,7 +4247,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3665,7 +4295,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3684,7 +4314,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3703,7 +4333,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3722,7 +4352,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3779,7 +4409,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3798,7 +4428,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3863,7 +4493,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3882,7 +4512,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3901,7 +4531,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3920,7 +4550,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3939,7 +4569,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -3999,7 +4629,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4018,7 +4648,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4037,7 +4667,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4097,7 +4727,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4116,7 +4746,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4135,7 +4765,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4165,7 +4795,7 @@ export interface paths {
                          */
                         url: string;
                         /**
-                         * @description Event types to receive (default: all). One of: desktop.status_changed, desktop.running, desktop.stopped, desktop.failed, desktop.deleted, desktop.idle_warning, desktop.session_limit_warning, desktop.expiry_warning
+                         * @description Event types to receive (default: all). One of: desktop.status_changed, desktop.running, desktop.stopped, desktop.failed, desktop.deleted, desktop.idle_warning, desktop.session_limit_warning, desktop.expiry_warning, desktop.snapshot_created, desktop.snapshot_deleted, desktop.snapshot_restored, desktop.snapshot_failed
                          * @default [
                          *       "desktop.status_changed",
                          *       "desktop.running",
@@ -4174,10 +4804,14 @@ export interface paths {
                          *       "desktop.deleted",
                          *       "desktop.idle_warning",
                          *       "desktop.session_limit_warning",
-                         *       "desktop.expiry_warning"
+                         *       "desktop.expiry_warning",
+                         *       "desktop.snapshot_created",
+                         *       "desktop.snapshot_deleted",
+                         *       "desktop.snapshot_restored",
+                         *       "desktop.snapshot_failed"
                          *     ]
                          */
-                        events?: ("desktop.status_changed" | "desktop.running" | "desktop.stopped" | "desktop.failed" | "desktop.deleted" | "desktop.idle_warning" | "desktop.session_limit_warning" | "desktop.expiry_warning")[];
+                        events?: ("desktop.status_changed" | "desktop.running" | "desktop.stopped" | "desktop.failed" | "desktop.deleted" | "desktop.idle_warning" | "desktop.session_limit_warning" | "desktop.expiry_warning" | "desktop.snapshot_created" | "desktop.snapshot_deleted" | "desktop.snapshot_restored" | "desktop.snapshot_failed")[];
                         description?: string;
                     };
                 };
@@ -4211,7 +4845,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4230,7 +4864,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4249,7 +4883,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4268,7 +4902,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4328,7 +4962,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4347,7 +4981,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4366,7 +5000,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4415,7 +5049,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4434,7 +5068,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4453,7 +5087,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4531,7 +5165,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4550,7 +5184,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4569,7 +5203,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4636,7 +5270,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4655,7 +5289,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4674,7 +5308,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4734,7 +5368,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4753,7 +5387,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4772,7 +5406,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4791,7 +5425,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4853,7 +5487,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4872,7 +5506,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4891,7 +5525,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4910,7 +5544,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4979,7 +5613,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -4998,7 +5632,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -5017,7 +5651,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -5036,7 +5670,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -5055,7 +5689,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -5074,7 +5708,7 @@ export interface paths {
                             message: string;
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
                                 requestId: string;
                                 details?: unknown;
                             };
@@ -5223,6 +5857,17 @@ export interface components {
              * @example 2026-12-31T18:00:00Z
              */
             expiresAt?: string;
+            /**
+             * @description Fork: the new desktop is a linked clone of this desktop’s VM at this snapshot (you must be allowed to read that desktop). It takes that desktop’s template, protocol and site (and its plan, unless you give one)
+             * @example {
+             *       "desktopId": "dk5v2m7q3x9a4b6c8d0e1f",
+             *       "snapshot": "before-upgrade"
+             *     }
+             */
+            forkOf?: {
+                desktopId: string;
+                snapshot: string;
+            };
         };
         DesktopPage: {
             items: components["schemas"]["Desktop"][];
@@ -5349,6 +5994,35 @@ export interface components {
         RevokedShareLink: components["schemas"]["ShareLink"] & {
             /** @description Guests who had come in through the link and were disconnected now. null: the desktop’s site could not be reached, so they stay until the owner disconnects (revoking again retries) */
             guestsEnded: number | null;
+        };
+        DesktopSnapshotList: {
+            snapshots: components["schemas"]["DesktopSnapshot"][];
+            unsupported: string | null;
+        };
+        DesktopSnapshot: {
+            name: string;
+            description: string;
+            takenAt: string | null;
+            withRam: boolean;
+            parent: string | null;
+        };
+        SnapshotOperation: {
+            snapshot: {
+                name: string;
+                description: string;
+                withRam: boolean;
+            };
+            desktop: components["schemas"]["Desktop"];
+        };
+        CreateSnapshotRequest: {
+            /**
+             * @description A letter, then letters, digits, - or _; 2 to 40 characters (Proxmox). Default: snap-<yyyymmdd>-<hhmmss> (UTC)
+             * @example before-upgrade
+             */
+            name?: string;
+            /** @description Also save the running guest’s RAM: a restore resumes it where it was instead of booting it (default false) */
+            withRam?: boolean;
+            description?: string;
         };
         UserSummary: {
             userId: string;
@@ -5579,7 +6253,7 @@ export interface components {
         Webhook: {
             id: string;
             url: string;
-            events: ("desktop.status_changed" | "desktop.running" | "desktop.stopped" | "desktop.failed" | "desktop.deleted" | "desktop.idle_warning" | "desktop.session_limit_warning" | "desktop.expiry_warning")[];
+            events: ("desktop.status_changed" | "desktop.running" | "desktop.stopped" | "desktop.failed" | "desktop.deleted" | "desktop.idle_warning" | "desktop.session_limit_warning" | "desktop.expiry_warning" | "desktop.snapshot_created" | "desktop.snapshot_deleted" | "desktop.snapshot_restored" | "desktop.snapshot_failed")[];
             /** @description Whose desktops: own (user), created by this service, or all (admin) */
             scope: string;
             /** @description An admin’s subscription is delivered until then; using the API as an admin moves it WEBHOOK_ADMIN_DAYS ahead, using it without the role ends it */

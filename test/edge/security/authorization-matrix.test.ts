@@ -104,6 +104,11 @@ const EXPECTED: Record<string, Row> = {
   'POST /api/v1/desktops/{id}/share-links': { subject: 'desktop', body: { mode: 'view' }, expect: ownDesktop(201) },
   'GET /api/v1/desktops/{id}/share-links': { subject: 'desktop', expect: ownDesktop(200) },
   'DELETE /api/v1/desktops/{id}/share-links/{linkId}': { subject: 'desktop', expect: ownDesktop(404) },
+  // Snapshots: a PENDING desktop has no VM yet, so it lists none and refuses the rest in its status; {name} is a valid name.
+  'GET /api/v1/desktops/{id}/snapshots': { subject: 'desktop', expect: ownDesktop(200) },
+  'POST /api/v1/desktops/{id}/snapshots': { subject: 'desktop', body: { name: 'matrix' }, expect: ownDesktop(409) },
+  'DELETE /api/v1/desktops/{id}/snapshots/{name}': { subject: 'desktop', expect: ownDesktop(409) },
+  'POST /api/v1/desktops/{id}/snapshots/{name}/restore': { subject: 'desktop', expect: ownDesktop(409) },
   // The guest's page holds no secret; the link's token is the credential, and a forged one is 404 for all.
   'GET /api/v1/share': { subject: 'public', expect: everyone(200) },
   'POST /api/v1/share': {
@@ -266,6 +271,7 @@ describe('authorisation matrix', () => {
       .replace('{userId}', f.ownerId)
       .replace('{siteId}', f.siteId)
       .replace('{reportId}', f.resourceId)
+      .replace('{name}', 'matrix-snapshot')
       .replace('{ticket}', `${f.resourceId}.${'A'.repeat(43)}`);
     if (!isOwned(row) && row.query) path += row.query(f);
     const body = typeof row.body === 'function' ? row.body(f) : row.body;
