@@ -447,7 +447,7 @@ for (const action of ['start', 'stop'] as const) {
       const p = c.var.principal;
       const { stub } = await loadDesktop(c.env, p, c.req.valid('param').id);
       // A start is a new run: the desktop books what it needs for it (src/desktop/decide.ts).
-      const result = await stub.act(action, actorOf(p), c.var.requestId);
+      const result = await stub.act({ action, actor: actorOf(p), requestId: c.var.requestId });
       const desktop = unwrap(result);
       return c.json(success(desktop, `Desktop ${action} initiated.`), 202);
     },
@@ -467,7 +467,7 @@ desktopRoutes.openapi(
   async (c) => {
     const p = c.var.principal;
     const { stub } = await loadDesktop(c.env, p, c.req.valid('param').id);
-    const desktop = unwrap(await stub.act('delete', actorOf(p), c.var.requestId));
+    const desktop = unwrap(await stub.act({ action: 'delete', actor: actorOf(p), requestId: c.var.requestId }));
     return c.json(success(desktop, 'Desktop deletion initiated.'), 202);
   },
 );

@@ -156,7 +156,7 @@ snapshotRoutes.openapi(
     refuseUnlessVm(desktop);
     refuseUnlessSettled(desktop, 'restore');
     findSnapshot((await listSnapshots(c.env, desktop)).snapshots, desktop, name);
-    const after = unwrap(await stub.act('restore', actorOf(p), c.var.requestId, name));
+    const after = unwrap(await stub.act({ action: 'restore', actor: actorOf(p), requestId: c.var.requestId, snapshot: name }));
     c.set('auditTarget', desktop.id);
     c.set('auditDetails', { snapshot: name });
     return c.json(success(after, `Restoring desktop ${desktop.id} to the snapshot ${name}.`), 202);

@@ -75,7 +75,7 @@ describe('a row Postgres refuses', () => {
   it('takes what a bridge reports without the control characters Postgres cannot store', async () => {
     const d = await running('durability-nul');
     const stop = await (async () => {
-      await env.DESKTOP_SESSION.getByName(d.id).act('stop', 'user:durability-nul');
+      await env.DESKTOP_SESSION.getByName(d.id).act({ action: 'stop', actor: 'user:durability-nul' });
       return bridge.command(d.id, 'stop');
     })();
     bridge.send({ type: 'fail', commandId: stop.id, desktopId: d.id, message: `the pod ended: ${POISON}` });

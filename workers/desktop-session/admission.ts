@@ -87,3 +87,14 @@ async function prepareRun(env: Bindings, cfg: Config, desktop: Desktop, runId: s
   launch.gpu = booked.value;
   return ok({ launch, giveBack: () => hub.releaseGpu(desktop.id, runId).catch(() => {}) });
 }
+
+/** A slot in the owner's snapshot quota for a take (held already when the same name is taken again); given back if the take is refused. */
+export async function prepareSnapshot(env: Bindings, cfg: Config, desktop: Desktop, name: string): Promise<Result<Prepared<null>>> {
+  const account = env.USER_ACCOUNT.getByName(desktop.userId);
+  const slot = await account.reserveSnapshot(desktop.id, name, cfg.SNAPSHOT_MAX_PER_USER);
+  if (!slot.ok) return fail(slot.code, slot.message);
+  const giveBack = async () => {
+    if (slot.value.fresh) await account.releaseSnapshot(desktop.id, name).catch(() => {});
+  };
+  return ok({ launch: null, giveBack });
+}

@@ -16,16 +16,17 @@ import { DurableObject } from 'cloudflare:workers';
 import type { RefusedRow } from '../../src/db/queries';
 import { type DecideRules, type Decision, type DesktopInput, decide, timerState } from '../../src/desktop/decide';
 import type { BridgeReport, DesktopStatusView, LiveMessage, ReconcileOutcome, SessionState } from '../../src/desktop/session-state';
-import { dueAction, nextWakeUp, warningsInForce } from '../../src/desktop/timers';
+import { dueAction, nextWakeUp } from '../../src/desktop/timers';
 import { type Bindings, type Config, config } from '../../src/env';
 import { randomId, randomToken, sha256Hex } from '../../src/lib/ids';
 import type { LaunchSpec } from '../../src/lib/launch';
 import { fail, ok, type Result } from '../../src/lib/result';
 import type { ActivitySource, Desktop, DesktopStatus, TransitionRecord } from '../../src/schemas/desktop';
 import { ObjectStorage } from '../shared/object-storage';
-import { type CreateAdmission, prepareCreate, prepareStart } from './admission';
+import { type CreateAdmission, prepareCreate, prepareSnapshot, prepareStart } from './admission';
 import { Outbox } from './outbox';
 import { setAsideRows, syncState, transitionsAfter, writeDueAt, writeToPostgres } from './write-through';
+import { acceptViewer, sendToViewers } from './live';
 import { SCHEMA } from './schema';
 import { type Redemption, ShareLinkStore } from './share-links';
 import type { CreatedShareLink, CreateShareLink, ShareLink } from '../../src/schemas/share-link';
@@ -35,9 +36,11 @@ export type { BridgeReport, DesktopStatusView, LiveMessage, ReconcileOutcome } f
 const DEFAULT_WATCHDOG_SECONDS = 600;
 /** How long a transition's effects may take in memory before the alarm set with it runs them again. */
 const EFFECTS_GRACE_MS = 10_000;
-const LIVE_TAG = 'live';
 
 /** A new desktop, who asks for it, what it launches and what its admission takes (./admission.ts). */
+/** A user's action on the desktop; `snapshot` is the one a restore goes back to. */
+export type ActRequest = { action: 'start' | 'stop' | 'delete' | 'restore'; actor: string; requestId?: string; snapshot?: string };
+type SnapshotSpec = { name: string; withRam: boolean; description?: string };
 export type CreateRequest = { desktop: Desktop; actor: string; launch: LaunchSpec; admission: CreateAdmission; requestId?: string };
 
 type UsageRow = { id: string; plan: string; started_at: number; stopped_at: number | null; stop_reason: string | null };
@@ -136,14 +139,7 @@ export class DesktopSession extends DurableObject<Bindings> {
     const s = this.state();
     if (!s) return new Response('desktop not found', { status: 404 });
     if (request.headers.get('upgrade')?.toLowerCase() !== 'websocket') return new Response('expected a WebSocket upgrade', { status: 426 });
-    const pair = new WebSocketPair();
-    this.ctx.acceptWebSocket(pair[1], [LIVE_TAG]);
-    pair[1].send(JSON.stringify({ type: 'snapshot', desktop: s.desktop } satisfies LiveMessage));
-    for (const w of warningsInForce(timerState(s), Date.now(), this.rules.timers)) {
-      const at = new Date(w.at).toISOString();
-      pair[1].send(JSON.stringify({ type: 'warning', warning: w.kind, at, desktop: s.desktop } satisfies LiveMessage));
-    }
-    return new Response(null, { status: 101, webSocket: pair[0] });
+    return acceptViewer(this.ctx, s, this.rules.timers);
   }
 
   override async webSocketMessage(): Promise<void> {
@@ -153,16 +149,7 @@ export class DesktopSession extends DurableObject<Bindings> {
   /** Sends to live viewers once the owners' indexes have the state it shows, in the order it was called. */
   private broadcast(messages: LiveMessage[]): void {
     if (messages.length === 0) return;
-    const texts = messages.map((m) => JSON.stringify(m));
-    const send = () => {
-      for (const ws of this.ctx.getWebSockets(LIVE_TAG)) {
-        try {
-          for (const text of texts) ws.send(text);
-        } catch {
-          // A closing socket; the runtime removes it.
-        }
-      }
-    };
+    const send = () => sendToViewers(this.ctx, messages);
     if (this.indexing) void this.indexing.then(send);
     else send();
   }
@@ -189,13 +176,7 @@ export class DesktopSession extends DurableObject<Bindings> {
     return r;
   }
 
-  /** `snapshot`: the snapshot a restore goes back to. */
-  async act(
-    action: 'start' | 'stop' | 'delete' | 'restore',
-    actor: string,
-    requestId?: string,
-    snapshot?: string,
-  ): Promise<Result<Desktop>> {
+  async act({ action, actor, requestId, snapshot }: ActRequest): Promise<Result<Desktop>> {
     const s = this.state();
     const newRun = (action === 'start' || action === 'restore') && s?.desktop.status === 'STOPPED';
     if (!s || !newRun) return this.change({ kind: 'act', action, actor, requestId, snapshot });
@@ -207,24 +188,15 @@ export class DesktopSession extends DurableObject<Bindings> {
     return r;
   }
 
-  /**
-   * Takes or deletes a snapshot (src/desktop/decide.ts): the status stays. A take first holds a slot in its owner's
-   * snapshot quota, given back if the take is refused here or fails at the site.
-   */
-  async snapshotCommand(
-    op: 'take' | 'delete',
-    snapshot: { name: string; withRam: boolean; description?: string },
-    actor: string,
-    requestId?: string,
-  ): Promise<Result<Desktop>> {
+  /** Takes or deletes a snapshot (src/desktop/decide.ts): the status stays. A take first holds a slot in its owner's snapshot quota. */
+  async snapshotCommand(op: 'take' | 'delete', snapshot: SnapshotSpec, actor: string, requestId?: string): Promise<Result<Desktop>> {
     const s = this.state();
     if (!s) return fail('NOT_FOUND', 'desktop not found');
     if (op === 'delete') return this.change({ kind: 'snapshot', op, snapshot, actor, requestId });
-    const account = this.env.USER_ACCOUNT.getByName(s.desktop.userId);
-    const slot = await account.reserveSnapshot(s.desktop.id, snapshot.name, this.cfg.SNAPSHOT_MAX_PER_USER);
-    if (!slot.ok) return slot;
+    const prepared = await prepareSnapshot(this.env, this.cfg, s.desktop, snapshot.name);
+    if (!prepared.ok) return prepared;
     const r = await this.change({ kind: 'snapshot', op, snapshot, actor, requestId });
-    if (!r.ok && slot.value.fresh) await account.releaseSnapshot(s.desktop.id, snapshot.name);
+    if (!r.ok) await prepared.value.giveBack();
     return r;
   }
 
