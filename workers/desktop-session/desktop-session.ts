@@ -77,6 +77,8 @@ export class DesktopSession extends DurableObject<Bindings> {
    * index that cannot be reached delays nothing further, and the outbox retries it.
    */
   private indexing: Promise<void> | null = null;
+  /** The alarm as this instance last set it (undefined: unknown), so one already in place is not set again. */
+  private alarmAt: number | null | undefined;
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env);
@@ -292,6 +294,7 @@ export class DesktopSession extends DurableObject<Bindings> {
   }
 
   override async alarm(): Promise<void> {
+    this.alarmAt = undefined;
     const bridgeOffline = await this.bridgeOfflineForWatchdog();
     // Several clocks can be due at once (a warning and its stop after a long outage).
     for (let i = 0; i < 5; i++) {
@@ -336,6 +339,7 @@ export class DesktopSession extends DurableObject<Bindings> {
     const next = d.next;
     if (!next) return s ? ok(s.desktop) : fail('NOT_FOUND', 'desktop not found');
     const now = Date.now();
+    let alarmAt: number | undefined;
     try {
       this.store.transaction(() => {
         this.store.put('state', next);
@@ -360,14 +364,20 @@ export class DesktopSession extends DurableObject<Bindings> {
         also?.();
         // The alarm belongs to the change, not to its effects: an object reset before (or
         // while) they run still wakes up to run them and keep its clocks.
-        const wake = nextWakeUp(timerState(next), this.rules.timers) ?? Number.POSITIVE_INFINITY;
-        void this.ctx.storage.setAlarm(Math.min(wake, now + EFFECTS_GRACE_MS));
+        const wake = Math.min(nextWakeUp(timerState(next), this.rules.timers) ?? Number.POSITIVE_INFINITY, now + EFFECTS_GRACE_MS);
+        // One already set no later (and not yet rung) serves as well.
+        if (!(this.alarmAt && this.alarmAt <= wake && this.alarmAt > now)) {
+          void this.ctx.storage.setAlarm(wake);
+          alarmAt = wake;
+        }
       });
     } catch (err) {
       // The transaction rolled back; the cache must not keep what it did not commit.
       this.cachedState = undefined;
+      this.alarmAt = undefined;
       throw err;
     }
+    if (alarmAt !== undefined) this.alarmAt = alarmAt;
     this.cachedState = next;
     if (d.effects.some((e) => e.kind === 'index')) this.syncIndexes();
     this.broadcast(d.liveMessages);
@@ -428,8 +438,11 @@ export class DesktopSession extends DurableObject<Bindings> {
     const times = [s ? nextWakeUp(timerState(s), this.rules.timers) : null, this.outbox.nextAt(), writeDueAt(this.store, s, now)].filter(
       (t): t is number => t !== null,
     );
-    if (times.length === 0) await this.ctx.storage.deleteAlarm();
-    else await this.ctx.storage.setAlarm(Math.max(Math.min(...times), now + 10));
+    const at = times.length === 0 ? null : Math.max(Math.min(...times), now + 10);
+    if (at === this.alarmAt) return;
+    this.alarmAt = at;
+    if (at === null) await this.ctx.storage.deleteAlarm();
+    else await this.ctx.storage.setAlarm(at);
   }
 
   private state(): SessionState | null {
