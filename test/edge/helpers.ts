@@ -62,12 +62,8 @@ export async function api<T = unknown>(
  */
 export async function settled(desktopId: string): Promise<void> {
   const stub = env.DESKTOP_SESSION.getByName(desktopId);
-  await vi.waitFor(
-    async () => {
-      const sync = await stub.syncStatus();
-      expect([sync.outbox, sync.dbRevision]).toEqual([0, sync.revision]);
-      // A desktop in progress may hold its copy for a second (workers/desktop-session/write-through.ts).
-    },
-    { timeout: 5000 },
-  );
+  await vi.waitFor(async () => {
+    const sync = await stub.syncStatus();
+    expect([sync.outbox, sync.dbRevision]).toEqual([0, sync.revision]);
+  });
 }

@@ -2,10 +2,7 @@
  * The desktop's copy in Postgres (lists, billing, audit joins), written after the object
  * has stored a change: the newest snapshot, the transitions Postgres has not seen, and
  * the usage intervals that changed. Several changes within DB_COALESCE_MS go out as one
- * write, and so do the steps of a desktop on its way somewhere (a create's five statuses
- * in a few hundred ms): its copy waits up to IN_PROGRESS_HOLD_MS, or until it settles
- * (RUNNING, STOPPED, …), whichever comes first. A failed write is retried with backoff
- * from the object's alarm, so an outage
+ * write; a failed write is retried with backoff from the object's alarm, so an outage
  * loses nothing. A row Postgres refuses for what it holds is set aside with its error
  * and reported to admins, and holds nothing else back.
  */
@@ -14,7 +11,6 @@ import { describeDbError } from '../../src/db/errors';
 import { type RefusedRow, writeThrough } from '../../src/db/queries';
 import type { SessionState, OutboxEffect } from '../../src/desktop/session-state';
 import type { Config } from '../../src/env';
-import { isInProgress } from '../../src/desktop/transitions';
 import { randomId } from '../../src/lib/ids';
 import type { DesktopStatus, TransitionRecord } from '../../src/schemas/desktop';
 import type { ObjectStorage } from '../shared/object-storage';
@@ -27,12 +23,9 @@ export interface SyncState {
   /** No write before this time: a retry's backoff, or the coalescing window after a write. */
   notBefore: number | null;
   lastError: string | null;
-  /** `notBefore` holds the copy of a desktop in progress, and gives way when it settles (absent in older objects). */
-  held?: boolean;
 }
 
 const DB_COALESCE_MS = 250;
-const IN_PROGRESS_HOLD_MS = 1000;
 const RETRY_CAP_MS = 60_000;
 export const backoffMs = (failures: number) => Math.min(RETRY_CAP_MS, 500 * 2 ** Math.min(failures, 10));
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -82,18 +75,10 @@ export async function writeToPostgres(
   s: SessionState | null,
   wakeAt: number | null,
 ): Promise<OutboxEffect[]> {
-  if (!s) return [];
   const sync = syncState(store);
-  const inProgress = isInProgress(s.desktop.status);
-  const waiting = sync.notBefore !== null && sync.notBefore > Date.now();
-  // A hold gives way to a desktop that has settled meanwhile; a window or a retry's backoff does not.
-  if (waiting && !(sync.held && !inProgress)) return [];
   const usage = store.rows<UsageRow>('SELECT id, plan, started_at, stopped_at, stop_reason, rev FROM usage WHERE rev > synced_rev');
-  if (s.revision <= sync.dbRevision && usage.length === 0) return [];
-  if (!waiting && !sync.held && sync.failures === 0 && inProgress) {
-    store.put('sync', { ...sync, notBefore: Date.now() + IN_PROGRESS_HOLD_MS, held: true } satisfies SyncState);
-    return [];
-  }
+  if (!s || (s.revision <= sync.dbRevision && usage.length === 0)) return [];
+  if (sync.notBefore && sync.notBefore > Date.now()) return [];
   const id = s.desktop.id;
   const transitions = transitionsAfter(store, sync.dbSeq).map((t) => ({ ...t, desktopId: id }));
   try {
@@ -123,13 +108,12 @@ export async function writeToPostgres(
       // A create reports several steps within a few hundred ms; they go out as one write.
       notBefore: Date.now() + DB_COALESCE_MS,
       lastError: null,
-      held: false,
     } satisfies SyncState);
     for (const u of usage) store.run('UPDATE usage SET synced_rev = ? WHERE id = ? AND synced_rev < ?', u.rev, u.id, u.rev);
     return setAside(store, id, refused);
   } catch (err) {
     const failures = sync.failures + 1;
-    store.put('sync', { ...sync, failures, notBefore: Date.now() + backoffMs(failures), lastError: describeDbError(err), held: false });
+    store.put('sync', { ...sync, failures, notBefore: Date.now() + backoffMs(failures), lastError: describeDbError(err) });
     console.warn(JSON.stringify({ msg: 'postgres write-through failed; kept in outbox', desktopId: id, failures }));
     return [];
   }
