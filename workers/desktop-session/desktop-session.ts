@@ -339,7 +339,6 @@ export class DesktopSession extends DurableObject<Bindings> {
     const next = d.next;
     if (!next) return s ? ok(s.desktop) : fail('NOT_FOUND', 'desktop not found');
     const now = Date.now();
-    let alarmAt: number | undefined;
     try {
       this.store.transaction(() => {
         this.store.put('state', next);
@@ -367,8 +366,8 @@ export class DesktopSession extends DurableObject<Bindings> {
         const wake = Math.min(nextWakeUp(timerState(next), this.rules.timers) ?? Number.POSITIVE_INFINITY, now + EFFECTS_GRACE_MS);
         // One already set no later (and not yet rung) serves as well.
         if (!(this.alarmAt && this.alarmAt <= wake && this.alarmAt > now)) {
+          this.alarmAt = wake;
           void this.ctx.storage.setAlarm(wake);
-          alarmAt = wake;
         }
       });
     } catch (err) {
@@ -377,7 +376,6 @@ export class DesktopSession extends DurableObject<Bindings> {
       this.alarmAt = undefined;
       throw err;
     }
-    if (alarmAt !== undefined) this.alarmAt = alarmAt;
     this.cachedState = next;
     if (d.effects.some((e) => e.kind === 'index')) this.syncIndexes();
     this.broadcast(d.liveMessages);
@@ -441,8 +439,7 @@ export class DesktopSession extends DurableObject<Bindings> {
     const at = times.length === 0 ? null : Math.max(Math.min(...times), now + 10);
     if (at === this.alarmAt) return;
     this.alarmAt = at;
-    if (at === null) await this.ctx.storage.deleteAlarm();
-    else await this.ctx.storage.setAlarm(at);
+    await (at === null ? this.ctx.storage.deleteAlarm() : this.ctx.storage.setAlarm(at));
   }
 
   private state(): SessionState | null {
