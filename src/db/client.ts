@@ -12,7 +12,8 @@ import type { Config } from '../env';
 import { ApiError } from '../errors';
 import * as schema from './schema';
 
-export type Db = NeonDatabase<typeof schema>;
+/** Drizzle over the pool; `$client` is the pool itself, for the few statements sent as plain SQL (./plain-sql.ts). */
+export type Db = NeonDatabase<typeof schema> & { $client: Pool };
 
 function configureDriver(cfg: Config): void {
   if (cfg.DB_WS_PROXY) {

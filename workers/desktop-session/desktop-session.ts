@@ -63,6 +63,8 @@ export class DesktopSession extends DurableObject<Bindings> {
    * index that cannot be reached delays nothing further, and the outbox retries it.
    */
   private indexing: Promise<void> | null = null;
+  /** The alarm as this instance last set it (undefined: unknown), so one already in place is not set again. */
+  private alarmAt: number | null | undefined;
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env);
@@ -301,6 +303,7 @@ export class DesktopSession extends DurableObject<Bindings> {
   }
 
   override async alarm(): Promise<void> {
+    this.alarmAt = undefined;
     const bridgeOffline = await this.bridgeOfflineForWatchdog();
     // Several clocks can be due at once (a warning and its stop after a long outage).
     for (let i = 0; i < 5; i++) {
@@ -369,12 +372,17 @@ export class DesktopSession extends DurableObject<Bindings> {
         also?.();
         // The alarm belongs to the change, not to its effects: an object reset before (or
         // while) they run still wakes up to run them and keep its clocks.
-        const wake = nextWakeUp(timerState(next), this.rules.timers) ?? Number.POSITIVE_INFINITY;
-        void this.ctx.storage.setAlarm(Math.min(wake, now + EFFECTS_GRACE_MS));
+        const wake = Math.min(nextWakeUp(timerState(next), this.rules.timers) ?? Number.POSITIVE_INFINITY, now + EFFECTS_GRACE_MS);
+        // One already set no later (and not yet rung) serves as well.
+        if (!(this.alarmAt && this.alarmAt <= wake && this.alarmAt > now)) {
+          this.alarmAt = wake;
+          void this.ctx.storage.setAlarm(wake);
+        }
       });
     } catch (err) {
       // The transaction rolled back; the cache must not keep what it did not commit.
       this.cachedState = undefined;
+      this.alarmAt = undefined;
       throw err;
     }
     this.cachedState = next;
@@ -437,8 +445,10 @@ export class DesktopSession extends DurableObject<Bindings> {
     const times = [s ? nextWakeUp(timerState(s), this.rules.timers) : null, this.outbox.nextAt(), writeDueAt(this.store, s, now)].filter(
       (t): t is number => t !== null,
     );
-    if (times.length === 0) await this.ctx.storage.deleteAlarm();
-    else await this.ctx.storage.setAlarm(Math.max(Math.min(...times), now + 10));
+    const at = times.length === 0 ? null : Math.max(Math.min(...times), now + 10);
+    if (at === this.alarmAt) return;
+    this.alarmAt = at;
+    await (at === null ? this.ctx.storage.deleteAlarm() : this.ctx.storage.setAlarm(at));
   }
 
   private state(): SessionState | null {

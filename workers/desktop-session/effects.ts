@@ -25,10 +25,19 @@ export async function runEffect(env: Bindings, effect: OutboxEffect): Promise<vo
       await env.SITE_HUB.getByName(effect.siteId).releaseGpu(effect.desktopId, effect.runId ?? null);
       return;
     case 'event':
-      await env.EVENTS.send({ kind: 'event', event: effect.event } satisfies EventsMessage, { contentType: 'json' });
-      return;
     case 'audit':
-      await env.EVENTS.send({ kind: 'audit', record: effect.record } satisfies EventsMessage, { contentType: 'json' });
+      await env.EVENTS.send(eventsMessage(effect), { contentType: 'json' });
       return;
   }
+}
+
+/** Events and audit records in one batch (a create makes several), within the queue's 100 messages per batch. */
+export async function sendEvents(env: Bindings, effects: Extract<OutboxEffect, { kind: 'event' | 'audit' }>[]): Promise<void> {
+  for (let i = 0; i < effects.length; i += 100) {
+    await env.EVENTS.sendBatch(effects.slice(i, i + 100).map((e) => ({ body: eventsMessage(e), contentType: 'json' as const })));
+  }
+}
+
+function eventsMessage(effect: Extract<OutboxEffect, { kind: 'event' | 'audit' }>): EventsMessage {
+  return effect.kind === 'event' ? { kind: 'event', event: effect.event } : { kind: 'audit', record: effect.record };
 }

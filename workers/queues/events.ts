@@ -13,7 +13,7 @@
 import { eq } from 'drizzle-orm';
 import { type Db, withDb } from '../../src/db/client';
 import { describeDbError } from '../../src/db/errors';
-import { insertAudit, subscribersFor } from '../../src/db/queries';
+import { insertAudit, subscribersForEach } from '../../src/db/queries';
 import { webhooks } from '../../src/db/schema';
 import { type Bindings, type Config, config } from '../../src/env';
 import { encryptSecret, isEncrypted } from '../../src/lib/secret-box';
@@ -52,8 +52,15 @@ async function consume(batch: MessageBatch<unknown>, env: Bindings, backoff: { b
   try {
     await withDb(cfg, async (db) => {
       await insertAudit(db, audits);
+      if (events.length === 0) return;
+      // One query for the whole batch's subscribers; a secret sealed for one event is reused by the next.
+      const subscribers = await subscribersForEach(
+        db,
+        events.map((e) => e.event.data.desktop),
+      );
+      const sealed = new Map<string, string>();
       for (const { msg, event } of events) {
-        await fanOut(db, cfg, env, event);
+        await fanOut(db, cfg, env, event, subscribers(event.data.desktop), sealed);
         msg.ack();
       }
     });
@@ -66,13 +73,21 @@ async function consume(batch: MessageBatch<unknown>, env: Bindings, backoff: { b
 }
 
 /** One delivery message per matching subscription, sent in batches within the queue's limits. */
-async function fanOut(db: Db, cfg: Config, env: Bindings, event: DesktopEvent): Promise<void> {
-  const subs = await subscribersFor(db, event.data.desktop);
+async function fanOut(
+  db: Db,
+  cfg: Config,
+  env: Bindings,
+  event: DesktopEvent,
+  subs: { id: string; eventTypes: string; url: string; secret: string }[],
+  sealed: Map<string, string>,
+): Promise<void> {
   const body = JSON.stringify(event);
   const deliveries: WebhookDelivery[] = [];
   for (const s of subs) {
     if (!(JSON.parse(s.eventTypes) as string[]).includes(event.type)) continue;
-    deliveries.push({ webhookId: s.id, eventId: event.id, eventType: event.type, body, url: s.url, secret: await stored(db, cfg, s) });
+    const secret = sealed.get(s.id) ?? (await stored(db, cfg, s));
+    sealed.set(s.id, secret);
+    deliveries.push({ webhookId: s.id, eventId: event.id, eventType: event.type, body, url: s.url, secret });
   }
   let chunk: WebhookDelivery[] = [];
   let bytes = 0;

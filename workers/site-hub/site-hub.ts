@@ -96,6 +96,12 @@ export class SiteHub extends DurableObject<Bindings> {
   /** Frames of one desktop are applied in the order the bridge sent them. */
   private readonly desktopChains = new Map<string, Promise<unknown>>();
   private readonly pendingRequests = new Map<string, (frame: Extract<BridgeToEdge, { type: 'response' }>) => void>();
+  /**
+   * When this instance last renewed each command's lease: a create's frames come a few ms
+   * apart, and a lease renewed a moment ago need not be written again (../../src/env.ts
+   * LEASE_SECONDS; a quarter of it may pass first, three quarters are always left).
+   */
+  private readonly renewedAt = new Map<string, number>();
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env);
@@ -236,6 +242,7 @@ export class SiteHub extends DurableObject<Bindings> {
         );
         await this.route(frame);
         this.store.run('DELETE FROM commands WHERE id = ?', frame.commandId);
+        this.renewedAt.delete(frame.commandId);
         return;
     }
   }
@@ -599,6 +606,7 @@ export class SiteHub extends DurableObject<Bindings> {
       Date.now() + this.cfg.LEASE_SECONDS * 1000,
       orphan ? 1 : 0,
     );
+    this.renewedAt.set(command.id, Date.now());
     this.send(ws, { type: 'command', command });
   }
 
@@ -653,6 +661,7 @@ export class SiteHub extends DurableObject<Bindings> {
       const message: JobMessage = { siteId, command: JSON.parse(row.body) as Command };
       await this.env.JOBS.send(message, { contentType: 'json' });
       this.store.run('DELETE FROM commands WHERE id = ?', row.id);
+      this.renewedAt.delete(row.id);
     }
     for (const resolve of this.pendingRequests.values())
       resolve({ type: 'response', requestId: '', ok: false, error: 'bridge disconnected' });
@@ -689,8 +698,12 @@ export class SiteHub extends DurableObject<Bindings> {
   }
 
   private renewLeases(ids: string[], now: number): void {
-    const until = now + this.cfg.LEASE_SECONDS * 1000;
-    for (const id of ids) this.store.run('UPDATE commands SET lease_until = ? WHERE id = ?', until, id);
+    const lease = this.cfg.LEASE_SECONDS * 1000;
+    for (const id of ids) {
+      if (now - (this.renewedAt.get(id) ?? Number.NEGATIVE_INFINITY) < lease / 4) continue;
+      this.store.run('UPDATE commands SET lease_until = ? WHERE id = ?', now + lease, id);
+      this.renewedAt.set(id, now);
+    }
   }
 
   private send(ws: WebSocket, frame: EdgeToBridge): void {
