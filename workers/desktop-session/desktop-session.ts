@@ -25,7 +25,8 @@ import type { ActivitySource, Desktop, DesktopStatus, TransitionRecord } from '.
 import { ObjectStorage } from '../shared/object-storage';
 import { type CreateAdmission, prepareCreate, prepareSnapshot, prepareStart } from './admission';
 import { Outbox } from './outbox';
-import { setAsideRows, syncState, transitionsAfter, writeDueAt, writeToPostgres } from './write-through';
+import * as writeThrough from './write-through';
+import { AlarmClock } from './alarm-clock';
 import { acceptViewer, sendToViewers } from './live';
 import { SCHEMA } from './schema';
 import { type Redemption, ShareLinkStore } from './share-links';
@@ -42,8 +43,6 @@ const EFFECTS_GRACE_MS = 10_000;
 export type ActRequest = { action: 'start' | 'stop' | 'delete' | 'restore'; actor: string; requestId?: string; snapshot?: string };
 type SnapshotSpec = { name: string; withRam: boolean; description?: string };
 export type CreateRequest = { desktop: Desktop; actor: string; launch: LaunchSpec; admission: CreateAdmission; requestId?: string };
-
-type UsageRow = { id: string; plan: string; started_at: number; stopped_at: number | null; stop_reason: string | null };
 
 export class DesktopSession extends DurableObject<Bindings> {
   private readonly store: ObjectStorage;
@@ -63,13 +62,13 @@ export class DesktopSession extends DurableObject<Bindings> {
    * index that cannot be reached delays nothing further, and the outbox retries it.
    */
   private indexing: Promise<void> | null = null;
-  /** The alarm as this instance last set it (undefined: unknown), so one already in place is not set again. */
-  private alarmAt: number | null | undefined;
+  private readonly alarmClock: AlarmClock;
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env);
     this.store = new ObjectStorage(ctx.storage);
     this.outbox = new Outbox(this.store, env);
+    this.alarmClock = new AlarmClock(ctx.storage);
     this.cfg = config(env);
     this.rules = {
       timers: {
@@ -104,7 +103,7 @@ export class DesktopSession extends DurableObject<Bindings> {
   }
 
   async history(): Promise<TransitionRecord[]> {
-    return transitionsAfter(this.store, 0);
+    return writeThrough.transitionsAfter(this.store, 0);
   }
 
   /** The status and the run (create or start) it belongs to: the site's hub asks whether a GPU booking has ended. */
@@ -120,17 +119,14 @@ export class DesktopSession extends DurableObject<Bindings> {
 
   /** Debug view for operators and tests: outbox depth and database sync position. */
   async syncStatus(): Promise<{ outbox: number; dbRevision: number; revision: number; lastError: string | null; setAside: RefusedRow[] }> {
-    const sync = syncState(this.store);
-    const outbox = this.outbox.size();
-    const revision = this.state()?.revision ?? 0;
-    return { outbox, dbRevision: sync.dbRevision, revision, lastError: sync.lastError, setAside: setAsideRows(this.store) };
+    const { dbRevision, lastError } = writeThrough.syncState(this.store);
+    const setAside = writeThrough.setAsideRows(this.store);
+    return { outbox: this.outbox.size(), dbRevision, revision: this.state()?.revision ?? 0, lastError, setAside };
   }
 
   /** Usage intervals of this desktop (ms), for tests and operators; billing reads Postgres. */
-  async usage(): Promise<{ id: string; plan: string; startedAt: number; stoppedAt: number | null; stopReason: string | null }[]> {
-    return this.store
-      .rows<UsageRow>('SELECT id, plan, started_at, stopped_at, stop_reason FROM usage ORDER BY started_at')
-      .map((r) => ({ id: r.id, plan: r.plan, startedAt: r.started_at, stoppedAt: r.stopped_at, stopReason: r.stop_reason }));
+  async usage(): Promise<writeThrough.UsageInterval[]> {
+    return writeThrough.usageIntervals(this.store);
   }
 
   // ---- the live stream ----
@@ -303,7 +299,7 @@ export class DesktopSession extends DurableObject<Bindings> {
   }
 
   override async alarm(): Promise<void> {
-    this.alarmAt = undefined;
+    this.alarmClock.forget();
     const bridgeOffline = await this.bridgeOfflineForWatchdog();
     // Several clocks can be due at once (a warning and its stop after a long outage).
     for (let i = 0; i < 5; i++) {
@@ -372,17 +368,15 @@ export class DesktopSession extends DurableObject<Bindings> {
         also?.();
         // The alarm belongs to the change, not to its effects: an object reset before (or
         // while) they run still wakes up to run them and keep its clocks.
-        const wake = Math.min(nextWakeUp(timerState(next), this.rules.timers) ?? Number.POSITIVE_INFINITY, now + EFFECTS_GRACE_MS);
-        // One already set no later (and not yet rung) serves as well.
-        if (!(this.alarmAt && this.alarmAt <= wake && this.alarmAt > now)) {
-          this.alarmAt = wake;
-          void this.ctx.storage.setAlarm(wake);
-        }
+        this.alarmClock.ringBy(
+          Math.min(nextWakeUp(timerState(next), this.rules.timers) ?? Number.POSITIVE_INFINITY, now + EFFECTS_GRACE_MS),
+          now,
+        );
       });
     } catch (err) {
       // The transaction rolled back; the cache must not keep what it did not commit.
       this.cachedState = undefined;
-      this.alarmAt = undefined;
+      this.alarmClock.forget();
       throw err;
     }
     this.cachedState = next;
@@ -411,7 +405,7 @@ export class DesktopSession extends DurableObject<Bindings> {
         await this.outbox.runDue();
         const s = this.state();
         const wake = s ? nextWakeUp(timerState(s), this.rules.timers) : null;
-        const refusals = await writeToPostgres(this.store, this.cfg, s, wake);
+        const refusals = await writeThrough.writeToPostgres(this.store, this.cfg, s, wake);
         if (refusals.length > 0) {
           this.outbox.add(refusals);
           this.flushAgain = true;
@@ -442,13 +436,9 @@ export class DesktopSession extends DurableObject<Bindings> {
   private async scheduleAlarm(): Promise<void> {
     const s = this.state();
     const now = Date.now();
-    const times = [s ? nextWakeUp(timerState(s), this.rules.timers) : null, this.outbox.nextAt(), writeDueAt(this.store, s, now)].filter(
-      (t): t is number => t !== null,
-    );
-    const at = times.length === 0 ? null : Math.max(Math.min(...times), now + 10);
-    if (at === this.alarmAt) return;
-    this.alarmAt = at;
-    await (at === null ? this.ctx.storage.deleteAlarm() : this.ctx.storage.setAlarm(at));
+    const clocks = s ? nextWakeUp(timerState(s), this.rules.timers) : null;
+    const times = [clocks, this.outbox.nextAt(), writeThrough.writeDueAt(this.store, s, now)].filter((t): t is number => t !== null);
+    await this.alarmClock.ringAt(times.length === 0 ? null : Math.max(Math.min(...times), now + 10));
   }
 
   private state(): SessionState | null {

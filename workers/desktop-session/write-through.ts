@@ -163,3 +163,12 @@ function setAside(store: ObjectStorage, desktopId: string, refused: RefusedRow[]
   }
   return effects;
 }
+
+export type UsageInterval = { id: string; plan: string; startedAt: number; stoppedAt: number | null; stopReason: string | null };
+
+/** The desktop's usage intervals (ms), oldest first. */
+export function usageIntervals(store: ObjectStorage): UsageInterval[] {
+  return store
+    .rows<UsageRow>('SELECT id, plan, started_at, stopped_at, stop_reason, rev FROM usage ORDER BY started_at')
+    .map((r) => ({ id: r.id, plan: r.plan, startedAt: r.started_at, stoppedAt: r.stopped_at, stopReason: r.stop_reason }));
+}
