@@ -62,8 +62,12 @@ export async function api<T = unknown>(
  */
 export async function settled(desktopId: string): Promise<void> {
   const stub = env.DESKTOP_SESSION.getByName(desktopId);
-  await vi.waitFor(async () => {
-    const sync = await stub.syncStatus();
-    expect([sync.outbox, sync.dbRevision]).toEqual([0, sync.revision]);
-  });
+  await vi.waitFor(
+    async () => {
+      const sync = await stub.syncStatus();
+      expect([sync.outbox, sync.dbRevision]).toEqual([0, sync.revision]);
+      // The write-through runs on its own; on a busy machine it takes more than waitFor's default second.
+    },
+    { timeout: 15_000, interval: 50 },
+  );
 }

@@ -546,7 +546,8 @@ async function runClientPage(href: string) {
   let current = new URL(href);
   const storage = new Map<string, string>();
   const window: Record<string, unknown> = {
-    document: { title: '', getElementById: (id: string) => elements.get(id) ?? null },
+    // The page listens for key presses on the document (Guacamole.Keyboard); no key is pressed here.
+    document: { title: '', getElementById: (id: string) => elements.get(id) ?? null, addEventListener: () => {} },
     location: {
       get pathname() {
         return current.pathname;
