@@ -79,7 +79,10 @@ describe('quota', () => {
       return all.find((u) => u.userId === userId);
     };
     // The list reads the write-through copy, which follows the create within moments.
-    await vi.waitFor(async () => expect(await find(busy)).toMatchObject({ maxDesktops: 1, custom: false, active: 1, desktops: 1 }));
+    await vi.waitFor(async () => expect(await find(busy)).toMatchObject({ maxDesktops: 1, custom: false, active: 1, desktops: 1 }), {
+      timeout: 15_000,
+      interval: 100,
+    });
     expect(await find(limited)).toMatchObject({ maxDesktops: 4, custom: true, active: 0, desktops: 0, lastCreatedAt: null });
     expect((await api('GET', '/api/v1/admin/users', { token: await token(busy) })).status).toBe(403);
     expect((await api('GET', '/api/v1/admin/users?pageSize=0', { token: admin })).status).toBe(400);

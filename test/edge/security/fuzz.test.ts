@@ -499,8 +499,24 @@ describe('fuzzing every route', () => {
     const tok = await token(bystander.user);
     const now = await api<Desktop>('GET', `/api/v1/desktops/${d.id}`, { token: tok });
     expect(now.status).toBe(200);
-    expect(now.body!.data).toEqual(d);
-    expect((await api<TransitionRecord[]>('GET', `/api/v1/desktops/${d.id}/events`, { token: tok })).body!.data).toEqual(bystanderEvents);
+    // No bridge serves the bystander's site here: when fuzzing runs long (a busy machine), its create is given up as
+    // undeliverable. That is its own lifecycle, not the fuzzer's doing: the history only grew by it, and every
+    // other field is as stored before.
+    const events = (await api<TransitionRecord[]>('GET', `/api/v1/desktops/${d.id}/events`, { token: tok })).body!.data;
+    expect(events.slice(0, bystanderEvents.length)).toEqual(bystanderEvents);
+    expect(events.slice(bystanderEvents.length).map((e) => e.event)).toEqual(
+      events.length > bystanderEvents.length ? ['command_undeliverable'] : [],
+    );
+    const { status, statusMessage, errorMessage, updatedAt, ...stored } = now.body!.data;
+    if (events.length === bystanderEvents.length) {
+      expect({ status, statusMessage, errorMessage, updatedAt }).toEqual({
+        status: d.status,
+        statusMessage: d.statusMessage,
+        errorMessage: d.errorMessage,
+        updatedAt: d.updatedAt,
+      });
+    } else expect(status).toBe('FAILED');
+    expect({ ...d, ...stored }).toEqual(d);
     const admin = await token('fuzz-admin', { roles: ['admin'] });
     const quota = await api<{ maxDesktops: number; active: number }>('GET', `/api/v1/admin/users/${bystander.user}/quota`, {
       token: admin,
