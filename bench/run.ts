@@ -24,6 +24,7 @@ import { cpuMsByGroupAndProgram } from './cpu';
 import { nodeInspectorUrl, profileStretch, workerInspectorUrl } from './profile';
 import { measurePageWeight } from './page-weight';
 import { runGpuPackingSimulation } from './gpu-packing';
+import { runPoolReplaySimulation } from './pool-replay';
 import { measureColdTimeToDesktop } from './time-to-desktop';
 import { ROOT } from '../scripts/lib/local-config';
 import { nodeTs, startProcess } from '../scripts/lib/processes';
@@ -369,6 +370,7 @@ try {
     },
     cronSweep: await sweepCost(),
     gpuPacking: runGpuPackingSimulation(),
+    poolReplay: runPoolReplaySimulation(),
     // The dashboard's first screen (HTML + JS + CSS, compressed; target under 100 KB), and the embeddable element.
     pageWeight: await measurePageWeight(stack),
     statusEndpoint: status,

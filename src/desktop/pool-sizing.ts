@@ -19,15 +19,21 @@ export interface PoolActivity {
 
 const MINUTES_PER_WEEK = 7 * 24 * 60;
 
+/** One formatter per zone: making one costs ~40× what using it does, and the replenisher asks on every tick. */
+const weekClocks = new Map<string, Intl.DateTimeFormat>();
+
+function weekClock(timeZone: string): Intl.DateTimeFormat {
+  let clock = weekClocks.get(timeZone);
+  if (!clock) {
+    clock = new Intl.DateTimeFormat('en-GB', { timeZone, weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+    weekClocks.set(timeZone, clock);
+  }
+  return clock;
+}
+
 /** Minutes since Monday 00:00 in `timeZone` at `now`. */
 export function minuteOfWeek(now: number, timeZone: string): number {
-  const parts = new Intl.DateTimeFormat('en-GB', {
-    timeZone,
-    weekday: 'short',
-    hour: '2-digit',
-    minute: '2-digit',
-    hourCycle: 'h23',
-  }).formatToParts(new Date(now));
+  const parts = weekClock(timeZone).formatToParts(new Date(now));
   const get = (type: string) => parts.find((p) => p.type === type)?.value ?? '';
   const day = WEEKDAYS.indexOf(get('weekday').toLowerCase().slice(0, 3) as Weekday);
   return day * 24 * 60 + Number(get('hour')) * 60 + Number(get('minute'));
