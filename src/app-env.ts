@@ -12,6 +12,8 @@ export type AppEnv = {
     audited?: boolean;
     /** The id a create must use: the one its Idempotency-Key holds (src/middleware/idempotency.ts). */
     idempotentDesktopId?: string;
+    /** The desktop a create answered with, when it is not `idempotentDesktopId` (a warm pool's member). */
+    createdDesktopId?: string;
     /** What a route says its audit record is about, where the path does not (src/middleware/audit.ts). */
     auditTarget?: string;
     auditDetails?: Record<string, unknown>;

@@ -17,6 +17,8 @@ export { IdempotencyKey } from './idempotency/idempotency-key';
 export { DesktopSession } from './desktop-session/desktop-session';
 export { SiteHub } from './site-hub/site-hub';
 export { UserAccount } from './user-account/user-account';
+export { PoolDirectory } from './warm-pool/pool-directory';
+export { WarmPool } from './warm-pool/warm-pool';
 
 const app = newApp();
 

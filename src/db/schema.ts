@@ -45,6 +45,8 @@ export const desktops = pgTable(
     backend: text('backend').notNull().default('proxmox'),
     gpuSlots: integer('gpu_slots').notNull().default(0),
     sessionUrl: text('session_url'),
+    /** The warm pool it was claimed from, ready (issue 13). */
+    claimedFromPool: text('claimed_from_pool'),
     /** The desktop's next clock (watchdog, idle stop, session end, expiry, warnings): the cron safety net's index. */
     nextDueAt: ts('next_due_at'),
   },

@@ -42,7 +42,10 @@ export interface DecideRules {
 /** Everything that can happen to a desktop. */
 export type DesktopInput =
   /** `requestId`: the HTTP request's id, carried on the command it sets off (logs end to end). */
-  | { kind: 'create'; desktop: Desktop; actor: string; launch: LaunchSpec; requestId?: string }
+  /** `pool`: the desktop is built as a member of this warm pool, for whoever claims it later. */
+  | { kind: 'create'; desktop: Desktop; actor: string; launch: LaunchSpec; requestId?: string; pool?: string }
+  /** Someone takes a ready member of `poolId`: from now on the desktop is theirs, as if they had created it. */
+  | { kind: 'claim'; poolId: string; owner: ClaimedBy; actor: string; requestId?: string }
   /**
    * `launch`: for a start (or a restore of a STOPPED desktop), what was prepared for the new run (its id, GPU
    * booking, TURN credentials). `snapshot`: the snapshot a restore goes back to.
@@ -68,6 +71,9 @@ export type DesktopInput =
   | { kind: 'reconcile'; siteId: string; takenAt: string; vm: { status: string } | null }
   /** Its clocks: the one due first runs (the object asks again while another is due). */
   | { kind: 'clock'; bridgeOffline: boolean };
+
+/** What a claim sets: the new owner, and the name and limits their request asked for. */
+export type ClaimedBy = Pick<Desktop, 'userId' | 'createdBy' | 'name' | 'idleTimeoutMinutes' | 'maxSessionMinutes' | 'expiresAt'>;
 
 /**
  * Why nothing happened. NOT_FOUND, INVALID_STATE and CONFLICT answer a request;
@@ -141,6 +147,8 @@ export function decide(state: SessionState | null, input: DesktopInput, now: num
   switch (input.kind) {
     case 'act':
       return act(state, input, now, rules);
+    case 'claim':
+      return claim(state, input, now, rules);
     case 'snapshot':
       return snapshotCommand(state, input, now, rules);
     case 'activity':
@@ -175,6 +183,7 @@ function create(state: SessionState | null, input: Extract<DesktopInput, { kind:
     warned: {},
     openUsageId: null,
     launch: input.launch,
+    pool: input.pool ?? null,
   };
   const step = {
     event: 'create',
@@ -220,6 +229,25 @@ function act(s: SessionState, input: Extract<DesktopInput, { kind: 'act' }>, now
   const snapshot = action === 'restore' && input.snapshot ? { name: input.snapshot, withRam: false } : undefined;
   const step = { event: action, actor, reason, patch, command: ACTION_COMMAND[action], requestId: input.requestId, snapshot };
   return transit(run, step, now, rules);
+}
+
+/**
+ * A ready member of a warm pool becomes the claimer's desktop: a transition to the status it is in (RUNNING, or
+ * STOPPED for the stopped tier, which the caller then starts), recorded with who claimed it, which opens its usage,
+ * starts its idle clock and session now, lists it in its new owner's indexes and tells their webhooks.
+ */
+function claim(s: SessionState, input: Extract<DesktopInput, { kind: 'claim' }>, now: number, rules: DecideRules): Decision {
+  const d = s.desktop;
+  if (s.pool !== input.poolId) return refuse('CONFLICT', `Desktop ${d.id} is not an unclaimed member of pool ${input.poolId}`);
+  if ((d.status !== 'RUNNING' && d.status !== 'STOPPED') || s.activeCommand) {
+    return refuse(
+      'INVALID_STATE',
+      `Pool member ${d.id} is not ready: it is ${d.status}${s.activeCommand ? ` (${s.activeCommand.kind} running)` : ''}`,
+    );
+  }
+  const patch: Partial<Desktop> = { ...input.owner, claimedFromPool: input.poolId, errorMessage: null };
+  const reason = `claimed from warm pool ${input.poolId} for ${input.owner.userId}`;
+  return transit({ ...s, pool: null }, { event: 'claimed', actor: input.actor, reason, patch, requestId: input.requestId }, now, rules);
 }
 
 /** A snapshot command still running (and not yet stale): what refuses another change but a delete. */
@@ -472,6 +500,7 @@ export function timerState(s: SessionState): TimerState {
     expiresAt: d.expiresAt && !deleting ? Date.parse(d.expiresAt) : null,
     expiryRetryAt: s.expiryTriedAt ? s.expiryTriedAt + EXPIRY_RETRY_MS : null,
     warned: s.warned,
+    pooled: Boolean(s.pool),
   };
 }
 
@@ -533,12 +562,14 @@ function transit(s: SessionState, step: Step, now: number, rules: DecideRules, f
     effects.push({ kind: 'gpu_release', siteId: desktop.siteId, desktopId: desktop.id, runId: launch.runId ?? null });
   }
 
-  // Entering RUNNING starts the session and the idle clock; leaving it ends them.
-  const entering = to === 'RUNNING' && from !== 'RUNNING';
+  // Entering RUNNING starts the session and the idle clock; leaving it ends them. A claim of a running pool member
+  // starts them for its new owner. An unclaimed member is nobody's session: no usage is billed for it.
+  const claimed = event === 'claimed';
+  const entering = to === 'RUNNING' && (from !== 'RUNNING' || claimed);
   const leaving = from === 'RUNNING' && to !== 'RUNNING';
   if (entering) Object.assign(desktop, { lastActivityAt: at, lastActivitySource: 'started', lastActivityReason: null, stopReason: null });
   const usage: UsageChange[] = [];
-  const openUsageId = entering ? rules.newId('u') : leaving ? null : s.openUsageId;
+  const openUsageId = entering ? (s.pool ? null : rules.newId('u')) : leaving ? null : s.openUsageId;
   if (entering && openUsageId) usage.push({ kind: 'open', id: openUsageId, plan: desktop.plan, at: now });
   if (leaving && s.openUsageId) usage.push({ kind: 'close', id: s.openUsageId, at: now, reason });
   const next: SessionState = {
@@ -555,7 +586,7 @@ function transit(s: SessionState, step: Step, now: number, rules: DecideRules, f
   };
   next.desktop = withClocks(next);
   const transition: TransitionRecord = { seq: next.seq, at, from, to, event, actor, reason };
-  if (to !== from) {
+  if (to !== from || claimed) {
     effects.unshift({ kind: 'index', names: indexNamesOf(next.desktop), entry: indexEntry(next) });
     effects.push({ kind: 'event', event: webhookEvent('desktop.status_changed', next.desktop, { transition }, now, rules) });
     const specific = STATUS_EVENT[to];

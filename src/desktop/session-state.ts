@@ -37,6 +37,11 @@ export interface SessionState {
   launch: LaunchSpec;
   /** When expiry last tried to delete the desktop (ms): a failed try is repeated an hour later, not at once. */
   expiryTriedAt?: number | null;
+  /**
+   * The warm pool this desktop is a member of, until someone claims it (src/desktop/pool-plan.ts): while it is
+   * set, nobody uses the desktop, so it has no idle clock or session limit and no usage is billed.
+   */
+  pool?: string | null;
 }
 
 export type OutboxEffect =

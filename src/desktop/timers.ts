@@ -27,6 +27,8 @@ export interface TimerState {
   expiryRetryAt?: number | null;
   /** The deadline each warning was last sent for: a moved deadline warns again. */
   warned: Partial<Record<WarningKind, number>>;
+  /** A warm pool's member nobody has claimed yet: nobody uses it, so it is never idle and has no session to end. */
+  pooled?: boolean;
 }
 
 export interface TimerPolicy {
@@ -48,12 +50,12 @@ const MINUTE = 60_000;
 const leadFor = (spanMs: number, policy: TimerPolicy) => (spanMs < policy.warningLeadMs ? spanMs / 2 : policy.warningLeadMs);
 
 export function idleStopAt(t: TimerState): number | null {
-  if (t.status !== 'RUNNING') return null;
+  if (t.status !== 'RUNNING' || t.pooled) return null;
   return (t.lastActivityAt ?? t.runningSince ?? t.statusSince) + t.idleTimeoutMinutes * MINUTE;
 }
 
 export function sessionEndsAt(t: TimerState): number | null {
-  if (t.status !== 'RUNNING' || t.maxSessionMinutes === null || t.runningSince === null) return null;
+  if (t.status !== 'RUNNING' || t.pooled || t.maxSessionMinutes === null || t.runningSince === null) return null;
   return t.runningSince + t.maxSessionMinutes * MINUTE;
 }
 

@@ -33,7 +33,9 @@ export type SystemEvent =
   /** Running for maxSessionMinutes. */
   | 'session_limit_reached'
   /** expiresAt passed: the desktop is deleted. */
-  | 'expired';
+  | 'expired'
+  /** A ready member of a warm pool is taken by a user: its status stays, its owner changes. */
+  | 'claimed';
 
 export type DesktopEvent = UserAction | SystemEvent;
 
@@ -86,6 +88,9 @@ export const TRANSITIONS: readonly TransitionRow[] = [
   ...rows(['RUNNING'], 'idle_timeout', 'STOPPING'),
   ...rows(['RUNNING'], 'session_limit_reached', 'STOPPING'),
   ...rows(NOT_DELETED, 'expired', 'STOPPING'),
+  // a warm pool's ready member becomes a user's desktop as it is (a stopped one is then started)
+  ...rows(['RUNNING'], 'claimed', 'RUNNING'),
+  ...rows(['STOPPED'], 'claimed', 'STOPPED'),
 ];
 
 const index = new Map<string, DesktopStatus>(TRANSITIONS.map((r) => [`${r.from ?? '∅'}|${r.event}`, r.to]));

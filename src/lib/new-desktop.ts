@@ -54,5 +54,6 @@ export function newDesktop(input: NewDesktopInput, now = new Date()): Desktop {
     backend: input.backend ?? 'proxmox',
     gpuSlots: input.gpuSlots ?? 0,
     sessionUrl: null,
+    claimedFromPool: null,
   };
 }

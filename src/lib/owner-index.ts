@@ -5,6 +5,7 @@
  * once; fleet-wide lists (admins) come from the Postgres copy instead.
  */
 import type { Desktop, DesktopStatus, Plan } from '../schemas/desktop';
+import { isPoolMember } from '../schemas/pool';
 
 /** What an index keeps of a desktop: enough to filter, order and count a list. */
 export interface IndexEntry {
@@ -37,8 +38,9 @@ export const userIndexName = (userId: string) => `user:${userId}`;
 /** A service's index is named like the `createdBy` of its desktops. */
 export const serviceIndexName = (serviceSub: string) => `service:${serviceSub}`;
 
-/** The indexes a desktop is listed in: its user's, and the service's that created it. */
+/** The indexes a desktop is listed in: its user's, and the service's that created it; none for an unclaimed pool member. */
 export function indexNamesOf(d: Pick<Desktop, 'userId' | 'createdBy'>): string[] {
+  if (isPoolMember(d)) return [];
   const names = [userIndexName(d.userId)];
   if (d.createdBy.startsWith('service:')) names.push(d.createdBy);
   return names;

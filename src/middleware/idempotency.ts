@@ -54,7 +54,7 @@ export const idempotentCreate = createMiddleware<AppEnv>(async (c, next) => {
   }
   c.set('idempotentDesktopId', claim.desktopId);
   await next();
-  if (c.res.status === 202) await stub.complete(claim.desktopId);
+  if (c.res.status === 202) await stub.complete(claim.desktopId, c.var.createdDesktopId);
   else await stub.abandon(claim.desktopId);
 });
 

@@ -17,6 +17,7 @@ import { UserIdSchema } from '../schemas/user-id';
 import { confirmReconcileReport, reconcileAllSites, reconcileSite } from '../reconcile/reconcile';
 import { insightRoutes } from './admin-insights';
 import { adminMetricsRoutes } from './admin-metrics';
+import { adminPoolRoutes } from './admin-pools';
 import { adminHealthRoutes } from './health';
 import { adminTemplateRoutes } from './templates';
 import { validationHook } from './validation';
@@ -272,6 +273,7 @@ adminRoutes.route('/', insightRoutes);
 adminRoutes.route('/', adminTemplateRoutes);
 adminRoutes.route('/', adminHealthRoutes);
 adminRoutes.route('/', adminMetricsRoutes);
+adminRoutes.route('/', adminPoolRoutes);
 
 export const GpuOccupancyOut = OccupancySchema.extend({ siteId: z.string() }).openapi('GpuOccupancy');
 

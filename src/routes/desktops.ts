@@ -17,6 +17,8 @@ import { randomId } from '../lib/ids';
 import { listDesktopsFor } from '../lib/desktop-list';
 import { newDesktop } from '../lib/new-desktop';
 import { cachedTemplate } from '../lib/template-cache';
+import { claimFromPool, poolFor } from '../lib/pool-claim';
+import { isPoolMember } from '../schemas/pool';
 import { TemplateIdSchema } from '../schemas/template';
 import { UserIdSchema } from '../schemas/user-id';
 import { DEFAULT_LAUNCH, type LaunchSpec } from '../lib/launch';
@@ -155,6 +157,8 @@ export function canAccess(p: Principal, d: Pick<Desktop, 'id' | 'userId' | 'crea
   const scope = desktopScopeOf(p);
   if (scope) return scope.desktopId === d.id && d.userId === p.sub;
   if (isAdmin(p)) return true;
+  // A warm pool's unclaimed member is nobody's yet (a user id that looks like a pool's owns nothing).
+  if (isPoolMember(d)) return false;
   if (isService(p)) return d.createdBy === actorOf(p) && inNamespace(cfg, p.sub, d.userId);
   return d.userId === p.sub;
 }
@@ -289,6 +293,20 @@ desktopRoutes.openapi(
         ? { account: serviceAccountName(p.sub), label: `service ${p.sub}`, limit: serviceMaxDesktops(cfg, p.sub) }
         : null,
     };
+    // A create that asks for nothing a ready member lacks is answered from its template's warm pool, if it has one.
+    const pool =
+      template && !source && (!body.plan || body.plan === template.defaultPlan) ? await poolFor(c.env, template.id, desktop.siteId) : null;
+    if (pool) {
+      const { userId: owner, createdBy, name, idleTimeoutMinutes, maxSessionMinutes, expiresAt } = desktop;
+      const claim = { owner: { userId: owner, createdBy, name, idleTimeoutMinutes, maxSessionMinutes, expiresAt }, admission };
+      const claimed = unwrap(await claimFromPool(c.env, pool, { ...claim, actor: actorOf(p), requestId: c.var.requestId }));
+      if (claimed) {
+        c.set('auditDetails', { claimedFromPool: pool.id });
+        c.set('createdDesktopId', claimed.id);
+        c.header('Location', `/api/v1/desktops/${claimed.id}`);
+        return c.json(success(claimed, `Desktop taken ready from warm pool ${pool.id}.`), 202);
+      }
+    }
     const created = unwrap(
       await c.env.DESKTOP_SESSION.getByName(desktop.id).create({
         desktop,

@@ -96,6 +96,11 @@ export const DesktopSchema = z.object({
   gpuSlots: GpuSlotsSchema,
   /** Selkies: the session's own address (one hostname per session). */
   sessionUrl: z.string().nullable(),
+  /**
+   * The warm pool this desktop was taken from, ready, when it was created (issue 13); null for a desktop built
+   * for its request. Absent on desktops made before pools existed.
+   */
+  claimedFromPool: z.string().nullish(),
 });
 export type Desktop = z.infer<typeof DesktopSchema>;
 

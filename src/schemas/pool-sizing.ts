@@ -4,7 +4,7 @@
  * weekdays, say), and a demand rule that adds running members after recent misses; always
  * within a floor and a cap. The arithmetic is src/desktop/pool-sizing.ts.
  */
-import { z } from 'zod';
+import { z } from './zod';
 
 export const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
 export type Weekday = (typeof WEEKDAYS)[number];

@@ -37,6 +37,17 @@ const desktop = (overrides: Partial<NewDesktopInput> = {}): Desktop =>
     new Date(NOW - 60 * MIN),
   );
 
+/** An unclaimed member of pool p1, and what a claim by bob sets. */
+const POOL_MEMBER: Partial<Desktop> = { userId: 'pool:p1', createdBy: 'system:pool:p1', lastActivityAt: null };
+const CLAIMER = {
+  userId: 'bob',
+  createdBy: 'user:bob',
+  name: 'Bob’s desk',
+  idleTimeoutMinutes: 45,
+  maxSessionMinutes: null,
+  expiresAt: null,
+};
+
 /** A desktop that has been in `status` for ten minutes, running `command` if one is given. */
 function stateIn(
   status: DesktopStatus,
@@ -486,6 +497,54 @@ const TABLE: Row[] = [
     input: report({ type: 'complete' }),
     status: 'STOPPED',
     effects: ['index STOPPED → user:alice', 'gpu_release rn7', 'event desktop.status_changed', 'event desktop.stopped'],
+  },
+
+  // ---- warm pool members (issue 13) ----
+  {
+    name: 'a pool member that comes up RUNNING: listed nowhere, billed to nobody, no idle clock',
+    state: stateIn('CONFIGURING', { command: createCmd, desktop: POOL_MEMBER, state: { pool: 'p1' } }),
+    input: report({ type: 'complete', facts: { connectionId: '7' } }),
+    status: 'RUNNING',
+    effects: ['index RUNNING → ', 'event desktop.status_changed', 'event desktop.running'],
+    check: (d) => {
+      expect(d.next?.openUsageId).toBeNull();
+      expect([d.next?.desktop.idleStopAt, d.next?.desktop.sessionEndsAt]).toEqual([null, null]);
+    },
+  },
+  {
+    name: 'claim a RUNNING member: the claimer’s desktop from now, its usage, idle clock and session start now',
+    state: stateIn('RUNNING', { desktop: POOL_MEMBER, state: { pool: 'p1', openUsageId: null, runningSince: NOW - 60 * MIN } }),
+    input: { kind: 'claim', poolId: 'p1', owner: CLAIMER, actor: 'user:bob' },
+    status: 'RUNNING',
+    effects: ['index RUNNING → user:bob', 'event desktop.status_changed', 'event desktop.running'],
+    live: ['transition RUNNING → RUNNING'],
+    usage: ['open u1'],
+    check: (d) => {
+      expect(d.next?.pool).toBeNull();
+      expect(d.next?.desktop).toMatchObject({ ...CLAIMER, claimedFromPool: 'p1', lastActivitySource: 'started' });
+      expect(d.next?.runningSince).toBe(NOW);
+      expect(d.next?.desktop.idleStopAt).toBe(new Date(NOW + 45 * MIN).toISOString());
+      expect(d.transition).toMatchObject({ event: 'claimed', actor: 'user:bob', reason: 'claimed from warm pool p1 for bob' });
+    },
+  },
+  {
+    name: 'claim a STOPPED member: the claimer’s, still STOPPED (the object starts it next); nothing billed yet',
+    state: stateIn('STOPPED', { desktop: POOL_MEMBER, state: { pool: 'p1' } }),
+    input: { kind: 'claim', poolId: 'p1', owner: CLAIMER, actor: 'user:bob' },
+    status: 'STOPPED',
+    effects: ['index STOPPED → user:bob', 'event desktop.status_changed', 'event desktop.stopped'],
+  },
+  {
+    name: 'claim a desktop that is no longer the pool’s (claimed already): refused',
+    state: stateIn('RUNNING', { desktop: { ...CLAIMER, claimedFromPool: 'p1' } }),
+    input: { kind: 'claim', poolId: 'p1', owner: { ...CLAIMER, userId: 'carol' }, actor: 'user:carol' },
+    refused: 'CONFLICT',
+  },
+  {
+    name: 'claim a member with work in progress: refused, never handed out half-ready',
+    state: stateIn('STOPPING', { command: { id: 'c-stop', kind: 'stop' }, desktop: POOL_MEMBER, state: { pool: 'p1' } }),
+    input: { kind: 'claim', poolId: 'p1', owner: CLAIMER, actor: 'user:bob' },
+    refused: 'INVALID_STATE',
   },
 ];
 

@@ -13,6 +13,7 @@ import type { LaunchSpec } from '../../src/lib/launch';
 import { fail, ok, type Result } from '../../src/lib/result';
 import { podTurn } from '../../src/lib/session-turn';
 import type { Desktop } from '../../src/schemas/desktop';
+import type { ClaimedBy } from '../../src/desktop/decide';
 
 /** Whose quotas a create counts against (worked out from the caller by the route). */
 export interface CreateAdmission {
@@ -45,10 +46,29 @@ export async function prepareCreate(
   launch: LaunchSpec,
   admission: CreateAdmission,
 ): Promise<Result<Prepared<LaunchSpec>>> {
+  const quota = await prepareClaim(env, desktop, admission);
+  if (!quota.ok) return quota;
+  const run = await prepareRun(env, cfg, desktop, launch.runId ?? randomId('rn'));
+  if (!run.ok) {
+    await quota.value.giveBack();
+    return run;
+  }
+  return ok({ launch: { ...launch, ...run.value.launch }, giveBack: giveBackAll([quota.value.giveBack, run.value.giveBack]) });
+}
+
+/**
+ * The quota slots alone: what a claim of a warm pool's member takes for its new owner (the member's run, with its
+ * GPU booking, is already under way). `desktop` names the owner the slots are for.
+ */
+export async function prepareClaim(
+  env: Bindings,
+  desktop: Pick<Desktop, 'id' | 'userId'>,
+  admission: CreateAdmission,
+): Promise<Result<Prepared<null>>> {
   const taken: Taken = [];
   const refuse = async <T>(r: Result<T> & { ok: false }) => {
     await giveBackAll(taken)();
-    return fail<Prepared<LaunchSpec>>(r.code, r.message);
+    return fail<Prepared<null>>(r.code, r.message);
   };
   // The quota lives in the user's Durable Object: no database round trip on the way to 202.
   const account = env.USER_ACCOUNT.getByName(desktop.userId);
@@ -61,10 +81,7 @@ export async function prepareCreate(
     if (!r.ok) return refuse(r);
     taken.push(() => serviceAccount.release(desktop.id));
   }
-  const run = await prepareRun(env, cfg, desktop, launch.runId ?? randomId('rn'));
-  if (!run.ok) return refuse(run);
-  taken.push(() => run.value.giveBack());
-  return ok({ launch: { ...launch, ...run.value.launch }, giveBack: giveBackAll(taken) });
+  return ok({ launch: null, giveBack: giveBackAll(taken) });
 }
 
 /** A start is a new run: its own id, fresh TURN credentials and, for a GPU desktop, slots booked for it alone. */
@@ -98,3 +115,20 @@ export async function prepareSnapshot(env: Bindings, cfg: Config, desktop: Deskt
   };
   return ok({ launch: null, giveBack });
 }
+
+// ---- what callers ask of a desktop (workers/desktop-session/desktop-session.ts) ----
+
+/** A user's action on the desktop; `snapshot` is the one a restore goes back to. */
+export type ActRequest = { action: 'start' | 'stop' | 'delete' | 'restore'; actor: string; requestId?: string; snapshot?: string };
+export type SnapshotSpec = { name: string; withRam: boolean; description?: string };
+/** A new desktop, who asks for it, what it launches and whose quota it takes; `pool`: built as an unclaimed member of that warm pool. */
+export type CreateRequest = {
+  desktop: Desktop;
+  actor: string;
+  launch: LaunchSpec;
+  admission: CreateAdmission;
+  requestId?: string;
+  pool?: string;
+};
+/** A user takes a ready member of `poolId`; the admission is theirs, as for a create. */
+export type ClaimRequest = { poolId: string; owner: ClaimedBy; actor: string; admission: CreateAdmission; requestId?: string };

@@ -16,36 +16,41 @@ import { DurableObject } from 'cloudflare:workers';
 import type { RefusedRow } from '../../src/db/queries';
 import { type DecideRules, type Decision, type DesktopInput, decide, timerState } from '../../src/desktop/decide';
 import type { BridgeReport, DesktopStatusView, LiveMessage, ReconcileOutcome, SessionState } from '../../src/desktop/session-state';
+import type { MemberReading } from '../../src/desktop/pool-shard';
 import { dueAction, nextWakeUp } from '../../src/desktop/timers';
 import { type Bindings, type Config, config } from '../../src/env';
-import { randomId, randomToken, sha256Hex } from '../../src/lib/ids';
-import type { LaunchSpec } from '../../src/lib/launch';
 import { fail, ok, type Result } from '../../src/lib/result';
 import type { ActivitySource, Desktop, DesktopStatus, TransitionRecord } from '../../src/schemas/desktop';
+import { poolActor } from '../../src/schemas/pool';
 import { ObjectStorage } from '../shared/object-storage';
-import { type CreateAdmission, prepareCreate, prepareSnapshot, prepareStart } from './admission';
+import {
+  type ActRequest,
+  type Prepared,
+  type ClaimRequest,
+  type CreateRequest,
+  type SnapshotSpec,
+  prepareClaim,
+  prepareCreate,
+  prepareSnapshot,
+  prepareStart,
+} from './admission';
 import { Outbox } from './outbox';
 import * as writeThrough from './write-through';
 import { AlarmClock } from './alarm-clock';
 import { acceptViewer, sendToViewers } from './live';
-import { SCHEMA } from './schema';
+import { SCHEMA, decideRules } from './schema';
+import { newTicket, redeemTicket, storeTicket } from './tickets';
 import { type Redemption, ShareLinkStore } from './share-links';
 import type { CreatedShareLink, CreateShareLink, ShareLink } from '../../src/schemas/share-link';
 
 export type { BridgeReport, DesktopStatusView, LiveMessage, ReconcileOutcome } from '../../src/desktop/session-state';
 
-const DEFAULT_WATCHDOG_SECONDS = 600;
 /** How long a transition's effects may take in memory before the alarm set with it runs them again. */
 const EFFECTS_GRACE_MS = 10_000;
 
-/** A new desktop, who asks for it, what it launches and what its admission takes (./admission.ts). */
-/** A user's action on the desktop; `snapshot` is the one a restore goes back to. */
-export type ActRequest = { action: 'start' | 'stop' | 'delete' | 'restore'; actor: string; requestId?: string; snapshot?: string };
-type SnapshotSpec = { name: string; withRam: boolean; description?: string };
-export type CreateRequest = { desktop: Desktop; actor: string; launch: LaunchSpec; admission: CreateAdmission; requestId?: string };
-
 export class DesktopSession extends DurableObject<Bindings> {
   private readonly store: ObjectStorage;
+  private readonly shareLinks: ShareLinkStore;
   private readonly outbox: Outbox;
   private readonly cfg: Config;
   private readonly rules: DecideRules;
@@ -67,16 +72,11 @@ export class DesktopSession extends DurableObject<Bindings> {
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env);
     this.store = new ObjectStorage(ctx.storage);
+    this.shareLinks = new ShareLinkStore(this.store);
     this.outbox = new Outbox(this.store, env);
     this.alarmClock = new AlarmClock(ctx.storage);
     this.cfg = config(env);
-    this.rules = {
-      timers: {
-        watchdogSeconds: (status) => this.cfg.WATCHDOG_SECONDS[status] ?? DEFAULT_WATCHDOG_SECONDS,
-        warningLeadMs: this.cfg.WARNING_LEAD_MINUTES * 60_000,
-      },
-      newId: randomId,
-    };
+    this.rules = decideRules(this.cfg);
     // Live viewers may ping; the runtime answers without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('ping', 'pong'));
     ctx.blockConcurrencyWhile(async () => {
@@ -110,6 +110,12 @@ export class DesktopSession extends DurableObject<Bindings> {
   async currentRun(): Promise<{ status: DesktopStatus; runId: string | null } | null> {
     const s = this.state();
     return s ? { status: s.desktop.status, runId: s.launch?.runId ?? null } : null;
+  }
+
+  /** What its warm pool reads of an unclaimed member (src/desktop/pool-shard.ts). */
+  async poolReading(): Promise<MemberReading> {
+    const s = this.state();
+    return s && { status: s.desktop.status, unclaimed: Boolean(s.pool), busy: s.activeCommand !== null };
   }
 
   /** Whether `commandId` is still the command this desktop wants run (SiteHub asks before dispatching). */
@@ -164,14 +170,24 @@ export class DesktopSession extends DurableObject<Bindings> {
     return run;
   }
 
-  private async admitAndCreate({ desktop, actor, launch, admission, requestId }: CreateRequest): Promise<Result<Desktop>> {
+  private async admitAndCreate({ desktop, actor, launch, admission, requestId, pool }: CreateRequest): Promise<Result<Desktop>> {
     const existing = this.state();
     if (existing) return existing.desktop.id === desktop.id ? ok(existing.desktop) : fail('CONFLICT', 'desktop id already in use');
     const prepared = await prepareCreate(this.env, this.cfg, desktop, launch, admission);
-    if (!prepared.ok) return prepared;
-    const r = await this.change({ kind: 'create', desktop, actor, launch: prepared.value.launch, requestId });
-    if (!r.ok) await prepared.value.giveBack();
-    return r;
+    return this.changeHolding(prepared, (run) => ({ kind: 'create', desktop, actor, launch: run, requestId, pool }));
+  }
+
+  /**
+   * A warm pool hands this desktop, ready, to a user (src/desktop/decide.ts `claim`): their quota slots are taken
+   * first, and a member of the stopped tier is started for them. Two claims of one member: the second is refused.
+   */
+  async claim({ poolId, owner, actor, admission, requestId }: ClaimRequest): Promise<Result<Desktop>> {
+    const input: DesktopInput = { kind: 'claim', poolId, owner, actor, requestId };
+    const refused = decide(this.state(), input, Date.now(), this.rules).refused;
+    if (refused) return fail(refused.code === 'IGNORED' ? 'INVALID_STATE' : refused.code, refused.message);
+    const quota = await prepareClaim(this.env, { id: this.state()?.desktop.id ?? '', userId: owner.userId }, admission);
+    const r = await this.changeHolding(quota, () => input);
+    return r.ok && r.value.status === 'STOPPED' ? this.act({ action: 'start', actor, requestId }) : r;
   }
 
   async act({ action, actor, requestId, snapshot }: ActRequest): Promise<Result<Desktop>> {
@@ -180,10 +196,14 @@ export class DesktopSession extends DurableObject<Bindings> {
     if (!s || !newRun) return this.change({ kind: 'act', action, actor, requestId, snapshot });
     // A start (or the restore of a stopped desktop) is a new run: what it needs is taken first, and given back if it is refused after all.
     const prepared = await prepareStart(this.env, this.cfg, s.desktop);
-    if (!prepared.ok) return prepared;
-    const r = await this.change({ kind: 'act', action, actor, launch: prepared.value.launch, requestId, snapshot });
-    if (!r.ok) await prepared.value.giveBack();
-    return r;
+    return this.changeHolding(prepared, (run) => ({ kind: 'act', action, actor, launch: run, requestId, snapshot }));
+  }
+
+  /** The warm pool `poolId` starts, stops or destroys its member: only while nobody has claimed it. */
+  async poolAction(poolId: string, action: 'start' | 'stop' | 'delete'): Promise<Result<Desktop>> {
+    const s = this.state();
+    if (s?.pool !== poolId) return fail(s ? 'CONFLICT' : 'NOT_FOUND', `This desktop is not an unclaimed member of pool ${poolId}`);
+    return this.act({ action, actor: poolActor(poolId) });
   }
 
   /** Takes or deletes a snapshot (src/desktop/decide.ts): the status stays. A take first holds a slot in its owner's snapshot quota. */
@@ -192,10 +212,7 @@ export class DesktopSession extends DurableObject<Bindings> {
     if (!s) return fail('NOT_FOUND', 'desktop not found');
     if (op === 'delete') return this.change({ kind: 'snapshot', op, snapshot, actor, requestId });
     const prepared = await prepareSnapshot(this.env, this.cfg, s.desktop, snapshot.name);
-    if (!prepared.ok) return prepared;
-    const r = await this.change({ kind: 'snapshot', op, snapshot, actor, requestId });
-    if (!r.ok) await prepared.value.giveBack();
-    return r;
+    return this.changeHolding(prepared, () => ({ kind: 'snapshot', op, snapshot, actor, requestId }));
   }
 
   /** A keepalive: restarts the idle clock, recorded with its reason. */
@@ -208,20 +225,14 @@ export class DesktopSession extends DurableObject<Bindings> {
     await this.change({ kind: 'activity', source: 'viewer', reason: `${viewers} viewer${viewers === 1 ? '' : 's'} connected`, siteId });
   }
 
-  /** A connect ticket (PRD 3.2): valid for a few minutes, for one opening, of this desktop only. Counts as activity. */
+  /** A connect ticket (./tickets.ts); the connect counts as activity. */
   async issueTicket(): Promise<Result<{ ticket: string; expiresAt: string; desktop: Desktop }>> {
-    const secret = randomToken();
-    // Only the ticket's hash is kept: what storage holds opens nothing. (Hashed before the
-    // state is read, so nothing that happens during the await is overwritten.)
-    const hashed = await sha256Hex(secret);
+    const t = await newTicket(this.cfg.CONNECT_TICKET_TTL_SECONDS);
     const now = Date.now();
-    const expires = now + this.cfg.CONNECT_TICKET_TTL_SECONDS * 1000;
-    const r = this.commit(decide(this.state(), { kind: 'connect', via: 'guacamole' }, now, this.rules), () => {
-      this.store.run('DELETE FROM tickets WHERE expires_at < ?', now - 3_600_000);
-      this.store.run('INSERT INTO tickets (secret, expires_at) VALUES (?, ?)', hashed, expires);
-    });
-    if (!r.ok) return r;
-    return ok({ ticket: `${r.value.id}.${secret}`, expiresAt: new Date(expires).toISOString(), desktop: r.value });
+    const r = this.commit(decide(this.state(), { kind: 'connect', via: 'guacamole' }, now, this.rules), () =>
+      storeTicket(this.store, t, now),
+    );
+    return r.ok ? ok({ ticket: `${r.value.id}.${t.secret}`, expiresAt: new Date(t.expiresAt).toISOString(), desktop: r.value }) : r;
   }
 
   /** A viewer is about to open this Selkies desktop: counts as activity; it must be RUNNING. */
@@ -229,42 +240,24 @@ export class DesktopSession extends DurableObject<Bindings> {
     return this.change({ kind: 'connect', via: 'selkies' });
   }
 
-  /** Consumes a ticket once; answers what the site needs to open a Guacamole session. */
   async redeemTicket(secret: string): Promise<Result<{ siteId: string; connectionId: string }>> {
-    const hashed = await sha256Hex(secret);
-    const s = this.state();
-    const row = this.store.first<{ expires_at: number; used_at: number | null }>('SELECT * FROM tickets WHERE secret = ?', hashed);
-    const gone = 'This connect link has expired or was already used; ask for a new one with GET /api/v1/desktops/{id}/connect';
-    if (!s || !row || row.used_at !== null || row.expires_at < Date.now()) return fail('NOT_FOUND', gone);
-    if (s.desktop.status !== 'RUNNING' || !s.desktop.connectionId) {
-      return fail('INVALID_STATE', `Cannot connect to desktop ${s.desktop.id}: it is ${s.desktop.status}, not RUNNING`);
-    }
-    this.store.run('UPDATE tickets SET used_at = ? WHERE secret = ?', Date.now(), hashed);
-    return ok({ siteId: s.desktop.siteId, connectionId: s.desktop.connectionId });
+    return redeemTicket(this.store, this.state()?.desktop, secret);
   }
 
-  // ---- share links (src/desktop/share-links.ts) ----
-
-  private get shareLinks(): ShareLinkStore {
-    return new ShareLinkStore(this.store);
-  }
+  // ---- share links (src/desktop/share-links.ts), kept by ./share-links.ts ----
 
   createShareLink(input: CreateShareLink, actor: string, origin: string): Promise<Result<CreatedShareLink>> {
     return this.shareLinks.create(this.state()?.desktop, input, actor, origin);
   }
-
   async listShareLinks(): Promise<ShareLink[]> {
     return this.shareLinks.list(this.state()?.desktop);
   }
-
   async revokeShareLink(linkId: string, actor: string): Promise<Result<ShareLink>> {
     return this.shareLinks.revokeFor(this.state()?.desktop, linkId, actor);
   }
-
   redeemShareLink(linkId: string, secret: string): Promise<Result<Redemption>> {
     return this.shareLinks.redeem(this.state()?.desktop, linkId, secret);
   }
-
   async giveBackShareUse(linkId: string): Promise<void> {
     this.shareLinks.giveBack(linkId);
   }
@@ -326,6 +319,14 @@ export class DesktopSession extends DurableObject<Bindings> {
   }
 
   // ---- commit ----
+
+  /** Commits what `input` makes of what was taken for it (./admission.ts); gives that back when the change is refused. */
+  private async changeHolding<L>(prepared: Result<Prepared<L>>, input: (taken: L) => DesktopInput): Promise<Result<Desktop>> {
+    if (!prepared.ok) return prepared;
+    const r = await this.change(input(prepared.value.launch));
+    if (!r.ok) await prepared.value.giveBack();
+    return r;
+  }
 
   /** Decides and commits; the answer waits until the owners' indexes show the change. */
   private async change(input: DesktopInput): Promise<Result<Desktop>> {

@@ -1,8 +1,25 @@
 /**
- * DesktopSession's SQLite schema: the transition history, the outbox, connect tickets,
- * usage intervals, rows Postgres refused and share links.
+ * DesktopSession's configuration: its SQLite schema (the transition history, the outbox,
+ * connect tickets, usage intervals, rows Postgres refused and share links) and the rules
+ * it decides with.
  */
+import type { DecideRules } from '../../src/desktop/decide';
+import type { Config } from '../../src/env';
+import { randomId } from '../../src/lib/ids';
 import { SHARE_LINKS_SCHEMA_STEP } from './share-links';
+
+const DEFAULT_WATCHDOG_SECONDS = 600;
+
+/** The desktop's rules as configured: each step's watchdog, the warnings' lead, fresh ids. */
+export function decideRules(cfg: Config): DecideRules {
+  return {
+    timers: {
+      watchdogSeconds: (status) => cfg.WATCHDOG_SECONDS[status] ?? DEFAULT_WATCHDOG_SECONDS,
+      warningLeadMs: cfg.WARNING_LEAD_MINUTES * 60_000,
+    },
+    newId: randomId,
+  };
+}
 
 /** The storage schema; steps are only ever appended (workers/shared/object-storage.ts). */
 export const SCHEMA = [

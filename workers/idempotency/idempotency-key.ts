@@ -40,10 +40,13 @@ export class IdempotencyKey extends DurableObject<Bindings> {
     return claim;
   }
 
-  /** The create answered 202: from now on the key answers that desktop. */
-  async complete(desktopId: string): Promise<void> {
+  /**
+   * The create answered 202: from now on the key answers that desktop: the one it proposed, or the one the create
+   * answered with instead (a warm pool's member).
+   */
+  async complete(desktopId: string, answered: string = desktopId): Promise<void> {
     const held = this.store.get<KeyRecord>(RECORD);
-    if (held?.desktopId === desktopId) this.store.put(RECORD, { ...held, state: 'done' });
+    if (held?.desktopId === desktopId) this.store.put(RECORD, { ...held, desktopId: answered, state: 'done' });
   }
 
   /** The create was refused or failed before its desktop existed: the key is free for another try. */

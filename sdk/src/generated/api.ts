@@ -4586,6 +4586,439 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/pools": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Warm pools */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Every pool */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: true;
+                            message: string;
+                            data: components["schemas"]["Pool"][];
+                        };
+                    };
+                };
+                /** @description Invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Missing or invalid token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Not an admin */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/pools/{poolId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A warm pool: its target and why, its members, hits, misses and claim times */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    poolId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The pool now */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: true;
+                            message: string;
+                            data: components["schemas"]["PoolView"];
+                        };
+                    };
+                };
+                /** @description Invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Missing or invalid token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Not an admin */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description No such pool */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        /**
+         * Create or change a warm pool
+         * @description One pool per template and site. Its members are built from the template as it is now (save the pool again after changing the template). Creates for the template that ask for its default plan are answered from the pool; others, and misses, are built cold. Set `paused` to stop building and moving members (what is ready is still handed out). Selkies templates cannot have a pool yet.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    poolId: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["PoolInput"];
+                };
+            };
+            responses: {
+                /** @description The pool as stored */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: true;
+                            message: string;
+                            data: components["schemas"]["Pool"];
+                        };
+                    };
+                };
+                /** @description Invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Missing or invalid token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Not an admin */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Another pool serves this template at this site */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        post?: never;
+        /**
+         * Remove a warm pool
+         * @description Its unclaimed members are destroyed; desktops already claimed from it are their owners’ and stay.
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    poolId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The pool removed */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: true;
+                            message: string;
+                            data: components["schemas"]["Pool"];
+                        };
+                    };
+                };
+                /** @description Invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Missing or invalid token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Not an admin */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description No such pool */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/gpus": {
         parameters: {
             query?: never;
@@ -5806,6 +6239,7 @@ export interface components {
             backend: "proxmox" | "selkies";
             gpuSlots: 0 | 1 | 2 | 4 | 8;
             sessionUrl: string | null;
+            claimedFromPool?: string | null;
         };
         Plan: {
             /** @enum {string} */
@@ -5922,6 +6356,7 @@ export interface components {
             backend: "proxmox" | "selkies";
             gpuSlots: 0 | 1 | 2 | 4 | 8;
             sessionUrl: string | null;
+            claimedFromPool?: string | null;
             /**
              * @description Whether the desktop's site bridge is connected; while it is offline the desktop's status cannot be vouched for
              * @enum {string}
@@ -6222,6 +6657,79 @@ export interface components {
                 diskReadBytesPerSecond: number | null;
                 diskWriteBytesPerSecond: number | null;
             }[];
+        };
+        Pool: components["schemas"]["PoolInput"] & {
+            siteId: string;
+            /** @example win11-office */
+            id: string;
+            createdAt: string;
+            updatedAt: string;
+        };
+        PoolInput: {
+            /** @description The template the members are built from; a create for it is answered from the pool */
+            templateId: string;
+            /** @description The site the members run at (default: the default site) */
+            siteId?: string;
+            sizing: {
+                /** @default UTC */
+                timeZone: string;
+                running: number;
+                /** @default 0 */
+                stopped: number;
+                /** @default [] */
+                windows: {
+                    name: string;
+                    days: ("mon" | "tue" | "wed" | "thu" | "fri" | "sat" | "sun")[];
+                    /** @description Time of day in the pool’s time zone, HH:MM */
+                    from: string;
+                    /** @description Time of day in the pool’s time zone, HH:MM */
+                    to: string;
+                    running: number;
+                    stopped?: number;
+                }[];
+                demand?: {
+                    windowMinutes: number;
+                    perMiss: number;
+                    maxBoost: number;
+                };
+                /** @default 0 */
+                floor: number;
+                cap: number;
+            };
+            /**
+             * @description How many objects share the members, so that one pool is not one hot object at many claims per second
+             * @default 1
+             */
+            shards: number;
+            /**
+             * @description A paused pool hands out what it has but builds nothing
+             * @default false
+             */
+            paused: boolean;
+        };
+        PoolView: components["schemas"]["Pool"] & {
+            target: {
+                running: number;
+                stopped: number;
+                reasons: string[];
+            };
+            members: {
+                desktopId: string;
+                shard: number;
+                /** @enum {string} */
+                tier: "running" | "stopped";
+                /** @enum {string} */
+                phase: "building" | "ready" | "moving" | "failed";
+                since: string;
+            }[];
+            stats: {
+                hits: number;
+                warmHits: number;
+                misses: number;
+                replaced: number;
+                claimP50Ms: number | null;
+                claimP95Ms: number | null;
+            };
         };
         GpuOccupancy: {
             gpus: {

@@ -169,6 +169,15 @@ const EXPECTED: Record<string, Row> = {
     expect: adminOnly(200),
   },
   'DELETE /api/v1/admin/templates/{id}': { subject: 'public', expect: adminOnly(404) },
+  // Warm pools: {poolId} names no pool; a pool of a template that does not exist is refused past the role check.
+  'GET /api/v1/admin/pools': { subject: 'public', expect: adminOnly(200) },
+  'GET /api/v1/admin/pools/{poolId}': { subject: 'public', expect: adminOnly(404) },
+  'PUT /api/v1/admin/pools/{poolId}': {
+    subject: 'public',
+    body: () => ({ templateId: 'no-such-template', sizing: { running: 1, cap: 1 } }),
+    expect: adminOnly(400),
+  },
+  'DELETE /api/v1/admin/pools/{poolId}': { subject: 'public', expect: adminOnly(404) },
   // A site with no bridge: reconciliation answers at once that it skipped it.
   'POST /api/v1/admin/reconcile': { subject: 'public', body: (f) => ({ siteId: f.siteId }), expect: adminOnly(200) },
   // No site's last report has this id: an admin is told so.
@@ -272,6 +281,7 @@ describe('authorisation matrix', () => {
       .replace('{siteId}', f.siteId)
       .replace('{reportId}', f.resourceId)
       .replace('{name}', 'matrix-snapshot')
+      .replace('{poolId}', 'matrix-pool')
       .replace('{ticket}', `${f.resourceId}.${'A'.repeat(43)}`);
     if (!isOwned(row) && row.query) path += row.query(f);
     const body = typeof row.body === 'function' ? row.body(f) : row.body;

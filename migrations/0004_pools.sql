@@ -1,0 +1,1 @@
+ALTER TABLE "desktops" ADD COLUMN "claimed_from_pool" text;
