@@ -26,6 +26,8 @@ import { type GpuOccupancy, type Overview, OverviewView } from '../ui/admin/over
 import { type SessionFilters, SessionsView } from '../ui/admin/sessions';
 import { ADMIN_SECTIONS, type AdminSection, AdminMain, AdminPage } from '../ui/admin/shell';
 import { TemplatesView } from '../ui/admin/templates';
+import { PoolsView } from '../ui/admin/pools';
+import type { Pool, PoolView } from '../schemas/pool';
 import { type Quota, type UserSummary, UsersView } from '../ui/admin/users';
 import { type Delivery, type Webhook, WebhooksView } from '../ui/admin/webhooks';
 import { type ApiFetch, ApiProblem, type ApiGet, type Page, apiReader } from '../ui/api';
@@ -229,6 +231,12 @@ async function adminContent(c: Ctx, section: AdminSection, get: ApiGet): Promise
     }
     case 'templates':
       return <TemplatesView templates={await load(get<Template[]>('/api/v1/admin/templates'))} />;
+    case 'pools': {
+      const views = get<Pool[]>('/api/v1/admin/pools').then((pools) =>
+        Promise.all(pools.map((p) => get<PoolView>(`/api/v1/admin/pools/${q(p.id)}`))),
+      );
+      return <PoolsView pools={await load(views)} />;
+    }
     case 'audit': {
       const filters: AuditFilters = {
         actor: (query.actor ?? '').trim(),

@@ -378,6 +378,15 @@ describe.skipIf(!hasChromium)('the dashboard in chromium', () => {
       await gpuRow.getByText('Active').waitFor();
       expect((await api<{ id: string }[]>('GET', '/api/v1/templates', adminToken)).data.map((t) => t.id)).toContain('gpu-workstation');
 
+      // A warm pool for the legacy template, sized to nothing (the site builds nothing): its row says what it aims at and why.
+      const pool = { templateId: LEGACY.id, sizing: { running: 0, cap: 0 } };
+      expect((await api('PUT', '/api/v1/admin/pools/legacy', adminToken, pool)).status).toBe(200);
+      await page.getByRole('navigation', { name: 'Admin' }).getByRole('link', { name: 'Warm pools' }).click();
+      const poolRow = page.locator('tr[data-pool-id="legacy"]');
+      await poolRow.getByText('outside every window: 0 running, 0 stopped').waitFor();
+      expect(await poolRow.getByText('0 / 0 / 0').isVisible()).toBe(true);
+      await checkScreen(page, 'admin-pools');
+
       await page.getByRole('link', { name: 'Sessions' }).click();
       await page.getByLabel('User id').fill('ui-carol');
       await page.getByRole('button', { name: 'Apply filters' }).click();

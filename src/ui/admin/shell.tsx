@@ -10,6 +10,7 @@ export const ADMIN_SECTIONS = {
   sessions: 'Sessions',
   users: 'Users and quotas',
   templates: 'Templates',
+  pools: 'Warm pools',
   audit: 'Audit log',
   webhooks: 'Webhook deliveries',
 } as const;
