@@ -186,7 +186,7 @@ export interface paths {
         put?: never;
         /**
          * Create a desktop
-         * @description Answers 202 at once (PENDING); provisioning continues asynchronously (PRD 3.1). Send an Idempotency-Key to make retries safe. With `forkOf` the desktop is a linked clone of another desktop’s snapshot (404 if you may not read that desktop or it has no such snapshot; 409 SNAPSHOTS_UNSUPPORTED for a WebRTC desktop or storage that cannot take snapshots).
+         * @description Answers 202 at once (PENDING); provisioning continues asynchronously (PRD 3.1). When the template has a warm pool with a ready desktop (and the create asks for the template’s default plan), the answer is that desktop, already RUNNING (or STARTING, from the pool’s stopped tier), with `claimedFromPool` set; it is yours as if it had been built for you. Send an Idempotency-Key to make retries safe. With `forkOf` the desktop is a linked clone of another desktop’s snapshot (404 if you may not read that desktop or it has no such snapshot; 409 SNAPSHOTS_UNSUPPORTED for a WebRTC desktop or storage that cannot take snapshots).
          */
         post: {
             parameters: {
