@@ -16,6 +16,9 @@ import type {
   DesktopStatusInfo,
   DesktopWithSite,
   ListDesktopsQuery,
+  Pool,
+  PoolInput,
+  PoolView,
   SnapshotList,
   SnapshotOperation,
   TakeSnapshotInput,
@@ -73,6 +76,15 @@ export interface CdaasClient {
   };
   templates: {
     list(options?: RequestOptions): Promise<Template[]>;
+  };
+  /** Warm pools, for admins (others get ForbiddenError): a create for a pooled template is answered by a ready desktop. */
+  pools: {
+    list(options?: RequestOptions): Promise<Pool[]>;
+    get(id: string, options?: RequestOptions): Promise<PoolView>;
+    /** Creates or replaces the pool `id`; `paused: true` stops it building. */
+    put(id: string, input: PoolInput, options?: RequestOptions): Promise<Pool>;
+    /** Removes it; its unclaimed members are destroyed. */
+    remove(id: string, options?: RequestOptions): Promise<Pool>;
   };
 }
 
@@ -139,5 +151,13 @@ export function createClient(options: ClientOptions): CdaasClient {
   return {
     desktops,
     templates: { list: (opts = {}) => data(api.GET('/api/v1/templates', { signal: opts.signal })) },
+    pools: {
+      list: (opts = {}) => data(api.GET('/api/v1/admin/pools', { signal: opts.signal })),
+      get: (poolId, opts = {}) => data(api.GET('/api/v1/admin/pools/{poolId}', { params: { path: { poolId } }, signal: opts.signal })),
+      put: (poolId, input, opts = {}) =>
+        data(api.PUT('/api/v1/admin/pools/{poolId}', { params: { path: { poolId } }, body: input, signal: opts.signal })),
+      remove: (poolId, opts = {}) =>
+        data(api.DELETE('/api/v1/admin/pools/{poolId}', { params: { path: { poolId } }, signal: opts.signal })),
+    },
   };
 }

@@ -19,6 +19,11 @@ export type SnapshotList = Schemas['DesktopSnapshotList'];
 export type TakeSnapshotInput = Schemas['CreateSnapshotRequest'];
 /** What taking or deleting a snapshot answers: the snapshot (its name, when the API chose it) and the desktop. */
 export type SnapshotOperation = Schemas['SnapshotOperation'];
+/** A warm pool (admins): ready desktops of one template at one site. */
+export type Pool = Schemas['Pool'];
+export type PoolInput = Schemas['PoolInput'];
+/** A pool with its target and why, its members, hits, misses and claim times. */
+export type PoolView = Schemas['PoolView'];
 export type DesktopStatusInfo = Ok<paths['/api/v1/desktops/{id}/status']['get']>;
 export type ListDesktopsQuery = NonNullable<paths['/api/v1/desktops']['get']['parameters']['query']>;
 

@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import type { Context } from '../context.ts';
 import { registerAuth } from './auth.ts';
 import { registerDesktops } from './desktops.ts';
+import { registerPools } from './pools.ts';
 import { registerSnapshots } from './snapshots.ts';
 import { registerTemplates } from './templates.ts';
 
@@ -16,4 +17,5 @@ export const COMMAND_GROUPS: ((program: Command, context: () => Context) => void
   registerDesktops,
   registerSnapshots,
   registerTemplates,
+  registerPools,
 ];
