@@ -20,7 +20,11 @@ export async function poolFor(env: Bindings, templateId: string, siteId: string)
   const key = `${templateId}@${siteId}`;
   const cached = lookups.get(key);
   if (cached && cached.until > Date.now()) return cached.pool;
-  const pool = await poolDirectory(env).forTemplate(templateId, siteId);
+  // The directory out of reach: the create goes cold rather than failing (and asks again next time).
+  const pool = await poolDirectory(env)
+    .forTemplate(templateId, siteId)
+    .catch(() => undefined);
+  if (pool === undefined) return null;
   lookups.set(key, { pool, until: Date.now() + POOL_LOOKUP_TTL_MS });
   return pool;
 }
@@ -32,12 +36,17 @@ export function forgetPoolLookups(): void {
 
 type ShardClaim = Parameters<ReturnType<Bindings['WARM_POOL']['getByName']>['claim']>[0];
 
-/** A ready member for the claimer, or null on a miss (counted once, at the first shard asked). */
+/**
+ * A ready member for the claimer, or null on a miss (counted once, at the first shard asked). A shard that cannot
+ * be asked now answers as a miss: the create goes cold rather than failing.
+ */
 export async function claimFromPool(env: Bindings, pool: Pool, claim: ShardClaim): Promise<Result<Desktop | null>> {
   const first = Math.floor(Math.random() * pool.shards);
-  const shard = (i: number) => env.WARM_POOL.getByName(poolShardName(pool.id, (first + i) % pool.shards));
-  const r = await shard(0).claim(claim, true);
+  const ask = (i: number, countMiss: boolean) =>
+    env.WARM_POOL.getByName(poolShardName(pool.id, (first + i) % pool.shards))
+      .claim(claim, countMiss)
+      .catch(() => ok(null));
+  const r = await ask(0, true);
   if (!r.ok || r.value || pool.shards === 1) return r;
-  const second = await shard(1).claim(claim, false);
-  return second.ok ? ok(second.value) : second;
+  return ask(1, false);
 }

@@ -72,6 +72,8 @@ export class WarmPool extends DurableObject<Bindings> {
   /** From the directory: the pool as it is now, or null when the pool (or this shard) is gone: its members are destroyed. */
   async configure(config: ShardConfig | null): Promise<void> {
     this.store.put('config', config);
+    // Kept after the pool is gone, so its members can still be destroyed as the pool's.
+    if (config) this.store.put('poolId', config.pool.id);
     await this.ctx.storage.setAlarm(Date.now());
   }
 
@@ -88,7 +90,10 @@ export class WarmPool extends DurableObject<Bindings> {
       const m = memberToClaim(this.members());
       if (!m) break;
       this.removeMember(m.desktopId);
-      const r = await this.env.DESKTOP_SESSION.getByName(m.desktopId).claim({ ...claim, poolId: config.pool.id });
+      // A desktop that cannot be asked now is not handed out; the replenisher looks at it again.
+      const r = await this.env.DESKTOP_SESSION.getByName(m.desktopId)
+        .claim({ ...claim, poolId: config.pool.id })
+        .catch((err: unknown) => fail<Desktop>('INVALID_STATE', String(err)));
       if (r.ok) {
         this.record(m.tier === 'running' ? 'hit' : 'warm', Date.now() - started);
         await this.wakeWithin(0);
@@ -218,7 +223,7 @@ export class WarmPool extends DurableObject<Bindings> {
   }
 
   private poolAction(desktopId: string, action: 'start' | 'stop' | 'delete'): Promise<Result<Desktop>> {
-    const poolId = this.config()?.pool.id ?? this.store.get<string>('poolId') ?? '';
+    const poolId = this.store.get<string>('poolId') ?? '';
     return this.env.DESKTOP_SESSION.getByName(desktopId)
       .poolAction(poolId, action)
       .catch((err: unknown) => fail('INTERNAL_ERROR', String(err)));
@@ -227,10 +232,7 @@ export class WarmPool extends DurableObject<Bindings> {
   // ---- storage ----
 
   private config(): ShardConfig | null {
-    const config = this.store.get<ShardConfig>('config');
-    // Kept after the pool is gone, so its members can still be destroyed as the pool's.
-    if (config) this.store.put('poolId', config.pool.id);
-    return config;
+    return this.store.get<ShardConfig>('config');
   }
 
   private members(): PoolMember[] {
