@@ -108,11 +108,13 @@ export async function measureTimeToDesktop(opts: { oneAtATime: number; concurren
     const hits: number[] = [];
     for (let i = 0; i < opts.oneAtATime; i++) hits.push(await oneDesktop(`ttd-hit-${i}`, 'hit', template.id));
     await full();
+    // Paused before the burst: a paused pool still hands out its ready members but builds no more, so once the
+    // burst has taken every member it stays empty and each create after it is a miss (members the replenisher
+    // had already begun would otherwise turn up ready and be handed out).
+    await call('PUT', '/api/v1/admin/pools/ttd', admin, pool(true));
     const hitBurst = await Promise.all(
       Array.from({ length: opts.poolSize }, (_, i) => oneDesktop(`ttd-hit-burst-${i}`, 'hit', template.id)),
     );
-    // Paused right after the burst took every member: the pool stays empty, each create is a miss.
-    await call('PUT', '/api/v1/admin/pools/ttd', admin, pool(true));
     const misses: number[] = [];
     for (let i = 0; i < opts.oneAtATime; i++) misses.push(await oneDesktop(`ttd-miss-${i}`, 'cold', template.id));
     const { data: view } = await call<PoolView>('GET', '/api/v1/admin/pools/ttd', admin);
