@@ -10,10 +10,12 @@
 import { creatorService, serviceAccountName, tenantOf } from '../auth/tenancy';
 import { DEFAULT_LAUNCH, type LaunchSpec } from '../lib/launch';
 import { type IndexEntry, indexNamesOf } from '../lib/owner-index';
-import type { Command, CommandKind, CompleteFrame, DesktopFacts, FailFrame } from '../schemas/bridge-protocol';
+import type { Command, CommandKind, CompleteFrame, DesktopFacts, FailFrame, PodTurn } from '../schemas/bridge-protocol';
 import type { ActivitySource, Desktop, DesktopStatus, TransitionRecord } from '../schemas/desktop';
 import type { DesktopEvent as WebhookEvent, EventType } from '../schemas/events';
 import type { LiveMessage } from '../schemas/live';
+import { isPoolMember } from '../schemas/pool';
+import { rehomeOnClaim } from './pool-rehome';
 import type { BridgeReport, OutboxEffect, SessionState, UsageChange } from './session-state';
 import { type TimerPolicy, type TimerState, type WarningKind, dueAction, idleStopAt, sessionEndsAt } from './timers';
 import {
@@ -45,7 +47,8 @@ export type DesktopInput =
   /** `pool`: the desktop is built as a member of this warm pool, for whoever claims it later. */
   | { kind: 'create'; desktop: Desktop; actor: string; launch: LaunchSpec; requestId?: string; pool?: string }
   /** Someone takes a ready member of `poolId`: from now on the desktop is theirs, as if they had created it. */
-  | { kind: 'claim'; poolId: string; owner: ClaimedBy; actor: string; requestId?: string }
+  /** `turn`: for a Selkies member, the TURN credentials of the claimer's new pod (./pool-rehome.ts). */
+  | { kind: 'claim'; poolId: string; owner: ClaimedBy; actor: string; requestId?: string; turn?: PodTurn }
   /**
    * `launch`: for a start (or a restore of a STOPPED desktop), what was prepared for the new run (its id, GPU
    * booking, TURN credentials). `snapshot`: the snapshot a restore goes back to.
@@ -233,7 +236,8 @@ function act(s: SessionState, input: Extract<DesktopInput, { kind: 'act' }>, now
 
 /**
  * A ready member of a warm pool becomes the claimer's desktop: a transition to the status it is in (RUNNING, or
- * STOPPED for the stopped tier, which the caller then starts), recorded with who claimed it, which opens its usage,
+ * STOPPED for the stopped tier, which the caller then starts; a running Selkies member goes STARTING while its pod is
+ * replaced by one with the claimer's home, ./pool-rehome.ts), recorded with who claimed it, which opens its usage,
  * starts its idle clock and session now, lists it in its new owner's indexes and tells their webhooks.
  */
 function claim(s: SessionState, input: Extract<DesktopInput, { kind: 'claim' }>, now: number, rules: DecideRules): Decision {
@@ -247,6 +251,8 @@ function claim(s: SessionState, input: Extract<DesktopInput, { kind: 'claim' }>,
   }
   const patch: Partial<Desktop> = { ...input.owner, claimedFromPool: input.poolId, errorMessage: null };
   const reason = `claimed from warm pool ${input.poolId} for ${input.owner.userId}`;
+  const rehome = rehomeOnClaim(s, input.turn, input.owner.userId);
+  if (rehome) return transit(rehome.state, { ...rehome.step, actor: input.actor, patch, requestId: input.requestId }, now, rules);
   return transit({ ...s, pool: null }, { event: 'claimed', actor: input.actor, reason, patch, requestId: input.requestId }, now, rules);
 }
 
@@ -519,11 +525,13 @@ interface Step {
   requestId?: string;
   /** The snapshot `command` works on (a restore). */
   snapshot?: SnapshotSpec;
+  /** Selkies: the node `command`'s pod should run on (./pool-rehome.ts). */
+  node?: string;
 }
 
 /** A status transition: recorded with its time, actor and reason, and with everything it sets off. */
 function transit(s: SessionState, step: Step, now: number, rules: DecideRules, from: DesktopStatus | null = s.desktop.status): Decision {
-  const { event, actor, reason, patch = {}, command, endCommand = false, requestId, snapshot } = step;
+  const { event, actor, reason, patch = {}, command, endCommand = false, requestId, snapshot, node } = step;
   const to = nextStatus(from, event);
   if (!to) throw new Error(`transition table has no row ${from} --${event}-->`);
   const at = iso(now);
@@ -536,7 +544,10 @@ function transit(s: SessionState, step: Step, now: number, rules: DecideRules, f
     if (s.activeCommand) {
       effects.push({ kind: 'cancel', siteId: desktop.siteId, commandId: s.activeCommand.id, reason: `superseded by ${command}` });
     }
-    const next = commandFor(desktop, command, at, launch, rules, requestId, snapshot ? { snapshot } : {});
+    const next = commandFor(desktop, command, at, launch, rules, requestId, {
+      ...(snapshot ? { snapshot } : {}),
+      ...(node ? { node } : {}),
+    });
     effects.push({ kind: 'job', message: { siteId: desktop.siteId, command: next } });
     activeCommand = { id: next.id, kind: command, ...(snapshot ? { snapshot: snapshot.name } : {}) };
   } else if (endCommand && s.activeCommand && to === 'FAILED' && event !== 'command_failed') {
@@ -638,7 +649,7 @@ export function commandFor(
   launch: LaunchSpec,
   rules: DecideRules,
   requestId?: string,
-  extra: Pick<Command['spec'], 'snapshot'> = {},
+  extra: Pick<Command['spec'], 'snapshot' | 'node'> = {},
 ): Command {
   const spec: Command['spec'] = {
     desktopId: desktop.id,
@@ -659,6 +670,8 @@ export function commandFor(
   if (launch.turn) spec.turn = launch.turn;
   if (kind === 'create' && launch.forkOf) spec.forkOf = launch.forkOf;
   if (extra.snapshot) spec.snapshot = extra.snapshot;
+  if (extra.node) spec.node = extra.node;
+  if (desktop.backend === 'selkies' && isPoolMember(desktop)) spec.scratchHome = true;
   const command: Command = { id: rules.newId('c'), desktopId: desktop.id, kind, issuedAt, spec };
   if (requestId) command.requestId = requestId;
   return command;

@@ -35,7 +35,12 @@ export type SystemEvent =
   /** expiresAt passed: the desktop is deleted. */
   | 'expired'
   /** A ready member of a warm pool is taken by a user: its status stays, its owner changes. */
-  | 'claimed';
+  | 'claimed'
+  /**
+   * A running Selkies member is taken by a user: its pod (a throwaway home) is replaced by one that mounts the
+   * claimer's home, on the same node, so it starts again.
+   */
+  | 'claimed_rehome';
 
 export type DesktopEvent = UserAction | SystemEvent;
 
@@ -91,6 +96,8 @@ export const TRANSITIONS: readonly TransitionRow[] = [
   // a warm pool's ready member becomes a user's desktop as it is (a stopped one is then started)
   ...rows(['RUNNING'], 'claimed', 'RUNNING'),
   ...rows(['STOPPED'], 'claimed', 'STOPPED'),
+  // a running Selkies member: its pod is replaced by the claimer's (their home mounted), then start_completed
+  ...rows(['RUNNING'], 'claimed_rehome', 'STARTING'),
 ];
 
 const index = new Map<string, DesktopStatus>(TRANSITIONS.map((r) => [`${r.from ?? '∅'}|${r.event}`, r.to]));

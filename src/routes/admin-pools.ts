@@ -92,7 +92,8 @@ adminPoolRoutes.openapi(
     description:
       'One pool per template and site. Its members are built from the template as it is now (save the pool again after changing the template). ' +
       'Creates for the template that ask for its default plan are answered from the pool; others, and misses, are built cold. ' +
-      'Set `paused` to stop building and moving members (what is ready is still handed out). Selkies templates cannot have a pool yet.',
+      'Set `paused` to stop building and moving members (what is ready is still handed out). ' +
+      'A Selkies template’s pool keeps pods running on their nodes (image pulled, no user’s home): a claim answers STARTING and replaces the pod with one that mounts the claimer’s home on the same node, without an image pull; such a pool has no stopped tier.',
     security: bearerAuth,
     request: { params: idParam, body: { required: true, content: { 'application/json': { schema: PoolInputSchema } } } },
     responses: {
@@ -106,10 +107,12 @@ adminPoolRoutes.openapi(
     const input = c.req.valid('json');
     const template = await cachedTemplate(c.var.cfg, input.templateId);
     if (!template || template.retiredAt) throw new ApiError('VALIDATION_FAILED', `Unknown template ${input.templateId}`);
-    if (template.backend === 'selkies') {
+    // A stopped Selkies desktop is no pod at all: a stopped tier would warm nothing (its next start may land anywhere).
+    const stopped = input.sizing.stopped > 0 || input.sizing.windows.some((w) => (w.stopped ?? 0) > 0);
+    if (template.backend === 'selkies' && stopped) {
       throw new ApiError(
         'VALIDATION_FAILED',
-        `Template ${template.id} runs Selkies pods, which cannot be pooled yet: only Proxmox templates can`,
+        `Template ${template.id} runs Selkies pods: its pool has a running tier only (a stopped pod is no pod, it keeps nothing warm); set stopped to 0`,
       );
     }
     const now = new Date().toISOString();

@@ -75,6 +75,16 @@ export const DesktopSpecSchema = z.object({
   storageGb: z.number().int().positive().optional(),
   /** Selkies: TURN credentials the edge minted for the pod (coturn shared-secret scheme); the pod relays through them. */
   turn: PodTurnSchema.optional(),
+  /**
+   * Selkies: the desktop is a warm pool's unclaimed member, nobody's yet: its pod gets a throwaway home (emptyDir)
+   * instead of a user's volume. A claim's start, without it, replaces the pod with one that mounts the claimer's home.
+   */
+  scratchHome: z.boolean().optional(),
+  /**
+   * Selkies: the node the pod should run on when no GPU booking names one: a claimed pool member's, whose kubelet
+   * has the image already (a pod cannot take a volume once it runs, so the claimer's pod is a new one).
+   */
+  node: z.string().min(1).max(253).optional(),
   /** The snapshot a snapshot, restore or snapshot-delete task works on (on-prem-bridge/src/tasks/snapshot-desktop.ts). */
   snapshot: z
     .object({ name: SnapshotNameSchema, withRam: z.boolean().default(false), description: z.string().max(200).optional() })

@@ -110,6 +110,23 @@ interface Row {
   check?: (d: Decision) => void;
 }
 
+/** A running Selkies member of pool p1 (GPU booked on k3s-gpu-1 for its run rn0), and the claimer's fresh TURN. */
+const GPU_PLACEMENT = { gpuId: 'k3s-gpu-1/gpu0', node: 'k3s-gpu-1' };
+const MEMBER_TURN = { host: 'turn.lan', port: 3478, username: '1:desk-dk1', credential: 'old', expiresAt: '2026-12-05T11:00:00Z' };
+const CLAIM_TURN = { ...MEMBER_TURN, username: '2:desk-dk1', credential: 'new', expiresAt: '2026-12-05T12:00:00Z' };
+const SELKIES_MEMBER: Partial<Desktop> = {
+  ...POOL_MEMBER,
+  backend: 'selkies',
+  protocol: 'webrtc',
+  gpuSlots: 1,
+  vmId: null,
+  connectionId: null,
+  node: 'k3s-gpu-1',
+  sessionUrl: 'https://desk-dk1.desk.example/',
+};
+const SELKIES_LAUNCH = { ...DEFAULT_LAUNCH, runId: 'rn0', image: 'ghcr.io/selkies-project/nvidia-egl-desktop:24.04-1', gpu: GPU_PLACEMENT };
+const jobOf = (d: Decision) => d.effects.flatMap((e) => (e.kind === 'job' ? [e.message.command] : []))[0];
+
 const createCmd = { id: 'c-create', kind: 'create' as const };
 const report = (frame: Record<string, unknown>, siteId = 'site-a'): DesktopInput =>
   ({ kind: 'bridge', siteId, frame: { commandId: 'c-create', desktopId: 'dk1', ...frame } }) as DesktopInput;
@@ -539,6 +556,69 @@ const TABLE: Row[] = [
     state: stateIn('RUNNING', { desktop: { ...CLAIMER, claimedFromPool: 'p1' } }),
     input: { kind: 'claim', poolId: 'p1', owner: { ...CLAIMER, userId: 'carol' }, actor: 'user:carol' },
     refused: 'CONFLICT',
+  },
+  {
+    name: 'a Selkies member is built with a throwaway home: its create names no user’s volume',
+    state: null,
+    input: {
+      kind: 'create',
+      desktop: desktop(SELKIES_MEMBER),
+      actor: 'system:pool:p1',
+      launch: { ...SELKIES_LAUNCH, turn: MEMBER_TURN },
+      pool: 'p1',
+    },
+    status: 'PENDING',
+    check: (d) => expect(jobOf(d)?.spec).toMatchObject({ userId: 'pool:p1', scratchHome: true, gpu: GPU_PLACEMENT }),
+  },
+  {
+    name: 'claim a RUNNING Selkies member: the claimer’s, STARTING, its pod replaced by one with their home on the same node; GPU kept',
+    state: stateIn('RUNNING', {
+      desktop: SELKIES_MEMBER,
+      state: { pool: 'p1', openUsageId: null, launch: { ...SELKIES_LAUNCH, turn: MEMBER_TURN } },
+    }),
+    input: { kind: 'claim', poolId: 'p1', owner: CLAIMER, actor: 'user:bob', turn: CLAIM_TURN },
+    status: 'STARTING',
+    // No gpu_release: the member's run, and its booking, go on as the claimer's. Nothing billed until it is RUNNING.
+    effects: ['index STARTING → user:bob', 'job start', 'event desktop.status_changed'],
+    live: ['transition RUNNING → STARTING'],
+    check: (d) => {
+      expect(d.next?.pool).toBeNull();
+      expect(d.next?.desktop).toMatchObject({ ...CLAIMER, claimedFromPool: 'p1' });
+      expect(d.transition).toMatchObject({ event: 'claimed_rehome', actor: 'user:bob' });
+      expect(d.transition?.reason).toBe(
+        'claimed from warm pool p1 for bob: its pod is replaced by one with their home on k3s-gpu-1, where its image is',
+      );
+      const spec = jobOf(d)?.spec;
+      expect(spec).toMatchObject({ userId: 'bob', tenant: 'users', node: 'k3s-gpu-1', gpu: GPU_PLACEMENT, turn: CLAIM_TURN });
+      expect(spec?.scratchHome).toBeUndefined();
+      expect(d.next?.launch).toMatchObject({ runId: 'rn0', gpu: GPU_PLACEMENT, turn: CLAIM_TURN });
+      expect(d.next?.activeCommand).toMatchObject({ kind: 'start' });
+    },
+  },
+  {
+    name: 'claim a RUNNING Selkies member without a GPU: the new pod goes to the node the member ran on',
+    state: stateIn('RUNNING', {
+      desktop: { ...SELKIES_MEMBER, gpuSlots: 0, node: 'k3s-cpu-2' },
+      state: { pool: 'p1', openUsageId: null, launch: { ...SELKIES_LAUNCH, gpu: null, turn: MEMBER_TURN } },
+    }),
+    input: { kind: 'claim', poolId: 'p1', owner: CLAIMER, actor: 'user:bob', turn: CLAIM_TURN },
+    status: 'STARTING',
+    check: (d) => expect(jobOf(d)?.spec).toMatchObject({ userId: 'bob', node: 'k3s-cpu-2', gpuSlots: 0 }),
+  },
+  {
+    name: 'the re-homed Selkies desktop comes up: RUNNING, billed to its claimer from now, idle clock theirs',
+    state: stateIn('CONFIGURING', {
+      command: { id: 'c-start', kind: 'start' },
+      desktop: { ...SELKIES_MEMBER, ...CLAIMER, claimedFromPool: 'p1' },
+      state: { launch: { ...SELKIES_LAUNCH, turn: CLAIM_TURN } },
+    }),
+    input: report({ commandId: 'c-start', type: 'complete', facts: { sessionUrl: 'https://desk-dk1.desk.example/' } }),
+    status: 'RUNNING',
+    usage: ['open u1'],
+    check: (d) => {
+      expect(d.next?.desktop.idleStopAt).toBe(new Date(NOW + 45 * MIN).toISOString());
+      expect(d.effects.map(summary)).not.toContain('gpu_release rn0');
+    },
   },
   {
     name: 'claim a member with work in progress: refused, never handed out half-ready',

@@ -51,6 +51,17 @@ describe('transition table', () => {
     expect(path).toEqual(['RUNNING', 'STARTING', 'WAITING_FOR_IP', 'CONFIGURING', 'RUNNING']);
   });
 
+  it('re-homes a claimed Selkies pool member through the statuses of a start, and only a running one', () => {
+    const path: DesktopStatus[] = ['RUNNING'];
+    for (const e of ['claimed_rehome', 'waiting_for_ip', 'configuring', 'start_completed'] as const) {
+      const next = nextStatus(path.at(-1) ?? null, e);
+      expect(next, `${path.at(-1)} --${e}-->`).not.toBeNull();
+      path.push(next as DesktopStatus);
+    }
+    expect(path).toEqual(['RUNNING', 'STARTING', 'WAITING_FOR_IP', 'CONFIGURING', 'RUNNING']);
+    expect(TRANSITIONS.filter((r) => r.event === 'claimed_rehome').map((r) => r.from)).toEqual(['RUNNING']);
+  });
+
   it('never leaves DELETED', () => {
     expect(TRANSITIONS.filter((r) => r.from === 'DELETED')).toEqual([]);
   });

@@ -55,11 +55,24 @@ function playPoolCommands(): void {
     if (f.type !== 'command' || played.has(f.command.id) || !f.command.spec.userId.startsWith('pool:')) continue;
     played.add(f.command.id);
     const cmd: Command = f.command;
-    if (cmd.kind === 'create') {
+    if (cmd.kind === 'create' && cmd.spec.backend === 'selkies') void playSelkies(cmd);
+    else if (cmd.kind === 'create') {
       const vm = vmId++;
       void bridge.runCreate(cmd, { vmId: vm, ipAddress: `10.52.${vm % 250}.1`, connectionId: String(vm) });
     } else if (cmd.kind === 'stop' || cmd.kind === 'delete') bridge.complete(cmd);
   }
+}
+
+/** Plays a Selkies create or start as the bridge reports it: the pod scheduled on its GPU's node, then its route. */
+async function playSelkies(cmd: Command): Promise<void> {
+  const node = cmd.spec.gpu?.node ?? cmd.spec.node ?? 'k3s-cpu-1';
+  bridge.send({ type: 'accepted', commandId: cmd.id, desktopId: cmd.desktopId });
+  bridge.progress(cmd, 'clone', `creating the session's pod desk-${cmd.desktopId}`);
+  bridge.progress(cmd, 'start_vm', `pod scheduled on ${node}`, { node });
+  bridge.progress(cmd, 'wait_ip', 'waiting for the desktop');
+  const sessionUrl = `https://desk-${cmd.desktopId}.desk.test/`;
+  bridge.progress(cmd, 'connection', `publishing the session at ${sessionUrl}`, { sessionUrl });
+  bridge.complete(cmd, { node, sessionUrl });
 }
 
 /** Waits until the pool shows `running` and `stopped` members ready, playing the site meanwhile. */
@@ -225,6 +238,79 @@ describe('warm pools', () => {
     expect(first.body?.data.claimedFromPool).toBe('pool-f');
     expect(again.headers.get('idempotent-replayed')).toBe('true');
     expect(again.body?.data.id).toBe(first.body?.data.id);
+  });
+
+  it('claims a Selkies member: STARTING while its pod is replaced by one with the claimer’s home on its node, then RUNNING; its GPU slot held throughout', async () => {
+    bridge.send({ type: 'capacity', gpus: [{ id: 'k3s-a/gpu0', node: 'k3s-a', model: 'NVIDIA RTX A4000', slots: 8 }] });
+    const gpuUse = async () => {
+      const res = await api<{ siteId: string; gpus: { sessions: { sessionId: string }[] }[] }[]>('GET', '/api/v1/admin/gpus', {
+        token: admin,
+      });
+      return (res.body?.data.find((x) => x.siteId === 'local')?.gpus ?? []).flatMap((g) => g.sessions.map((x) => x.sessionId));
+    };
+    await vi.waitFor(async () => expect((await api('GET', '/api/v1/admin/gpus', { token: admin })).text).toContain('k3s-a/gpu0'));
+    const made = await api('POST', '/api/v1/admin/templates', {
+      token: admin,
+      body: {
+        id: 'pooled-webrtc',
+        name: 'Pooled WebRTC',
+        os: 'Ubuntu 24.04',
+        backend: 'selkies',
+        protocol: 'webrtc',
+        gpuSlots: 1,
+        image: 'ghcr.io/selkies-project/nvidia-egl-desktop:24.04-20250815000000',
+      },
+    });
+    expect(made.status, made.text).toBe(201);
+    // A stopped pod is no pod: such a pool has a running tier only.
+    const stopped = await api('PUT', '/api/v1/admin/pools/pool-webrtc', {
+      token: admin,
+      body: { templateId: 'pooled-webrtc', sizing: { running: 1, stopped: 1, cap: 2 } },
+    });
+    expect(stopped.status).toBe(400);
+    expect(stopped.text).toMatch(/running tier only/);
+
+    await putPool('pool-webrtc', 'pooled-webrtc', { running: 1, cap: 1 });
+    const [member] = (await ready('pool-webrtc', 1)).members;
+    const id = member?.desktopId ?? '';
+    const build = await bridge.command(id, 'create');
+    // Nobody's yet: a throwaway home, and the GPU slot booked for the member's run.
+    expect(build.spec).toMatchObject({ userId: 'pool:pool-webrtc', scratchHome: true, gpu: { node: 'k3s-a' } });
+    const booking = (await gpuUse()).filter((b) => b.startsWith(`${id}/`));
+    expect(booking).toHaveLength(1);
+
+    const alice = uniqueUser('alice');
+    const res = await create(alice, 'pooled-webrtc');
+    expect(res.status, res.text).toBe(202);
+    expect(res.body?.data).toMatchObject({ id, userId: alice, status: 'STARTING', claimedFromPool: 'pool-webrtc' });
+    // The start replaces the pod: alice's home (no throwaway one), on the member's node, the same GPU booking.
+    const start = await bridge.command(id, 'start');
+    expect(start.spec).toMatchObject({ userId: alice, tenant: 'users', node: 'k3s-a', gpu: build.spec.gpu });
+    expect(start.spec.scratchHome).toBeUndefined();
+    expect(start.spec.turn?.username).not.toBe(build.spec.turn?.username);
+    expect((await gpuUse()).filter((b) => b.startsWith(`${id}/`))).toEqual(booking);
+
+    await playSelkies(start);
+    const running = await vi.waitFor(
+      async () => {
+        const r = await api<Desktop>('GET', `/api/v1/desktops/${id}`, { token: await token(alice) });
+        expect(r.body?.data.status).toBe('RUNNING');
+        return r.body?.data as Desktop;
+      },
+      { timeout: 10_000, interval: 50 },
+    );
+    expect(running).toMatchObject({ userId: alice, sessionUrl: `https://desk-${id}.desk.test/`, node: 'k3s-a' });
+    const stub = env.DESKTOP_SESSION.getByName(id);
+    const history = (await stub.history()).map((t) => `${t.from} --${t.event}--> ${t.to}`);
+    expect(history.slice(-4)).toEqual([
+      'RUNNING --claimed_rehome--> STARTING',
+      'STARTING --waiting_for_ip--> WAITING_FOR_IP',
+      'WAITING_FOR_IP --configuring--> CONFIGURING',
+      'CONFIGURING --start_completed--> RUNNING',
+    ]);
+    // Billed to alice from when it came up as hers; the pool's time before was nobody's.
+    expect(await stub.usage()).toHaveLength(1);
+    expect((await view('pool-webrtc')).stats).toMatchObject({ hits: 1 });
   });
 
   it('refuses a pool for an unknown template, and a second pool for the same template and site', async () => {

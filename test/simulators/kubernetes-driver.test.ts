@@ -96,6 +96,7 @@ describe('Selkies driver', () => {
       ready: true,
       node: 'k3s-gpu-1',
       deleting: false,
+      homeClaim: 'home-alice',
       schedulingMessage: null,
       containerReason: null,
       containerMessage: null,

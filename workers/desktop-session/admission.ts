@@ -84,6 +84,29 @@ export async function prepareClaim(
   return ok({ launch: null, giveBack: giveBackAll(taken) });
 }
 
+/**
+ * A claim of a warm pool's member (./desktop-session.ts `claim`): the claimer's quota slots and, for a Selkies
+ * member, TURN credentials for the claimer's pod, which replaces the member's (src/desktop/pool-rehome.ts). The GPU
+ * booking is the member's run's and stays.
+ */
+export async function prepareMemberClaim(
+  env: Bindings,
+  cfg: Config,
+  desktop: Desktop | undefined,
+  owner: ClaimedBy,
+  admission: CreateAdmission,
+): Promise<Result<Prepared<Pick<LaunchSpec, 'turn'>>>> {
+  const quota = await prepareClaim(env, { id: desktop?.id ?? '', userId: owner.userId }, admission);
+  if (!quota.ok || desktop?.backend !== 'selkies') return quota.ok ? ok({ ...quota.value, launch: { turn: null } }) : quota;
+  try {
+    return ok({ ...quota.value, launch: { turn: await podTurn(cfg, { ...desktop, ...owner }) } });
+  } catch (err) {
+    await quota.value.giveBack();
+    if (err instanceof ApiError) return fail(err.code, err.message);
+    throw err;
+  }
+}
+
 /** A start is a new run: its own id, fresh TURN credentials and, for a GPU desktop, slots booked for it alone. */
 export async function prepareStart(env: Bindings, cfg: Config, desktop: Desktop): Promise<Result<Prepared<RunLaunch>>> {
   return prepareRun(env, cfg, desktop, randomId('rn'));

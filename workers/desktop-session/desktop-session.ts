@@ -29,7 +29,7 @@ import {
   type ClaimRequest,
   type CreateRequest,
   type SnapshotSpec,
-  prepareClaim,
+  prepareMemberClaim,
   prepareCreate,
   prepareSnapshot,
   prepareStart,
@@ -185,8 +185,8 @@ export class DesktopSession extends DurableObject<Bindings> {
     const input: DesktopInput = { kind: 'claim', poolId, owner, actor, requestId };
     const refused = decide(this.state(), input, Date.now(), this.rules).refused;
     if (refused) return fail(refused.code === 'IGNORED' ? 'INVALID_STATE' : refused.code, refused.message);
-    const quota = await prepareClaim(this.env, { id: this.state()?.desktop.id ?? '', userId: owner.userId }, admission);
-    const r = await this.changeHolding(quota, () => input);
+    const taken = await prepareMemberClaim(this.env, this.cfg, this.state()?.desktop, owner, admission);
+    const r = await this.changeHolding(taken, ({ turn }) => ({ ...input, turn: turn ?? undefined }));
     return r.ok && r.value.status === 'STOPPED' ? this.act({ action: 'start', actor, requestId }) : r;
   }
 

@@ -92,7 +92,7 @@ export function podManifest(spec: SelkiesPodSpec): V1Pod {
         },
       ],
       volumes: [
-        { name: 'home', persistentVolumeClaim: { claimName: spec.pvcName } },
+        spec.pvcName ? { name: 'home', persistentVolumeClaim: { claimName: spec.pvcName } } : { name: 'home', emptyDir: {} },
         { name: 'dshm', emptyDir: { medium: 'Memory' } },
       ],
     },

@@ -172,6 +172,7 @@ function toPodState(pod: V1Pod): SelkiesPodState {
     ready: status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
     node: pod.spec?.nodeName ?? null,
     deleting: Boolean(pod.metadata?.deletionTimestamp),
+    homeClaim: pod.spec?.volumes?.find((v) => v.name === 'home')?.persistentVolumeClaim?.claimName ?? null,
     schedulingMessage: scheduled?.status === 'False' ? (scheduled.message ?? scheduled.reason ?? 'Unschedulable') : null,
     containerReason,
     containerMessage,

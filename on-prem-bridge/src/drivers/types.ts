@@ -238,8 +238,8 @@ export interface SelkiesPodSpec {
   cpuRequest?: number;
   /** Defaults to the limit (`memoryMi`). */
   memoryRequestMi?: number;
-  /** The user's home claim, mounted at /home/ubuntu. */
-  pvcName: string;
+  /** The user's home claim, mounted at /home/ubuntu; null: a throwaway emptyDir home (a warm pool's unclaimed member). */
+  pvcName: string | null;
   /** Only schedule onto this node (nodeSelector kubernetes.io/hostname), e.g. where the claim's local volume lives. */
   nodeName?: string;
 }
@@ -251,6 +251,8 @@ export interface SelkiesPodState {
   node: string | null;
   /** Deleted and waiting out its grace period (metadata.deletionTimestamp). */
   deleting: boolean;
+  /** The claim mounted as its home, or null when its home is an emptyDir (a pool member's) or it has none. */
+  homeClaim: string | null;
   /** PodScheduled=False message, e.g. `0/2 nodes are available: 2 Insufficient nvidia.com/gpu. …` (the scheduler's). */
   schedulingMessage: string | null;
   /** Why the desktop container is not running, e.g. ErrImagePull, CreateContainerConfigError, CrashLoopBackOff, or the pod's failure reason. */

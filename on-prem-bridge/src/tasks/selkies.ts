@@ -122,7 +122,8 @@ async function bringUp(deps: SelkiesDeps, t: Tools, spec: DesktopSpec, r: Report
   if (gpuSlots > 0 && !spec.gpu) throw new TaskError('The command asks for GPU slots but carries no GPU booking');
   if (!spec.image) throw new TaskError('The command carries no desktop image');
   const env = podEnv(spec, name);
-  const pvc = homeVolumeName(deps.settings.bridgeSecret, spec.tenant, spec.userId);
+  // A warm pool's unclaimed member is nobody's: a throwaway home, no volume made for the pool's owner id.
+  const pvc = spec.scratchHome ? null : homeVolumeName(deps.settings.bridgeSecret, spec.tenant, spec.userId);
 
   r.report('allocate', gpuSlots > 0 ? `${gpuSlots} GPU slots booked on ${spec.gpu?.node}` : 'no GPU: CPU encoding', {
     node: spec.gpu?.node,
@@ -132,10 +133,13 @@ async function bringUp(deps: SelkiesDeps, t: Tools, spec: DesktopSpec, r: Report
   await t.attempt(`store the session secret ${name}`, () =>
     driver.ensureSecret(name, { password, 'turn-credential': spec.turn?.credential ?? '' }, labels),
   );
-  const home = await t.attempt(`create the home volume ${pvc}`, () =>
-    driver.ensurePvc(pvc, spec.storageGb ?? 10, { 'app.kubernetes.io/component': 'home', 'app.kubernetes.io/managed-by': 'cdaas' }),
-  );
-  if (home === 'created') await noteLegacyHome(deps, t, log, spec, pvc);
+  if (pvc) {
+    const home = await t.attempt(`create the home volume ${pvc}`, () =>
+      driver.ensurePvc(pvc, spec.storageGb ?? 10, { 'app.kubernetes.io/component': 'home', 'app.kubernetes.io/managed-by': 'cdaas' }),
+    );
+    if (home === 'created') await noteLegacyHome(deps, t, log, spec, pvc);
+  }
+  const nodeName = await placePod(deps, t, spec, pvc, r);
   await t.attempt(`create the pod ${name}`, () =>
     driver.ensurePod({
       name,
@@ -148,7 +152,7 @@ async function bringUp(deps: SelkiesDeps, t: Tools, spec: DesktopSpec, r: Report
       cpuRequest: Math.max(1, Math.floor(spec.cpuCores / 4)),
       memoryRequestMi: Math.min(spec.memoryMb, 2048),
       pvcName: pvc,
-      nodeName: spec.gpu?.node,
+      nodeName,
     }),
   );
 
@@ -186,6 +190,43 @@ async function bringUp(deps: SelkiesDeps, t: Tools, spec: DesktopSpec, r: Report
     READY_WAIT_MS,
     `The session's address ${url} did not answer within ${READY_WAIT_MS / 1000} s`,
   );
+}
+
+/**
+ * The node the session's pod goes to, with a pod of another home out of its way. A pod's volumes cannot change once
+ * it exists (the API server refuses the update), so a claimed pool member's pod, which has a throwaway home, is
+ * replaced by one that mounts the claimer's home: on the member's node (the command's `node`), whose kubelet has the
+ * image, so the new pod skips the pull and costs a container start. A GPU booking names the node itself. A home that
+ * already lives on another node (local-path volumes stay on theirs) wins over the warm node, and refuses a GPU
+ * booked elsewhere at once rather than leaving the pod unschedulable.
+ */
+async function placePod(deps: SelkiesDeps, t: Tools, spec: DesktopSpec, pvc: string | null, r: Reporter): Promise<string | undefined> {
+  const { driver } = deps.selkies;
+  const name = sessionName(spec.desktopId);
+  const existing = await t.attempt(`look for the pod ${name}`, () => driver.getPod(name));
+  const node = spec.gpu?.node ?? spec.node ?? existing?.node ?? undefined;
+  if (existing && (existing.deleting || existing.homeClaim !== pvc)) {
+    if (!existing.deleting) {
+      const where = node ? ` on ${node}, whose kubelet has the image` : '';
+      r.report('clone', `replacing the pod ${name} with one that mounts ${pvc ? 'the user’s home' : 'a throwaway home'}${where}`);
+      await t.attempt(`delete the pod ${name}`, () => driver.deletePod(name, { gracePeriodSeconds: 5 }));
+    }
+    await t.pollUntil(
+      `see the pod ${name} gone`,
+      async () => ((await driver.getPod(name)) ? null : true),
+      GONE_WAIT_MS,
+      `The pod ${name} is still terminating after ${GONE_WAIT_MS / 1000} s`,
+    );
+  }
+  if (!pvc || !node) return node;
+  const home = await t.attempt(`read the home volume ${pvc}`, () => driver.getPvc(pvc));
+  if (!home?.node || home.node === node) return node;
+  if (spec.gpu)
+    throw new TaskError(
+      `The user's home volume lives on node ${home.node} (local volumes stay on their node), but the session's GPU is booked on ${node}`,
+    );
+  r.report('clone', `the user's home lives on ${home.node}: the desktop runs there (its image is pulled there if that node lacks it)`);
+  return home.node;
 }
 
 /** Container states that retrying will not cure (kubelet reasons). Image pulls are retried by the kubelet. */

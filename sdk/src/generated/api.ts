@@ -4797,7 +4797,7 @@ export interface paths {
         };
         /**
          * Create or change a warm pool
-         * @description One pool per template and site. Its members are built from the template as it is now (save the pool again after changing the template). Creates for the template that ask for its default plan are answered from the pool; others, and misses, are built cold. Set `paused` to stop building and moving members (what is ready is still handed out). Selkies templates cannot have a pool yet.
+         * @description One pool per template and site. Its members are built from the template as it is now (save the pool again after changing the template). Creates for the template that ask for its default plan are answered from the pool; others, and misses, are built cold. Set `paused` to stop building and moving members (what is ready is still handed out). A Selkies template’s pool keeps pods running on their nodes (image pulled, no user’s home): a claim answers STARTING and replaces the pod with one that mounts the claimer’s home on the same node, without an image pull; such a pool has no stopped tier.
          */
         put: {
             parameters: {
