@@ -22,6 +22,7 @@ import { connectRoutes } from './routes/connect';
 import { desktopTokenRoutes } from './routes/desktop-tokens';
 import { shareRoutes } from './routes/share';
 import { shareLinkRoutes } from './routes/share-links';
+import { rebuildRoutes } from './routes/rebuild';
 import { snapshotRoutes } from './routes/snapshots';
 import { desktopRoutes } from './routes/desktops';
 import { healthRoutes } from './routes/health';
@@ -82,6 +83,7 @@ export function newApp() {
   app.route('/api/v1/desktops', desktopTokenRoutes);
   app.route('/api/v1/desktops', shareLinkRoutes);
   app.route('/api/v1/desktops', snapshotRoutes);
+  app.route('/api/v1/desktops', rebuildRoutes);
   app.route('/api/v1/admin', adminRoutes);
   app.route('/api/v1/webhooks', webhookRoutes);
   app.route('/api/v1/usage', usageRoutes);

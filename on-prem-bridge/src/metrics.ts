@@ -27,6 +27,7 @@ const RUNNING_STATUS: Record<CommandKind, StatusChange> = {
   stop: 'stopping',
   delete: 'deleting',
   restore: 'starting',
+  rebuild: 'creating',
   snapshot: 'unchanged',
   delete_snapshot: 'unchanged',
 };
@@ -36,6 +37,7 @@ const DONE_STATUS: Record<CommandKind, StatusChange | null> = {
   stop: 'stopped',
   delete: null,
   restore: 'running',
+  rebuild: 'running',
   snapshot: 'unchanged',
   delete_snapshot: 'unchanged',
 };

@@ -12,13 +12,18 @@ import { join } from 'node:path';
 export interface LedgerEntry {
   vmid: number;
   node: string;
+  /**
+   * A rebuild under way: the VM it is building from the template. The desktop's VM (`vmid`) is destroyed once its
+   * data disk has moved over; from then on both name the new VM, until the rebuild ends and this is dropped.
+   */
+  rebuild?: { vmid: number; node: string };
   /** When it was written (ISO), for operators reading the folder. */
   at: string;
 }
 
 export interface VmLedger {
   get(desktopId: string): Promise<LedgerEntry | null>;
-  put(desktopId: string, entry: { vmid: number; node: string }): Promise<void>;
+  put(desktopId: string, entry: { vmid: number; node: string; rebuild?: { vmid: number; node: string } }): Promise<void>;
   remove(desktopId: string): Promise<void>;
 }
 
@@ -35,9 +40,15 @@ export function fileLedger(dir: string): VmLedger {
     async get(desktopId) {
       try {
         const parsed = JSON.parse(await readFile(path(desktopId), 'utf8')) as Partial<LedgerEntry>;
-        return typeof parsed.vmid === 'number' && typeof parsed.node === 'string'
-          ? { vmid: parsed.vmid, node: parsed.node, at: String(parsed.at ?? '') }
-          : null;
+        if (typeof parsed.vmid !== 'number' || typeof parsed.node !== 'string') return null;
+        const { rebuild } = parsed;
+        const building = rebuild && typeof rebuild.vmid === 'number' && typeof rebuild.node === 'string';
+        return {
+          vmid: parsed.vmid,
+          node: parsed.node,
+          at: String(parsed.at ?? ''),
+          ...(building ? { rebuild: { vmid: rebuild.vmid, node: rebuild.node } } : {}),
+        };
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
         throw err;

@@ -59,6 +59,11 @@ export interface CdaasClient {
     start(id: string, options?: RequestOptions): Promise<Desktop>;
     stop(id: string, options?: RequestOptions): Promise<Desktop>;
     delete(id: string, options?: RequestOptions): Promise<Desktop>;
+    /**
+     * Starts rebuilding a RUNNING or STOPPED VM desktop on a new VM from its template, keeping its data disk where the
+     * template has one: the desktop is PROVISIONING; waitUntil(id, 'RUNNING') for the end. Its vmId changes.
+     */
+    rebuild(id: string, options?: RequestOptions): Promise<Desktop>;
     /** A URL that opens the desktop (once, within a few minutes), and for WebRTC desktops its credentials. */
     connect(id: string, options?: RequestOptions): Promise<ConnectInfo>;
     /** Resolves when the desktop is in `status`; rejects with DesktopFailedError (FAILED/DELETED) or WaitTimeoutError. */
@@ -134,6 +139,7 @@ export function createClient(options: ClientOptions): CdaasClient {
     start: (id, opts = {}) => data(api.POST('/api/v1/desktops/{id}/start', { ...path(id), signal: opts.signal })),
     stop: (id, opts = {}) => data(api.POST('/api/v1/desktops/{id}/stop', { ...path(id), signal: opts.signal })),
     delete: (id, opts = {}) => data(api.DELETE('/api/v1/desktops/{id}', { ...path(id), signal: opts.signal })),
+    rebuild: (id, opts = {}) => data(api.POST('/api/v1/desktops/{id}/rebuild', { ...path(id), signal: opts.signal })),
     connect: (id, opts = {}) => data(api.GET('/api/v1/desktops/{id}/connect', { ...path(id), signal: opts.signal })),
     waitUntil: (id, status, opts) =>
       waitForStatus({ baseUrl, fetch, authorization, get: (desktopId, signal) => desktops.get(desktopId, { signal }) }, id, status, opts),

@@ -8,6 +8,7 @@ import { agentState, assertAgentAnswers, guestInterfaces, macOf } from './guest'
 import { type Caller, die, paramError } from './http';
 import { configPrivilege } from './permissions';
 import type { Params } from './schema';
+import { DISK_ROUTES, deleteDrive } from './disks';
 import { SNAPSHOT_ROUTES, snapshotOf } from './snapshots';
 import { Cluster, isUpid, noSuchVm, type SimTask, type SimVm, type VmConfig } from './state';
 import { STORAGE_TYPES, STORAGES, storageConfig, storageOf } from './storage';
@@ -254,7 +255,7 @@ function prepareUpdate(ctx: RouteContext): () => void {
     if (deletes.includes(k)) paramError({ delete: `you can't use '-${k}' and '-delete ${k}' at the same time` });
   }
   return () => {
-    for (const k of deletes) delete vm.config[k];
+    for (const k of deletes) deleteDrive(vm, k, params.force === 1);
     for (const [k, v] of changes) {
       // PVE stores tags de-duplicated and sorted, `;`-separated (GuestHelpers get_unique_tags).
       vm.config[k] = k === 'tags' ? [...new Set(splitList(String(v)))].sort().join(';') : v;
@@ -744,4 +745,5 @@ export const ROUTES: Route[] = [
     },
   },
   ...SNAPSHOT_ROUTES,
+  ...DISK_ROUTES,
 ];

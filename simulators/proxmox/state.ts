@@ -81,7 +81,8 @@ export type TaskType =
   | 'qmdestroy'
   | 'qmsnapshot'
   | 'qmrollback'
-  | 'qmdelsnapshot';
+  | 'qmdelsnapshot'
+  | 'qmmove';
 
 export interface SimTask {
   upid: string;

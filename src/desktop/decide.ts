@@ -50,12 +50,12 @@ export type DesktopInput =
   /** `turn`: for a Selkies member, the TURN credentials of the claimer's new pod (./pool-rehome.ts). */
   | { kind: 'claim'; poolId: string; owner: ClaimedBy; actor: string; requestId?: string; turn?: PodTurn }
   /**
-   * `launch`: for a start (or a restore of a STOPPED desktop), what was prepared for the new run (its id, GPU
-   * booking, TURN credentials). `snapshot`: the snapshot a restore goes back to.
+   * `launch`: for a start (or a restore or rebuild of a STOPPED desktop), what was prepared for the new run (its id,
+   * GPU booking, TURN credentials). `snapshot`: the snapshot a restore goes back to.
    */
   | {
       kind: 'act';
-      action: 'start' | 'stop' | 'delete' | 'restore';
+      action: 'start' | 'stop' | 'delete' | 'restore' | 'rebuild';
       actor: string;
       launch?: Partial<LaunchSpec>;
       requestId?: string;
@@ -127,6 +127,7 @@ const COMPLETED_MESSAGE: Record<Exclude<CommandKind, SideCommand>, string> = {
   stop: 'Desktop stopped',
   delete: 'Desktop deleted; VM and connection removed',
   restore: 'Desktop restored and ready',
+  rebuild: 'Desktop rebuilt from its template and ready',
 };
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -142,6 +143,9 @@ const nothing = (refused: Refusal | null = null): Decision => ({
   refused,
 });
 const refuse = (code: Refusal['code'], message: string) => nothing({ code, message });
+/** A WebRTC desktop is a pod with a home volume claim: there is no template VM to rebuild it from. */
+export const rebuildRefusal = (d: Pick<Desktop, 'id'>) =>
+  `Desktop ${d.id} is a WebRTC (Selkies) desktop: a Kubernetes pod whose home is a persistent volume claim, not a VM, so it cannot be rebuilt from a template`;
 const notRunning = (d: Desktop, what: string) => refuse('INVALID_STATE', `Cannot ${what} desktop ${d.id}: it is ${d.status}, not RUNNING`);
 
 export function decide(state: SessionState | null, input: DesktopInput, now: number, rules: DecideRules): Decision {
@@ -203,6 +207,7 @@ function act(s: SessionState, input: Extract<DesktopInput, { kind: 'act' }>, now
   const d = s.desktop;
   // DELETE is idempotent: asking again while the teardown runs changes nothing.
   if (action === 'delete' && d.status === 'STOPPING' && s.activeCommand?.kind === 'delete') return nothing();
+  if (action === 'rebuild' && d.backend === 'selkies') return refuse('INVALID_STATE', rebuildRefusal(d));
   if (!nextStatus(d.status, action)) {
     // A restore needs a snapshot's name: it is no hint for a plain action.
     const allowed = allowedActions(d.status).filter((a) => a !== 'create' && a !== 'restore');
@@ -213,7 +218,7 @@ function act(s: SessionState, input: Extract<DesktopInput, { kind: 'act' }>, now
   if (side && action !== 'delete') return side;
   if (action === 'restore' && !input.snapshot) return refuse('INVALID_STATE', 'A restore names the snapshot to go back to');
   let run = s;
-  if (action === 'start' || (action === 'restore' && d.status === 'STOPPED')) {
+  if (action === 'start' || ((action === 'restore' || action === 'rebuild') && d.status === 'STOPPED')) {
     // A start is a new run: it never goes out with the previous run's GPU booking or TURN credentials.
     const fresh = { runId: input.launch?.runId ?? null, gpu: input.launch?.gpu ?? null, turn: input.launch?.turn ?? null };
     if ((d.gpuSlots > 0 && !fresh.gpu) || (d.backend === 'selkies' && !fresh.turn)) {
@@ -226,7 +231,9 @@ function act(s: SessionState, input: Extract<DesktopInput, { kind: 'act' }>, now
       ? 'deletion requested: tearing down the VM and its connection'
       : action === 'restore'
         ? `restore of snapshot ${input.snapshot} requested: rolling the VM back`
-        : `${action} requested`;
+        : action === 'rebuild'
+          ? 'rebuild requested: cloning a new VM from the template, keeping the data disk'
+          : `${action} requested`;
   const patch: Partial<Desktop> = { errorMessage: null };
   if (action === 'stop') patch.stopReason = `stopped by ${actor}`;
   const snapshot = action === 'restore' && input.snapshot ? { name: input.snapshot, withRam: false } : undefined;
@@ -371,7 +378,7 @@ function bridgeReport(s: SessionState, siteId: string, frame: BridgeReport, now:
 
   if (frame.type === 'progress') {
     const patch = { ...factsPatch(frame.facts), statusMessage: frame.message };
-    const event = kind === 'create' || kind === 'start' || kind === 'restore' ? STEP_EVENT[frame.step] : undefined;
+    const event = kind === 'create' || kind === 'start' || kind === 'restore' || kind === 'rebuild' ? STEP_EVENT[frame.step] : undefined;
     const decision =
       event && nextStatus(d.status, event) ? transit(s, { event, actor, reason: frame.message, patch }, now, rules) : update(s, patch, now);
     decision.liveMessages.push({ type: 'progress', step: frame.step, message: frame.message, desktop: desktopOf(decision) });
@@ -388,6 +395,10 @@ function bridgeReport(s: SessionState, siteId: string, frame: BridgeReport, now:
     if (kind === 'restore') {
       const snapshot = { name: s.activeCommand.snapshot ?? '', operation: 'restore' as const };
       done.effects.push({ kind: 'event', event: webhookEvent('desktop.snapshot_restored', desktopOf(done), { snapshot }, now, rules) });
+    }
+    if (kind === 'rebuild' && done.transition) {
+      const transition = done.transition;
+      done.effects.push({ kind: 'event', event: webhookEvent('desktop.rebuilt', desktopOf(done), { transition }, now, rules) });
     }
     return done;
   }

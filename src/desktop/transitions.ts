@@ -6,8 +6,11 @@
 import type { CommandKind, Step } from '../schemas/bridge-protocol';
 import type { DesktopStatus } from '../schemas/desktop';
 
-/** Things a person or a system asks of a desktop (`restore`: back to one of its snapshots). */
-export const USER_ACTIONS = ['create', 'start', 'stop', 'delete', 'restore'] as const;
+/**
+ * Things a person or a system asks of a desktop (`restore`: back to one of its snapshots; `rebuild`: a new VM from
+ * its template, keeping its data disk).
+ */
+export const USER_ACTIONS = ['create', 'start', 'stop', 'delete', 'restore', 'rebuild'] as const;
 export type UserAction = (typeof USER_ACTIONS)[number];
 
 /** What the bridge and the edge's own timers report. */
@@ -21,6 +24,7 @@ export type SystemEvent =
   | 'stop_completed'
   | 'delete_completed'
   | 'restore_completed'
+  | 'rebuild_completed'
   | 'command_failed'
   | 'watchdog_expired'
   | 'command_undeliverable'
@@ -76,6 +80,12 @@ export const TRANSITIONS: readonly TransitionRow[] = [
   // clients handle, and a restore is a start from another disk; the transition's event and reason say `restore`.
   ...rows(['RUNNING', 'STOPPED'], 'restore', 'STARTING'),
   ...rows(['STARTING', 'WAITING_FOR_IP', 'CONFIGURING'], 'restore_completed', 'RUNNING'),
+  // rebuild: RUNNING or STOPPED → PROVISIONING (a new VM is cloned from the template, the old one's data disk moved
+  // onto it, the old one destroyed) → STARTING → WAITING_FOR_IP → CONFIGURING → RUNNING, the statuses of a create
+  // from its second step, so a client waiting for RUNNING needs nothing new. Completion is accepted from every one
+  // of them: a resumed rebuild may find later steps done.
+  ...rows(['RUNNING', 'STOPPED'], 'rebuild', 'PROVISIONING'),
+  ...rows(['PROVISIONING', 'STARTING', 'WAITING_FOR_IP', 'CONFIGURING'], 'rebuild_completed', 'RUNNING'),
   // stop: RUNNING → STOPPING → STOPPED
   ...rows(['RUNNING'], 'stop', 'STOPPING'),
   ...rows(['STOPPING'], 'stop_completed', 'STOPPED'),
@@ -124,6 +134,7 @@ export const ACTION_COMMAND: Record<UserAction, CommandKind> = {
   stop: 'stop',
   delete: 'delete',
   restore: 'restore',
+  rebuild: 'rebuild',
 };
 
 /**
@@ -151,4 +162,5 @@ export const COMPLETION_EVENT: Record<Exclude<CommandKind, SideCommand>, SystemE
   stop: 'stop_completed',
   delete: 'delete_completed',
   restore: 'restore_completed',
+  rebuild: 'rebuild_completed',
 };

@@ -25,7 +25,7 @@ function actionOf(method: string, path: string): { action: string; target: strin
   if (area === 'desktops') {
     if (method === 'POST' && !a) return { action: 'desktop.create', target: null };
     if (method === 'DELETE' && a && !b) return { action: 'desktop.delete', target: a };
-    if (method === 'POST' && a && b && ['start', 'stop', 'keepalive', 'embed-token'].includes(b))
+    if (method === 'POST' && a && b && ['start', 'stop', 'rebuild', 'keepalive', 'embed-token'].includes(b))
       return { action: `desktop.${b}`, target: a };
     if (method === 'GET' && a && b === 'connect') return { action: 'desktop.connect', target: a };
     if (a && b === 'snapshots' && method === 'POST' && !c) return { action: 'desktop.snapshot', target: a };

@@ -30,9 +30,11 @@ export const RequestIdSchema = z
 
 /**
  * `snapshot`, `restore` and `delete_snapshot` work on the snapshot named in the spec (`spec.snapshot`); a restore
- * rolls the VM back and brings the desktop online again, the other two leave its power state as it is.
+ * rolls the VM back and brings the desktop online again, the other two leave its power state as it is. `rebuild`
+ * makes the desktop a new VM from its template, keeping the old VM's data disk where the template has one
+ * (on-prem-bridge/src/tasks/rebuild-desktop.ts).
  */
-export const CommandKindSchema = z.enum(['create', 'start', 'stop', 'delete', 'snapshot', 'restore', 'delete_snapshot']);
+export const CommandKindSchema = z.enum(['create', 'start', 'stop', 'delete', 'snapshot', 'restore', 'delete_snapshot', 'rebuild']);
 export type CommandKind = z.infer<typeof CommandKindSchema>;
 
 /** The GPU (and its Kubernetes node) a Selkies session's slots are booked on. */
@@ -115,7 +117,18 @@ export type Command = z.infer<typeof CommandSchema>;
  * WAITING_FOR_IP, connection → CONFIGURING. A resumed command reports the steps it
  * finds already done as well, so the edge sees the same progression either way.
  */
-export const StepSchema = z.enum(['allocate', 'clone', 'configure_vm', 'start_vm', 'wait_ip', 'connection', 'shutdown', 'destroy']);
+export const StepSchema = z.enum([
+  'allocate',
+  'clone',
+  'configure_vm',
+  'start_vm',
+  'wait_ip',
+  'connection',
+  'shutdown',
+  'destroy',
+  /** A rebuild moving the old VM's data disk onto the new one. */
+  'data_disk',
+]);
 export type Step = z.infer<typeof StepSchema>;
 
 /** Facts about the desktop's infrastructure that a step learned. */

@@ -18,6 +18,8 @@ export const EVENT_TYPES = [
   'desktop.snapshot_deleted',
   'desktop.snapshot_restored',
   'desktop.snapshot_failed',
+  /** A rebuild finished: the desktop runs on a new VM from its template (`data.transition` is its last step). */
+  'desktop.rebuilt',
 ] as const;
 export const EventTypeSchema = z.enum(EVENT_TYPES);
 export type EventType = z.infer<typeof EventTypeSchema>;

@@ -21,7 +21,16 @@ function setup(options: { concurrency?: number; task?: Task } = {}) {
   const frames: BridgeToEdge[] = [];
   const controllable = controllableTask();
   const task = options.task ?? controllable.task;
-  const tasks: TaskRegistry = { create: task, start: task, stop: task, delete: task, snapshot: task, restore: task, delete_snapshot: task };
+  const tasks: TaskRegistry = {
+    create: task,
+    start: task,
+    stop: task,
+    delete: task,
+    snapshot: task,
+    restore: task,
+    delete_snapshot: task,
+    rebuild: task,
+  };
   const runner = createRunner({ tasks, send: (frame) => frames.push(frame), log: silentLogger, concurrency: options.concurrency ?? 4 });
   return { runner, frames, runs: controllable.runs };
 }
@@ -79,7 +88,7 @@ describe('runner', () => {
     const frames: BridgeToEdge[] = [];
     const task: Task = async () => ({});
     const runner = createRunner({
-      tasks: { create: task, start: task, stop: task, delete: task, snapshot: task, restore: task, delete_snapshot: task },
+      tasks: { create: task, start: task, stop: task, delete: task, snapshot: task, restore: task, delete_snapshot: task, rebuild: task },
       send: (f) => frames.push(f),
       log: silentLogger,
       concurrency: 1,

@@ -168,7 +168,7 @@ const TABLE: Row[] = [
     state: stateIn('STOPPED'),
     input: { kind: 'act', action: 'stop', actor: 'user:alice' },
     refused: 'INVALID_STATE',
-    check: (d) => expect(d.refused?.message).toBe('Cannot stop desktop dk1: it is STOPPED; possible now: start, delete'),
+    check: (d) => expect(d.refused?.message).toBe('Cannot stop desktop dk1: it is STOPPED; possible now: start, delete, rebuild'),
   },
   {
     name: 'start a STOPPED desktop: a new run with the run id it was prepared with',
@@ -308,6 +308,82 @@ const TABLE: Row[] = [
     effects: ['index RUNNING → user:alice', 'event desktop.status_changed', 'event desktop.running', 'event desktop.snapshot_restored'],
     live: ['transition CONFIGURING → RUNNING'],
     usage: ['open u1'],
+  },
+  {
+    name: 'rebuild a RUNNING desktop: PROVISIONING, a rebuild command, the usage interval closes',
+    state: stateIn('RUNNING'),
+    input: { kind: 'act', action: 'rebuild', actor: 'user:alice' },
+    status: 'PROVISIONING',
+    effects: ['index PROVISIONING → user:alice', 'job rebuild', 'event desktop.status_changed'],
+    usage: ['close u0'],
+    check: (d) => {
+      expect(d.transition?.event).toBe('rebuild');
+      expect(d.next?.activeCommand?.kind).toBe('rebuild');
+    },
+  },
+  {
+    name: 'rebuild a STOPPED desktop: a new run, like a start, with the run id it was prepared with',
+    state: stateIn('STOPPED'),
+    input: { kind: 'act', action: 'rebuild', actor: 'user:alice', launch: { runId: 'rn9' } },
+    status: 'PROVISIONING',
+    effects: ['index PROVISIONING → user:alice', 'job rebuild', 'event desktop.status_changed'],
+    check: (d) => expect(d.next?.launch.runId).toBe('rn9'),
+  },
+  {
+    name: 'rebuild while STARTING: refused in that status',
+    state: stateIn('STARTING', { command: { id: 'c-start', kind: 'start' } }),
+    input: { kind: 'act', action: 'rebuild', actor: 'user:alice' },
+    refused: 'INVALID_STATE',
+  },
+  {
+    name: 'rebuild a WebRTC desktop: refused, there is no template VM',
+    state: stateIn('RUNNING', { desktop: { backend: 'selkies' } }),
+    input: { kind: 'act', action: 'rebuild', actor: 'user:alice' },
+    refused: 'INVALID_STATE',
+    check: (d) => expect(d.refused?.message).toMatch(/WebRTC \(Selkies\) desktop.*cannot be rebuilt/),
+  },
+  {
+    name: 'rebuild while a snapshot is being taken: refused until it is done',
+    state: stateIn('RUNNING', { command: { id: 'c-snap', kind: 'snapshot', snapshot: 's1', since: NOW - MIN } }),
+    input: { kind: 'act', action: 'rebuild', actor: 'user:alice' },
+    refused: 'CONFLICT',
+  },
+  {
+    name: 'a rebuild starting its new VM: STARTING, and the desktop learns the new VMID',
+    state: stateIn('PROVISIONING', { command: { id: 'c-create', kind: 'rebuild' } }),
+    input: report({ type: 'progress', step: 'start_vm', message: 'starting VM 131 on pve1', facts: { vmId: 131, node: 'pve1' } }),
+    status: 'STARTING',
+    effects: ['index STARTING → user:alice', 'event desktop.status_changed'],
+    live: ['transition PROVISIONING → STARTING', 'progress start_vm'],
+    check: (d) => expect(d.next?.desktop.vmId).toBe(131),
+  },
+  {
+    name: 'a rebuild moving the data disk: only the message changes',
+    state: stateIn('PROVISIONING', { command: { id: 'c-create', kind: 'rebuild' } }),
+    input: report({ type: 'progress', step: 'data_disk', message: 'moving scsi1 of VM 100 onto VM 131' }),
+    status: 'PROVISIONING',
+    effects: [],
+    live: ['progress data_disk'],
+  },
+  {
+    name: 'a rebuild that completes: RUNNING on the new VM, and a rebuilt event',
+    state: stateIn('CONFIGURING', { command: { id: 'c-create', kind: 'rebuild' } }),
+    input: report({ type: 'complete', facts: { vmId: 131, ipAddress: '10.0.0.9' } }),
+    status: 'RUNNING',
+    effects: ['index RUNNING → user:alice', 'event desktop.status_changed', 'event desktop.running', 'event desktop.rebuilt'],
+    live: ['transition CONFIGURING → RUNNING'],
+    usage: ['open u1'],
+    check: (d) => {
+      expect(d.next?.desktop.vmId).toBe(131);
+      expect(d.next?.desktop.statusMessage).toBe('Desktop rebuilt from its template and ready');
+    },
+  },
+  {
+    name: 'a rebuild that fails: FAILED with the bridge’s reason',
+    state: stateIn('PROVISIONING', { command: { id: 'c-create', kind: 'rebuild' } }),
+    input: report({ type: 'fail', message: 'Storage does not support moving of this disk to another VM' }),
+    status: 'FAILED',
+    effects: ['index FAILED → user:alice', 'event desktop.status_changed', 'event desktop.failed'],
   },
   {
     name: 'a keepalive on a RUNNING desktop: activity, told to viewers, no transition',

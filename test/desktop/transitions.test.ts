@@ -9,9 +9,9 @@ const EXPECTED: Record<DesktopStatus, Partial<Record<(typeof USER_ACTIONS)[numbe
   STARTING: { delete: 'STOPPING' },
   WAITING_FOR_IP: { delete: 'STOPPING' },
   CONFIGURING: { delete: 'STOPPING' },
-  RUNNING: { stop: 'STOPPING', delete: 'STOPPING', restore: 'STARTING' },
+  RUNNING: { stop: 'STOPPING', delete: 'STOPPING', restore: 'STARTING', rebuild: 'PROVISIONING' },
   STOPPING: { delete: 'STOPPING' },
-  STOPPED: { start: 'STARTING', delete: 'STOPPING', restore: 'STARTING' },
+  STOPPED: { start: 'STARTING', delete: 'STOPPING', restore: 'STARTING', rebuild: 'PROVISIONING' },
   FAILED: { delete: 'STOPPING' },
   DELETED: {},
 };
@@ -62,6 +62,20 @@ describe('transition table', () => {
     expect(TRANSITIONS.filter((r) => r.event === 'claimed_rehome').map((r) => r.from)).toEqual(['RUNNING']);
   });
 
+  it('brings a rebuilt desktop back to RUNNING through the statuses of a create, from either settled status', () => {
+    for (const from of ['RUNNING', 'STOPPED'] as const) {
+      const path: DesktopStatus[] = [from];
+      for (const e of ['rebuild', 'vm_starting', 'waiting_for_ip', 'configuring', 'rebuild_completed'] as const) {
+        const next = nextStatus(path.at(-1) ?? null, e);
+        expect(next, `${path.at(-1)} --${e}-->`).not.toBeNull();
+        path.push(next as DesktopStatus);
+      }
+      expect(path).toEqual([from, 'PROVISIONING', 'STARTING', 'WAITING_FOR_IP', 'CONFIGURING', 'RUNNING']);
+    }
+    // The clone step reports PROVISIONING again: no row, the status stays.
+    expect(nextStatus('PROVISIONING', 'provisioning')).toBeNull();
+  });
+
   it('never leaves DELETED', () => {
     expect(TRANSITIONS.filter((r) => r.from === 'DELETED')).toEqual([]);
   });
@@ -78,7 +92,7 @@ describe('transition table', () => {
   });
 
   it('lists what is possible from a status', () => {
-    expect(allowedActions('STOPPED')).toEqual(['start', 'delete', 'restore']);
+    expect(allowedActions('STOPPED')).toEqual(['start', 'delete', 'restore', 'rebuild']);
     expect(allowedActions('DELETED')).toEqual([]);
   });
 });

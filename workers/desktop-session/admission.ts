@@ -142,7 +142,12 @@ export async function prepareSnapshot(env: Bindings, cfg: Config, desktop: Deskt
 // ---- what callers ask of a desktop (workers/desktop-session/desktop-session.ts) ----
 
 /** A user's action on the desktop; `snapshot` is the one a restore goes back to. */
-export type ActRequest = { action: 'start' | 'stop' | 'delete' | 'restore'; actor: string; requestId?: string; snapshot?: string };
+export type ActRequest = {
+  action: 'start' | 'stop' | 'delete' | 'restore' | 'rebuild';
+  actor: string;
+  requestId?: string;
+  snapshot?: string;
+};
 export type SnapshotSpec = { name: string; withRam: boolean; description?: string };
 /** A new desktop, who asks for it, what it launches and whose quota it takes; `pool`: built as an unclaimed member of that warm pool. */
 export type CreateRequest = {

@@ -192,9 +192,9 @@ export class DesktopSession extends DurableObject<Bindings> {
 
   async act({ action, actor, requestId, snapshot }: ActRequest): Promise<Result<Desktop>> {
     const s = this.state();
-    const newRun = (action === 'start' || action === 'restore') && s?.desktop.status === 'STOPPED';
+    const newRun = action !== 'stop' && action !== 'delete' && s?.desktop.status === 'STOPPED';
     if (!s || !newRun) return this.change({ kind: 'act', action, actor, requestId, snapshot });
-    // A start (or the restore of a stopped desktop) is a new run: what it needs is taken first, and given back if it is refused after all.
+    // A start (or a restore or rebuild of a stopped desktop) is a new run: what it needs is taken first, and given back if it is refused after all.
     const prepared = await prepareStart(this.env, this.cfg, s.desktop);
     return this.changeHolding(prepared, (run) => ({ kind: 'act', action, actor, launch: run, requestId, snapshot }));
   }

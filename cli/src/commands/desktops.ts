@@ -164,6 +164,7 @@ export function registerDesktops(program: Command, context: () => Context): void
     ['start', undefined, 'start a STOPPED desktop', 'RUNNING'],
     ['stop', undefined, 'stop a RUNNING desktop', 'STOPPED'],
     ['rm', 'delete', 'delete a desktop, its VM and its connection', 'DELETED'],
+    ['rebuild', undefined, 'rebuild a RUNNING or STOPPED desktop on a new VM from its template, keeping its data disk', 'RUNNING'],
   ] as const) {
     const command = desktops
       .command(name)
@@ -179,7 +180,9 @@ export function registerDesktops(program: Command, context: () => Context): void
             ? await client.desktops.start(id)
             : name === 'stop'
               ? await client.desktops.stop(id)
-              : await client.desktops.delete(id);
+              : name === 'rebuild'
+                ? await client.desktops.rebuild(id)
+                : await client.desktops.delete(id);
         if (!o.wait) return ctx.out.result(d, () => summary(d));
         const done = await waitFor(ctx, id, settled, o.timeout);
         ctx.out.result(done, () => summary(done));

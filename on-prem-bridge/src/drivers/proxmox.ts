@@ -6,7 +6,15 @@ import proxmoxApi, { type Proxmox, type ProxmoxEngineOptions } from 'proxmox-api
 import { isRetryableTaskStatus, toInfraError } from './proxmox-errors';
 import { hasNic, macOfNet, parseUpid, pickGuestIpv4 } from './proxmox-guest';
 import { pollInterval, sleep } from '../sleep';
-import { InfraError, type ProxmoxDriver, type ProxmoxProbe, type ProxmoxSnapshots, type VmSnapshot, type VmSummary } from './types';
+import {
+  InfraError,
+  type ProxmoxDisks,
+  type ProxmoxDriver,
+  type ProxmoxProbe,
+  type ProxmoxSnapshots,
+  type VmSnapshot,
+  type VmSummary,
+} from './types';
 
 export interface ProxmoxDriverOptions {
   /** e.g. `https://pve1.lan:8006/api2/json` */
@@ -111,7 +119,7 @@ function withoutContentLength(init: RequestInit | undefined): RequestInit | unde
   return { ...init, headers };
 }
 
-export function createProxmoxDriver(opts: ProxmoxDriverOptions): ProxmoxDriver & ProxmoxProbe & ProxmoxSnapshots {
+export function createProxmoxDriver(opts: ProxmoxDriverOptions): ProxmoxDriver & ProxmoxProbe & ProxmoxSnapshots & ProxmoxDisks {
   const fetchImpl = opts.fetch ?? globalThis.fetch;
   // proxmox-api types its fetch with undici's own Request/Response classes; the global fetch is the same undici at runtime.
   const engineFetch = ((url: string | URL, init?: unknown) =>
@@ -394,6 +402,17 @@ export function createProxmoxDriver(opts: ProxmoxDriverOptions): ProxmoxDriver &
           .rollback.$post(rollback?.start ? { start: true } : {}),
       ),
     deleteSnapshot: (node, vmid, name) => call(() => qemu(node, vmid).snapshot.$(name).$delete()),
+    moveDiskToVm: (node, vmid, disk, target) => {
+      // The model types drive keys as an enum; ours come from the VMs' own configs.
+      type MoveDisk = Parameters<ReturnType<typeof qemu>['move_disk']['$post']>[0];
+      return call(() =>
+        qemu(node, vmid).move_disk.$post({
+          disk: disk as MoveDisk['disk'],
+          'target-vmid': target.vmid,
+          'target-disk': target.disk as MoveDisk['disk'],
+        }),
+      );
+    },
 
     async version() {
       const v = toConfig(await call(() => pve.version.$get()));

@@ -98,6 +98,12 @@ export interface ProxmoxSnapshots {
   deleteSnapshot(node: string, vmid: number, name: string): Promise<string>;
 }
 
+/** Disks between VMs (qemu-server's move_vm_disk with `target-vmid`, PVE 7.2+); the `qmmove` task's UPID is returned. */
+export interface ProxmoxDisks {
+  /** Reassigns the stopped VM's `disk` to `targetVmid` (same node) as `targetDisk`, which must be free there. */
+  moveDiskToVm(node: string, vmid: number, disk: string, target: { vmid: number; disk: string }): Promise<string>;
+}
+
 /** What `npm run bridge -- doctor` asks Proxmox besides the driver's work. */
 export interface ProxmoxProbe {
   version(): Promise<{ version: string; release: string }>;

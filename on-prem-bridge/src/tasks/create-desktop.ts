@@ -23,7 +23,7 @@ import { teardownDesktop } from './teardown';
 import { type Tools, toolsFor } from './tools';
 import { type VmRef, cloneState, findDesktopVm, isRunning, recordedRef, waitWhileBuilding } from './vm-steps';
 
-interface Template {
+export interface Template {
   vmid: number;
   node: string;
   linked: boolean;
@@ -113,7 +113,13 @@ async function ensureVm(deps: TaskDeps, t: Tools, spec: DesktopSpec, r: Reporter
  * twice (proxmox-api resends once on a fetch failure); the driver then resumes the clone already running into
  * this id, and the finished config tells whether that clone is really ours.
  */
-async function cloneOnce(deps: TaskDeps, t: Tools, spec: DesktopSpec, template: Template, ref: VmRef): Promise<'cloned' | 'vmid-taken'> {
+export async function cloneOnce(
+  deps: TaskDeps,
+  t: Tools,
+  spec: DesktopSpec,
+  template: Template,
+  ref: VmRef,
+): Promise<'cloned' | 'vmid-taken'> {
   const name = vmName(spec.desktopId);
   let firstAttempt = true;
   return t.attempt(
@@ -159,7 +165,7 @@ async function cloneOnce(deps: TaskDeps, t: Tools, spec: DesktopSpec, template: 
 }
 
 /** configure_vm: cores, memory, identity and the guest login. Skipped once the VM runs (a fresh clone does not). */
-async function configure(
+export async function configure(
   deps: TaskDeps,
   t: Tools,
   spec: DesktopSpec,
@@ -190,7 +196,7 @@ async function configure(
   await t.attempt(`configure VM ${vm.vmid}`, () => deps.proxmox.configureVm(vm.node, vm.vmid, config));
 }
 
-function templateVmidOf(deps: TaskDeps, spec: DesktopSpec): number {
+export function templateVmidOf(deps: TaskDeps, spec: DesktopSpec): number {
   const vmid = spec.template === undefined ? deps.settings.templateVmid : deps.settings.templates[spec.template];
   if (vmid === undefined) {
     const known = Object.keys(deps.settings.templates);
@@ -205,7 +211,7 @@ function templateVmidOf(deps: TaskDeps, spec: DesktopSpec): number {
  * The template's node and whether it is a template, from its own config (live; /cluster/resources takes the
  * template flag from pvestatd's cache, and a stale entry would silently make a full clone). Remembered a while.
  */
-async function resolveTemplate(deps: TaskDeps, t: Tools, spec: DesktopSpec): Promise<Template> {
+export async function resolveTemplate(deps: TaskDeps, t: Tools, spec: DesktopSpec): Promise<Template> {
   const vmid = templateVmidOf(deps, spec);
   const cache = templateCache.get(deps.proxmox) ?? new Map<number, { template: Template; at: number }>();
   templateCache.set(deps.proxmox, cache);

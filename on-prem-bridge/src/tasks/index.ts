@@ -12,6 +12,7 @@ import { stopDesktop } from './stop-desktop';
 import { selkiesTasks } from './selkies';
 import { deleteSnapshotOfDesktop, restoreDesktop, snapshotDesktop } from './snapshot-desktop';
 import type { SnapshotDeps } from './snapshot-steps';
+import { type RebuildDeps, rebuildDesktop } from './rebuild-desktop';
 import { TaskError } from '../errors';
 
 export type TaskRegistry = Record<CommandKind, Task>;
@@ -23,8 +24,14 @@ function withSnapshots(deps: TaskDeps): SnapshotDeps | null {
   return 'listSnapshots' in deps.proxmox ? (deps as SnapshotDeps) : null;
 }
 
+/** Whether the Proxmox driver can also move disks between VMs, which a rebuild needs. */
+function withDisks(deps: TaskDeps): RebuildDeps | null {
+  return 'listSnapshots' in deps.proxmox && 'moveDiskToVm' in deps.proxmox ? (deps as RebuildDeps) : null;
+}
+
 export function createTaskRegistry(deps: TaskDeps): TaskRegistry {
   const snapshots = withSnapshots(deps);
+  const disks = withDisks(deps);
   const noSnapshots: Task = async () => {
     throw new TaskError("This site's bridge cannot take snapshots: its Proxmox driver has no snapshot calls");
   };
@@ -36,6 +43,11 @@ export function createTaskRegistry(deps: TaskDeps): TaskRegistry {
     snapshot: snapshots ? snapshotDesktop(snapshots) : noSnapshots,
     restore: snapshots ? restoreDesktop(snapshots) : noSnapshots,
     delete_snapshot: snapshots ? deleteSnapshotOfDesktop(snapshots) : noSnapshots,
+    rebuild: disks
+      ? rebuildDesktop(disks)
+      : async () => {
+          throw new TaskError("This site's bridge cannot rebuild desktops: its Proxmox driver cannot move disks between VMs");
+        },
   };
   const selkies = deps.selkies ? selkiesTasks({ ...deps, selkies: deps.selkies }) : null;
   // A WebRTC desktop is a pod with a volume claim for its home: there is no VM to snapshot (the edge refuses first).
@@ -52,6 +64,9 @@ export function createTaskRegistry(deps: TaskDeps): TaskRegistry {
     (spec, ctx) => {
       if (spec.backend !== 'selkies') return vm[kind](spec, ctx);
       if (kind === 'snapshot' || kind === 'restore' || kind === 'delete_snapshot') return podsHaveNoSnapshots(kind)(spec, ctx);
+      if (kind === 'rebuild') {
+        throw new TaskError(`The WebRTC desktop ${spec.desktopId} is a Kubernetes pod, not a VM: it has no template VM to be rebuilt from`);
+      }
       if (!selkies)
         throw new TaskError(
           `This site's bridge has no Kubernetes configured (KUBERNETES_URL), so it cannot run the WebRTC desktop ${spec.desktopId}`,
@@ -66,6 +81,7 @@ export function createTaskRegistry(deps: TaskDeps): TaskRegistry {
     snapshot: route('snapshot'),
     restore: route('restore'),
     delete_snapshot: route('delete_snapshot'),
+    rebuild: route('rebuild'),
   };
 }
 

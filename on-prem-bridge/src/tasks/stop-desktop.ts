@@ -51,7 +51,7 @@ const GUEST_IGNORED_SHUTDOWN = /VM quit\/powerdown failed/;
  * shutdown is tried again instead of pulling the plug on someone's session. Our own deadline guards against a task
  * never reported finished.
  */
-async function shutDownGracefully(deps: TaskDeps, t: Tools, vm: VmRef): Promise<void> {
+export async function shutDownGracefully(deps: TaskDeps, t: Tools, vm: VmRef): Promise<void> {
   const seconds = deps.settings.shutdownTimeoutSeconds;
   const budgetMs = seconds * 1000 + deps.timing.shutdownGraceMs;
   const deadline = AbortSignal.timeout(budgetMs);

@@ -8,7 +8,7 @@ import type { DesktopFacts } from '../../../src/schemas/bridge-protocol';
 import type { TaskContext, TaskDeps } from './context';
 import { removeConnectionAndUser } from './connection-steps';
 import type { Tools } from './tools';
-import { type VmRef, destroyIfPresent, ensureStoppedHard, findDesktopVm, isRunning, waitWhileBuilding } from './vm-steps';
+import { type VmRef, cloneState, destroyIfPresent, ensureStoppedHard, findDesktopVm, isRunning, waitWhileBuilding } from './vm-steps';
 
 export async function teardownDesktop(
   deps: TaskDeps,
@@ -16,6 +16,9 @@ export async function teardownDesktop(
   desktopId: string,
   progress: TaskContext['progress'],
 ): Promise<DesktopFacts> {
+  // A rebuild that stopped half-way (failed, or superseded by this delete) leaves its new VM beside the old one.
+  const entry = await deps.ledger.get(desktopId);
+  if (entry?.rebuild && entry.rebuild.vmid !== entry.vmid) await removeVm(deps, t, desktopId, entry.rebuild, progress);
   const found = await findDesktopVm(deps, t, desktopId);
   let vm: VmRef | null = found ? { vmid: found.vmid, node: found.node } : null;
   const facts: DesktopFacts = vm ? { vmId: vm.vmid, node: vm.node } : {};
@@ -38,4 +41,14 @@ export async function teardownDesktop(
   else await deps.ledger.remove(desktopId);
   await removeConnectionAndUser(deps, t, desktopId);
   return facts;
+}
+
+/** The new VM of a rebuild that did not finish: its clone waited out, powered off, destroyed. */
+async function removeVm(deps: TaskDeps, t: Tools, desktopId: string, ref: VmRef, progress: TaskContext['progress']): Promise<void> {
+  const state = await t.attempt(`look at VM ${ref.vmid}`, () => cloneState(deps, desktopId, ref));
+  if (state === 'gone' || state === 'foreign') return;
+  progress('destroy', `removing VM ${ref.vmid}, which an unfinished rebuild was building`, { vmId: ref.vmid, node: ref.node });
+  if (state === 'running' && !(await waitWhileBuilding(deps, t, desktopId, ref, deps.timing.cloneTimeoutMs))) return;
+  if (await isRunning(deps, t, ref)) await ensureStoppedHard(deps, t, ref);
+  await destroyIfPresent(deps, t, desktopId, ref, { keepLedger: true });
 }

@@ -186,7 +186,13 @@ export function waitUntilStopped(deps: TaskDeps, t: Tools, vm: VmRef): Promise<t
  * config gone (`Configuration file … does not exist`: an earlier attempt or a re-sent request finished the job) is
  * done, not failed (qemu-server's destroy_vm runs its early checks again under the config lock).
  */
-export async function destroyIfPresent(deps: TaskDeps, t: Tools, desktopId: string, ref: VmRef): Promise<void> {
+export async function destroyIfPresent(
+  deps: TaskDeps,
+  t: Tools,
+  desktopId: string,
+  ref: VmRef,
+  opts: { keepLedger?: boolean } = {},
+): Promise<void> {
   await t.attempt(
     `destroy VM ${ref.vmid}`,
     async () => {
@@ -203,5 +209,6 @@ export async function destroyIfPresent(deps: TaskDeps, t: Tools, desktopId: stri
     },
     deps.timing.powerTimeoutMs,
   );
-  await deps.ledger.remove(desktopId);
+  // A rebuild destroys the desktop's old VM while its ledger entry goes on naming the new one.
+  if (!opts.keepLedger) await deps.ledger.remove(desktopId);
 }

@@ -2754,6 +2754,128 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/desktops/{id}/rebuild": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rebuild a desktop from its template, keeping its data disk
+         * @description Answers 202 with the desktop PROVISIONING: the site clones a new VM from the desktop’s template, moves the old VM’s data disk onto it in place of the template’s empty one (Proxmox’s move_disk to another VM; a template without a data disk keeps nothing), destroys the old VM with its snapshots, and brings the new one online as after a create (PROVISIONING → STARTING → WAITING_FOR_IP → CONFIGURING → RUNNING), whether the desktop was RUNNING or STOPPED. What was on the system disk is gone; what was on the data disk stays. The desktop keeps its id and connection; its `vmId` changes. The transition’s event is `rebuild`; desktop.rebuilt follows desktop.running. 409 INVALID_STATE unless RUNNING or STOPPED, or for a WebRTC (Selkies) desktop; 409 CONFLICT while a snapshot is being taken or deleted.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Rebuild initiated */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: true;
+                            message: string;
+                            data: components["schemas"]["Desktop"];
+                        };
+                    };
+                };
+                /** @description Missing or invalid token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description No such desktop (or not yours) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description INVALID_STATE (not RUNNING or STOPPED, or a WebRTC desktop), CONFLICT (a snapshot operation running) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/users": {
         parameters: {
             query?: never;
@@ -5228,7 +5350,7 @@ export interface paths {
                          */
                         url: string;
                         /**
-                         * @description Event types to receive (default: all). One of: desktop.status_changed, desktop.running, desktop.stopped, desktop.failed, desktop.deleted, desktop.idle_warning, desktop.session_limit_warning, desktop.expiry_warning, desktop.snapshot_created, desktop.snapshot_deleted, desktop.snapshot_restored, desktop.snapshot_failed
+                         * @description Event types to receive (default: all). One of: desktop.status_changed, desktop.running, desktop.stopped, desktop.failed, desktop.deleted, desktop.idle_warning, desktop.session_limit_warning, desktop.expiry_warning, desktop.snapshot_created, desktop.snapshot_deleted, desktop.snapshot_restored, desktop.snapshot_failed, desktop.rebuilt
                          * @default [
                          *       "desktop.status_changed",
                          *       "desktop.running",
@@ -5241,10 +5363,11 @@ export interface paths {
                          *       "desktop.snapshot_created",
                          *       "desktop.snapshot_deleted",
                          *       "desktop.snapshot_restored",
-                         *       "desktop.snapshot_failed"
+                         *       "desktop.snapshot_failed",
+                         *       "desktop.rebuilt"
                          *     ]
                          */
-                        events?: ("desktop.status_changed" | "desktop.running" | "desktop.stopped" | "desktop.failed" | "desktop.deleted" | "desktop.idle_warning" | "desktop.session_limit_warning" | "desktop.expiry_warning" | "desktop.snapshot_created" | "desktop.snapshot_deleted" | "desktop.snapshot_restored" | "desktop.snapshot_failed")[];
+                        events?: ("desktop.status_changed" | "desktop.running" | "desktop.stopped" | "desktop.failed" | "desktop.deleted" | "desktop.idle_warning" | "desktop.session_limit_warning" | "desktop.expiry_warning" | "desktop.snapshot_created" | "desktop.snapshot_deleted" | "desktop.snapshot_restored" | "desktop.snapshot_failed" | "desktop.rebuilt")[];
                         description?: string;
                     };
                 };
@@ -6761,7 +6884,7 @@ export interface components {
         Webhook: {
             id: string;
             url: string;
-            events: ("desktop.status_changed" | "desktop.running" | "desktop.stopped" | "desktop.failed" | "desktop.deleted" | "desktop.idle_warning" | "desktop.session_limit_warning" | "desktop.expiry_warning" | "desktop.snapshot_created" | "desktop.snapshot_deleted" | "desktop.snapshot_restored" | "desktop.snapshot_failed")[];
+            events: ("desktop.status_changed" | "desktop.running" | "desktop.stopped" | "desktop.failed" | "desktop.deleted" | "desktop.idle_warning" | "desktop.session_limit_warning" | "desktop.expiry_warning" | "desktop.snapshot_created" | "desktop.snapshot_deleted" | "desktop.snapshot_restored" | "desktop.snapshot_failed" | "desktop.rebuilt")[];
             /** @description Whose desktops: own (user), created by this service, or all (admin) */
             scope: string;
             /** @description An admin’s subscription is delivered until then; using the API as an admin moves it WEBHOOK_ADMIN_DAYS ahead, using it without the role ends it */
