@@ -424,6 +424,7 @@ describe.skipIf(!hasChromium)('the dashboard in chromium', () => {
       const fork = page.locator('#desktop-list > li.desktop').filter({ has: page.getByRole('heading', { name: 'Ubuntu Desktop (fork)' }) });
       await fork.waitFor();
       expect(await focusedText(page)).toBe('Ubuntu Desktop (fork)');
+      const forkId = (await fork.getAttribute('data-desktop-id')) ?? '';
       await fork.locator('[data-field="status"]').filter({ hasText: 'Running' }).waitFor({ timeout: 30_000 });
       await checkScreen(page, 'launcher-fork');
 
@@ -445,6 +446,8 @@ describe.skipIf(!hasChromium)('the dashboard in chromium', () => {
       await checkScreen(page, 'snapshots-webrtc');
       expect(problems).toEqual([]);
       await context.close();
+      // Gone before the next test, so their idle stops and webhook deliveries do not slow it down.
+      for (const d of [id, forkId, gpu.data.id]) expect((await api('DELETE', `/api/v1/desktops/${d}`, adminToken)).status).toBe(202);
     }, 150_000);
   });
 

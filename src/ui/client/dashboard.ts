@@ -260,12 +260,16 @@ function tell(d: Desktop, onLauncher: boolean): void {
   else announce(`${d.name}: ${model.statusText[d.status]}${index >= 0 ? `, step ${index + 1} of ${model.steps.length}` : ''}.`);
 }
 
-function update(d: Desktop): void {
+/** Shows the desktop as it is now; false (and nothing changes) when the page already shows a later state of it. */
+function update(d: Desktop): boolean {
   const shown = [...holders(d.id)];
+  // An action's answer can arrive after the live stream told of what followed it (a restore already RUNNING again).
+  if (shown.some((el) => (el.dataset.updatedAt ?? '') > d.updatedAt)) return false;
   // What the page showed before: a first snapshot of an unchanged desktop announces nothing.
   const before = shown[0]?.dataset.status;
   const onLauncher = shown.some(isCard);
   for (const el of shown) {
+    el.dataset.updatedAt = d.updatedAt;
     if (isCard(el) && d.status === 'DELETED') removeCard(el);
     else apply(el, d);
   }
@@ -277,6 +281,7 @@ function update(d: Desktop): void {
   if (onLauncher) checkIdle(d);
   else dropWarning(d.id);
   if (d.status === 'DELETED') unwatch(d.id);
+  return true;
 }
 
 function removeCard(card: HTMLElement): void {
@@ -603,6 +608,8 @@ async function takeSnapshot(form: HTMLFormElement, submit: HTMLButtonElement | n
   const work = api<{ snapshot: { name: string }; desktop: Desktop }>('POST', `/api/v1/desktops/${encodeURIComponent(id)}/snapshots`, body);
   const taken = submit ? await busy(submit, work) : await work;
   form.reset();
+  // Only if the live stream has not told the outcome already.
+  if (!update(taken.desktop)) return;
   snapshotMessage(taken.desktop);
   announce(`Taking the snapshot ${taken.snapshot.name}. It is listed below once Proxmox is done.`);
 }
@@ -634,11 +641,13 @@ async function snapshotAction(button: HTMLButtonElement, id: string, action: 're
   );
   if (!ok) return;
   if (action === 'restore') {
-    update(await busy(button, api<Desktop>('POST', `${path}/restore`)));
+    if (!update(await busy(button, api<Desktop>('POST', `${path}/restore`)))) return;
     announce(`Restoring ${name} to ${snap}: it restarts, and is running again in a moment.`);
     return;
   }
-  snapshotMessage((await busy(button, api<{ desktop: Desktop }>('DELETE', path))).desktop);
+  const { desktop } = await busy(button, api<{ desktop: Desktop }>('DELETE', path));
+  if (!update(desktop)) return;
+  snapshotMessage(desktop);
   announce(`Deleting the snapshot ${snap}.`);
 }
 
