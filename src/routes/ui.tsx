@@ -4,6 +4,7 @@
  * one stylesheet.
  *
  *  GET /                  launcher: your desktops (live) and the templates you may launch
+ *  GET /desktops/{id}/share|snapshots   a desktop's share links, its snapshots
  *  GET /admin[/section]   admin console: overview, sessions, users, templates, audit, webhooks
  *  GET /ui/dashboard.<hash>.js|css   the script and the stylesheet
  *  GET /embed/cloud-desktop[.<hash>].js   the <cloud-desktop> element, for other sites' pages
@@ -36,6 +37,8 @@ import { pageHeaders } from '../ui/csp';
 import { uiModel } from '../ui/desktop-model';
 import { LauncherMain, LauncherPage } from '../ui/launcher-page';
 import { ShareMain, SharePage } from '../ui/share-page';
+import { SnapshotsMain, SnapshotsPage } from '../ui/snapshots-page';
+import type { DesktopSnapshotList } from '../schemas/bridge-protocol';
 import type { ShareLink } from '../schemas/share-link';
 import { Alert, Layout } from '../ui/layout';
 import { authRoutes } from './ui-auth';
@@ -136,29 +139,46 @@ export function dashboardRoutes(fetchApi: ApiFetch) {
     return respond(c, <LauncherPage session={s} model={uiModel(c.var.cfg)} {...props} />, <LauncherMain {...props} />);
   });
 
+  /** A desktop's own page: the desktop, or the 404 page saying there is no such desktop (or not yours). */
+  const desktopPage = async (c: Ctx, s: Session, render: (desktop: Desktop, get: ApiGet) => Promise<Response>) => {
+    const get = apiReader(c, fetchApi);
+    const desktop = await load(get<Desktop>(`/api/v1/desktops/${q(c.req.param('id') ?? '')}`));
+    if (!('problem' in desktop)) return render(desktop, get);
+    const alert = (
+      <Alert tone="error" title="No such desktop">
+        {desktop.problem}
+      </Alert>
+    );
+    const full = (
+      <Layout title="Not found" session={s} section="desktops">
+        <h1>Not found</h1>
+        {alert}
+      </Layout>
+    );
+    return respond(c, full, alert, 404);
+  };
+
   ui.get('/desktops/:id/share', async (c) => {
     const s = c.var.session;
     if (!s) return signedOut(c);
-    const get = apiReader(c, fetchApi);
-    const id = c.req.param('id');
-    const desktop = await load(get<Desktop>(`/api/v1/desktops/${q(id)}`));
-    if ('problem' in desktop) {
-      const alert = (
-        <Alert tone="error" title="No such desktop">
-          {desktop.problem}
-        </Alert>
-      );
-      const full = (
-        <Layout title="Not found" session={s} section="desktops">
-          <h1>Not found</h1>
-          {alert}
-        </Layout>
-      );
-      return respond(c, full, alert, 404);
-    }
-    const links = await load(get<ShareLink[]>(`/api/v1/desktops/${q(id)}/share-links`));
-    const props = { desktop, links: 'problem' in links ? links.problem : links };
-    return respond(c, <SharePage session={s} {...props} />, <ShareMain {...props} />);
+    return desktopPage(c, s, async (desktop, get) => {
+      const id = desktop.id;
+      const links = await load(get<ShareLink[]>(`/api/v1/desktops/${q(id)}/share-links`));
+      const props = { desktop, links: 'problem' in links ? links.problem : links };
+      return respond(c, <SharePage session={s} {...props} />, <ShareMain {...props} />);
+    });
+  });
+
+  ui.get('/desktops/:id/snapshots', async (c) => {
+    const s = c.var.session;
+    if (!s) return signedOut(c);
+    return desktopPage(c, s, async (desktop, get) => {
+      // A WebRTC desktop has no VM: the page says why, and the API (which would refuse) is not asked.
+      const list =
+        desktop.backend === 'selkies' ? null : await load(get<DesktopSnapshotList>(`/api/v1/desktops/${q(desktop.id)}/snapshots`));
+      const props = { desktop, list };
+      return respond(c, <SnapshotsPage session={s} model={uiModel(c.var.cfg)} {...props} />, <SnapshotsMain {...props} />);
+    });
   });
 
   const admin = async (c: Ctx, section: string) => {

@@ -137,6 +137,9 @@ export const DesktopCard: FC<{ d: CardData }> = ({ d }) => {
         <a class="button-quiet" data-field="share" href={`/desktops/${d.id}/share`} aria-label={`Share ${d.name}`}>
           Share
         </a>
+        <a class="button-quiet" data-field="snapshots" href={`/desktops/${d.id}/snapshots`} aria-label={`Snapshots of ${d.name}`}>
+          Snapshots
+        </a>
       </div>
     </li>
   );

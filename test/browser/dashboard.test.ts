@@ -345,6 +345,112 @@ describe.skipIf(!hasChromium)('the dashboard in chromium', () => {
     });
   });
 
+  describe('a desktop’s snapshots', () => {
+    it('takes a snapshot of a running desktop, lists it, restores it (back to Running), forks it into a new desktop and deletes it; a WebRTC desktop says why it has none', async () => {
+      const adminToken = await stack.token('ui-admin', ['admin']);
+      expect((await api('PUT', '/api/v1/admin/users/ui-frank/quota', adminToken, { maxDesktops: 3 })).status).toBe(200);
+      // Made by an admin so it stays up (no short idle stop) while the snapshot screens are photographed.
+      const made = await api<Desktop>('POST', '/api/v1/desktops', adminToken, {
+        userId: 'ui-frank',
+        name: 'Ubuntu Desktop',
+        templateId: 'ubuntu-desktop',
+        idleTimeoutMinutes: 60,
+      });
+      expect(made.status).toBe(202);
+      const gpu = await api<Desktop>('POST', '/api/v1/desktops', adminToken, { userId: 'ui-frank', templateId: 'gpu-workstation' });
+      expect(gpu.status).toBe(202);
+      const id = made.data.id;
+      await expect
+        .poll(async () => (await api<Desktop>('GET', `/api/v1/desktops/${id}`, adminToken)).data.status, { timeout: 30_000, interval: 250 })
+        .toBe('RUNNING');
+
+      const { context, page, problems } = await newProfile(browser);
+      await devSignIn(page, edge, 'ui-frank', 'user');
+      await page.locator(`#desktop-list [data-desktop-id="${id}"]`).getByRole('link', { name: 'Snapshots of Ubuntu Desktop' }).click();
+      await page.getByRole('heading', { name: 'Snapshots of “Ubuntu Desktop”', level: 1 }).waitFor();
+      await page.getByText('No snapshots yet.').waitFor();
+
+      // Take one, named, with RAM: it is listed once Proxmox has taken it, and the page says so.
+      await page.getByLabel('Name (optional)').fill('before-upgrade');
+      await page.getByLabel('Description (optional)').fill('Clean install');
+      await page.getByLabel('With RAM').check();
+      await page.getByRole('button', { name: 'Take snapshot' }).click();
+      const row = page.locator('tr[data-snapshot="before-upgrade"]');
+      await row.waitFor({ timeout: 30_000 });
+      expect(await row.locator('th, td').allTextContents()).toEqual([
+        'before-upgrade',
+        expect.stringMatching(/\d/),
+        'Yes',
+        'Clean install',
+        'RestoreForkDelete',
+      ]);
+      await page.locator('[data-field="snapshot-message"]').filter({ hasText: 'Snapshot before-upgrade taken' }).waitFor();
+      expect(await page.getByLabel('Name (optional)').inputValue()).toBe('');
+      await checkScreen(page, 'snapshots');
+
+      // A name Proxmox would refuse: the API's words, readable.
+      await page.getByLabel('Name (optional)').fill('9lives');
+      await page.getByRole('button', { name: 'Take snapshot' }).click();
+      const alert = page.locator('#alerts .notice-error');
+      await alert.waitFor();
+      expect(await alert.textContent()).toMatch(/^Taking the snapshot: That did not work.*starts with a letter/);
+      await alert.getByRole('button', { name: 'Dismiss' }).click();
+
+      // Restore, by keyboard, after a confirmation that says what is lost: Starting, then Running again.
+      await page.evaluate(() => {
+        const shown: string[] = [];
+        Object.assign(window, { shownStatuses: shown });
+        const el = document.querySelector('[data-snapshots] [data-field="status"]');
+        const observer = new MutationObserver(() => shown.push(el?.textContent ?? ''));
+        if (el) observer.observe(el, { childList: true });
+      });
+      await row.getByRole('button', { name: 'Restore Ubuntu Desktop to before-upgrade' }).focus();
+      await page.keyboard.press('Enter');
+      const dialog = page.getByRole('dialog', { name: 'Restore Ubuntu Desktop to before-upgrade?' });
+      await dialog.waitFor();
+      expect(await dialog.textContent()).toContain('Everything that changed on the desktop since before-upgrade was taken is lost.');
+      await checkScreen(page, 'snapshot-restore-confirm');
+      await dialog.getByRole('button', { name: 'Restore' }).click();
+      const badge = page.locator('[data-snapshots] [data-field="status"]');
+      await expect.poll(() => page.evaluate(() => (window as unknown as { shownStatuses: string[] }).shownStatuses)).toContain('Starting');
+      await badge.filter({ hasText: 'Running' }).waitFor({ timeout: 30_000 });
+      expect((await api<Desktop>('GET', `/api/v1/desktops/${id}`, adminToken)).data.status).toBe('RUNNING');
+      const events = await api<{ event: string }[]>('GET', `/api/v1/desktops/${id}/events`, adminToken);
+      expect(events.data.map((e) => e.event)).toContain('restore');
+
+      // Fork: a new desktop, shown on the launcher with the focus on its name.
+      await row.getByRole('button', { name: 'Fork before-upgrade into a new desktop' }).click();
+      await page.getByRole('heading', { name: 'Your cloud desktops', level: 1 }).waitFor();
+      const fork = page.locator('#desktop-list > li.desktop').filter({ has: page.getByRole('heading', { name: 'Ubuntu Desktop (fork)' }) });
+      await fork.waitFor();
+      expect(await focusedText(page)).toBe('Ubuntu Desktop (fork)');
+      const forkId = (await fork.getAttribute('data-desktop-id')) ?? '';
+      await fork.locator('[data-field="status"]').filter({ hasText: 'Running' }).waitFor({ timeout: 30_000 });
+      await checkScreen(page, 'launcher-fork');
+
+      // Delete it, after a confirmation; the desktop and its fork stay.
+      await page.goto(`${edge}/desktops/${id}/snapshots`);
+      await row.getByRole('button', { name: 'Delete snapshot before-upgrade' }).click();
+      const confirmDelete = page.getByRole('dialog', { name: 'Delete the snapshot before-upgrade?' });
+      await confirmDelete.getByRole('button', { name: 'Delete' }).click();
+      await row.waitFor({ state: 'detached', timeout: 30_000 });
+      await page.getByText('No snapshots yet.').waitFor();
+      await announced(page).filter({ hasText: 'Snapshot before-upgrade deleted' }).waitFor();
+      const left = await api<{ snapshots: unknown[] }>('GET', `/api/v1/desktops/${id}/snapshots`, adminToken);
+      expect(left.data.snapshots).toEqual([]);
+
+      // A WebRTC desktop: the reason, no form.
+      await page.goto(`${edge}/desktops/${gpu.data.id}/snapshots`);
+      await page.getByText('This desktop has no snapshots').waitFor();
+      expect(await page.getByRole('button', { name: 'Take snapshot' }).count()).toBe(0);
+      await checkScreen(page, 'snapshots-webrtc');
+      expect(problems).toEqual([]);
+      await context.close();
+      // Gone before the next test, so their idle stops and webhook deliveries do not slow it down.
+      for (const d of [id, forkId, gpu.data.id]) expect((await api('DELETE', `/api/v1/desktops/${d}`, adminToken)).status).toBe(202);
+    }, 150_000);
+  });
+
   describe('the admin console', () => {
     it('shows the overview, retires and restores a template, and lists webhook deliveries', async () => {
       const adminToken = await stack.token('ui-admin', ['admin']);

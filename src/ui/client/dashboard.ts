@@ -96,7 +96,12 @@ function explain(err: unknown): { title: string; text: string; signIn?: boolean 
     case 'RATE_LIMITED':
       return { title: 'Too many requests', text: err.message };
     case 'INVALID_STATE':
+    case 'CONFLICT':
       return { title: 'Not possible right now', text: err.message };
+    case 'SNAPSHOTS_UNSUPPORTED':
+      return { title: 'This desktop cannot have snapshots', text: err.message };
+    case 'SNAPSHOT_QUOTA':
+      return { title: 'You have reached your snapshot limit', text: err.message };
   }
   if (err.status === 503) return { title: 'No capacity right now', text: err.message };
   return { title: 'That did not work', text: err.message };
@@ -255,12 +260,16 @@ function tell(d: Desktop, onLauncher: boolean): void {
   else announce(`${d.name}: ${model.statusText[d.status]}${index >= 0 ? `, step ${index + 1} of ${model.steps.length}` : ''}.`);
 }
 
-function update(d: Desktop): void {
+/** Shows the desktop as it is now; false (and nothing changes) when the page already shows a later state of it. */
+function update(d: Desktop): boolean {
   const shown = [...holders(d.id)];
+  // An action's answer can arrive after the live stream told of what followed it (a restore already RUNNING again).
+  if (shown.some((el) => (el.dataset.updatedAt ?? '') > d.updatedAt)) return false;
   // What the page showed before: a first snapshot of an unchanged desktop announces nothing.
   const before = shown[0]?.dataset.status;
   const onLauncher = shown.some(isCard);
   for (const el of shown) {
+    el.dataset.updatedAt = d.updatedAt;
     if (isCard(el) && d.status === 'DELETED') removeCard(el);
     else apply(el, d);
   }
@@ -272,6 +281,7 @@ function update(d: Desktop): void {
   if (onLauncher) checkIdle(d);
   else dropWarning(d.id);
   if (d.status === 'DELETED') unwatch(d.id);
+  return true;
 }
 
 function removeCard(card: HTMLElement): void {
@@ -298,10 +308,14 @@ function addCard(d: Desktop, templateName: string): HTMLElement | null {
   const plan = field(card, 'plan');
   if (plan && model) plan.textContent = model.planText[d.plan];
   card.dataset.since = d.createdAt;
-  const share = field<HTMLAnchorElement>(card, 'share');
-  if (share) {
-    share.href = `/desktops/${encodeURIComponent(d.id)}/share`;
-    share.setAttribute('aria-label', `Share ${d.name}`);
+  for (const [page, label] of [
+    ['share', 'Share'],
+    ['snapshots', 'Snapshots of'],
+  ] as const) {
+    const link = field<HTMLAnchorElement>(card, page);
+    if (!link) continue;
+    link.href = `/desktops/${encodeURIComponent(d.id)}/${page}`;
+    link.setAttribute('aria-label', `${label} ${d.name}`);
   }
   target.prepend(card);
   const empty = document.querySelector<HTMLElement>('[data-empty]');
@@ -359,6 +373,7 @@ function onLive(m: LiveMessage): void {
   }
   update(m.desktop);
   if (m.type === 'warning') showWarning(m.desktop, m.warning, m.at);
+  snapshotNews(m);
 }
 
 // ---- warnings ----
@@ -544,6 +559,98 @@ function focusKey(el: HTMLElement): string | null {
   return `[${attr}="${CSS.escape(value)}"] [data-action]:not([hidden])`;
 }
 
+/** Reads this page again and swaps in only the parts marked data-refresh, so a half-filled form keeps what was typed. */
+async function refreshParts(): Promise<void> {
+  const res = await fetch(location.href, { headers: { 'X-Fragment': 'main' }, credentials: 'same-origin' });
+  if (!res.ok) throw new Refusal(res.status, 'REFRESH', await res.text());
+  const fresh = document.createElement('template');
+  fresh.innerHTML = await res.text();
+  for (const part of document.querySelectorAll<HTMLElement>('[data-refresh]')) {
+    const next = fresh.content.querySelector<HTMLElement>(`[data-refresh="${CSS.escape(part.dataset.refresh ?? '')}"]`);
+    if (!next) continue;
+    const active = document.activeElement instanceof HTMLElement && part.contains(document.activeElement) ? document.activeElement : null;
+    part.replaceWith(next);
+    localizeTimes(next);
+    // The same control if it is still there (a row's button), else the part's heading (its row is gone).
+    if (active) ((active.id ? byId(active.id) : null) ?? next.querySelector<HTMLElement>('[tabindex="-1"]'))?.focus();
+  }
+}
+
+// ---- snapshots (a desktop's snapshots page) ----
+
+const snapshotPanel = (id: string) => document.querySelector<HTMLElement>(`[data-snapshots="${CSS.escape(id)}"]`);
+
+function snapshotMessage(d: Desktop): void {
+  const panel = snapshotPanel(d.id);
+  const message = panel ? field(panel, 'snapshot-message') : null;
+  if (!message) return;
+  message.textContent = d.statusMessage ?? '';
+  message.hidden = !d.statusMessage;
+}
+
+/** The live stream tells a snapshot's outcome (a progress message) and a restore's end (a settled status): the list is read again. */
+function snapshotNews(m: LiveMessage): void {
+  if (!snapshotPanel(m.desktop.id)) return;
+  snapshotMessage(m.desktop);
+  const step = m.type === 'progress' && (m.step === 'snapshot' || m.step === 'delete_snapshot');
+  if (step) announce(m.message);
+  const settled = m.type === 'transition' && !(model?.busy.includes(m.desktop.status) ?? true);
+  if (step || settled) refreshParts().catch((err: unknown) => showProblem(err, 'Reading the snapshots again'));
+}
+
+async function takeSnapshot(form: HTMLFormElement, submit: HTMLButtonElement | null): Promise<void> {
+  const id = form.closest<HTMLElement>('[data-desktop-id]')?.dataset.desktopId;
+  if (!id) return;
+  const data = new FormData(form);
+  const name = String(data.get('name') ?? '').trim();
+  const description = String(data.get('description') ?? '').trim();
+  const body = { withRam: data.get('withRam') === 'yes', ...(name ? { name } : {}), ...(description ? { description } : {}) };
+  const work = api<{ snapshot: { name: string }; desktop: Desktop }>('POST', `/api/v1/desktops/${encodeURIComponent(id)}/snapshots`, body);
+  const taken = submit ? await busy(submit, work) : await work;
+  form.reset();
+  // Only if the live stream has not told the outcome already.
+  if (!update(taken.desktop)) return;
+  snapshotMessage(taken.desktop);
+  announce(`Taking the snapshot ${taken.snapshot.name}. It is listed below once Proxmox is done.`);
+}
+
+async function snapshotAction(button: HTMLButtonElement, id: string, action: 'restore' | 'fork' | 'delete'): Promise<void> {
+  const snap = button.closest<HTMLElement>('[data-snapshot]')?.dataset.snapshot;
+  if (!snap || !id) return;
+  const path = `/api/v1/desktops/${encodeURIComponent(id)}/snapshots/${encodeURIComponent(snap)}`;
+  if (action === 'fork') {
+    const d = await busy(button, api<Desktop>('POST', '/api/v1/desktops', { forkOf: { desktopId: id, snapshot: snap } }));
+    // The new desktop is shown where desktops are: the launcher opens at its card.
+    location.assign(`/#desktop-${encodeURIComponent(d.id)}-name`);
+    return;
+  }
+  const name = nameOf(id);
+  const ok = await confirmWith(
+    action === 'restore'
+      ? {
+          title: `Restore ${name} to ${snap}?`,
+          text: `Everything that changed on the desktop since ${snap} was taken is lost. It restarts (whoever is connected is disconnected) and is running again in a moment.`,
+          confirm: 'Restore',
+        }
+      : {
+          title: `Delete the snapshot ${snap}?`,
+          text: `The desktop itself does not change, but it can no longer be restored to ${snap} or forked from it. This cannot be undone.`,
+          confirm: 'Delete',
+        },
+    button,
+  );
+  if (!ok) return;
+  if (action === 'restore') {
+    if (!update(await busy(button, api<Desktop>('POST', `${path}/restore`)))) return;
+    announce(`Restoring ${name} to ${snap}: it restarts, and is running again in a moment.`);
+    return;
+  }
+  const { desktop } = await busy(button, api<{ desktop: Desktop }>('DELETE', path));
+  if (!update(desktop)) return;
+  snapshotMessage(desktop);
+  announce(`Deleting the snapshot ${snap}.`);
+}
+
 // ---- actions ----
 
 /** Marks the button busy while its request is out, so a double click sends one request. */
@@ -663,6 +770,9 @@ const WHAT: Record<string, string> = {
   'retire-template': 'Retiring the template',
   'restore-template': 'Restoring the template',
   'revoke-share': 'Revoking the link',
+  'restore-snapshot': 'Restoring',
+  'fork-snapshot': 'Forking',
+  'delete-snapshot': 'Deleting a snapshot of',
 };
 
 document.addEventListener('click', (ev) => {
@@ -698,6 +808,10 @@ document.addEventListener('click', (ev) => {
         return templateAction(button, action);
       case 'revoke-share':
         return revokeShareLink(button);
+      case 'restore-snapshot':
+      case 'fork-snapshot':
+      case 'delete-snapshot':
+        return snapshotAction(button, id, action.slice(0, -'-snapshot'.length) as 'restore' | 'fork' | 'delete');
       case 'dismiss': {
         const box = button.closest('.notice');
         box?.remove();
@@ -713,6 +827,13 @@ document.addEventListener('click', (ev) => {
 
 document.addEventListener('submit', (ev) => {
   const form = ev.target instanceof HTMLFormElement ? ev.target : null;
+  if (form?.dataset.form === 'snapshot') {
+    ev.preventDefault();
+    const submit = form.querySelector<HTMLButtonElement>('button[type="submit"]');
+    if (submit?.getAttribute('aria-busy') === 'true') return;
+    takeSnapshot(form, submit).catch((err: unknown) => showProblem(err, 'Taking the snapshot'));
+    return;
+  }
   if (form?.dataset.form === 'share-link') {
     ev.preventDefault();
     makeShareLink(form).catch((err: unknown) => showProblem(err, 'Making the share link'));
@@ -739,5 +860,7 @@ function tick(): void {
 
 localizeTimes();
 watchAll();
+// The launcher opened at a desktop's card (after a fork) starts with the focus on its name.
+if (location.hash.startsWith('#desktop-')) byId(decodeURIComponent(location.hash.slice(1)))?.focus();
 tick();
 window.setInterval(tick, 1000);
