@@ -63,7 +63,7 @@ const PendingSnapshotSchema = z
   .openapi('SnapshotOperation');
 
 const errors = {
-  400: errorSpec('Invalid input (a snapshot name outside Proxmox’s rule)'),
+  400: errorSpec('Invalid input (a snapshot name outside Proxmox’s rule, or starting with auto-)'),
   401: errorSpec('Missing or invalid token'),
   403: errorSpec('Not allowed'),
   404: errorSpec('No such desktop (or not yours), or no such snapshot'),
@@ -101,7 +101,7 @@ snapshotRoutes.openapi(
     path: '/{id}/snapshots',
     summary: 'Take a snapshot of a desktop',
     description:
-      'Answers 202 at once; the desktop keeps its status (RUNNING or STOPPED) while Proxmox takes the snapshot, and the webhook events desktop.snapshot_created or desktop.snapshot_failed tell the outcome (GET …/snapshots lists it once taken). Counts against the owner’s snapshot quota (SNAPSHOT_MAX_PER_USER).',
+      'Answers 202 at once; the desktop keeps its status (RUNNING or STOPPED) while Proxmox takes the snapshot, and the webhook events desktop.snapshot_created or desktop.snapshot_failed tell the outcome (GET …/snapshots lists it once taken). Counts against the owner’s snapshot quota (SNAPSHOT_MAX_PER_USER); scheduled snapshots (auto-…, see …/snapshot-schedule) do not.',
     security: bearerAuth,
     request: {
       params: IdParams,

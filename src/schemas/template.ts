@@ -50,6 +50,7 @@ export const TemplateInputSchema = z.strictObject({
   storageGb: z.number().int().min(1).max(10_000).nullable().default(null),
   image: printable(300).nullable().default(null),
   vmTemplate: printable(100).nullable().default(null),
+  /** Scheduled snapshots of its desktops (proxmox templates); a desktop's own setting wins. */
   snapshotSchedule: SnapshotScheduleSchema.nullable().default(null),
 });
 export type TemplateInput = z.infer<typeof TemplateInputSchema>;

@@ -2160,7 +2160,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Invalid input (a snapshot name outside Proxmox’s rule) */
+                /** @description Invalid input (a snapshot name outside Proxmox’s rule, or starting with auto-) */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -2279,7 +2279,7 @@ export interface paths {
         put?: never;
         /**
          * Take a snapshot of a desktop
-         * @description Answers 202 at once; the desktop keeps its status (RUNNING or STOPPED) while Proxmox takes the snapshot, and the webhook events desktop.snapshot_created or desktop.snapshot_failed tell the outcome (GET …/snapshots lists it once taken). Counts against the owner’s snapshot quota (SNAPSHOT_MAX_PER_USER).
+         * @description Answers 202 at once; the desktop keeps its status (RUNNING or STOPPED) while Proxmox takes the snapshot, and the webhook events desktop.snapshot_created or desktop.snapshot_failed tell the outcome (GET …/snapshots lists it once taken). Counts against the owner’s snapshot quota (SNAPSHOT_MAX_PER_USER); scheduled snapshots (auto-…, see …/snapshot-schedule) do not.
          */
         post: {
             parameters: {
@@ -2310,7 +2310,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Invalid input (a snapshot name outside Proxmox’s rule) */
+                /** @description Invalid input (a snapshot name outside Proxmox’s rule, or starting with auto-) */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -2472,7 +2472,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Invalid input (a snapshot name outside Proxmox’s rule) */
+                /** @description Invalid input (a snapshot name outside Proxmox’s rule, or starting with auto-) */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -2632,7 +2632,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Invalid input (a snapshot name outside Proxmox’s rule) */
+                /** @description Invalid input (a snapshot name outside Proxmox’s rule, or starting with auto-) */
                 400: {
                     headers: {
                         [name: string]: unknown;
