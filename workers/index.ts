@@ -1,6 +1,7 @@
 /**
  * The edge Worker's entry (wrangler.toml `main`): the Hono API of src/ (fetch), the queue
- * consumers (queue), the cron safety net (scheduled), and the Durable Object classes. Code
+ * consumers (queue), the cron trigger (scheduled: the safety net, reconciliation, retention, scheduled snapshots),
+ * and the Durable Object classes. Code
  * under src/ never imports from workers/; this file puts the two together.
  */
 import { newApp } from '../src/app';
@@ -9,6 +10,7 @@ import { consumeDeadEvents, consumeEvents } from './queues/events';
 import { consumeDeadJobs, consumeJobs } from './queues/jobs';
 import { deadWebhooks, deliverWebhooks } from './queues/webhooks';
 import { applyRetention } from './cron/retention';
+import { runSnapshotSchedules } from './cron/snapshot-schedule';
 import { sweepOverdueDesktops } from './cron/sweep';
 import { reconcileAllSites } from '../src/reconcile/reconcile';
 
@@ -41,6 +43,8 @@ export default {
   },
   async scheduled(controller, env, ctx) {
     const now = controller.scheduledTime;
-    ctx.waitUntil(Promise.all([sweepOverdueDesktops(env, now), reconcileAllSites(env, now), applyRetention(env, now)]));
+    ctx.waitUntil(
+      Promise.all([sweepOverdueDesktops(env, now), reconcileAllSites(env, now), applyRetention(env, now), runSnapshotSchedules(env, now)]),
+    );
   },
 } satisfies ExportedHandler<Bindings>;

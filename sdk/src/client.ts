@@ -21,6 +21,8 @@ import type {
   PoolView,
   SnapshotList,
   SnapshotOperation,
+  SnapshotScheduleSetting,
+  SnapshotScheduleView,
   TakeSnapshotInput,
   Template,
 } from './types.ts';
@@ -77,6 +79,14 @@ export interface CdaasClient {
       remove(id: string, name: string, options?: RequestOptions): Promise<SnapshotOperation>;
       /** Starts going back to it: the desktop is STARTING; waitUntil(id, 'RUNNING') for the end. */
       restore(id: string, name: string, options?: RequestOptions): Promise<Desktop>;
+      /** Scheduled snapshots (auto-<time>, kept per retention; outside the quota): its own setting wins over its template's. */
+      schedule: {
+        get(id: string, options?: RequestOptions): Promise<SnapshotScheduleView>;
+        /** Sets the desktop's own: a schedule, or `{ off: true }`. */
+        set(id: string, setting: SnapshotScheduleSetting, options?: RequestOptions): Promise<SnapshotScheduleView>;
+        /** Clears the desktop's own: its template's applies again. */
+        clear(id: string, options?: RequestOptions): Promise<SnapshotScheduleView>;
+      };
     };
   };
   templates: {
@@ -151,6 +161,12 @@ export function createClient(options: ClientOptions): CdaasClient {
         data(api.DELETE('/api/v1/desktops/{id}/snapshots/{name}', { params: { path: { id, name } }, signal: opts.signal })),
       restore: (id, name, opts = {}) =>
         data(api.POST('/api/v1/desktops/{id}/snapshots/{name}/restore', { params: { path: { id, name } }, signal: opts.signal })),
+      schedule: {
+        get: (id, opts = {}) => data(api.GET('/api/v1/desktops/{id}/snapshot-schedule', { ...path(id), signal: opts.signal })),
+        set: (id, setting, opts = {}) =>
+          data(api.PUT('/api/v1/desktops/{id}/snapshot-schedule', { ...path(id), body: setting, signal: opts.signal })),
+        clear: (id, opts = {}) => data(api.DELETE('/api/v1/desktops/{id}/snapshot-schedule', { ...path(id), signal: opts.signal })),
+      },
     },
   };
 

@@ -19,6 +19,12 @@ export type SnapshotList = Schemas['DesktopSnapshotList'];
 export type TakeSnapshotInput = Schemas['CreateSnapshotRequest'];
 /** What taking or deleting a snapshot answers: the snapshot (its name, when the API chose it) and the desktop. */
 export type SnapshotOperation = Schemas['SnapshotOperation'];
+/** Scheduled snapshots: every `everyHours`, kept per `retention` (keepLast and/or keepDays). */
+export type SnapshotSchedule = Schemas['SnapshotSchedule'];
+/** A desktop's own setting: a schedule, or `{ off: true }`. */
+export type SnapshotScheduleSetting = Schemas['DesktopSnapshotScheduleSetting'];
+/** A desktop's own setting, its template's schedule, the one that applies, and when the cron next looks. */
+export type SnapshotScheduleView = Schemas['SnapshotScheduleView'];
 /** A warm pool (admins): ready desktops of one template at one site. */
 export type Pool = Schemas['Pool'];
 export type PoolInput = Schemas['PoolInput'];

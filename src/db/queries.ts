@@ -25,7 +25,7 @@ export function desktopToRow(d: Desktop, version: number, nextDueAt: string | nu
 }
 
 export function rowToDesktop(r: DesktopRow): Desktop {
-  const { version: _version, nextDueAt: _nextDueAt, ...rest } = r;
+  const { version: _version, nextDueAt: _nextDueAt, snapshotDueAt: _snapshotDueAt, snapshotRunAt: _snapshotRunAt, ...rest } = r;
   return {
     ...rest,
     plan: r.plan as Plan,
@@ -375,6 +375,7 @@ export function rowToTemplate(r: typeof templates.$inferSelect): Template {
     defaultPlan: PlanSchema.parse(r.defaultPlan),
     gpuSlots: GpuSlotsSchema.parse(r.gpuSlots),
     gpu: r.gpuSlots > 0,
+    snapshotSchedule: r.snapshotSchedule ?? null,
   };
 }
 
@@ -401,6 +402,13 @@ export async function putTemplate(db: Db, id: string, input: TemplateInput): Pro
     .insert(templates)
     .values(row)
     .onConflictDoUpdate({ target: templates.id, set: { ...input, updatedAt: now, retiredAt: null } });
+  if (JSON.stringify(existing?.snapshotSchedule ?? null) !== JSON.stringify(input.snapshotSchedule)) {
+    // Its desktops follow the new schedule from the next cron run on (those with their own setting are only looked at again).
+    await db
+      .update(desktops)
+      .set({ snapshotDueAt: now })
+      .where(and(eq(desktops.templateId, id), ne(desktops.status, 'DELETED')));
+  }
   return { template: rowToTemplate(row), created: existing === null };
 }
 

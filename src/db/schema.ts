@@ -4,7 +4,8 @@
  * copy that only moves forward (`version` = the DO's transition sequence number).
  */
 import type { AuditRole } from '../schemas/jobs';
-import { bigserial, doublePrecision, index, integer, pgTable, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import type { DesktopScheduleSetting, SnapshotSchedule } from '../schemas/snapshot';
+import { bigserial, doublePrecision, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'string' });
 
@@ -49,6 +50,13 @@ export const desktops = pgTable(
     claimedFromPool: text('claimed_from_pool'),
     /** The desktop's next clock (watchdog, idle stop, session end, expiry, warnings): the cron safety net's index. */
     nextDueAt: ts('next_due_at'),
+    /**
+     * When the scheduled-snapshot cron next looks at this desktop; null: never (no schedule, or DELETED). Not part of
+     * the write-through: a new row starts due, so the cron finds out once whether its template has a schedule.
+     */
+    snapshotDueAt: ts('snapshot_due_at').defaultNow(),
+    /** When the cron last asked for a scheduled snapshot of it. */
+    snapshotRunAt: ts('snapshot_run_at'),
   },
   (t) => [
     index('desktops_user_status_idx').on(t.userId, t.status),
@@ -57,6 +65,7 @@ export const desktops = pgTable(
     index('desktops_site_status_idx').on(t.siteId, t.status),
     index('desktops_next_due_idx').on(t.nextDueAt),
     index('desktops_idle_stop_idx').on(t.idleStopAt),
+    index('desktops_snapshot_due_idx').on(t.snapshotDueAt),
   ],
 );
 
@@ -198,4 +207,14 @@ export const templates = pgTable('templates', {
   createdAt: ts('created_at').notNull(),
   updatedAt: ts('updated_at').notNull(),
   retiredAt: ts('retired_at'),
+  /** Scheduled snapshots of its desktops (proxmox), unless a desktop has its own setting. */
+  snapshotSchedule: jsonb('snapshot_schedule').$type<SnapshotSchedule>(),
+});
+
+/** A desktop's own scheduled-snapshot setting (a schedule, or off), kept apart so it can be set before the desktop's row is written through. */
+export const desktopSnapshotSchedules = pgTable('desktop_snapshot_schedules', {
+  desktopId: text('desktop_id').primaryKey(),
+  setting: jsonb('setting').notNull().$type<DesktopScheduleSetting>(),
+  updatedAt: ts('updated_at').notNull(),
+  updatedBy: text('updated_by').notNull(),
 });

@@ -1,13 +1,15 @@
 /**
  * What the snapshot routes ask before they act: the desktop can have snapshots at all (a VM, on storage that takes
  * them), is in a status that allows it, and the snapshot named is there (or, for a new one, is not). The listing is
- * the site's, read live from Proxmox through the bridge; reading it also corrects the owner's snapshot count.
+ * the site's, read live from Proxmox through the bridge; reading it also corrects the owner's snapshot count (of the
+ * snapshots taken by hand: scheduled ones are not counted).
  */
 import type { Bindings } from '../env';
 import { ApiError } from '../errors';
 import { SNAPSHOT_STATUSES } from '../desktop/transitions';
 import type { DesktopSnapshot, DesktopSnapshotList } from '../schemas/bridge-protocol';
 import type { Desktop } from '../schemas/desktop';
+import { isScheduledName } from '../schemas/snapshot';
 import { unwrap } from './result';
 
 type SnapshotSubject = Pick<Desktop, 'id' | 'userId' | 'siteId' | 'backend' | 'status' | 'vmId'>;
@@ -32,9 +34,10 @@ export function refuseUnlessSettled(d: Pick<Desktop, 'id' | 'status'>, what: str
 export async function listSnapshots(env: Bindings, d: SnapshotSubject): Promise<DesktopSnapshotList> {
   if (d.vmId === null || d.status === 'DELETED') return { snapshots: [], unsupported: null };
   const list = unwrap(await env.SITE_HUB.getByName(d.siteId).desktopSnapshots(d.id));
+  // Scheduled snapshots are not in the quota: their retention bounds them.
   await env.USER_ACCOUNT.getByName(d.userId).syncSnapshots(
     d.id,
-    list.snapshots.map((s) => s.name),
+    list.snapshots.map((s) => s.name).filter((name) => !isScheduledName(name)),
   );
   return list;
 }

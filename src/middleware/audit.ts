@@ -1,6 +1,6 @@
 /**
  * The audit trail of the API: every lifecycle action (create, start, stop, delete,
- * snapshot, snapshot delete, restore, connect, keepalive, minting a desktop token) and every admin or subscription change is recorded with actor,
+ * snapshot, snapshot delete, restore, snapshot schedule, connect, keepalive, minting a desktop token) and every admin or subscription change is recorded with actor,
  * role, action, target, source IP, request id, time and outcome (the HTTP status, so
  * refused attempts are audited too). Records travel through the events queue to
  * Postgres, so a slow or absent database never delays or fails the request.
@@ -31,6 +31,8 @@ function actionOf(method: string, path: string): { action: string; target: strin
     if (a && b === 'snapshots' && method === 'POST' && !c) return { action: 'desktop.snapshot', target: a };
     if (a && b === 'snapshots' && method === 'DELETE' && c) return { action: 'desktop.snapshot_delete', target: a };
     if (a && b === 'snapshots' && method === 'POST' && c && path.endsWith('/restore')) return { action: 'desktop.restore', target: a };
+    if (a && b === 'snapshot-schedule' && (method === 'PUT' || method === 'DELETE'))
+      return { action: method === 'PUT' ? 'desktop.snapshot_schedule' : 'desktop.snapshot_schedule_clear', target: a };
     if (a && b === 'share-links' && (method === 'POST' || method === 'DELETE'))
       return { action: method === 'POST' ? 'share_link.create' : 'share_link.revoke', target: a };
     return null;

@@ -4,6 +4,9 @@
  *  POST   /api/v1/desktops/{id}/snapshots                  take one (202; the desktop's status stays)
  *  DELETE /api/v1/desktops/{id}/snapshots/{name}           delete one (202)
  *  POST   /api/v1/desktops/{id}/snapshots/{name}/restore   go back to one (202; STARTING … RUNNING)
+ *  GET    /api/v1/desktops/{id}/snapshot-schedule          its scheduled snapshots: its own setting, its template's, which applies
+ *  PUT    /api/v1/desktops/{id}/snapshot-schedule          set its own (a schedule, or off)
+ *  DELETE /api/v1/desktops/{id}/snapshot-schedule          clear its own: its template's schedule applies again
  * A fork (a new desktop as a linked clone of a snapshot) is a create: POST /api/v1/desktops with `forkOf`.
  */
 import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
@@ -14,7 +17,17 @@ import { unwrap } from '../lib/result';
 import { findSnapshot, listSnapshots, refuseUnlessSettled, refuseUnlessVm, snapshotCapableListing } from '../lib/snapshots';
 import { DesktopSnapshotListSchema } from '../schemas/bridge-protocol';
 import { DesktopSchema } from '../schemas/desktop';
-import { CreateSnapshotSchema, SnapshotNameSchema, timestampedSnapshotName } from '../schemas/snapshot';
+import {
+  CreateSnapshotSchema,
+  DesktopScheduleSettingSchema,
+  SnapshotNameSchema,
+  SnapshotScheduleSchema,
+  SnapshotsOffSchema,
+  timestampedSnapshotName,
+} from '../schemas/snapshot';
+import { withDb } from '../db/client';
+import { desktopSchedule, setDesktopSchedule } from '../db/snapshot-schedules';
+import { effectiveSchedule } from '../desktop/snapshot-schedule';
 import { ApiError } from '../errors';
 import { loadDesktop } from './desktops';
 import { bearerAuth, errorSpec, jsonSpec } from './openapi';
@@ -29,7 +42,8 @@ const CreateSnapshotBody = z
   .strictObject({
     ...CreateSnapshotSchema.shape,
     name: CreateSnapshotSchema.shape.name.openapi({
-      description: 'A letter, then letters, digits, - or _; 2 to 40 characters (Proxmox). Default: snap-<yyyymmdd>-<hhmmss> (UTC)',
+      description:
+        'A letter, then letters, digits, - or _; 2 to 40 characters (Proxmox); not starting with auto- (kept for scheduled snapshots). Default: snap-<yyyymmdd>-<hhmmss> (UTC)',
       example: 'before-upgrade',
     }),
     // Optional rather than defaulted, so the documented request does not demand it.
@@ -49,7 +63,7 @@ const PendingSnapshotSchema = z
   .openapi('SnapshotOperation');
 
 const errors = {
-  400: errorSpec('Invalid input (a snapshot name outside Proxmox’s rule)'),
+  400: errorSpec('Invalid input (a snapshot name outside Proxmox’s rule, or starting with auto-)'),
   401: errorSpec('Missing or invalid token'),
   403: errorSpec('Not allowed'),
   404: errorSpec('No such desktop (or not yours), or no such snapshot'),
@@ -87,7 +101,7 @@ snapshotRoutes.openapi(
     path: '/{id}/snapshots',
     summary: 'Take a snapshot of a desktop',
     description:
-      'Answers 202 at once; the desktop keeps its status (RUNNING or STOPPED) while Proxmox takes the snapshot, and the webhook events desktop.snapshot_created or desktop.snapshot_failed tell the outcome (GET …/snapshots lists it once taken). Counts against the owner’s snapshot quota (SNAPSHOT_MAX_PER_USER).',
+      'Answers 202 at once; the desktop keeps its status (RUNNING or STOPPED) while Proxmox takes the snapshot, and the webhook events desktop.snapshot_created or desktop.snapshot_failed tell the outcome (GET …/snapshots lists it once taken). Counts against the owner’s snapshot quota (SNAPSHOT_MAX_PER_USER); scheduled snapshots (auto-…, see …/snapshot-schedule) do not.',
     security: bearerAuth,
     request: {
       params: IdParams,
@@ -160,5 +174,109 @@ snapshotRoutes.openapi(
     c.set('auditTarget', desktop.id);
     c.set('auditDetails', { snapshot: name });
     return c.json(success(after, `Restoring desktop ${desktop.id} to the snapshot ${name}.`), 202);
+  },
+);
+
+// ---- scheduled snapshots ----
+
+const ScheduleOut = SnapshotScheduleSchema.openapi('SnapshotSchedule', {
+  description:
+    'A scheduled snapshot (without RAM) every `everyHours` hours, named auto-<yyyymmdd>-<hhmmss> (UTC). After each, the scheduled snapshots outside `retention` are deleted, the oldest first (one per cron run, every 5 minutes): those neither among the newest `keepLast` nor younger than `keepDays`. Snapshots taken by hand are never deleted. A schedule may keep at most 100 scheduled snapshots.',
+  example: { everyHours: 24, retention: { keepLast: 7 } },
+});
+const SettingIn = z
+  .union([ScheduleOut, SnapshotsOffSchema.openapi('SnapshotsOff', { description: 'No scheduled snapshots, whatever the template says' })])
+  .openapi('DesktopSnapshotScheduleSetting');
+
+const ScheduleViewSchema = z
+  .object({
+    own: DesktopScheduleSettingSchema.nullable().openapi({ description: 'The desktop’s own setting; null: it follows its template' }),
+    template: SnapshotScheduleSchema.nullable().openapi({ description: 'Its template’s schedule, if any' }),
+    effective: SnapshotScheduleSchema.nullable().openapi({ description: 'The schedule that applies; null: no scheduled snapshots' }),
+    source: z.enum(['desktop', 'template']).nullable().openapi({ description: 'Where `effective` comes from' }),
+    nextCheckAt: z.string().nullable().openapi({
+      description:
+        'When the cron next looks at the desktop (it takes a snapshot then if one is due, and the desktop is RUNNING or STOPPED and not busy; else it tries at the next run)',
+    }),
+    lastRunAt: z.string().nullable().openapi({ description: 'When a scheduled snapshot was last asked for' }),
+  })
+  .openapi('SnapshotScheduleView');
+
+const scheduleErrors = {
+  400: errorSpec('Invalid schedule (everyHours 1 to 168; retention with keepLast 1 to 100 and/or keepDays 1 to 3650; at most 100 kept)'),
+  401: errors[401],
+  403: errors[403],
+  404: errorSpec('No such desktop (or not yours)'),
+  409: errorSpec('SNAPSHOTS_UNSUPPORTED: a WebRTC (Selkies) desktop has no VM to snapshot'),
+} as const;
+
+async function scheduleView(c: { env: AppEnv['Bindings']; var: AppEnv['Variables'] }, d: { id: string; templateId: string | null }) {
+  const row = await withDb(c.var.cfg, (db) => desktopSchedule(db, d.id, d.templateId));
+  const { schedule, source } = effectiveSchedule(row.own, row.template);
+  return { own: row.own, template: row.template, effective: schedule, source, nextCheckAt: row.dueAt, lastRunAt: row.runAt };
+}
+
+snapshotRoutes.openapi(
+  createRoute({
+    method: 'get',
+    path: '/{id}/snapshot-schedule',
+    summary: 'A desktop’s scheduled snapshots',
+    description:
+      'Its own setting, its template’s schedule, and the one that applies (its own wins; `{ "off": true }` turns its template’s off for it). Scheduled snapshots do not count against the snapshot quota: retention bounds them.',
+    security: bearerAuth,
+    request: { params: IdParams },
+    responses: { 200: jsonSpec(ScheduleViewSchema, 'The schedule'), ...scheduleErrors },
+  }),
+  async (c) => {
+    const { desktop } = await loadDesktop(c.env, c.var.principal, c.req.valid('param').id);
+    const view = await scheduleView(c, desktop);
+    return c.json(success(view, view.effective ? `A snapshot every ${view.effective.everyHours} h` : 'No scheduled snapshots'), 200);
+  },
+);
+
+snapshotRoutes.openapi(
+  createRoute({
+    method: 'put',
+    path: '/{id}/snapshot-schedule',
+    summary: 'Set a desktop’s own snapshot schedule (or turn scheduled snapshots off for it)',
+    description:
+      'Replaces the desktop’s own setting: a schedule `{ everyHours, retention: { keepLast?, keepDays? } }`, which wins over its template’s, or `{ "off": true }`. The first scheduled snapshot is taken at the next cron run (within 5 minutes) unless the desktop already has a scheduled snapshot younger than the interval. Turning it off leaves the scheduled snapshots already taken.',
+    security: bearerAuth,
+    request: { params: IdParams, body: { required: true, content: { 'application/json': { schema: SettingIn } } } },
+    responses: { 200: jsonSpec(ScheduleViewSchema, 'Saved'), ...scheduleErrors },
+  }),
+  async (c) => {
+    const p = c.var.principal;
+    const { desktop } = await loadDesktop(c.env, p, c.req.valid('param').id);
+    refuseUnlessVm(desktop);
+    const setting = c.req.valid('json');
+    await withDb(c.var.cfg, (db) => setDesktopSchedule(db, desktop.id, setting, actorOf(p)));
+    c.set('auditTarget', desktop.id);
+    c.set('auditDetails', { setting });
+    const view = await scheduleView(c, desktop);
+    return c.json(success(view, 'off' in setting ? 'Scheduled snapshots off' : `A snapshot every ${setting.everyHours} h`), 200);
+  },
+);
+
+snapshotRoutes.openapi(
+  createRoute({
+    method: 'delete',
+    path: '/{id}/snapshot-schedule',
+    summary: 'Clear a desktop’s own snapshot schedule: its template’s applies again',
+    description: 'Idempotent. The scheduled snapshots already taken stay.',
+    security: bearerAuth,
+    request: { params: IdParams },
+    responses: { 200: jsonSpec(ScheduleViewSchema, 'Cleared'), ...scheduleErrors },
+  }),
+  async (c) => {
+    const p = c.var.principal;
+    const { desktop } = await loadDesktop(c.env, p, c.req.valid('param').id);
+    await withDb(c.var.cfg, (db) => setDesktopSchedule(db, desktop.id, null, actorOf(p)));
+    c.set('auditTarget', desktop.id);
+    const view = await scheduleView(c, desktop);
+    return c.json(
+      success(view, view.effective ? `Following the template: a snapshot every ${view.effective.everyHours} h` : 'No scheduled snapshots'),
+      200,
+    );
   },
 );

@@ -16,9 +16,15 @@ export const SnapshotNameSchema = z
   .regex(CONFIGID, 'A snapshot name starts with a letter and has only letters, digits, - and _ (at least 2 characters)')
   .refine((name) => !RESERVED.has(name.toLowerCase()), 'current and pending are names Proxmox keeps for itself');
 
+/** A name a user gives a snapshot: not one of the scheduled ones', which retention may delete and the quota does not count. */
+export const HandSnapshotNameSchema = SnapshotNameSchema.refine(
+  (name) => !name.startsWith(SCHEDULED_PREFIX),
+  `Names starting with ${SCHEDULED_PREFIX} are kept for scheduled snapshots`,
+);
+
 export const CreateSnapshotSchema = z.object({
   /** Default: `snap-<UTC date and time>`. */
-  name: SnapshotNameSchema.optional(),
+  name: HandSnapshotNameSchema.optional(),
   /** Also save the running guest's RAM: a restore resumes it where it was instead of booting it. */
   withRam: z.boolean().default(false),
   description: z.string().max(200).optional(),
@@ -39,3 +45,35 @@ export const SnapshotRetentionSchema = z
   })
   .refine((r) => r.keepLast !== undefined || r.keepDays !== undefined, 'Give keepLast, keepDays or both');
 export type SnapshotRetention = z.infer<typeof SnapshotRetentionSchema>;
+
+/**
+ * A retention-managed schedule keeps at most this many scheduled snapshots on a desktop. They do not count against the
+ * per-user snapshot quota (retention bounds them instead), and a long chain of snapshots slows a Proxmox disk, so a
+ * schedule whose keepDays would keep more is refused.
+ */
+export const MAX_SCHEDULED_KEPT = 100;
+
+/** The most scheduled snapshots `schedule` keeps at once: the newest keepLast, or those younger than keepDays. */
+export function scheduledKeptAtMost(s: { everyHours: number; retention: SnapshotRetention }): number {
+  const byAge = s.retention.keepDays === undefined ? 0 : Math.ceil((s.retention.keepDays * 24) / s.everyHours);
+  return Math.max(s.retention.keepLast ?? 0, byAge);
+}
+
+/** Scheduled snapshots: one every `everyHours`, named `auto-<yyyymmdd>-<hhmmss>` (UTC), kept per `retention`. */
+export const SnapshotScheduleSchema = z
+  .strictObject({
+    everyHours: z.number().int().min(1).max(168),
+    retention: SnapshotRetentionSchema,
+  })
+  .refine(
+    (s) => scheduledKeptAtMost(s) <= MAX_SCHEDULED_KEPT,
+    `keepDays would keep more than ${MAX_SCHEDULED_KEPT} scheduled snapshots at this interval: keep fewer days or take them less often`,
+  );
+export type SnapshotSchedule = z.infer<typeof SnapshotScheduleSchema>;
+
+/** A desktop's own setting: a schedule of its own, or `{ off: true }` (no scheduled snapshots, whatever its template says). */
+export const SnapshotsOffSchema = z.strictObject({ off: z.literal(true) });
+export const DesktopScheduleSettingSchema = z.union([SnapshotScheduleSchema, SnapshotsOffSchema]);
+export type DesktopScheduleSetting = z.infer<typeof DesktopScheduleSettingSchema>;
+
+export const isScheduledName = (name: string) => name.startsWith(SCHEDULED_PREFIX);

@@ -1,5 +1,6 @@
 /** Templates: what users may launch (PRD 8 "desktop templates"; issue: GPU desktops). */
 import { BackendSchema, GpuSlotsSchema, PlanSchema, ProtocolSchema } from './desktop';
+import { SnapshotScheduleSchema } from './snapshot';
 import { z } from './zod';
 
 export const TemplateIdSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{1,62}$/, 'template ids are lowercase letters, digits and -');
@@ -27,6 +28,8 @@ export const TemplateSchema = z.object({
   storageGb: z.number().int().min(1).max(10_000).nullable(),
   image: printable(300).nullable(),
   vmTemplate: printable(100).nullable(),
+  /** Scheduled snapshots of its desktops (proxmox), unless a desktop has its own setting; null: none. */
+  snapshotSchedule: SnapshotScheduleSchema.nullable(),
   createdAt: z.string(),
   updatedAt: z.string(),
   retiredAt: z.string().nullable(),
@@ -47,6 +50,8 @@ export const TemplateInputSchema = z.strictObject({
   storageGb: z.number().int().min(1).max(10_000).nullable().default(null),
   image: printable(300).nullable().default(null),
   vmTemplate: printable(100).nullable().default(null),
+  /** Scheduled snapshots of its desktops (proxmox templates); a desktop's own setting wins. */
+  snapshotSchedule: SnapshotScheduleSchema.nullable().default(null),
 });
 export type TemplateInput = z.infer<typeof TemplateInputSchema>;
 
@@ -58,6 +63,7 @@ export function templateProblems(t: TemplateInput): string[] {
       problems.push('selkies templates need a pinned image (e.g. ghcr.io/selkies-project/nvidia-egl-desktop:24.04-20250101000000)');
     if (t.image && /:latest$|^[^:]+$/.test(t.image)) problems.push('pin the image to a tag other than latest');
     if (t.vmTemplate) problems.push('vmTemplate is for proxmox templates');
+    if (t.snapshotSchedule) problems.push('snapshot schedules are for proxmox templates: a selkies desktop has no VM to snapshot');
   } else {
     if (t.protocol === 'webrtc') problems.push('proxmox templates open through Guacamole: vnc or rdp');
     if (t.gpuSlots !== 0) problems.push('GPU sessions are selkies templates');

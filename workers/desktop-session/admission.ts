@@ -13,6 +13,7 @@ import type { LaunchSpec } from '../../src/lib/launch';
 import { fail, ok, type Result } from '../../src/lib/result';
 import { podTurn } from '../../src/lib/session-turn';
 import type { Desktop } from '../../src/schemas/desktop';
+import { isScheduledName } from '../../src/schemas/snapshot';
 import type { ClaimedBy } from '../../src/desktop/decide';
 
 /** Whose quotas a create counts against (worked out from the caller by the route). */
@@ -128,8 +129,12 @@ async function prepareRun(env: Bindings, cfg: Config, desktop: Desktop, runId: s
   return ok({ launch, giveBack: () => hub.releaseGpu(desktop.id, runId).catch(() => {}) });
 }
 
-/** A slot in the owner's snapshot quota for a take (held already when the same name is taken again); given back if the take is refused. */
+/**
+ * A slot in the owner's snapshot quota for a take (held already when the same name is taken again); given back if the
+ * take is refused. Scheduled snapshots take none: their schedule's retention bounds them (src/schemas/snapshot.ts).
+ */
 export async function prepareSnapshot(env: Bindings, cfg: Config, desktop: Desktop, name: string): Promise<Result<Prepared<null>>> {
+  if (isScheduledName(name)) return ok({ launch: null, giveBack: async () => {} });
   const account = env.USER_ACCOUNT.getByName(desktop.userId);
   const slot = await account.reserveSnapshot(desktop.id, name, cfg.SNAPSHOT_MAX_PER_USER);
   if (!slot.ok) return fail(slot.code, slot.message);

@@ -2160,7 +2160,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Invalid input (a snapshot name outside Proxmox’s rule) */
+                /** @description Invalid input (a snapshot name outside Proxmox’s rule, or starting with auto-) */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -2279,7 +2279,7 @@ export interface paths {
         put?: never;
         /**
          * Take a snapshot of a desktop
-         * @description Answers 202 at once; the desktop keeps its status (RUNNING or STOPPED) while Proxmox takes the snapshot, and the webhook events desktop.snapshot_created or desktop.snapshot_failed tell the outcome (GET …/snapshots lists it once taken). Counts against the owner’s snapshot quota (SNAPSHOT_MAX_PER_USER).
+         * @description Answers 202 at once; the desktop keeps its status (RUNNING or STOPPED) while Proxmox takes the snapshot, and the webhook events desktop.snapshot_created or desktop.snapshot_failed tell the outcome (GET …/snapshots lists it once taken). Counts against the owner’s snapshot quota (SNAPSHOT_MAX_PER_USER); scheduled snapshots (auto-…, see …/snapshot-schedule) do not.
          */
         post: {
             parameters: {
@@ -2310,7 +2310,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Invalid input (a snapshot name outside Proxmox’s rule) */
+                /** @description Invalid input (a snapshot name outside Proxmox’s rule, or starting with auto-) */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -2472,7 +2472,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Invalid input (a snapshot name outside Proxmox’s rule) */
+                /** @description Invalid input (a snapshot name outside Proxmox’s rule, or starting with auto-) */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -2632,7 +2632,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Invalid input (a snapshot name outside Proxmox’s rule) */
+                /** @description Invalid input (a snapshot name outside Proxmox’s rule, or starting with auto-) */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -2749,6 +2749,401 @@ export interface paths {
             };
         };
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/desktops/{id}/snapshot-schedule": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A desktop’s scheduled snapshots
+         * @description Its own setting, its template’s schedule, and the one that applies (its own wins; `{ "off": true }` turns its template’s off for it). Scheduled snapshots do not count against the snapshot quota: retention bounds them.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The schedule */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: true;
+                            message: string;
+                            data: components["schemas"]["SnapshotScheduleView"];
+                        };
+                    };
+                };
+                /** @description Invalid schedule (everyHours 1 to 168; retention with keepLast 1 to 100 and/or keepDays 1 to 3650; at most 100 kept) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Missing or invalid token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description No such desktop (or not yours) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description SNAPSHOTS_UNSUPPORTED: a WebRTC (Selkies) desktop has no VM to snapshot */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        /**
+         * Set a desktop’s own snapshot schedule (or turn scheduled snapshots off for it)
+         * @description Replaces the desktop’s own setting: a schedule `{ everyHours, retention: { keepLast?, keepDays? } }`, which wins over its template’s, or `{ "off": true }`. The first scheduled snapshot is taken at the next cron run (within 5 minutes) unless the desktop already has a scheduled snapshot younger than the interval. Turning it off leaves the scheduled snapshots already taken.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["DesktopSnapshotScheduleSetting"];
+                };
+            };
+            responses: {
+                /** @description Saved */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: true;
+                            message: string;
+                            data: components["schemas"]["SnapshotScheduleView"];
+                        };
+                    };
+                };
+                /** @description Invalid schedule (everyHours 1 to 168; retention with keepLast 1 to 100 and/or keepDays 1 to 3650; at most 100 kept) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Missing or invalid token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description No such desktop (or not yours) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description SNAPSHOTS_UNSUPPORTED: a WebRTC (Selkies) desktop has no VM to snapshot */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        post?: never;
+        /**
+         * Clear a desktop’s own snapshot schedule: its template’s applies again
+         * @description Idempotent. The scheduled snapshots already taken stay.
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Cleared */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: true;
+                            message: string;
+                            data: components["schemas"]["SnapshotScheduleView"];
+                        };
+                    };
+                };
+                /** @description Invalid schedule (everyHours 1 to 168; retention with keepLast 1 to 100 and/or keepDays 1 to 3650; at most 100 kept) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Missing or invalid token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Not allowed */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description No such desktop (or not yours) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description SNAPSHOTS_UNSUPPORTED: a WebRTC (Selkies) desktop has no VM to snapshot */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: false;
+                            message: string;
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "GPU_CAPACITY" | "CONFLICT" | "IDEMPOTENCY_KEY_IN_USE" | "OWNER_NOT_CONNECTED" | "SHARING_UNSUPPORTED" | "SNAPSHOTS_UNSUPPORTED" | "SNAPSHOT_QUOTA" | "SHARE_LINK_GONE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "SITE_UNAVAILABLE" | "DATABASE_UNAVAILABLE";
+                                requestId: string;
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;
@@ -4282,6 +4677,14 @@ export interface paths {
                         image?: string | null;
                         /** @default null */
                         vmTemplate?: string | null;
+                        /** @default null */
+                        snapshotSchedule?: {
+                            everyHours: number;
+                            retention: {
+                                keepLast?: number;
+                                keepDays?: number;
+                            };
+                        } | null;
                     };
                 };
             };
@@ -6574,13 +6977,73 @@ export interface components {
         };
         CreateSnapshotRequest: {
             /**
-             * @description A letter, then letters, digits, - or _; 2 to 40 characters (Proxmox). Default: snap-<yyyymmdd>-<hhmmss> (UTC)
+             * @description A letter, then letters, digits, - or _; 2 to 40 characters (Proxmox); not starting with auto- (kept for scheduled snapshots). Default: snap-<yyyymmdd>-<hhmmss> (UTC)
              * @example before-upgrade
              */
             name?: string;
             /** @description Also save the running guest’s RAM: a restore resumes it where it was instead of booting it (default false) */
             withRam?: boolean;
             description?: string;
+        };
+        SnapshotScheduleView: {
+            /** @description The desktop’s own setting; null: it follows its template */
+            own: {
+                everyHours: number;
+                retention: {
+                    keepLast?: number;
+                    keepDays?: number;
+                };
+            } | {
+                /** @enum {boolean} */
+                off: true;
+            } | null;
+            /** @description Its template’s schedule, if any */
+            template: {
+                everyHours: number;
+                retention: {
+                    keepLast?: number;
+                    keepDays?: number;
+                };
+            } | null;
+            /** @description The schedule that applies; null: no scheduled snapshots */
+            effective: {
+                everyHours: number;
+                retention: {
+                    keepLast?: number;
+                    keepDays?: number;
+                };
+            } | null;
+            /**
+             * @description Where `effective` comes from
+             * @enum {string|null}
+             */
+            source: "desktop" | "template" | null;
+            /** @description When the cron next looks at the desktop (it takes a snapshot then if one is due, and the desktop is RUNNING or STOPPED and not busy; else it tries at the next run) */
+            nextCheckAt: string | null;
+            /** @description When a scheduled snapshot was last asked for */
+            lastRunAt: string | null;
+        };
+        DesktopSnapshotScheduleSetting: components["schemas"]["SnapshotSchedule"] | components["schemas"]["SnapshotsOff"];
+        /**
+         * @description A scheduled snapshot (without RAM) every `everyHours` hours, named auto-<yyyymmdd>-<hhmmss> (UTC). After each, the scheduled snapshots outside `retention` are deleted, the oldest first (one per cron run, every 5 minutes): those neither among the newest `keepLast` nor younger than `keepDays`. Snapshots taken by hand are never deleted. A schedule may keep at most 100 scheduled snapshots.
+         * @example {
+         *       "everyHours": 24,
+         *       "retention": {
+         *         "keepLast": 7
+         *       }
+         *     }
+         */
+        SnapshotSchedule: {
+            everyHours: number;
+            retention: {
+                keepLast?: number;
+                keepDays?: number;
+            };
+        };
+        /** @description No scheduled snapshots, whatever the template says */
+        SnapshotsOff: {
+            /** @enum {boolean} */
+            off: true;
         };
         UserSummary: {
             userId: string;
@@ -6704,6 +7167,13 @@ export interface components {
             storageGb: number | null;
             image: string | null;
             vmTemplate: string | null;
+            snapshotSchedule: {
+                everyHours: number;
+                retention: {
+                    keepLast?: number;
+                    keepDays?: number;
+                };
+            } | null;
             createdAt: string;
             updatedAt: string;
             retiredAt: string | null;
@@ -6734,6 +7204,14 @@ export interface components {
             image: string | null;
             /** @default null */
             vmTemplate: string | null;
+            /** @default null */
+            snapshotSchedule: {
+                everyHours: number;
+                retention: {
+                    keepLast?: number;
+                    keepDays?: number;
+                };
+            } | null;
             id: string;
         };
         Health: {

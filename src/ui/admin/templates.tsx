@@ -21,6 +21,7 @@ function inputOf(t: Template): TemplateInput {
     storageGb: t.storageGb,
     image: t.image,
     vmTemplate: t.vmTemplate,
+    snapshotSchedule: t.snapshotSchedule,
   };
 }
 

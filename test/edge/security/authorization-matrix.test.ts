@@ -111,6 +111,13 @@ const EXPECTED: Record<string, Row> = {
   'POST /api/v1/desktops/{id}/snapshots/{name}/restore': { subject: 'desktop', expect: ownDesktop(409) },
   // A PENDING desktop is not RUNNING or STOPPED: refused in its status.
   'POST /api/v1/desktops/{id}/rebuild': { subject: 'desktop', expect: ownDesktop(409) },
+  'GET /api/v1/desktops/{id}/snapshot-schedule': { subject: 'desktop', expect: ownDesktop(200) },
+  'PUT /api/v1/desktops/{id}/snapshot-schedule': {
+    subject: 'desktop',
+    body: { everyHours: 24, retention: { keepLast: 7 } },
+    expect: ownDesktop(200),
+  },
+  'DELETE /api/v1/desktops/{id}/snapshot-schedule': { subject: 'desktop', expect: ownDesktop(200) },
   // The guest's page holds no secret; the link's token is the credential, and a forged one is 404 for all.
   'GET /api/v1/share': { subject: 'public', expect: everyone(200) },
   'POST /api/v1/share': {
