@@ -25,6 +25,8 @@ export const LOCAL = {
   siteId: 'local',
   proxmoxTokenId: 'root@pam!dev',
   proxmoxTokenSecret: '11111111-2222-3333-4444-555555555555',
+  /** The bridge's name (PROXMOX_TEMPLATES) of the simulator's template with a data disk, 9001. */
+  dataDiskTemplate: 'ubuntu-data',
   guacamoleUser: 'guacadmin',
   guacamolePassword: 'guacadmin',
   kubernetesPort: 6443,
@@ -75,6 +77,8 @@ export function simulatorBridgeEnv(ports: { proxmox: number; guacamole: number }
     PROXMOX_CA_FILE: caFile,
     PROXMOX_TOKEN_ID: LOCAL.proxmoxTokenId,
     PROXMOX_TOKEN_SECRET: LOCAL.proxmoxTokenSecret,
+    // The simulator's template with a data disk (DEV_TEMPLATES), for an edge template's vmTemplate; 9000 stays the default.
+    PROXMOX_TEMPLATES: `${LOCAL.dataDiskTemplate}=9001`,
     // The simulated guests live on loopback addresses (127.N.x.y), which only an explicit network admits.
     PROXMOX_GUEST_NETWORKS: '127.0.0.0/8',
     GUACAMOLE_URL: `https://127.0.0.1:${ports.guacamole}/guacamole`,

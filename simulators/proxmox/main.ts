@@ -7,11 +7,12 @@
  * PROXMOX_SIM_SITE_VMS (other teams' stopped VMs on the node, to run against a large site; default 0),
  * PROXMOX_SIM_IP_PREFIX (guest addresses `<prefix>.x.y`; default a random 127.N: loopback, so guests' desktops are reachable),
  * SIM_TLS_CERT / SIM_TLS_KEY (PEM files: serve HTTPS, as pveproxy does).
+ * Templates: 9000 (the bridge's default) and 9001 with a data disk (DEV_TEMPLATES).
  */
 import { randomInt } from 'node:crypto';
 import { simTlsFromEnv } from '../shared/certificates';
 import { envNumber } from '../shared/env';
-import { DEFAULT_TOKEN, startProxmoxSimulator } from './server';
+import { DEFAULT_TOKEN, DEV_TEMPLATES, startProxmoxSimulator } from './server';
 
 const scale = envNumber('PROXMOX_SIM_DELAY_SCALE', 1);
 const ms = (base: number) => Math.round(base * scale);
@@ -24,6 +25,7 @@ const sim = await startProxmoxSimulator({
   port: envNumber('PROXMOX_SIM_PORT', 8006),
   tls: simTlsFromEnv(),
   tokens: [{ ...DEFAULT_TOKEN, ...(privileges ? { privileges } : {}) }],
+  templates: DEV_TEMPLATES,
   ipPrefix: process.env.PROXMOX_SIM_IP_PREFIX || `127.${randomInt(64, 255)}`,
   // Orders of magnitude seen on a small LVM-thin node: linked clone seconds, boot a few seconds more.
   cloneDelayMs: ms(3000),

@@ -19,13 +19,39 @@ import { FaultConfigSchema, type FaultConfig, FaultInjector, type FaultKind } fr
 import { authenticate, die, extractParams, PveError, paramError, sendBodiless, sendData, sendError, sendJson } from './http';
 import { Listing, ROUTES, type Route } from './routes';
 import { type EndpointSchema, loadEndpointSchemas, type RawValue, validateParams } from './schema';
-import { Cluster, type ProxmoxSimOptions, type SimStats, type SimTask, type VmConfig } from './state';
+import {
+  Cluster,
+  defaultTemplateConfig,
+  type ProxmoxSimOptions,
+  type SimStats,
+  type SimTask,
+  type SimTemplate,
+  type VmConfig,
+} from './state';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export type { FaultConfig, FaultKind } from './faults';
 export type { ProxmoxSimOptions, SimTemplate } from './state';
 
 export const DEFAULT_TOKEN = { id: 'root@pam!dev', secret: '11111111-2222-3333-4444-555555555555' };
+
+const DATA_TEMPLATE = { vmid: 9001, node: 'pve1', name: 'ubuntu-data-template' };
+
+/**
+ * The dev stack's templates (`npm run dev`, the test stacks): the plain desktop of the defaults, and one with a data
+ * disk (`scsi1` beside the OS disk) that a rebuild keeps; the bridge knows it as `ubuntu-data` (scripts/lib/local-config.ts).
+ */
+export const DEV_TEMPLATES: SimTemplate[] = [
+  { vmid: 9000, node: 'pve1', name: 'ubuntu-desktop-template' },
+  {
+    ...DATA_TEMPLATE,
+    config: {
+      ...defaultTemplateConfig(DATA_TEMPLATE),
+      net0: 'virtio=BC:24:11:5E:90:01,bridge=vmbr0,firewall=1',
+      scsi1: 'local-lvm:base-9001-disk-1,size=64G',
+    },
+  },
+];
 
 export function defaultOptions(): ProxmoxSimOptions {
   return {
