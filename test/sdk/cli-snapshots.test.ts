@@ -14,13 +14,15 @@ const LISTING = {
   unsupported: null,
 };
 
-function run(args: string[], json: boolean) {
+function run(args: string[], json: boolean, answer?: unknown) {
   const seen: { method: string; path: string; body: unknown }[] = [];
   const printed: string[] = [];
   const fetch = async (req: Request) => {
     seen.push({ method: req.method, path: new URL(req.url).pathname, body: req.method === 'GET' ? null : await req.text() });
-    const data = req.method === 'GET' ? LISTING : { snapshot: { name: 'clean', description: '', withRam: false }, desktop: { id: ID } };
-    return new Response(JSON.stringify({ success: true, message: 'ok', data }), { status: req.method === 'GET' ? 200 : 202 });
+    const data =
+      answer ?? (req.method === 'GET' ? LISTING : { snapshot: { name: 'clean', description: '', withRam: false }, desktop: { id: ID } });
+    const status = answer !== undefined || req.method === 'GET' ? 200 : 202;
+    return new Response(JSON.stringify({ success: true, message: 'ok', data }), { status });
   };
   const client = createClient({ baseUrl: 'http://api.test', token: 't', fetch });
   const ctx: Context = {
@@ -82,5 +84,57 @@ describe('cdaas snapshots', () => {
         body: JSON.stringify({ forkOf: { desktopId: ID, snapshot: 'clean' }, plan: 'STANDARD' }),
       },
     ]);
+  });
+
+  it('schedule shows, sets, turns off and clears a desktop’s scheduled snapshots', async () => {
+    const view = {
+      own: { everyHours: 24, retention: { keepLast: 7 } },
+      template: { everyHours: 168, retention: { keepDays: 30 } },
+      effective: { everyHours: 24, retention: { keepLast: 7 } },
+      source: 'desktop',
+      nextCheckAt: '2026-12-06T08:00:00.000Z',
+      lastRunAt: null,
+    };
+    const set = run(['snapshots', 'schedule', ID, '--every', '24', '--keep-last', '7'], false, view);
+    await set.done;
+    expect(set.seen).toEqual([
+      {
+        method: 'PUT',
+        path: `/api/v1/desktops/${ID}/snapshot-schedule`,
+        body: JSON.stringify({ everyHours: 24, retention: { keepLast: 7 } }),
+      },
+    ]);
+    expect(set.printed[0]).toBe(
+      [
+        'applies:    every 24 h, keeping the newest 7 (from its desktop)',
+        'own:        every 24 h, keeping the newest 7',
+        'template:   every 168 h, keeping those younger than 30 days',
+        'next check: 2026-12-06T08:00:00.000Z',
+        'last run:   -',
+      ].join('\n'),
+    );
+    const off = run(['snapshots', 'schedule', ID, '--off'], true, { ...view, own: { off: true }, effective: null, source: null });
+    await off.done;
+    expect(off.seen[0]).toMatchObject({ method: 'PUT', body: JSON.stringify({ off: true }) });
+    expect(JSON.parse(off.printed[0] ?? '')).toMatchObject({ own: { off: true }, effective: null });
+    const clear = run(['snapshots', 'schedule', ID, '--clear'], true, view);
+    await clear.done;
+    expect(clear.seen.map((s) => `${s.method} ${s.path}`)).toEqual([`DELETE /api/v1/desktops/${ID}/snapshot-schedule`]);
+    const show = run(['snapshots', 'schedule', ID], true, view);
+    await show.done;
+    expect(show.seen.map((s) => `${s.method} ${s.path}`)).toEqual([`GET /api/v1/desktops/${ID}/snapshot-schedule`]);
+  });
+
+  it('schedule refuses settings that do not add up, before asking the API', async () => {
+    for (const args of [
+      ['--every', '24'],
+      ['--keep-last', '3'],
+      ['--every', '24', '--keep-last', '3', '--off'],
+      ['--every', '0', '--keep-last', '3'],
+    ]) {
+      const bad = run(['snapshots', 'schedule', ID, ...args], false, {});
+      await expect(bad.done, args.join(' ')).rejects.toThrow();
+      expect(bad.seen).toEqual([]);
+    }
   });
 });

@@ -1,6 +1,6 @@
-/** cdaas snapshots ls | create | rm | restore | fork: snapshots of a VM desktop, as Proxmox takes them. */
-import type { Desktop } from '@cdaas/sdk';
-import { type Command, Option } from 'commander';
+/** cdaas snapshots ls | create | rm | restore | fork | schedule: snapshots of a VM desktop, as Proxmox takes them. */
+import type { Desktop, SnapshotSchedule, SnapshotScheduleView } from '@cdaas/sdk';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { Context } from '../context.ts';
 import { table } from '../output.ts';
 import { PLANS, summary, timeoutOption, upper, waitFor } from './desktops.ts';
@@ -99,4 +99,67 @@ export function registerSnapshots(program: Command, context: () => Context): voi
         ctx.out.result(running, () => summary(running));
       },
     );
+
+  snapshots
+    .command('schedule')
+    .argument('<desktopId>', 'desktop id')
+    .description(
+      "show a desktop's scheduled snapshots (auto-<time>, outside the quota), or set its own with --every and --keep-last/--keep-days, turn them off with --off, or follow its template's again with --clear",
+    )
+    .option('--every <hours>', 'take one every this many hours (1 to 168)', count)
+    .option('--keep-last <n>', 'keep the newest n scheduled snapshots (1 to 100)', count)
+    .option('--keep-days <days>', 'keep those younger than this many days (1 to 3650)', count)
+    .option('--off', "no scheduled snapshots for this desktop, whatever its template's schedule")
+    .option('--clear', "drop this desktop's own setting: its template's schedule applies again")
+    .action(async (desktopId: string, o: { every?: number; keepLast?: number; keepDays?: number; off?: boolean; clear?: boolean }) => {
+      const ctx = context();
+      const schedule = ctx.client().desktops.snapshots.schedule;
+      const setting = [o.every !== undefined, o.off === true, o.clear === true].filter(Boolean).length;
+      if (setting > 1) throw new InvalidArgumentError('give one of --every, --off and --clear');
+      if (o.every === undefined && (o.keepLast !== undefined || o.keepDays !== undefined)) {
+        throw new InvalidArgumentError('--keep-last and --keep-days go with --every');
+      }
+      if (o.every !== undefined && o.keepLast === undefined && o.keepDays === undefined) {
+        throw new InvalidArgumentError('--every needs --keep-last and/or --keep-days (how many to keep)');
+      }
+      const view = o.clear
+        ? await schedule.clear(desktopId)
+        : o.off
+          ? await schedule.set(desktopId, { off: true })
+          : o.every !== undefined
+            ? await schedule.set(desktopId, {
+                everyHours: o.every,
+                retention: {
+                  ...(o.keepLast !== undefined ? { keepLast: o.keepLast } : {}),
+                  ...(o.keepDays !== undefined ? { keepDays: o.keepDays } : {}),
+                },
+              })
+            : await schedule.get(desktopId);
+      ctx.out.result(view, () => describeSchedule(view));
+    });
+}
+
+function count(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('a whole number, 1 or more');
+  return n;
+}
+
+const scheduleText = (s: SnapshotSchedule) => {
+  const keep = [
+    s.retention.keepLast !== undefined ? `the newest ${s.retention.keepLast}` : null,
+    s.retention.keepDays !== undefined ? `those younger than ${s.retention.keepDays} days` : null,
+  ].filter(Boolean);
+  return `every ${s.everyHours} h, keeping ${keep.join(' and ')}`;
+};
+
+function describeSchedule(v: SnapshotScheduleView): string {
+  const own = v.own === null ? 'follows its template' : 'off' in v.own ? 'off' : scheduleText(v.own);
+  return [
+    `applies:    ${v.effective ? `${scheduleText(v.effective)} (from its ${v.source})` : 'no scheduled snapshots'}`,
+    `own:        ${own}`,
+    `template:   ${v.template ? scheduleText(v.template) : 'none'}`,
+    `next check: ${v.nextCheckAt ?? '-'}`,
+    `last run:   ${v.lastRunAt ?? '-'}`,
+  ].join('\n');
 }
