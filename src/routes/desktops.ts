@@ -83,7 +83,8 @@ export const CreateDesktopSchema = z
   })
   .openapi('CreateDesktopRequest');
 
-const IdParams = z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: 'dk5v2m7q3x9a4b6c8d0e1f' }) });
+/** A desktop's id in the path, for every /desktops/{id}/… route. */
+export const IdParams = z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: 'dk5v2m7q3x9a4b6c8d0e1f' }) });
 
 const ListQuery = z.object({
   status: DesktopStatusSchema.optional(),

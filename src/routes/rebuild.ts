@@ -10,11 +10,9 @@ import { actorOf } from '../auth/jwt';
 import { success } from '../lib/envelope';
 import { unwrap } from '../lib/result';
 import { DesktopSchema } from '../schemas/desktop';
-import { loadDesktop } from './desktops';
+import { IdParams, loadDesktop } from './desktops';
 import { bearerAuth, errorSpec, jsonSpec } from './openapi';
 import { validationHook } from './validation';
-
-const IdParams = z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: 'dk5v2m7q3x9a4b6c8d0e1f' }) });
 
 export const rebuildRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 

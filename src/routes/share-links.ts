@@ -18,14 +18,13 @@ import {
   type ShareLink,
   ShareLinkSchema,
 } from '../schemas/share-link';
-import { loadDesktop } from './desktops';
+import { IdParams, loadDesktop } from './desktops';
 import { bearerAuth, errorSpec, jsonSpec } from './openapi';
 import { validationHook } from './validation';
 
 export const OWNER_DISCONNECT_NOTE =
   'Guacamole shares the owner’s live session, not the desktop: a guest gets in only while the owner has the desktop open, and every guest is disconnected when the owner disconnects (the link itself keeps working until it expires, is used up or is revoked).';
 
-const IdParams = z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: 'dk5v2m7q3x9a4b6c8d0e1f' }) });
 const LinkParams = IdParams.extend({
   linkId: z.string().openapi({ param: { name: 'linkId', in: 'path' }, example: 'slq3x9a4b6c8d0e1f2g3h4' }),
 });

@@ -29,11 +29,10 @@ import { withDb } from '../db/client';
 import { desktopSchedule, setDesktopSchedule } from '../db/snapshot-schedules';
 import { effectiveSchedule } from '../desktop/snapshot-schedule';
 import { ApiError } from '../errors';
-import { loadDesktop } from './desktops';
+import { IdParams, loadDesktop } from './desktops';
 import { bearerAuth, errorSpec, jsonSpec } from './openapi';
 import { validationHook } from './validation';
 
-const IdParams = z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: 'dk5v2m7q3x9a4b6c8d0e1f' }) });
 const NameParams = IdParams.extend({
   name: SnapshotNameSchema.openapi({ param: { name: 'name', in: 'path' }, example: 'before-upgrade' }),
 });

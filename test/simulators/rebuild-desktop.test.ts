@@ -65,6 +65,18 @@ describe('bridge rebuild task', () => {
     return { id, vmid, created };
   }
 
+  /** A rebuild cut off as it reports `at` (a bridge restart, a superseding delete): it rejects, leaving its ledger entry. */
+  async function rebuildStoppedAt(deps: RebuildDeps, id: string, at: string, why: string) {
+    const stop = new AbortController();
+    const first = recordingContext(stop.signal);
+    const progress = first.ctx.progress;
+    first.ctx.progress = (step, message, facts) => {
+      progress(step, message, facts);
+      if (step === at) stop.abort(new Error(why));
+    };
+    await expect(rebuildDesktop(deps)(makeSpec(id), first.ctx)).rejects.toThrow();
+  }
+
   it('rebuilds a running desktop on a new VM that keeps the old one’s data disk, and drops the system disk’s changes', async () => {
     const deps = freshDeps();
     const { id, vmid, created } = await desktopWithChanges(deps);
@@ -121,14 +133,7 @@ describe('bridge rebuild task', () => {
   it('resumes a rebuild interrupted before the disk moved, from the ledger, without a second clone', async () => {
     const deps = freshDeps();
     const { id, vmid } = await desktopWithChanges(deps);
-    const stop = new AbortController();
-    const first = recordingContext(stop.signal);
-    const progress = first.ctx.progress;
-    first.ctx.progress = (step, message, facts) => {
-      progress(step, message, facts);
-      if (step === 'data_disk') stop.abort(new Error('bridge restarted'));
-    };
-    await expect(rebuildDesktop(deps)(makeSpec(id), first.ctx)).rejects.toThrow();
+    await rebuildStoppedAt(deps, id, 'data_disk', 'bridge restarted');
     const entry = await deps.ledger.get(id);
     expect(entry).toMatchObject({ vmid, rebuild: { vmid: expect.any(Number) } });
 
@@ -146,14 +151,7 @@ describe('bridge rebuild task', () => {
   it('a delete after an unfinished rebuild removes both VMs', async () => {
     const deps = freshDeps();
     const { id, vmid } = await desktopWithChanges(deps);
-    const stop = new AbortController();
-    const first = recordingContext(stop.signal);
-    const progress = first.ctx.progress;
-    first.ctx.progress = (step, message, facts) => {
-      progress(step, message, facts);
-      if (step === 'configure_vm') stop.abort(new Error('superseded by delete'));
-    };
-    await expect(rebuildDesktop(deps)(makeSpec(id), first.ctx)).rejects.toThrow();
+    await rebuildStoppedAt(deps, id, 'configure_vm', 'superseded by delete');
     const next = (await deps.ledger.get(id))?.rebuild?.vmid as number;
     expect(sim.vm(next)).toBeDefined();
 
