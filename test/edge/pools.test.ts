@@ -274,11 +274,15 @@ describe('warm pools', () => {
     const [member] = (await ready('pool-webrtc', 1)).members;
     const id = member?.desktopId ?? '';
     const build = await bridge.command(id, 'create');
+    const builtBy = Math.floor(Date.now() / 1000);
     // Nobody's yet: a throwaway home, and the GPU slot booked for the member's run.
     expect(build.spec).toMatchObject({ userId: 'pool:pool-webrtc', scratchHome: true, gpu: { node: 'k3s-a' } });
     const booking = (await gpuUse()).filter((b) => b.startsWith(`${id}/`));
     expect(booking).toHaveLength(1);
 
+    // TURN credentials carry their expiry in whole seconds: let the clock leave the second the member's were minted in,
+    // so the claimer's can only equal them if they were reused.
+    await vi.waitFor(() => expect(Math.floor(Date.now() / 1000)).toBeGreaterThan(builtBy), { timeout: 2_000, interval: 20 });
     const alice = uniqueUser('alice');
     const res = await create(alice, 'pooled-webrtc');
     expect(res.status, res.text).toBe(202);
