@@ -4,7 +4,7 @@
  * volume kept). The owner, the service that created it, or an admin; 202 with the desktop PROVISIONING. The rules
  * (which statuses, which backends, not while a snapshot operation runs) are src/desktop/decide.ts's.
  */
-import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
+import { OpenAPIHono, createRoute } from '@hono/zod-openapi';
 import type { AppEnv } from '../app-env';
 import { actorOf } from '../auth/jwt';
 import { success } from '../lib/envelope';
