@@ -7,6 +7,7 @@
  * bad is destroyed, never handed out. A claimed member leaves the pool for good: on delete
  * it is destroyed, so nobody gets a desktop someone else has used.
  */
+import type { Template } from '../schemas/template';
 import type { PoolTarget } from './pool-sizing';
 
 export type PoolTier = 'running' | 'stopped';
@@ -21,7 +22,22 @@ export interface PoolMember {
   phase: MemberPhase;
   /** When it entered this phase (ms since the epoch): the oldest ready member is handed out first. */
   since: number;
+  /** What it was built from (memberBuild of its template then); null for members recorded before builds were, taken as current. */
+  build?: string | null;
 }
+
+/**
+ * What a member is built from, as one string: the template's fields that decide the machine a claimer gets and its
+ * policies. After a template is edited, a member whose build differs was made from the older version: it is never
+ * handed out and is replaced. The name is left out: renaming a template does not rebuild its pool.
+ */
+export function memberBuild(t: Template): string {
+  const { defaultPlan, protocol, backend, gpuSlots, vmTemplate, image, storageGb, idleTimeoutMinutes, maxSessionMinutes } = t;
+  return JSON.stringify([defaultPlan, protocol, backend, gpuSlots, vmTemplate, image, storageGb, idleTimeoutMinutes, maxSessionMinutes]);
+}
+
+/** Whether `m` was built from an older version of the template than the one whose build is `build`. */
+export const isOutdated = (m: PoolMember, build: string) => m.build != null && m.build !== build;
 
 export interface ReplenishPlan {
   /** New members to build, by tier. */

@@ -10,7 +10,8 @@ import { getTemplate, listTemplates, putTemplate, retireTemplate } from '../db/q
 import { ApiError, notFound } from '../errors';
 import { success } from '../lib/envelope';
 import { forgetTemplates } from '../lib/template-cache';
-import { TemplateIdSchema, TemplateInputSchema, TemplateSchema, templateProblems } from '../schemas/template';
+import { poolDirectory } from '../lib/pool-claim';
+import { type Template, TemplateIdSchema, TemplateInputSchema, TemplateSchema, templateProblems } from '../schemas/template';
 import { bearerAuth, errorSpec, jsonSpec } from './openapi';
 import { validationHook } from './validation';
 
@@ -73,14 +74,31 @@ adminTemplateRoutes.openapi(
   },
 );
 
-async function save(c: { var: AppEnv['Variables'] }, id: string, input: z.infer<typeof TemplateInputSchema>) {
+async function save(c: { env: AppEnv['Bindings']; var: AppEnv['Variables'] }, id: string, input: z.infer<typeof TemplateInputSchema>) {
   if (!TemplateIdSchema.safeParse(id).success) throw new ApiError('VALIDATION_FAILED', 'template ids are lowercase letters, digits and -');
   const problems = templateProblems(input);
   if (problems.length) throw new ApiError('VALIDATION_FAILED', `Invalid template: ${problems.join('; ')}`, problems);
   const result = await withDb(c.var.cfg, (db) => putTemplate(db, id, input));
   forgetTemplates();
-  return result;
+  return { ...result, pools: result.created ? [] : await poolsFollow(c.env, result.template) };
 }
+
+/**
+ * The template's warm pools build from it as it is now: their ready desktops made from the earlier version are
+ * replaced, never handed out (workers/warm-pool/pool-directory.ts templateChanged). Answers the pools told.
+ */
+async function poolsFollow(env: AppEnv['Bindings'], template: Template): Promise<string[]> {
+  try {
+    return await poolDirectory(env).templateChanged(template);
+  } catch (err) {
+    // The template is saved; its pools follow when the template or the pool is saved again.
+    console.error(JSON.stringify({ msg: 'template change not passed to its warm pools', templateId: template.id, error: String(err) }));
+    return [];
+  }
+}
+
+/** For the answer's message: which warm pools follow the change, and how. */
+const poolsNote = (pools: string[], how: string) => (pools.length === 0 ? '' : `; warm pools told: ${pools.join(', ')} (${how})`);
 
 adminTemplateRoutes.openapi(
   createRoute({
@@ -110,13 +128,16 @@ adminTemplateRoutes.openapi(
     method: 'put',
     path: '/templates/{id}',
     summary: 'Create or replace a template (un-retires it)',
+    description:
+      'A warm pool of this template builds from it as it is now: its unclaimed desktops made from the earlier version (another plan, image, Proxmox template, GPU slots, storage or session limits; not a new name alone) are never handed out and are replaced.',
     security: bearerAuth,
     request: { params: IdParam, body: { required: true, content: { 'application/json': { schema: TemplateInputSchema } } } },
     responses: { 200: jsonSpec(TemplateOut, 'Saved'), ...errors },
   }),
   async (c) => {
-    const { template, created } = await save(c, c.req.valid('param').id, c.req.valid('json'));
-    return c.json(success(template, created ? 'Template created' : 'Template replaced'), 200);
+    const { template, created, pools } = await save(c, c.req.valid('param').id, c.req.valid('json'));
+    const how = 'their desktops made from the earlier version are replaced';
+    return c.json(success(template, created ? 'Template created' : `Template replaced${poolsNote(pools, how)}`), 200);
   },
 );
 
@@ -125,6 +146,7 @@ adminTemplateRoutes.openapi(
     method: 'delete',
     path: '/templates/{id}',
     summary: 'Retire a template: no new launches; existing desktops keep working',
+    description: 'A warm pool of this template destroys its unclaimed desktops and builds none until the template is saved again.',
     security: bearerAuth,
     request: { params: IdParam },
     responses: { 200: jsonSpec(TemplateOut, 'Retired'), ...errors },
@@ -134,6 +156,7 @@ adminTemplateRoutes.openapi(
     const t = TemplateIdSchema.safeParse(id).success ? await withDb(c.var.cfg, (db) => retireTemplate(db, id)) : null;
     if (!t) throw notFound('Template');
     forgetTemplates();
-    return c.json(success(t, 'Template retired'), 200);
+    const pools = await poolsFollow(c.env, t);
+    return c.json(success(t, `Template retired${poolsNote(pools, 'their unclaimed desktops are destroyed')}`), 200);
   },
 );

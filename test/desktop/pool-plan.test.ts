@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { memberToClaim, type PoolMember, planReplenish } from '../../src/desktop/pool-plan';
+import { isOutdated, memberBuild, memberToClaim, type PoolMember, planReplenish } from '../../src/desktop/pool-plan';
+import { TemplateInputSchema, type Template } from '../../src/schemas/template';
 
 const m = (desktopId: string, tier: PoolMember['tier'], phase: PoolMember['phase'], since = 0): PoolMember => ({
   desktopId,
@@ -16,6 +17,33 @@ describe('claiming a pool member', () => {
     expect(memberToClaim(members)?.desktopId).toBe('r-old');
     expect(memberToClaim([m('s1', 'stopped', 'ready', 5), m('r1', 'running', 'building', 1)])?.desktopId).toBe('s1');
     expect(memberToClaim([m('r1', 'running', 'building'), m('r2', 'running', 'failed'), m('s1', 'stopped', 'moving')])).toBeNull();
+  });
+});
+
+describe('members made from an earlier version of their template', () => {
+  const template = (input: object): Template => ({
+    ...TemplateInputSchema.parse({ name: 'Ubuntu', os: 'Ubuntu 24.04', backend: 'proxmox', protocol: 'vnc', ...input }),
+    id: 'ubuntu',
+    gpu: false,
+    retiredAt: null,
+    createdAt: '2026-01-01T00:00:00.000Z',
+    updatedAt: '2026-01-01T00:00:00.000Z',
+  });
+  const built = memberBuild(template({ defaultPlan: 'BASIC', vmTemplate: 'ubuntu-2404' }));
+
+  it.each([
+    ['another plan', { defaultPlan: 'STANDARD', vmTemplate: 'ubuntu-2404' }, true],
+    ['another Proxmox template', { defaultPlan: 'BASIC', vmTemplate: 'ubuntu-2404-patched' }, true],
+    ['another idle timeout', { defaultPlan: 'BASIC', vmTemplate: 'ubuntu-2404', idleTimeoutMinutes: 15 }, true],
+    ['only another name', { defaultPlan: 'BASIC', vmTemplate: 'ubuntu-2404', name: 'Ubuntu (renamed)' }, false],
+  ])('after an edit to %s: outdated %s', (_, edit, outdated) => {
+    const now = memberBuild(template(edit));
+    expect(isOutdated({ ...m('a', 'running', 'ready'), build: built }, now)).toBe(outdated);
+  });
+
+  it('takes a member recorded before builds were as current', () => {
+    expect(isOutdated(m('a', 'running', 'ready'), built)).toBe(false);
+    expect(isOutdated({ ...m('a', 'running', 'ready'), build: null }, built)).toBe(false);
   });
 });
 

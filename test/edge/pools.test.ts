@@ -240,6 +240,54 @@ describe('warm pools', () => {
     expect(again.body?.data.id).toBe(first.body?.data.id);
   });
 
+  it('replaces the ready members of a template edited after its pool was saved, handing none of them out; a retired template’s go', async () => {
+    await template('pooled-edit');
+    await putPool('pool-edit', 'pooled-edit', { running: 1, cap: 2 });
+    const [old] = (await ready('pool-edit', 1)).members;
+    const body = { name: 'Pooled pooled-edit', os: 'Ubuntu 24.04', backend: 'proxmox', protocol: 'vnc', defaultPlan: 'STANDARD' };
+    const edited = await api('PUT', '/api/v1/admin/templates/pooled-edit', { token: admin, body });
+    expect(edited.status, edited.text).toBe(200);
+    expect(edited.body?.message).toMatch(/warm pools told: pool-edit/);
+
+    // Made from the earlier version (BASIC): not handed out, the create goes cold.
+    const res = await create(uniqueUser('erin'), 'pooled-edit');
+    expect(res.status, res.text).toBe(202);
+    expect(res.body?.data).toMatchObject({ status: 'PENDING', claimedFromPool: null, plan: 'STANDARD' });
+    expect(res.body?.data.id).not.toBe(old?.desktopId);
+
+    // The replenisher destroys it and builds its replacement from the template as it is now.
+    const after = await ready('pool-edit', 1);
+    const fresh = after.members.find((m) => m.phase === 'ready');
+    expect(fresh?.desktopId).not.toBe(old?.desktopId);
+    const commandsFor = (id: string | undefined) =>
+      bridge.received.flatMap((f) => (f.type === 'command' && f.command.desktopId === id ? [f.command] : []));
+    // The delete goes out through the jobs queue and the site's hub: it reaches the bridge a moment after.
+    const deleteSent = (id: string | undefined) =>
+      vi.waitFor(() => expect(commandsFor(id).map((c) => c.kind)).toContain('delete'), { timeout: 10_000, interval: 50 });
+    await deleteSent(old?.desktopId);
+    expect(commandsFor(fresh?.desktopId).find((c) => c.kind === 'create')?.spec).toMatchObject({ cpuCores: 4, memoryMb: 4096 });
+    const claimed = await create(uniqueUser('frank'), 'pooled-edit');
+    expect(claimed.body?.data).toMatchObject({ id: fresh?.desktopId, status: 'RUNNING', plan: 'STANDARD', claimedFromPool: 'pool-edit' });
+
+    // Retired: no new launches, so its unclaimed members are destroyed and none is built.
+    const last = (await ready('pool-edit', 1)).members.find((m) => m.phase === 'ready');
+    const retired = await api('DELETE', '/api/v1/admin/templates/pooled-edit', { token: admin });
+    expect(retired.status, retired.text).toBe(200);
+    expect(retired.body?.message).toMatch(/warm pools told: pool-edit/);
+    const empty = await vi.waitFor(
+      async () => {
+        playPoolCommands();
+        await runDurableObjectAlarm(env.WARM_POOL.getByName('pool-edit#0'));
+        const v = await view('pool-edit');
+        expect(v.members).toEqual([]);
+        return v;
+      },
+      { timeout: 20_000, interval: 100 },
+    );
+    expect(empty.target?.reasons.join(' ')).toMatch(/retired/);
+    await deleteSent(last?.desktopId);
+  });
+
   it('claims a Selkies member: STARTING while its pod is replaced by one with the claimer’s home on its node, then RUNNING; its GPU slot held throughout', async () => {
     bridge.send({ type: 'capacity', gpus: [{ id: 'k3s-a/gpu0', node: 'k3s-a', model: 'NVIDIA RTX A4000', slots: 8 }] });
     const gpuUse = async () => {

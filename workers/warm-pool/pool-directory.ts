@@ -54,6 +54,22 @@ export class PoolDirectory extends DurableObject<Bindings> {
     return ok(kept);
   }
 
+  /**
+   * A template was edited or retired: its pools build from it as it is now, and their shards replace the members made
+   * from the older version (or destroy them all, for a retired template). Answers the pools told.
+   */
+  async templateChanged(template: Template): Promise<string[]> {
+    const rows = this.store.rows<{ body: string }>('SELECT body FROM pools WHERE template_id = ?', template.id);
+    const told: string[] = [];
+    for (const row of rows) {
+      const { pool } = JSON.parse(row.body) as Stored;
+      this.store.run('UPDATE pools SET body = ? WHERE id = ?', JSON.stringify({ pool, template } satisfies Stored), pool.id);
+      await this.tellShards(pool.id, { pool, template }, pool.shards);
+      told.push(pool.id);
+    }
+    return told;
+  }
+
   async remove(poolId: string): Promise<Result<Pool>> {
     const before = this.read(poolId);
     if (!before) return fail('NOT_FOUND', `No pool ${poolId}`);

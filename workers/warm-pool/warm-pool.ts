@@ -10,7 +10,7 @@
  */
 import { DurableObject } from 'cloudflare:workers';
 import type { ClaimedBy } from '../../src/desktop/decide';
-import { type PoolMember, type PoolTier, memberToClaim, planReplenish } from '../../src/desktop/pool-plan';
+import { type PoolMember, type PoolTier, isOutdated, memberBuild, memberToClaim, planReplenish } from '../../src/desktop/pool-plan';
 import { observeMember, shardSizing } from '../../src/desktop/pool-shard';
 import { type PoolTarget, poolTarget } from '../../src/desktop/pool-sizing';
 import type { Bindings } from '../../src/env';
@@ -58,6 +58,10 @@ const SCHEMA: SchemaStep[] = [
     sql.exec('CREATE TABLE members (desktop_id TEXT PRIMARY KEY, tier TEXT NOT NULL, phase TEXT NOT NULL, since INTEGER NOT NULL)');
     sql.exec('CREATE TABLE claims (at INTEGER NOT NULL, outcome TEXT NOT NULL, ms REAL)');
   },
+  // 2: what each member was built from (src/desktop/pool-plan.ts memberBuild), so a template edit replaces the older ones.
+  (sql) => {
+    sql.exec('ALTER TABLE members ADD COLUMN build TEXT');
+  },
 ];
 
 export class WarmPool extends DurableObject<Bindings> {
@@ -86,8 +90,10 @@ export class WarmPool extends DurableObject<Bindings> {
     const started = Date.now();
     const config = this.config();
     if (!config) return ok(null);
+    const build = memberBuild(config.template);
     for (;;) {
-      const m = memberToClaim(this.members());
+      // A member built from an older version of the template is never handed out (the replenisher replaces it).
+      const m = memberToClaim(this.members().filter((x) => !isOutdated(x, build)));
       if (!m) break;
       this.removeMember(m.desktopId);
       // A desktop that cannot be asked now is not handed out; the replenisher looks at it again.
@@ -158,17 +164,29 @@ export class WarmPool extends DurableObject<Bindings> {
     const sizing = shardSizing(pool.sizing, shard, pool.shards);
     const since = now - (sizing.demand?.windowMinutes ?? 0) * 60_000;
     const misses = this.store.rows<{ at: number }>("SELECT at FROM claims WHERE outcome = 'miss' AND at > ?", since).map((r) => r.at);
-    const target = poolTarget(sizing, { misses }, now);
+    const retired = template.retiredAt !== null;
+    const target = retired
+      ? { running: 0, stopped: 0, reasons: [`template ${template.id} retired: no new launches`] }
+      : poolTarget(sizing, { misses }, now);
     if (pool.paused) target.reasons.push('paused: nothing is built, started or stopped');
     this.store.put('target', target);
-    const members = this.members();
-    const building = members.filter((m) => m.phase === 'building').length;
+    // Members made from an older version of the template (or one now retired) go, whatever else the plan says.
+    const build = memberBuild(template);
+    const all = this.members();
+    const stale = (m: PoolMember) => retired || isOutdated(m, build);
+    // One still being built is destroyed once it is ready; its replacement is planned now.
+    const outdated = all.filter((m) => stale(m) && m.phase !== 'building');
+    const members = all.filter((m) => !stale(m));
+    const building = all.filter((m) => m.phase === 'building').length;
     const plan = planReplenish(target, members, BUILDS_AT_ONCE - building);
-    // A paused pool still sheds what went bad; it builds and moves nothing.
+    // A paused pool still sheds what went bad or is outdated; it builds and moves nothing.
     const failed = new Set(members.filter((m) => m.phase === 'failed').map((m) => m.desktopId));
     const destroy = members.filter((m) => plan.destroy.includes(m.desktopId) && (!pool.paused || failed.has(m.desktopId)));
-    const work: Promise<unknown>[] = destroy.map((m) => this.destroy(m, failed.has(m.desktopId)));
-    if (!pool.paused) {
+    const work: Promise<unknown>[] = [
+      ...destroy.map((m) => this.destroy(m, failed.has(m.desktopId))),
+      ...outdated.map((m) => this.destroy(m)),
+    ];
+    if (!pool.paused && !retired) {
       for (const id of plan.start) work.push(this.move(id, 'running', 'start'));
       for (const id of plan.stop) work.push(this.move(id, 'stopped', 'stop'));
       for (let i = 0; i < plan.create.running; i++) work.push(this.build(pool, template, 'running'));
@@ -181,7 +199,7 @@ export class WarmPool extends DurableObject<Bindings> {
   /** A new member, recorded before its desktop is asked for, so a reset in between leaves nothing untracked. */
   private async build(pool: Pool, template: Template, tier: PoolTier): Promise<void> {
     const id = randomId('dk');
-    this.putMember({ desktopId: id, tier, phase: 'building', since: Date.now() });
+    this.putMember({ desktopId: id, tier, phase: 'building', since: Date.now(), build: memberBuild(template) });
     const desktop = newDesktop({
       id,
       userId: poolOwner(pool.id),
@@ -237,17 +255,26 @@ export class WarmPool extends DurableObject<Bindings> {
 
   private members(): PoolMember[] {
     return this.store
-      .rows<{ desktop_id: string; tier: string; phase: string; since: number }>('SELECT * FROM members ORDER BY since')
-      .map((r) => ({ desktopId: r.desktop_id, tier: r.tier as PoolTier, phase: r.phase as PoolMember['phase'], since: r.since }));
+      .rows<{ desktop_id: string; tier: string; phase: string; since: number; build: string | null }>(
+        'SELECT * FROM members ORDER BY since',
+      )
+      .map((r) => ({
+        desktopId: r.desktop_id,
+        tier: r.tier as PoolTier,
+        phase: r.phase as PoolMember['phase'],
+        since: r.since,
+        build: r.build,
+      }));
   }
 
   private putMember(m: PoolMember): void {
     this.store.run(
-      'INSERT OR REPLACE INTO members (desktop_id, tier, phase, since) VALUES (?, ?, ?, ?)',
+      'INSERT OR REPLACE INTO members (desktop_id, tier, phase, since, build) VALUES (?, ?, ?, ?, ?)',
       m.desktopId,
       m.tier,
       m.phase,
       m.since,
+      m.build ?? null,
     );
   }
 

@@ -4639,7 +4639,10 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
-        /** Create or replace a template (un-retires it) */
+        /**
+         * Create or replace a template (un-retires it)
+         * @description A warm pool of this template builds from it as it is now: its unclaimed desktops made from the earlier version (another plan, image, Proxmox template, GPU slots, storage or session limits; not a new name alone) are never handed out and are replaced.
+         */
         put: {
             parameters: {
                 query?: never;
@@ -4782,7 +4785,10 @@ export interface paths {
             };
         };
         post?: never;
-        /** Retire a template: no new launches; existing desktops keep working */
+        /**
+         * Retire a template: no new launches; existing desktops keep working
+         * @description A warm pool of this template destroys its unclaimed desktops and builds none until the template is saved again.
+         */
         delete: {
             parameters: {
                 query?: never;
