@@ -62,7 +62,7 @@ export interface CdaasClient {
     stop(id: string, options?: RequestOptions): Promise<Desktop>;
     delete(id: string, options?: RequestOptions): Promise<Desktop>;
     /**
-     * Starts rebuilding a RUNNING or STOPPED VM desktop on a new VM from its template, keeping its data disk where the
+     * Starts rebuilding a RUNNING, STOPPED or FAILED VM desktop on a new VM from its template, keeping its data disk where the
      * template has one: the desktop is PROVISIONING; waitUntil(id, 'RUNNING') for the end. Its vmId changes.
      */
     rebuild(id: string, options?: RequestOptions): Promise<Desktop>;

@@ -218,7 +218,7 @@ function act(s: SessionState, input: Extract<DesktopInput, { kind: 'act' }>, now
   if (side && action !== 'delete') return side;
   if (action === 'restore' && !input.snapshot) return refuse('INVALID_STATE', 'A restore names the snapshot to go back to');
   let run = s;
-  if (action === 'start' || ((action === 'restore' || action === 'rebuild') && d.status === 'STOPPED')) {
+  if (startsNewRun(d.status, action)) {
     // A start is a new run: it never goes out with the previous run's GPU booking or TURN credentials.
     const fresh = { runId: input.launch?.runId ?? null, gpu: input.launch?.gpu ?? null, turn: input.launch?.turn ?? null };
     if ((d.gpuSlots > 0 && !fresh.gpu) || (d.backend === 'selkies' && !fresh.turn)) {
@@ -239,6 +239,16 @@ function act(s: SessionState, input: Extract<DesktopInput, { kind: 'act' }>, now
   const snapshot = action === 'restore' && input.snapshot ? { name: input.snapshot, withRam: false } : undefined;
   const step = { event: action, actor, reason, patch, command: ACTION_COMMAND[action], requestId: input.requestId, snapshot };
   return transit(run, step, now, rules);
+}
+
+/**
+ * Whether `action` on a desktop in `status` begins a new run (a create's or a start's kind: its own run id, fresh
+ * TURN credentials, GPU slots booked for it): a start, a restore or rebuild of a STOPPED desktop, and a rebuild of a
+ * FAILED one, which brings it back on a new VM.
+ */
+export function startsNewRun(status: DesktopStatus, action: Extract<DesktopInput, { kind: 'act' }>['action']): boolean {
+  if (action === 'start') return true;
+  return (status === 'STOPPED' && (action === 'restore' || action === 'rebuild')) || (status === 'FAILED' && action === 'rebuild');
 }
 
 /**

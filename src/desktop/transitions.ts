@@ -83,8 +83,9 @@ export const TRANSITIONS: readonly TransitionRow[] = [
   // rebuild: RUNNING or STOPPED → PROVISIONING (a new VM is cloned from the template, the old one's data disk moved
   // onto it, the old one destroyed) → STARTING → WAITING_FOR_IP → CONFIGURING → RUNNING, the statuses of a create
   // from its second step, so a client waiting for RUNNING needs nothing new. Completion is accepted from every one
-  // of them: a resumed rebuild may find later steps done.
-  ...rows(['RUNNING', 'STOPPED'], 'rebuild', 'PROVISIONING'),
+  // of them: a resumed rebuild may find later steps done. A FAILED desktop may be rebuilt too: its way back with its
+  // data disk, when its VM still exists (the bridge says so, and the desktop stays FAILED, when it does not).
+  ...rows(['RUNNING', 'STOPPED', 'FAILED'], 'rebuild', 'PROVISIONING'),
   ...rows(['PROVISIONING', 'STARTING', 'WAITING_FOR_IP', 'CONFIGURING'], 'rebuild_completed', 'RUNNING'),
   // stop: RUNNING → STOPPING → STOPPED
   ...rows(['RUNNING'], 'stop', 'STOPPING'),

@@ -330,6 +330,17 @@ const TABLE: Row[] = [
     check: (d) => expect(d.next?.launch.runId).toBe('rn9'),
   },
   {
+    name: 'rebuild a FAILED desktop: its way back, a new run, the error cleared',
+    state: stateIn('FAILED', { desktop: { errorMessage: 'Proxmox refused the clone' } }),
+    input: { kind: 'act', action: 'rebuild', actor: 'user:alice', launch: { runId: 'rn7' } },
+    status: 'PROVISIONING',
+    effects: ['index PROVISIONING → user:alice', 'job rebuild', 'event desktop.status_changed'],
+    check: (d) => {
+      expect(d.next?.launch.runId).toBe('rn7');
+      expect(d.next?.desktop.errorMessage).toBeNull();
+    },
+  },
+  {
     name: 'rebuild while STARTING: refused in that status',
     state: stateIn('STARTING', { command: { id: 'c-start', kind: 'start' } }),
     input: { kind: 'act', action: 'rebuild', actor: 'user:alice' },

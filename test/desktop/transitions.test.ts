@@ -12,7 +12,7 @@ const EXPECTED: Record<DesktopStatus, Partial<Record<(typeof USER_ACTIONS)[numbe
   RUNNING: { stop: 'STOPPING', delete: 'STOPPING', restore: 'STARTING', rebuild: 'PROVISIONING' },
   STOPPING: { delete: 'STOPPING' },
   STOPPED: { start: 'STARTING', delete: 'STOPPING', restore: 'STARTING', rebuild: 'PROVISIONING' },
-  FAILED: { delete: 'STOPPING' },
+  FAILED: { delete: 'STOPPING', rebuild: 'PROVISIONING' },
   DELETED: {},
 };
 
@@ -62,8 +62,8 @@ describe('transition table', () => {
     expect(TRANSITIONS.filter((r) => r.event === 'claimed_rehome').map((r) => r.from)).toEqual(['RUNNING']);
   });
 
-  it('brings a rebuilt desktop back to RUNNING through the statuses of a create, from either settled status', () => {
-    for (const from of ['RUNNING', 'STOPPED'] as const) {
+  it('brings a rebuilt desktop back to RUNNING through the statuses of a create, from either settled status or FAILED', () => {
+    for (const from of ['RUNNING', 'STOPPED', 'FAILED'] as const) {
       const path: DesktopStatus[] = [from];
       for (const e of ['rebuild', 'vm_starting', 'waiting_for_ip', 'configuring', 'rebuild_completed'] as const) {
         const next = nextStatus(path.at(-1) ?? null, e);

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { withDb } from '../../src/db/client';
 import { auditLog, desktops, webhookDeliveries } from '../../src/db/schema';
 import { type Bindings, config } from '../../src/env';
+import type { Command } from '../../src/schemas/bridge-protocol';
 import type { Desktop, TransitionRecord } from '../../src/schemas/desktop';
 import { seedDesktop } from './builders';
 import { FakeBridge, registerSite } from './fake-bridge';
@@ -97,7 +98,7 @@ describe('rebuild', () => {
     );
   });
 
-  it('rebuilds a STOPPED desktop too, and a failed rebuild ends FAILED with the bridge’s reason', async () => {
+  it('rebuilds a STOPPED desktop too; a failed rebuild ends FAILED with the bridge’s reason, and a FAILED desktop can be rebuilt', async () => {
     const owner = uniqueUser('rebuild');
     const d = await bridge.runningDesktop(owner);
     expect((await post(owner, `/api/v1/desktops/${d.id}/stop`)).status).toBe(202);
@@ -111,6 +112,27 @@ describe('rebuild', () => {
     bridge.send({ type: 'fail', commandId: cmd.id, desktopId: d.id, message: "Can't move disk used by a snapshot to another VM" });
     await vi.waitFor(async () => expect((await desktopOf(d.id)).status).toBe('FAILED'), { timeout: 10_000, interval: 20 });
     expect((await desktopOf(d.id)).errorMessage).toBe("Can't move disk used by a snapshot to another VM");
+
+    // Its way back: rebuilt again from FAILED (the bridge picks up where the failed one stopped), RUNNING, the error gone.
+    const again = await post<Desktop>(owner, `/api/v1/desktops/${d.id}/rebuild`);
+    expect(again.status, again.text).toBe(202);
+    expect(again.body?.data).toMatchObject({ status: 'PROVISIONING', errorMessage: null });
+    const retry = await vi.waitFor(
+      () => {
+        const next = bridge.received.flatMap((f) =>
+          f.type === 'command' && f.command.desktopId === d.id && f.command.kind === 'rebuild' && f.command.id !== cmd.id
+            ? [f.command]
+            : [],
+        )[0];
+        expect(next).toBeDefined();
+        return next as Command;
+      },
+      { timeout: 10_000, interval: 20 },
+    );
+    bridge.progress(retry, 'start_vm', 'starting VM 32001 on pve1', { vmId: 32001, node: 'pve1' });
+    bridge.complete(retry, { vmId: 32001, node: 'pve1', ipAddress: '10.30.0.78', connectionId: '32' });
+    await vi.waitFor(async () => expect((await desktopOf(d.id)).status).toBe('RUNNING'), { timeout: 10_000, interval: 20 });
+    expect(await desktopOf(d.id)).toMatchObject({ vmId: 32001, errorMessage: null });
   });
 
   it('refuses in the error envelope: a WebRTC desktop, a status other than RUNNING or STOPPED, a snapshot being taken', async () => {

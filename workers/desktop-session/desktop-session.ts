@@ -14,7 +14,7 @@
  */
 import { DurableObject } from 'cloudflare:workers';
 import type { RefusedRow } from '../../src/db/queries';
-import { type DecideRules, type Decision, type DesktopInput, decide, timerState } from '../../src/desktop/decide';
+import { type DecideRules, type Decision, type DesktopInput, decide, startsNewRun, timerState } from '../../src/desktop/decide';
 import type { BridgeReport, DesktopStatusView, LiveMessage, ReconcileOutcome, SessionState } from '../../src/desktop/session-state';
 import type { MemberReading } from '../../src/desktop/pool-shard';
 import { dueAction, nextWakeUp } from '../../src/desktop/timers';
@@ -192,9 +192,9 @@ export class DesktopSession extends DurableObject<Bindings> {
 
   async act({ action, actor, requestId, snapshot }: ActRequest): Promise<Result<Desktop>> {
     const s = this.state();
-    const newRun = action !== 'stop' && action !== 'delete' && s?.desktop.status === 'STOPPED';
+    const newRun = s !== null && startsNewRun(s.desktop.status, action);
     if (!s || !newRun) return this.change({ kind: 'act', action, actor, requestId, snapshot });
-    // A start (or a restore or rebuild of a stopped desktop) is a new run: what it needs is taken first, and given back if it is refused after all.
+    // A new run (src/desktop/decide.ts startsNewRun): what it needs is taken first, and given back if it is refused after all.
     const prepared = await prepareStart(this.env, this.cfg, s.desktop);
     return this.changeHolding(prepared, (run) => ({ kind: 'act', action, actor, launch: run, requestId, snapshot }));
   }

@@ -3160,7 +3160,7 @@ export interface paths {
         put?: never;
         /**
          * Rebuild a desktop from its template, keeping its data disk
-         * @description Answers 202 with the desktop PROVISIONING: the site clones a new VM from the desktop’s template, moves the old VM’s data disk onto it in place of the template’s empty one (Proxmox’s move_disk to another VM; a template without a data disk keeps nothing), destroys the old VM with its snapshots, and brings the new one online as after a create (PROVISIONING → STARTING → WAITING_FOR_IP → CONFIGURING → RUNNING), whether the desktop was RUNNING or STOPPED. What was on the system disk is gone; what was on the data disk stays. The desktop keeps its id and connection; its `vmId` changes. The transition’s event is `rebuild`; desktop.rebuilt follows desktop.running. 409 INVALID_STATE unless RUNNING or STOPPED, or for a WebRTC (Selkies) desktop; 409 CONFLICT while a snapshot is being taken or deleted.
+         * @description Answers 202 with the desktop PROVISIONING: the site clones a new VM from the desktop’s template, moves the old VM’s data disk onto it in place of the template’s empty one (Proxmox’s move_disk to another VM; a template without a data disk keeps nothing), destroys the old VM with its snapshots, and brings the new one online as after a create (PROVISIONING → STARTING → WAITING_FOR_IP → CONFIGURING → RUNNING), whether the desktop was RUNNING, STOPPED or FAILED (a FAILED desktop’s way back with its data disk, when its VM still exists; a rebuild that failed picks up where it stopped). What was on the system disk is gone; what was on the data disk stays. The desktop keeps its id and connection; its `vmId` changes. The transition’s event is `rebuild`; desktop.rebuilt follows desktop.running. 409 INVALID_STATE unless RUNNING, STOPPED or FAILED, or for a WebRTC (Selkies) desktop; 409 CONFLICT while a snapshot is being taken or deleted.
          */
         post: {
             parameters: {
@@ -3244,7 +3244,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description INVALID_STATE (not RUNNING or STOPPED, or a WebRTC desktop), CONFLICT (a snapshot operation running) */
+                /** @description INVALID_STATE (not RUNNING, STOPPED or FAILED, or a WebRTC desktop), CONFLICT (a snapshot operation running) */
                 409: {
                     headers: {
                         [name: string]: unknown;
