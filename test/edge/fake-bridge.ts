@@ -83,8 +83,11 @@ export class FakeBridge {
     });
   }
 
-  async command(desktopId: string, kind: Command['kind']): Promise<Command> {
-    const f = await this.waitFor((x) => x.type === 'command' && x.command.desktopId === desktopId && x.command.kind === kind);
+  /** The first command of `kind` for the desktop (already received or future), other than the one with id `except`. */
+  async command(desktopId: string, kind: Command['kind'], except?: string): Promise<Command> {
+    const f = await this.waitFor(
+      (x) => x.type === 'command' && x.command.desktopId === desktopId && x.command.kind === kind && x.command.id !== except,
+    );
     if (f.type !== 'command') throw new Error('unreachable');
     return f.command;
   }

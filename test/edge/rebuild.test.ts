@@ -10,7 +10,6 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { withDb } from '../../src/db/client';
 import { auditLog, desktops, webhookDeliveries } from '../../src/db/schema';
 import { type Bindings, config } from '../../src/env';
-import type { Command } from '../../src/schemas/bridge-protocol';
 import type { Desktop, TransitionRecord } from '../../src/schemas/desktop';
 import { seedDesktop } from './builders';
 import { FakeBridge, registerSite } from './fake-bridge';
@@ -117,18 +116,7 @@ describe('rebuild', () => {
     const again = await post<Desktop>(owner, `/api/v1/desktops/${d.id}/rebuild`);
     expect(again.status, again.text).toBe(202);
     expect(again.body?.data).toMatchObject({ status: 'PROVISIONING', errorMessage: null });
-    const retry = await vi.waitFor(
-      () => {
-        const next = bridge.received.flatMap((f) =>
-          f.type === 'command' && f.command.desktopId === d.id && f.command.kind === 'rebuild' && f.command.id !== cmd.id
-            ? [f.command]
-            : [],
-        )[0];
-        expect(next).toBeDefined();
-        return next as Command;
-      },
-      { timeout: 10_000, interval: 20 },
-    );
+    const retry = await bridge.command(d.id, 'rebuild', cmd.id);
     bridge.progress(retry, 'start_vm', 'starting VM 32001 on pve1', { vmId: 32001, node: 'pve1' });
     bridge.complete(retry, { vmId: 32001, node: 'pve1', ipAddress: '10.30.0.78', connectionId: '32' });
     await vi.waitFor(async () => expect((await desktopOf(d.id)).status).toBe('RUNNING'), { timeout: 10_000, interval: 20 });
